@@ -1,0 +1,80 @@
+# rwkv.c — one Makefile. `make` builds build/librwkv.a and build/rwkv; `make test` runs every test;
+# `make sanitize` runs the same tests under ASan+UBSan (in build-san/); `make fuzz` builds the
+# libFuzzer targets (clang). BUILD=dir picks another build directory, CC=clang another compiler.
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+SANFLAGS ?=
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+             -Iinclude -Isrc -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
+LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
+
+MACHINE := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(MACHINE)))
+  ARCH_SRC := $(wildcard src/arch/x86/*.c)
+else ifneq (,$(findstring aarch64,$(MACHINE)))
+  ARCH_SRC := $(wildcard src/arch/arm/*.c)
+else
+  ARCH_SRC :=
+endif
+
+LIB_SRC  := $(wildcard src/*.c) $(ARCH_SRC)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_COMMON := $(wildcard tests/common/*.c)
+TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_COMMON))
+HEADERS  := $(wildcard include/*.h src/*.h src/arch/*.h tools/*.h tests/common/*.h)
+
+# Per-ISA flags: kernels for one instruction set live in files named after it and are only
+# called after a run-time CPU check.
+ISA_avx2   := -mavx2 -mfma -mf16c
+ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mfma -mf16c -mavx2
+ISA_neon   :=
+
+.PHONY: all test sanitize fuzz clean check-clang
+all: $(BUILD)/librwkv.a $(BUILD)/rwkv
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
+
+$(BUILD)/librwkv.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/rwkv: $(TOOL_OBJ) $(BUILD)/librwkv.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(TOOL_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL) $(TOOL_LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
+
+tests: $(TEST_BIN)
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh
+
+sanitize:
+	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+# Compile everything with clang as well (the warning flags are the same).
+check-clang:
+	$(MAKE) CC=clang BUILD=build-clang all tests
+
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+fuzz: $(FUZZ_BIN)
+build-fuzz/%: fuzz/%.c
+	$(MAKE) CC=clang BUILD=build-fuzz OPT="-O1 -g" \
+	    SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" build-fuzz/librwkv.a
+	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fsanitize=address,undefined,fuzzer \
+	    -o $@ $< build-fuzz/librwkv.a -lm -pthread
+
+clean:
+	rm -rf build build-san build-clang build-fuzz

@@ -1,0 +1,60 @@
+/* model.h — the model object shared by every generation, and the per-generation interface. */
+#ifndef RWKV_MODEL_H
+#define RWKV_MODEL_H
+
+#include "internal.h"
+#include "ops.h"
+
+#include <pthread.h>
+
+typedef struct rwkv_arch rwkv_arch;
+
+struct rwkv_model {
+    rwkv_tensor_file file;     /* mapped tensors */
+    const rwkv_arch *arch;     /* model math of this generation */
+    void *weights;             /* generation-specific weight table (owned via arch->free) */
+    rwkv_model_info info;
+    size_t state_floats;       /* state size in floats */
+    rwkv_ctx *ctx;             /* threads and kernels */
+    pthread_mutex_t lock;      /* serialises eval (scratch memory is per model) */
+    int seq_chunk;             /* tokens per chunk in sequence mode */
+};
+
+struct rwkv_state {
+    const rwkv_model *model;
+    float *data;               /* [state_floats] */
+    float *initial;            /* NULL = zero state, else [state_floats] (state tuning) */
+    uint64_t n_tokens;
+};
+
+/* One generation's model math. */
+struct rwkv_arch {
+    const char *generation;    /* "7", ... */
+    /* Checks that the tensors in m->file are this generation (cheap key test). */
+    bool (*detect)(const rwkv_tensor_file *tf);
+    /* Validates every tensor, fills m->weights, m->info (shape fields) and m->state_floats. */
+    rwkv_status (*load)(rwkv_model *m);
+    void (*free)(rwkv_model *m);
+    /* Writes the zero state (what a new sequence starts from). */
+    void (*state_zero)(const rwkv_model *m, float *state);
+    /* Loads a state-tuning file's tensors into state. */
+    rwkv_status (*state_tuning)(const rwkv_model *m, const rwkv_tensor_file *tf, float *state);
+    /* Feeds tokens (already range-checked); see rwkv_eval. */
+    rwkv_status (*eval)(rwkv_model *m, float *state, const int32_t *tokens, size_t n,
+                        float *logits, unsigned flags);
+};
+
+extern const rwkv_arch rwkv_arch_v7;
+
+/* Helpers for loaders: look up a tensor and check its shape (dims given outermost first;
+ * -1 = any). On failure a message naming the tensor is recorded. */
+rwkv_status rwkv_model_tensor(const rwkv_model *m, const char *name, int n_dims, const int64_t *dims,
+                              const rwkv_tensor **out);
+/* Same, building the name with printf formatting. */
+rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int n_dims,
+                               const int64_t *dims, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Copies a (small) tensor to a new float array; NULL on allocation failure (error recorded). */
+float *rwkv_tensor_to_f32(const rwkv_tensor *t);
+
+#endif

@@ -1,0 +1,71 @@
+/* test.c — shared helpers for the test programs. */
+#include "test.h"
+
+#include <math.h>
+#include <sys/stat.h>
+
+int test_passed, test_failed;
+
+const char *test_shared_dir(void) {
+    const char *d = getenv("RWKV_SHARED");
+    return d && *d ? d : "../shared";
+}
+
+const char *test_shared(const char *rel) {
+    static char buf[8][1024];
+    static int slot;
+    char *b = buf[slot++ & 7];
+    snprintf(b, sizeof buf[0], "%s/%s", test_shared_dir(), rel);
+    return b;
+}
+
+int test_require_shared(void) {
+    struct stat st;
+    if (stat(test_shared("models"), &st) == 0 && S_ISDIR(st.st_mode)) return 1;
+    fprintf(stderr,
+            "\n*** SHARED DATA ABSENT: %s/models not found. Set RWKV_SHARED to the shared folder.\n"
+            "*** Tests that need real models and fixtures are counted as FAILED, not skipped.\n\n",
+            test_shared_dir());
+    test_failed++;
+    return 0;
+}
+
+void *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc(n > 0 ? (size_t)n + 1 : 1);
+    if (p && n > 0 && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n > 0 ? n : 0] = 0;
+        *len = n > 0 ? (size_t)n : 0;
+    }
+    return p;
+}
+
+float test_max_abs_diff(const float *a, const float *b, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+const char *test_rwkv_bin(void) {
+    static char buf[512];
+    const char *b = getenv("BUILD");
+    snprintf(buf, sizeof buf, "%s/rwkv", b && *b ? b : "build");
+    return buf;
+}
+
+int test_summary(const char *name) {
+    printf("%s: %d passed, %d failed\n", name, test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
