@@ -1,0 +1,451 @@
+/* rwkv7.c — RWKV-7 "Goose" (x070): weight layout, validation and the forward pass.
+ * The math follows ../shared/docs/RWKV7.md and the official code (BlinkDL RWKV-LM
+ * rwkv_v7_numpy.py, pip rwkv RWKV_x070). One function, forward_chunk(), runs T tokens
+ * through every layer; serial mode calls it with T = 1.
+ *
+ * State layout (floats), per layer i:
+ *   [att_x_prev: C][ffn_x_prev: C][wkv: H][N][N]   (wkv[h][value][key], read out y = S r)
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct v7_layer {
+    /* all [C] fp32 copies of small vectors */
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    float *x_r, *x_w, *x_k, *x_v, *x_a, *x_g;
+    float *w0, *a0, *v0;             /* v0 NULL in layer 0 */
+    float *k_k, *k_a, *r_k;          /* r_k is [H][N] */
+    float *lnx_w, *lnx_b;
+    float *ffn_x_k;
+    rwkv_weight w1, w2;              /* [C][Dw], [Dw][C] */
+    rwkv_weight a1, a2;              /* [C][Da], [Da][C] */
+    rwkv_weight v1, v2;              /* [C][Dv], [Dv][C] (unused in layer 0) */
+    rwkv_weight g1, g2;              /* [C][Dg], [Dg][C] */
+    rwkv_weight Wr, Wk, Wv, Wo;      /* [C][C] */
+    rwkv_weight ffn_key;             /* [F][C] */
+    rwkv_weight ffn_value;           /* [C][F] */
+} v7_layer;
+
+typedef struct v7_scratch {
+    int T;                           /* capacity in tokens */
+    float *x;                        /* [T][C] residual stream */
+    float *xa;                       /* [T][C] normalised input of the block */
+    float *xr, *xw, *xk, *xv, *xA, *xg; /* [T][C] token-shift mixes */
+    float *r, *w, *k, *v, *kk, *a, *g, *vf; /* [T][C] */
+    float *y;                        /* [T][C] */
+    float *lr;                       /* [T][Dmax] low-rank hidden */
+    float *ffn;                      /* [T][F] */
+} v7_scratch;
+
+typedef struct v7_weights {
+    int L, C, H, N, V, F, Dmax;
+    const rwkv_tensor *emb;          /* [V][C] */
+    float *ln0_w, *ln0_b;            /* [C] */
+    float *lnout_w, *lnout_b;        /* [C] */
+    rwkv_weight head;                /* [V][C] */
+    v7_layer *layers;                /* [L] */
+    float **owned;                   /* every converted vector, freed at the end */
+    size_t n_owned, cap_owned;
+    v7_scratch sc;
+} v7_weights;
+
+#define LN_EPS 1e-5f
+#define GN_EPS 64e-5f
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+static bool v7_detect(const rwkv_tensor_file *tf) {
+    return rwkv_tensor_file_find(tf, "blocks.0.att.r_k") != NULL &&
+           rwkv_tensor_file_find(tf, "blocks.0.att.k_k") != NULL;
+}
+
+/* Keeps p in the owned list so v7_free releases it. */
+static bool own(v7_weights *W, float *p) {
+    if (!p) return false;
+    if (W->n_owned == W->cap_owned) {
+        size_t cap = W->cap_owned ? 2 * W->cap_owned : 64;
+        float **q = realloc(W->owned, cap * sizeof *q);
+        if (!q) {
+            free(p);
+            rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+            return false;
+        }
+        W->owned = q;
+        W->cap_owned = cap;
+    }
+    W->owned[W->n_owned++] = p;
+    return true;
+}
+
+/* Loads a vector tensor of n elements (any leading 1-dims) as an owned fp32 copy. */
+static rwkv_status vec(rwkv_model *m, v7_weights *W, float **out, int64_t n, const char *fmt, int i) {
+    char name[128];
+    snprintf(name, sizeof name, fmt, i);
+    const rwkv_tensor *t;
+    int64_t dims[1] = {n};
+    rwkv_status st = rwkv_model_tensor(m, name, 1, dims, &t);
+    if (st == RWKV_ERR_SHAPE && t == NULL) {
+        /* allow [1,1,C] and [H,N] layouts of the same numel */
+        const rwkv_tensor *u = rwkv_tensor_file_find(&m->file, name);
+        if (u && (int64_t)u->numel == n) {
+            t = u;
+            st = RWKV_OK;
+        }
+    }
+    if (st != RWKV_OK) return st;
+    *out = rwkv_tensor_to_f32(t);
+    return own(W, *out) ? RWKV_OK : RWKV_ERR_NOMEM;
+}
+
+/* Binds a matrix tensor [rows][cols] (rows or cols < 0: any, returned through the weight). */
+static rwkv_status mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i) {
+    char name[128];
+    snprintf(name, sizeof name, fmt, i);
+    const rwkv_tensor *t;
+    int64_t dims[2] = {rows, cols};
+    rwkv_status st = rwkv_model_tensor(m, name, 2, dims, &t);
+    if (st != RWKV_OK) return st;
+    if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > (1 << 24) || t->shape[1] > (1 << 24))
+        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has an unusable shape", name);
+    w->dtype = t->dtype;
+    w->rows = (int)t->shape[0];
+    w->cols = (int)t->shape[1];
+    w->data = t->data;
+    return RWKV_OK;
+}
+
+/* True if name is a tensor this loader knows (so unknown keys can be reported). */
+static bool known_key(const char *name, int L) {
+    static const char *const top[] = {"emb.weight", "ln_out.weight", "ln_out.bias", "head.weight",
+                                      "blocks.0.ln0.weight", "blocks.0.ln0.bias"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (!strcmp(name, top[i])) return true;
+    static const char *const per[] = {
+        "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.x_r", "att.x_w", "att.x_k",
+        "att.x_v", "att.x_a", "att.x_g", "att.w0", "att.w1", "att.w2", "att.a0", "att.a1",
+        "att.a2", "att.v0", "att.v1", "att.v2", "att.g1", "att.g2", "att.k_k", "att.k_a",
+        "att.r_k", "att.receptance.weight", "att.key.weight", "att.value.weight",
+        "att.output.weight", "att.ln_x.weight", "att.ln_x.bias", "ffn.x_k", "ffn.key.weight",
+        "ffn.value.weight"};
+    int i, pos = 0;
+    if (sscanf(name, "blocks.%d.%n", &i, &pos) != 1 || pos == 0 || i < 0 || i >= L) return false;
+    for (size_t j = 0; j < sizeof per / sizeof per[0]; j++)
+        if (!strcmp(name + pos, per[j])) return true;
+    return false;
+}
+
+static void v7_free(rwkv_model *m) {
+    v7_weights *W = m->weights;
+    if (!W) return;
+    for (size_t i = 0; i < W->n_owned; i++) free(W->owned[i]);
+    free(W->owned);
+    free(W->layers);
+    m->weights = NULL;
+    free(W);
+}
+
+static rwkv_status alloc_scratch(v7_weights *W, int T) {
+    v7_scratch *s = &W->sc;
+    size_t TC = (size_t)T * W->C;
+    float **bufs[] = {&s->x, &s->xa, &s->xr, &s->xw, &s->xk, &s->xv, &s->xA, &s->xg, &s->r,
+                      &s->w, &s->k,  &s->v,  &s->kk, &s->a,  &s->g,  &s->vf, &s->y};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i] = malloc(TC * sizeof(float));
+        if (!own(W, *bufs[i])) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    }
+    s->lr = malloc((size_t)T * W->Dmax * sizeof(float));
+    if (!own(W, s->lr)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    s->ffn = malloc((size_t)T * W->F * sizeof(float));
+    if (!own(W, s->ffn)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    s->T = T;
+    return RWKV_OK;
+}
+
+static rwkv_status v7_load(rwkv_model *m) {
+    v7_weights *W = calloc(1, sizeof *W);
+    if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    m->weights = W;
+    rwkv_status st;
+    const rwkv_tensor *t;
+    int64_t any2[2] = {-1, -1};
+
+    if ((st = rwkv_model_tensor(m, "emb.weight", 2, any2, &t)) != RWKV_OK) return st;
+    if (t->shape[0] < 1 || t->shape[0] > (1 << 24) || t->shape[1] < 1 || t->shape[1] > (1 << 16))
+        return rwkv_fail(RWKV_ERR_SHAPE, "emb.weight has an unusable shape");
+    W->emb = t;
+    W->V = (int)t->shape[0];
+    W->C = (int)t->shape[1];
+    const int C = W->C;
+    if ((st = rwkv_model_tensor(m, "blocks.0.att.r_k", 2, any2, &t)) != RWKV_OK) return st;
+    W->H = (int)t->shape[0];
+    W->N = (int)t->shape[1];
+    if (W->H < 1 || W->N < 1 || (int64_t)W->H * W->N != C)
+        return rwkv_fail(RWKV_ERR_SHAPE, "blocks.0.att.r_k [%d,%d] does not split n_embd %d into heads",
+                         W->H, W->N, C);
+    int L = 0;
+    while (L < 100000) {
+        char name[64];
+        snprintf(name, sizeof name, "blocks.%d.ln1.weight", L);
+        if (!rwkv_tensor_file_find(&m->file, name)) break;
+        L++;
+    }
+    if (L == 0) return rwkv_fail(RWKV_ERR_SHAPE, "no layers (blocks.0.ln1.weight is missing)");
+    W->L = L;
+    for (size_t i = 0; i < m->file.n_tensors; i++)
+        if (!known_key(m->file.tensors[i].name, L))
+            return rwkv_fail(RWKV_ERR_SHAPE, "unexpected tensor '%s' in an RWKV-7 checkpoint",
+                             m->file.tensors[i].name);
+
+    if ((st = vec(m, W, &W->ln0_w, C, "blocks.%d.ln0.weight", 0)) ||
+        (st = vec(m, W, &W->ln0_b, C, "blocks.%d.ln0.bias", 0)) ||
+        (st = vec(m, W, &W->lnout_w, C, "ln_out.weight", 0)) ||
+        (st = vec(m, W, &W->lnout_b, C, "ln_out.bias", 0)) ||
+        (st = mat(m, &W->head, W->V, C, "head.weight", 0)))
+        return st;
+
+    W->layers = calloc((size_t)L, sizeof *W->layers);
+    if (!W->layers) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    W->F = -1;
+    W->Dmax = 1;
+    for (int i = 0; i < L; i++) {
+        v7_layer *l = &W->layers[i];
+        if ((st = vec(m, W, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
+            (st = vec(m, W, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
+            (st = vec(m, W, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
+            (st = vec(m, W, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
+            (st = vec(m, W, &l->x_r, C, "blocks.%d.att.x_r", i)) ||
+            (st = vec(m, W, &l->x_w, C, "blocks.%d.att.x_w", i)) ||
+            (st = vec(m, W, &l->x_k, C, "blocks.%d.att.x_k", i)) ||
+            (st = vec(m, W, &l->x_v, C, "blocks.%d.att.x_v", i)) ||
+            (st = vec(m, W, &l->x_a, C, "blocks.%d.att.x_a", i)) ||
+            (st = vec(m, W, &l->x_g, C, "blocks.%d.att.x_g", i)) ||
+            (st = vec(m, W, &l->w0, C, "blocks.%d.att.w0", i)) ||
+            (st = vec(m, W, &l->a0, C, "blocks.%d.att.a0", i)) ||
+            (st = vec(m, W, &l->k_k, C, "blocks.%d.att.k_k", i)) ||
+            (st = vec(m, W, &l->k_a, C, "blocks.%d.att.k_a", i)) ||
+            (st = vec(m, W, &l->r_k, C, "blocks.%d.att.r_k", i)) ||
+            (st = vec(m, W, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
+            (st = vec(m, W, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
+            (st = vec(m, W, &l->ffn_x_k, C, "blocks.%d.ffn.x_k", i)) ||
+            (st = mat(m, &l->w1, C, -1, "blocks.%d.att.w1", i)) ||
+            (st = mat(m, &l->w2, l->w1.cols, C, "blocks.%d.att.w2", i)) ||
+            (st = mat(m, &l->a1, C, -1, "blocks.%d.att.a1", i)) ||
+            (st = mat(m, &l->a2, l->a1.cols, C, "blocks.%d.att.a2", i)) ||
+            (st = mat(m, &l->g1, C, -1, "blocks.%d.att.g1", i)) ||
+            (st = mat(m, &l->g2, l->g1.cols, C, "blocks.%d.att.g2", i)) ||
+            (st = mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
+            (st = mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
+            (st = mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
+            (st = mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
+            (st = mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
+            return st;
+        if (W->F < 0) W->F = l->ffn_key.rows;
+        if ((st = mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
+        if (i > 0) {
+            if ((st = vec(m, W, &l->v0, C, "blocks.%d.att.v0", i)) ||
+                (st = mat(m, &l->v1, C, -1, "blocks.%d.att.v1", i)) ||
+                (st = mat(m, &l->v2, l->v1.cols, C, "blocks.%d.att.v2", i)))
+                return st;
+        }
+        int ds[4] = {l->w1.cols, l->a1.cols, l->g1.cols, i > 0 ? l->v1.cols : 1};
+        for (int j = 0; j < 4; j++)
+            if (ds[j] > W->Dmax) W->Dmax = ds[j];
+    }
+    if ((st = alloc_scratch(W, m->seq_chunk)) != RWKV_OK) return st;
+
+    m->info.n_layer = L;
+    m->info.n_embd = C;
+    m->info.head_size = W->N;
+    m->info.n_head = W->H;
+    m->info.n_vocab = W->V;
+    m->info.n_ffn = W->F;
+    m->state_floats = (size_t)L * ((size_t)2 * C + (size_t)W->H * W->N * W->N);
+    return RWKV_OK;
+}
+
+static void v7_state_zero(const rwkv_model *m, float *state) {
+    memset(state, 0, m->state_floats * sizeof(float));
+}
+
+/* Official state-tuning file: blocks.i.att.time_state [H][N][N] copied as is (RWKV7.md). */
+static rwkv_status v7_state_tuning(const rwkv_model *m, const rwkv_tensor_file *tf, float *state) {
+    const v7_weights *W = m->weights;
+    const size_t per_layer = (size_t)2 * W->C + (size_t)W->H * W->N * W->N;
+    size_t found = 0;
+    for (size_t i = 0; i < tf->n_tensors; i++) {
+        const rwkv_tensor *t = &tf->tensors[i];
+        int layer, pos = 0;
+        if (sscanf(t->name, "blocks.%d.att.time_state%n", &layer, &pos) != 1 || t->name[pos] != 0)
+            continue;
+        if (layer < 0 || layer >= W->L)
+            return rwkv_fail(RWKV_ERR_SHAPE, "'%s': layer out of range (model has %d layers)", t->name, W->L);
+        bool shape_ok = t->numel == (size_t)W->H * W->N * W->N && t->n_dims >= 2 &&
+                        t->shape[t->n_dims - 1] == W->N && t->shape[t->n_dims - 2] == W->N;
+        if (!shape_ok)
+            return rwkv_fail(RWKV_ERR_SHAPE, "'%s' does not have shape [%d,%d,%d]", t->name, W->H, W->N, W->N);
+        rwkv_convert_to_f32(t->dtype, t->data, state + (size_t)layer * per_layer + 2 * (size_t)W->C, t->numel);
+        found++;
+    }
+    if (found != (size_t)W->L)
+        return rwkv_fail(RWKV_ERR_SHAPE, "state file has time_state for %zu of %d layers", found, W->L);
+    return RWKV_OK;
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* out[t] = cur[t] + (prev[t] − cur[t])·mix, where prev[t] is cur[t−1] (or last for t = 0). */
+static void token_shift(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *c = cur + (size_t)t * C;
+        const float *p = t ? c - C : last;
+        float *o = out + (size_t)t * C;
+        for (int i = 0; i < C; i++) o[i] = c[i] + (p[i] - c[i]) * mix[i];
+    }
+}
+
+/* Runs T tokens (T <= scratch capacity) from x (already embedded, LayerNorm'd by ln0) through
+ * every layer; leaves the final residual stream in sc.x. */
+static void forward_layers(rwkv_model *m, float *state, int T) {
+    v7_weights *W = m->weights;
+    v7_scratch *s = &W->sc;
+    const int C = W->C, H = W->H, N = W->N, F = W->F;
+    const size_t TC = (size_t)T * C;
+    const size_t per_layer = (size_t)2 * C + (size_t)H * N * N;
+    rwkv_ctx *ctx = m->ctx;
+
+    for (int li = 0; li < W->L; li++) {
+        const v7_layer *l = &W->layers[li];
+        float *att_prev = state + li * per_layer;
+        float *ffn_prev = att_prev + C;
+        float *S = ffn_prev + C;
+
+        /* ---- time mix ---- */
+        rwkv_op_layernorm(s->x, s->xa, l->ln1_w, l->ln1_b, T, C, LN_EPS);
+        token_shift(s->xa, att_prev, l->x_r, s->xr, T, C);
+        token_shift(s->xa, att_prev, l->x_w, s->xw, T, C);
+        token_shift(s->xa, att_prev, l->x_k, s->xk, T, C);
+        token_shift(s->xa, att_prev, l->x_v, s->xv, T, C);
+        token_shift(s->xa, att_prev, l->x_a, s->xA, T, C);
+        token_shift(s->xa, att_prev, l->x_g, s->xg, T, C);
+        memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
+
+        rwkv_op_linear(ctx, &l->Wr, s->xr, s->r, T);
+        rwkv_op_linear(ctx, &l->Wk, s->xk, s->k, T);
+        rwkv_op_linear(ctx, &l->Wv, s->xv, s->v, T);
+
+        /* w = exp(−e^{−0.5}·σ(w0 + tanh(xw·w1)·w2)) */
+        rwkv_op_linear_t(ctx, &l->w1, s->xw, s->lr, T);
+        for (size_t i = 0; i < (size_t)T * l->w1.cols; i++) s->lr[i] = tanhf(s->lr[i]);
+        rwkv_op_linear_t(ctx, &l->w2, s->lr, s->w, T);
+        for (size_t i = 0; i < TC; i++) s->w[i] = expf(-0.60653066f * sigmoidf(l->w0[i % C] + s->w[i]));
+
+        /* a = σ(a0 + (xa·a1)·a2) */
+        rwkv_op_linear_t(ctx, &l->a1, s->xA, s->lr, T);
+        rwkv_op_linear_t(ctx, &l->a2, s->lr, s->a, T);
+        for (size_t i = 0; i < TC; i++) s->a[i] = sigmoidf(l->a0[i % C] + s->a[i]);
+
+        /* g = σ(xg·g1)·g2 */
+        rwkv_op_linear_t(ctx, &l->g1, s->xg, s->lr, T);
+        for (size_t i = 0; i < (size_t)T * l->g1.cols; i++) s->lr[i] = sigmoidf(s->lr[i]);
+        rwkv_op_linear_t(ctx, &l->g2, s->lr, s->g, T);
+
+        /* kk = normalize_per_head(k·k_k);  k = k·(1 + (a − 1)·k_a) */
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++) {
+                size_t b = (size_t)t * C + (size_t)h * N;
+                float ss = 0.0f;
+                for (int j = 0; j < N; j++) {
+                    float q = s->k[b + j] * l->k_k[h * N + j];
+                    s->kk[b + j] = q;
+                    ss += q * q;
+                }
+                float nrm = sqrtf(ss);
+                float inv = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
+                for (int j = 0; j < N; j++) s->kk[b + j] *= inv;
+            }
+        }
+        for (size_t i = 0; i < TC; i++) s->k[i] = s->k[i] * (1.0f + (s->a[i] - 1.0f) * l->k_a[i % C]);
+
+        /* value residual: layer 0 remembers v, later layers mix towards it */
+        if (li == 0) {
+            memcpy(s->vf, s->v, TC * sizeof(float));
+        } else {
+            rwkv_op_linear_t(ctx, &l->v1, s->xv, s->lr, T);
+            rwkv_op_linear_t(ctx, &l->v2, s->lr, s->y, T);
+            for (size_t i = 0; i < TC; i++)
+                s->v[i] = s->v[i] + (s->vf[i] - s->v[i]) * sigmoidf(l->v0[i % C] + s->y[i]);
+        }
+
+        rwkv_op_wkv7(ctx, S, s->r, s->w, s->k, s->v, s->kk, s->a, s->y, T, H, N);
+
+        /* y = GroupNorm(y) + (Σ r·k·r_k)·v per head; then gated */
+        rwkv_op_groupnorm(s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++) {
+                size_t b = (size_t)t * C + (size_t)h * N;
+                float dot = 0.0f;
+                for (int j = 0; j < N; j++) dot += s->r[b + j] * s->k[b + j] * l->r_k[h * N + j];
+                for (int j = 0; j < N; j++) s->y[b + j] += dot * s->v[b + j];
+            }
+        }
+        for (size_t i = 0; i < TC; i++) s->y[i] *= s->g[i];
+        rwkv_op_linear(ctx, &l->Wo, s->y, s->xr, T);
+        for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
+
+        /* ---- channel mix: x += Wv·relu(Wk·lerp(xf, prev, x_k))² ---- */
+        rwkv_op_layernorm(s->x, s->xa, l->ln2_w, l->ln2_b, T, C, LN_EPS);
+        token_shift(s->xa, ffn_prev, l->ffn_x_k, s->xk, T, C);
+        memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
+        rwkv_op_linear(ctx, &l->ffn_key, s->xk, s->ffn, T);
+        for (size_t i = 0; i < (size_t)T * F; i++) {
+            float q = s->ffn[i] > 0.0f ? s->ffn[i] : 0.0f;
+            s->ffn[i] = q * q;
+        }
+        rwkv_op_linear(ctx, &l->ffn_value, s->ffn, s->xr, T);
+        for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
+    }
+}
+
+/* Feeds tokens in chunks of the scratch capacity (1 in serial mode). */
+static rwkv_status v7_eval(rwkv_model *m, float *state, const int32_t *tokens, size_t n, float *logits,
+                           unsigned flags) {
+    v7_weights *W = m->weights;
+    v7_scratch *s = &W->sc;
+    const int C = W->C;
+    const bool all = flags & RWKV_EVAL_ALL_LOGITS;
+    const size_t chunk = (flags & RWKV_EVAL_SERIAL) ? 1 : (size_t)s->T;
+    for (size_t done = 0; done < n;) {
+        int T = (int)(n - done < chunk ? n - done : chunk);
+        for (int t = 0; t < T; t++)
+            rwkv_convert_to_f32(W->emb->dtype,
+                                (const char *)W->emb->data + (size_t)tokens[done + t] * C *
+                                                                 rwkv_dtype_size(W->emb->dtype),
+                                s->x + (size_t)t * C, (size_t)C);
+        rwkv_op_layernorm(s->x, s->x, W->ln0_w, W->ln0_b, T, C, LN_EPS);
+        forward_layers(m, state, T);
+        if (logits && (all || done + (size_t)T == n)) {
+            int first = all ? 0 : T - 1;
+            int nrows = T - first;
+            rwkv_op_layernorm(s->x + (size_t)first * C, s->xa, W->lnout_w, W->lnout_b, nrows, C, LN_EPS);
+            float *dst = all ? logits + done * (size_t)W->V : logits;
+            rwkv_op_linear(m->ctx, &W->head, s->xa, dst, nrows);
+        }
+        done += (size_t)T;
+    }
+    return RWKV_OK;
+}
+
+const rwkv_arch rwkv_arch_v7 = {
+    .generation = "7",
+    .detect = v7_detect,
+    .load = v7_load,
+    .free = v7_free,
+    .state_zero = v7_state_zero,
+    .state_tuning = v7_state_tuning,
+    .eval = v7_eval,
+};
