@@ -78,6 +78,9 @@ typedef struct rwkv_model_info {
     const char *format;       /* "pth", ... (static string) */
     size_t state_bytes;       /* size of one recurrent state */
     uint64_t fingerprint;     /* hash of shapes and a sample of the weights */
+    uint64_t file_bytes;      /* size of the model file */
+    uint64_t decode_bytes;    /* weight bytes read to decode one token (all tensors except the
+                                 embedding table, plus one embedding row) */
 } rwkv_model_info;
 
 /* Describes the model. Strings point to static storage. */

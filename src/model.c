@@ -68,11 +68,15 @@ static const char *unsupported_generation(const rwkv_tensor_file *tf) {
 
 /* Fills the generation-independent info fields: params, dtype, fingerprint. */
 static void fill_common_info(rwkv_model *m) {
-    uint64_t params = 0, fp = RWKV_FNV_INIT;
+    uint64_t params = 0, fp = RWKV_FNV_INIT, bytes = 0;
     int dtypes = 0;
     for (size_t i = 0; i < m->file.n_tensors; i++) {
         const rwkv_tensor *t = &m->file.tensors[i];
         params += t->numel;
+        if (!strcmp(t->name, "emb.weight") && t->n_dims == 2 && t->shape[0] > 0)
+            bytes += t->nbytes / (size_t)t->shape[0];
+        else
+            bytes += t->nbytes;
         if (t->n_dims >= 2 && t->numel >= 4096) dtypes |= 1 << t->dtype;
         fp = rwkv_fnv1a(fp, t->name, strlen(t->name));
         fp = rwkv_fnv1a(fp, t->shape, sizeof t->shape[0] * (size_t)t->n_dims);
@@ -83,6 +87,8 @@ static void fill_common_info(rwkv_model *m) {
     }
     m->info.params = params;
     m->info.fingerprint = fp;
+    m->info.decode_bytes = bytes;
+    m->info.file_bytes = m->file.map.size;
     m->info.weight_dtype = "mixed";
     for (int d = 0; d < RWKV_DT_COUNT; d++)
         if (dtypes == 1 << d) m->info.weight_dtype = rwkv_dtype_name((rwkv_dtype)d);
