@@ -35,7 +35,7 @@ ISA_avx2   := -mavx2 -mfma -mf16c
 ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mfma -mf16c -mavx2
 ISA_neon   :=
 
-.PHONY: all test sanitize fuzz clean check-clang
+.PHONY: all test sanitize fuzz clean check-clang check tests
 all: $(BUILD)/librwkv.a $(BUILD)/rwkv
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -78,3 +78,8 @@ build-fuzz/%: fuzz/%.c
 
 clean:
 	rm -rf build build-san build-clang build-fuzz
+
+# Everything CI runs: tests (gcc), the same tests under ASan+UBSan, a clang build, short fuzz runs.
+FUZZ_SECONDS ?= 20
+check:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/check.sh
