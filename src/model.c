@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 /* Every generation this build can run, tried in order. */
-static const rwkv_arch *const archs[] = {&rwkv_arch_v7};
+static const rwkv_arch *const archs[] = {&rwkv_arch_v7, &rwkv_arch_v6, &rwkv_arch_v5_2,
+                                          &rwkv_arch_v5_1, &rwkv_arch_v4};
 
 void rwkv_model_params_default(rwkv_model_params *params) {
     memset(params, 0, sizeof *params);
@@ -55,15 +56,6 @@ float *rwkv_tensor_to_f32(const rwkv_tensor *t) {
     }
     rwkv_convert_to_f32(t->dtype, t->data, p, t->numel);
     return p;
-}
-
-/* Names the generation of a checkpoint this build cannot run, or NULL. */
-static const char *unsupported_generation(const rwkv_tensor_file *tf) {
-    if (rwkv_tensor_file_find(tf, "blocks.0.att.time_maa_x")) return "RWKV-6";
-    if (rwkv_tensor_file_find(tf, "blocks.0.att.time_faaaa"))
-        return rwkv_tensor_file_find(tf, "blocks.0.att.gate.weight") ? "RWKV-5.2" : "RWKV-5.1";
-    if (rwkv_tensor_file_find(tf, "blocks.0.att.time_first")) return "RWKV-4";
-    return NULL;
 }
 
 /* Fills the generation-independent info fields: params, dtype, fingerprint. */
@@ -120,10 +112,7 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
             break;
         }
     if (!m->arch) {
-        const char *gen = unsupported_generation(&m->file);
-        st = gen ? rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: %s checkpoint: this generation is not supported yet",
-                             path, gen)
-                 : rwkv_fail(RWKV_ERR_FORMAT, "%s: not an RWKV checkpoint (no known RWKV tensor names)", path);
+        st = rwkv_fail(RWKV_ERR_FORMAT, "%s: not an RWKV checkpoint (no known RWKV tensor names)", path);
         goto fail;
     }
     st = m->arch->load(m);

@@ -45,6 +45,10 @@ struct rwkv_arch {
 };
 
 extern const rwkv_arch rwkv_arch_v7;
+extern const rwkv_arch rwkv_arch_v6;
+extern const rwkv_arch rwkv_arch_v5_2;
+extern const rwkv_arch rwkv_arch_v5_1;
+extern const rwkv_arch rwkv_arch_v4;
 
 /* Helpers for loaders: look up a tensor and check its shape (dims given outermost first;
  * -1 = any). On failure a message naming the tensor is recorded. */

@@ -36,6 +36,14 @@ void rwkv_op_linear_t(rwkv_ctx *ctx, const rwkv_weight *W, const float *X, float
 void rwkv_op_wkv7(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
                   const float *v, const float *kk, const float *a, float *y, int T, int H, int N);
 
+/* RWKV-5/6 WKV recurrence over T tokens for H heads of size N (ops_wkv.c). S is [H][N][N]
+ * (key row, value column: the opposite of RWKV-7), updated in place; r,k,v,y are [T][H*N];
+ * u (time_first / time_faaaa) is [H*N]; w (the decay, in (0,1)) is [T][H*N] when w_per_token
+ * (RWKV-6), else one [H*N] row for every token (RWKV-5). Per head, per token:
+ *   y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j]);   then S[i][j] = S[i][j]·w[i] + k[i]·v[j] */
+void rwkv_op_wkv5(rwkv_ctx *ctx, float *S, const float *r, const float *w, int w_per_token,
+                  const float *k, const float *v, const float *u, float *y, int T, int H, int N);
+
 /* LayerNorm of each of T rows of length n: y = (x − mean)/sqrt(var + eps)·g + b. y may equal x. */
 void rwkv_op_layernorm(const float *x, float *y, const float *g, const float *b, int T, int n,
                        float eps);

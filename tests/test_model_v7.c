@@ -150,7 +150,7 @@ int main(void) {
 
     /* fp16 / bf16 copies: bounded difference to the official fp32 logits */
     const char *half[2] = {"models/tiny-rwkv-7v0-834K-fp16.pth", "models/tiny-rwkv-7v0-834K-bf16.pth"};
-    const float bound[2] = {2e-2f, 2e-1f};
+    const float bound[2] = {1e-4f, 1e-4f}; /* measured: 9.5e-7 for both (the weights are exactly representable) */
     for (int h = 0; h < 2; h++) {
         rwkv_model *mh = load(half[h], 0);
         if (!mh) continue;
