@@ -1,0 +1,114 @@
+/* cli.h — helpers shared by the subcommands of the `rwkv` program (tools/cmd_*.c).
+ *
+ * Conventions: every subcommand is `int cmd_NAME(int argc, char **argv)` with argv[0] the
+ * subcommand's name; it returns the process exit status: 0 success, CLI_EXIT_RUNTIME (1) for a
+ * failure while running, CLI_EXIT_USAGE (2) for a bad command line. Every error is reported as
+ * exactly one line on stderr starting with "rwkv: error: ". The tools use only the public API. */
+#ifndef RWKV_CLI_H
+#define RWKV_CLI_H
+
+#include "rwkv.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_RUNTIME = 1, CLI_EXIT_USAGE = 2 };
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* Prints "rwkv: error: <message>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints "rwkv: error: <message>: <status name>: <rwkv_last_error()>" to stderr (the library's
+ * reason is omitted when empty). */
+void cli_lib_error(rwkv_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "rwkv: error: <cmd>: <message> (see 'rwkv <cmd> --help')" and returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- option parsing ---------------------------------------------------------------------- */
+
+/* One option of a subcommand. long_name without the dashes ("top-p"); short_name 0 if none. */
+typedef struct cli_option {
+    int id;             /* > 0, returned by cli_next when the option is seen */
+    const char *long_name;
+    char short_name;
+    int has_value;      /* 1: takes a value (--opt V, --opt=V, -o V, -oV); 0: a flag */
+} cli_option;
+
+enum {
+    CLI_END = 0,         /* no more arguments */
+    CLI_POSITIONAL = -1, /* *value is a positional argument */
+    CLI_HELP = -2,       /* -h / --help was given */
+    CLI_BAD = -3         /* an error was printed (unknown option, missing value) */
+};
+
+/* Walks argv from index 1. No global state: everything lives in the parser. */
+typedef struct cli_parser {
+    int argc;
+    char **argv;
+    int index;          /* next argv element to look at */
+    int only_positional;/* set after "--" */
+    const char *cmd;    /* subcommand name, for messages */
+} cli_parser;
+
+void cli_parser_init(cli_parser *p, const char *cmd, int argc, char **argv);
+
+/* Returns the next option's id (with *value its value, or NULL for a flag), or one of CLI_END,
+ * CLI_POSITIONAL, CLI_HELP, CLI_BAD. opts ends with an entry whose id is 0. */
+int cli_next(cli_parser *p, const cli_option *opts, const char **value);
+
+/* ---- strict number parsing ------------------------------------------------------------------
+ * The whole string must be a number in [min, max] (no trailing junk, no empty string, no
+ * overflow, no NaN/inf). On failure an error naming the option is printed and -1 returned;
+ * 0 on success. */
+int cli_parse_int(const char *opt, const char *s, long long min, long long max, int *out);
+int cli_parse_i64(const char *opt, const char *s, long long min, long long max, long long *out);
+int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
+int cli_parse_float(const char *opt, const char *s, double min, double max, float *out);
+
+/* Parses a list of token ids separated by commas and/or whitespace ("1,2, 3"). Every id must be
+ * in [0, INT32_MAX). On success *ids is malloc'd (NULL when *n is 0) and 0 returned; otherwise an
+ * error naming opt is printed and -1 returned. */
+int cli_parse_ids(const char *opt, const char *s, int32_t **ids, size_t *n);
+
+/* ---- files --------------------------------------------------------------------------------- */
+
+/* Reads a whole file (binary-safe) into a malloc'd buffer (NUL-appended, not counted in *len).
+ * Prints an error naming what ("prompt file") and returns -1 on failure. */
+int cli_read_file(const char *what, const char *path, char **data, size_t *len);
+
+/* Reads a whole stream, like cli_read_file. */
+int cli_read_stream(const char *what, FILE *f, char **data, size_t *len);
+
+/* Writes len bytes to path atomically (a temporary file in the same directory, then rename);
+ * path "-" writes to stdout. Prints an error and returns -1 on failure (no partial file left). */
+int cli_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* fwrite + fflush to stdout; prints an error and returns -1 on failure. */
+int cli_write_stdout(const void *data, size_t len);
+
+/* ---- model and vocabulary ------------------------------------------------------------------ */
+
+/* Loads the model at path with n_threads workers (0 = default). Prints an error and returns -1 on
+ * failure (missing file, directory, corrupt ...). */
+int cli_load_model(const char *path, int n_threads, rwkv_model **out);
+
+/* The tokenizer for a model with n_vocab tokens: vocab_opt if given, else $RWKV_VOCAB, else
+ * rwkv_vocab_v20230424.txt in model_path's directory; a model with 256 tokens and no explicit
+ * vocabulary gets the byte tokenizer. Prints an error and returns -1 on failure. */
+int cli_load_tokenizer(const char *model_path, const char *vocab_opt, int n_vocab,
+                       rwkv_tokenizer **out);
+
+/* Encodes len bytes of text with tok into a malloc'd id array (*ids, *n). Prints an error and
+ * returns -1 on failure. */
+int cli_encode(const rwkv_tokenizer *tok, const char *text, size_t len, int32_t **ids, size_t *n);
+
+/* Makes a fresh state for model; with state_path (may be NULL) loads that state-tuning file into
+ * it. Prints an error and returns -1 on failure. */
+int cli_new_state(rwkv_model *model, const char *state_path, rwkv_state **out);
+
+/* Seconds from a monotonic clock. */
+double cli_now(void);
+
+#endif

@@ -1,0 +1,281 @@
+/* cmd_generate.c — `rwkv generate`: feeds a prompt, then samples and streams the continuation. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char generate_usage[] =
+    "usage: rwkv generate -m MODEL (-p TEXT | --prompt-file FILE) [options]\n"
+    "Feeds the prompt, then samples up to -n tokens and streams the continuation to stdout.\n"
+    "  -m, --model FILE            model file (.pth)\n"
+    "  -p, --prompt TEXT           prompt text\n"
+    "  -f, --prompt-file FILE      prompt from a file (binary-safe)\n"
+    "  -n, --n-tokens N            tokens to generate (default 128)\n"
+    "      --temperature T         0 = greedy (default 1.0)\n"
+    "      --top-p P               nucleus sampling, (0,1]; 1 = off (default)\n"
+    "      --top-k K               0 = off (default)\n"
+    "      --presence-penalty X    default 0\n"
+    "      --frequency-penalty X   default 0\n"
+    "      --penalty-decay X       default 0.996\n"
+    "      --seed S                random seed (default: from the clock)\n"
+    "      --stop STR              stop before STR (repeatable)\n"
+    "      --state FILE            start from a state-tuning file (.pth)\n"
+    "      --vocab FILE            World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
+    "  -t, --threads N             worker threads (0 = physical cores)\n"
+    "  -q, --quiet                 no summary line on stderr\n";
+
+enum { MAX_STOPS = 64 };
+
+/* A growing byte buffer. */
+typedef struct bytes_buf {
+    char *data;
+    size_t len, cap;
+} bytes_buf;
+
+/* Appends n bytes; -1 when out of memory. */
+static int buf_append(bytes_buf *b, const char *s, size_t n) {
+    if (n > SIZE_MAX - b->len - 1) return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* Stop strings and where the generated text stands against them. */
+typedef struct stop_set {
+    const char *str[MAX_STOPS];
+    size_t len[MAX_STOPS];
+    int n;
+} stop_set;
+
+/* Position of the earliest stop string in text[from..len), or (size_t)-1 if none. */
+static size_t find_stop(const stop_set *s, const char *text, size_t from, size_t len) {
+    size_t best = (size_t)-1;
+    for (int i = 0; i < s->n; i++) {
+        const char *hit = memmem(text + from, len - from, s->str[i], s->len[i]);
+        if (hit && (size_t)(hit - text) < best) best = (size_t)(hit - text);
+    }
+    return best;
+}
+
+/* Length of the longest suffix of text[0..len) that is the start of some stop string: bytes that
+ * must be held back until the next tokens tell whether a stop string follows. */
+static size_t stop_holdback(const stop_set *s, const char *text, size_t len) {
+    size_t hold = 0;
+    for (int i = 0; i < s->n; i++) {
+        size_t k = s->len[i] - 1 < len ? s->len[i] - 1 : len;
+        for (; k > hold; k--)
+            if (!memcmp(text + len - k, s->str[i], k)) {
+                hold = k;
+                break;
+            }
+    }
+    return hold;
+}
+
+/* A seed that differs between runs. */
+static uint64_t clock_seed(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    x ^= x >> 33; /* a splitmix-style finaliser spreads the bits */
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+int cmd_generate(int argc, char **argv) {
+    enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_N, OPT_TEMP, OPT_TOP_P, OPT_TOP_K,
+           OPT_PRESENCE, OPT_FREQUENCY, OPT_DECAY, OPT_SEED, OPT_STOP, OPT_STATE, OPT_VOCAB,
+           OPT_THREADS, OPT_QUIET };
+    static const cli_option opts[] = {
+        {OPT_MODEL, "model", 'm', 1},
+        {OPT_PROMPT, "prompt", 'p', 1},
+        {OPT_PROMPT_FILE, "prompt-file", 'f', 1},
+        {OPT_N, "n-tokens", 'n', 1},
+        {OPT_TEMP, "temperature", 0, 1},
+        {OPT_TOP_P, "top-p", 0, 1},
+        {OPT_TOP_K, "top-k", 0, 1},
+        {OPT_PRESENCE, "presence-penalty", 0, 1},
+        {OPT_FREQUENCY, "frequency-penalty", 0, 1},
+        {OPT_DECAY, "penalty-decay", 0, 1},
+        {OPT_SEED, "seed", 0, 1},
+        {OPT_STOP, "stop", 0, 1},
+        {OPT_STATE, "state", 0, 1},
+        {OPT_VOCAB, "vocab", 0, 1},
+        {OPT_THREADS, "threads", 't', 1},
+        {OPT_QUIET, "quiet", 'q', 0},
+        {0, NULL, 0, 0},
+    };
+    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *state_path = NULL;
+    const char *vocab_path = NULL;
+    int n_gen = 128, n_threads = 0, quiet = 0, have_seed = 0;
+    stop_set stops = {.n = 0};
+    rwkv_sampler_params sp;
+    rwkv_sampler_params_default(&sp);
+    cli_parser p;
+    cli_parser_init(&p, "generate", argc, argv);
+    const char *v;
+    for (int id; (id = cli_next(&p, opts, &v)) != CLI_END;) {
+        int bad = 0;
+        switch (id) {
+        case CLI_HELP: fputs(generate_usage, stdout); return CLI_EXIT_OK;
+        case CLI_BAD: return CLI_EXIT_USAGE;
+        case CLI_POSITIONAL: return cli_usage_error("generate", "unexpected argument '%.100s'", v);
+        case OPT_MODEL: model_path = v; break;
+        case OPT_PROMPT: prompt = v; break;
+        case OPT_PROMPT_FILE: prompt_file = v; break;
+        case OPT_N: bad = cli_parse_int("-n", v, 0, 1000000000, &n_gen); break;
+        case OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &sp.temperature); break;
+        case OPT_TOP_P:
+            bad = cli_parse_float("--top-p", v, 0, 1, &sp.top_p);
+            if (!bad && sp.top_p <= 0) {
+                cli_error("--top-p: %.100s is out of range (0, 1]", v);
+                bad = 1;
+            }
+            break;
+        case OPT_TOP_K: bad = cli_parse_int("--top-k", v, 0, 1 << 30, &sp.top_k); break;
+        case OPT_PRESENCE:
+            bad = cli_parse_float("--presence-penalty", v, -1e6, 1e6, &sp.presence_penalty);
+            break;
+        case OPT_FREQUENCY:
+            bad = cli_parse_float("--frequency-penalty", v, -1e6, 1e6, &sp.frequency_penalty);
+            break;
+        case OPT_DECAY: bad = cli_parse_float("--penalty-decay", v, 0, 1, &sp.penalty_decay); break;
+        case OPT_SEED:
+            bad = cli_parse_u64("--seed", v, &sp.seed);
+            have_seed = 1;
+            break;
+        case OPT_STOP:
+            if (!*v) return cli_usage_error("generate", "--stop: the stop string is empty");
+            if (stops.n == MAX_STOPS)
+                return cli_usage_error("generate", "--stop: at most %d stop strings", MAX_STOPS);
+            stops.str[stops.n] = v;
+            stops.len[stops.n++] = strlen(v);
+            break;
+        case OPT_STATE: state_path = v; break;
+        case OPT_VOCAB: vocab_path = v; break;
+        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
+        case OPT_QUIET: quiet = 1; break;
+        }
+        if (bad) return CLI_EXIT_USAGE;
+    }
+    if (!model_path) return cli_usage_error("generate", "missing -m MODEL");
+    if (!prompt == !prompt_file)
+        return cli_usage_error("generate", "give exactly one of -p TEXT, --prompt-file FILE");
+    if (prompt && !*prompt) return cli_usage_error("generate", "the prompt is empty");
+    if (!have_seed) sp.seed = clock_seed();
+
+    int rc = CLI_EXIT_RUNTIME;
+    char *text = NULL;
+    size_t text_len = prompt ? strlen(prompt) : 0;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    rwkv_model *model = NULL;
+    rwkv_tokenizer *tok = NULL;
+    rwkv_state *state = NULL;
+    rwkv_sampler *sampler = NULL;
+    float *logits = NULL;
+    bytes_buf gen = {NULL, 0, 0};
+    rwkv_status st;
+    if (prompt_file) {
+        if (cli_read_file("prompt file", prompt_file, &text, &text_len)) goto done;
+        if (text_len == 0) {
+            cli_error("prompt file '%.300s' is empty", prompt_file);
+            goto done;
+        }
+    }
+    if (cli_load_model(model_path, n_threads, &model)) goto done;
+    rwkv_model_info info;
+    rwkv_model_get_info(model, &info);
+    if (cli_load_tokenizer(model_path, vocab_path, info.n_vocab, &tok)) goto done;
+    if (cli_encode(tok, text ? text : prompt, text_len, &ids, &n_ids)) goto done;
+    if (n_ids == 0) {
+        cli_error("the prompt encodes to no tokens");
+        goto done;
+    }
+    if ((st = rwkv_sampler_new(&sp, info.n_vocab, tok, &sampler)) != RWKV_OK) {
+        sampler = NULL;
+        cli_lib_error(st, "invalid sampling parameters");
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    if (cli_new_state(model, state_path, &state)) goto done;
+    logits = malloc((size_t)info.n_vocab * sizeof *logits);
+    if (!logits) {
+        cli_error("out of memory");
+        goto done;
+    }
+
+    double t0 = cli_now();
+    if ((st = rwkv_eval(model, state, ids, n_ids, logits, 0)) != RWKV_OK) {
+        cli_lib_error(st, "evaluation of the prompt failed");
+        goto done;
+    }
+    double t1 = cli_now();
+
+    /* gen holds all generated bytes; gen.data[0..emitted) has been written. Output is held back
+     * while it could be the start of a stop string or ends inside a UTF-8 character. */
+    size_t emitted = 0;
+    int n_done = 0, stopped = 0;
+    while (n_done < n_gen) {
+        int32_t t = rwkv_sampler_sample(sampler, logits);
+        if (t <= 0 || t >= info.n_vocab) break; /* 0 = end of text */
+        n_done++;
+        size_t tlen = 0;
+        const char *tb = rwkv_tokenizer_token(tok, t, &tlen);
+        if (tb && tlen && buf_append(&gen, tb, tlen)) {
+            cli_error("out of memory");
+            goto done;
+        }
+        size_t hit = stops.n && gen.len > emitted ? find_stop(&stops, gen.data, emitted, gen.len) : (size_t)-1;
+        if (hit != (size_t)-1) {
+            if (cli_write_stdout(gen.data + emitted, hit - emitted)) goto done;
+            emitted = gen.len;
+            stopped = 1;
+            break;
+        }
+        size_t limit = gen.len - stop_holdback(&stops, gen.data, gen.len);
+        if (limit > emitted) {
+            size_t n = rwkv_utf8_complete_prefix(gen.data + emitted, limit - emitted);
+            if (n && cli_write_stdout(gen.data + emitted, n)) goto done;
+            emitted += n;
+        }
+        if (n_done == n_gen) break; /* the last token need not be fed */
+        if ((st = rwkv_eval(model, state, &t, 1, logits, 0)) != RWKV_OK) {
+            cli_lib_error(st, "evaluation failed");
+            goto done;
+        }
+    }
+    if (!stopped && emitted < gen.len && cli_write_stdout(gen.data + emitted, gen.len - emitted))
+        goto done;
+    double t2 = cli_now();
+    if (!quiet) {
+        double pre = t1 - t0, dec = t2 - t1;
+        fprintf(stderr,
+                "rwkv: %zu prompt tokens, %d generated tokens, prefill %.1f tok/s, decode %.1f tok/s\n",
+                n_ids, n_done, pre > 0 ? (double)n_ids / pre : 0.0,
+                dec > 0 ? (double)n_done / dec : 0.0);
+    }
+    rc = CLI_EXIT_OK;
+done:
+    free(gen.data);
+    free(logits);
+    rwkv_sampler_free(sampler);
+    rwkv_state_free(state);
+    rwkv_tokenizer_free(tok);
+    rwkv_model_free(model);
+    free(ids);
+    free(text);
+    return rc;
+}
