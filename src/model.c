@@ -172,3 +172,26 @@ rwkv_status rwkv_eval(rwkv_model *m, rwkv_state *s, const int32_t *tokens, size_
     if (st == RWKV_OK) s->n_tokens += n;
     return st;
 }
+
+rwkv_status rwkv_eval_batch(rwkv_model *m, rwkv_state *const *states, const int32_t *tokens,
+                            size_t n_seqs, float *logits) {
+    if (!m || !states || !tokens || n_seqs == 0)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: NULL argument or empty batch");
+    for (size_t i = 0; i < n_seqs; i++) {
+        if (!states[i] || states[i]->model != m)
+            return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval_batch: state %zu is NULL or of another model", i);
+        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
+            return rwkv_fail(RWKV_ERR_RANGE, "rwkv_eval_batch: token id %d of sequence %zu is out of range 0..%d",
+                             tokens[i], i, m->info.n_vocab - 1);
+        for (size_t j = 0; j < i; j++)
+            if (states[j] == states[i])
+                return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: state %zu appears twice", i);
+    }
+    /* Generic path: one sequence after the other. A generation may provide a batched forward. */
+    for (size_t i = 0; i < n_seqs; i++) {
+        rwkv_status st = rwkv_eval(m, states[i], &tokens[i], 1,
+                                   logits ? logits + i * (size_t)m->info.n_vocab : NULL, 0);
+        if (st != RWKV_OK) return st;
+    }
+    return RWKV_OK;
+}
