@@ -1,0 +1,357 @@
+/* rwkv4.c — RWKV-4 "Dove"/"Raven": weight layout, validation and the forward pass.
+ * The math follows the official code (BlinkDL ChatRWKV RWKV_in_150_lines.py and the pip rwkv
+ * package model.py, version 4): token shift with time_mix_{k,v,r}, the numerically stable WKV
+ * with time_first / time_decay, and the squared-ReLU channel mix with a receptance gate.
+ * One function, forward_layers(), runs T tokens through every layer; serial mode uses T = 1.
+ *
+ * State layout (floats), per layer i:
+ *   [att_x_prev: C][ffn_x_prev: C][aa: C][bb: C][pp: C]
+ * The zero state has pp = -1e30 (the official starting value), everything else 0.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct v4_layer {
+    /* all [C] fp32 copies of small vectors */
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    float *mix_k, *mix_v, *mix_r;    /* att.time_mix_* */
+    float *decay;                    /* −exp(att.time_decay) */
+    float *first;                    /* att.time_first (u) */
+    float *ffn_mix_k, *ffn_mix_r;    /* ffn.time_mix_* */
+    rwkv_weight Wr, Wk, Wv, Wo;      /* [C][C] */
+    rwkv_weight ffn_r;               /* [C][C] */
+    rwkv_weight ffn_key;             /* [F][C] */
+    rwkv_weight ffn_value;           /* [C][F] */
+} v4_layer;
+
+typedef struct v4_scratch {
+    int T;                           /* capacity in tokens */
+    float *x;                        /* [T][C] residual stream */
+    float *xa;                       /* [T][C] normalised input of the block */
+    float *xk, *xv, *xr;             /* [T][C] token-shift mixes */
+    float *r, *k, *v, *y;            /* [T][C] */
+    float *ffn;                      /* [T][F] */
+} v4_scratch;
+
+typedef struct v4_weights {
+    int L, C, V, F;
+    const rwkv_tensor *emb;          /* [V][C] */
+    float *ln0_w, *ln0_b;            /* [C] */
+    float *lnout_w, *lnout_b;        /* [C] */
+    rwkv_weight head;                /* [V][C] */
+    v4_layer *layers;                /* [L] */
+    float **owned;                   /* every converted vector and scratch buffer */
+    size_t n_owned, cap_owned;
+    v4_scratch sc;
+} v4_weights;
+
+#define LN_EPS 1e-5f
+#define PP_START (-1e30f)
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+/* RWKV-4 has time_first and no GroupNorm (ln_x): RWKV-5.1 has time_first too, with ln_x. */
+static bool v4_detect(const rwkv_tensor_file *tf) {
+    return rwkv_tensor_file_find(tf, "blocks.0.att.time_first") != NULL &&
+           rwkv_tensor_file_find(tf, "blocks.0.att.ln_x.weight") == NULL &&
+           rwkv_tensor_file_find(tf, "blocks.0.att.time_mix_k") != NULL;
+}
+
+/* Keeps p in the owned list so v4_free releases it. */
+static bool own(v4_weights *W, float *p) {
+    if (!p) return false;
+    if (W->n_owned == W->cap_owned) {
+        size_t cap = W->cap_owned ? 2 * W->cap_owned : 64;
+        float **q = realloc(W->owned, cap * sizeof *q);
+        if (!q) {
+            free(p);
+            rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+            return false;
+        }
+        W->owned = q;
+        W->cap_owned = cap;
+    }
+    W->owned[W->n_owned++] = p;
+    return true;
+}
+
+/* Loads a vector tensor of n elements ([n] or [1,1,n]) as an owned fp32 copy. */
+static rwkv_status vec(rwkv_model *m, v4_weights *W, float **out, int64_t n, const char *fmt, int i) {
+    const rwkv_tensor *t;
+    int64_t dims[1] = {n};
+    rwkv_status st = rwkv_model_tensorf(m, &t, 1, dims, fmt, i);
+    if (st != RWKV_OK) return st;
+    *out = rwkv_tensor_to_f32(t);
+    return own(W, *out) ? RWKV_OK : RWKV_ERR_NOMEM;
+}
+
+/* Binds a matrix tensor [rows][cols] in place (rows < 0: any). */
+static rwkv_status mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i) {
+    const rwkv_tensor *t;
+    int64_t dims[2] = {rows, cols};
+    rwkv_status st = rwkv_model_tensorf(m, &t, 2, dims, fmt, i);
+    if (st != RWKV_OK) return st;
+    if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > (1 << 24) || t->shape[1] > (1 << 24))
+        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has an unusable shape", t->name);
+    w->dtype = t->dtype;
+    w->rows = (int)t->shape[0];
+    w->cols = (int)t->shape[1];
+    w->data = t->data;
+    return RWKV_OK;
+}
+
+/* True if name is a tensor this loader knows (so unknown keys can be reported). */
+static bool known_key(const char *name, int L) {
+    static const char *const top[] = {"emb.weight", "ln_out.weight", "ln_out.bias", "head.weight",
+                                      "blocks.0.ln0.weight", "blocks.0.ln0.bias"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (!strcmp(name, top[i])) return true;
+    static const char *const per[] = {
+        "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_decay", "att.time_first",
+        "att.time_mix_k", "att.time_mix_v", "att.time_mix_r", "att.key.weight", "att.value.weight",
+        "att.receptance.weight", "att.output.weight", "ffn.time_mix_k", "ffn.time_mix_r",
+        "ffn.key.weight", "ffn.value.weight", "ffn.receptance.weight"};
+    int i, pos = 0;
+    if (sscanf(name, "blocks.%d.%n", &i, &pos) != 1 || pos == 0 || i < 0 || i >= L) return false;
+    for (size_t j = 0; j < sizeof per / sizeof per[0]; j++)
+        if (!strcmp(name + pos, per[j])) return true;
+    return false;
+}
+
+static void v4_free(rwkv_model *m) {
+    v4_weights *W = m->weights;
+    if (!W) return;
+    for (size_t i = 0; i < W->n_owned; i++) free(W->owned[i]);
+    free(W->owned);
+    free(W->layers);
+    m->weights = NULL;
+    free(W);
+}
+
+static rwkv_status alloc_scratch(v4_weights *W, int T) {
+    v4_scratch *s = &W->sc;
+    size_t TC = (size_t)T * W->C;
+    float **bufs[] = {&s->x, &s->xa, &s->xk, &s->xv, &s->xr, &s->r, &s->k, &s->v, &s->y};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i] = malloc(TC * sizeof(float));
+        if (!own(W, *bufs[i])) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    }
+    s->ffn = malloc((size_t)T * W->F * sizeof(float));
+    if (!own(W, s->ffn)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    s->T = T;
+    return RWKV_OK;
+}
+
+static rwkv_status v4_load(rwkv_model *m) {
+    v4_weights *W = calloc(1, sizeof *W);
+    if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    m->weights = W;
+    rwkv_status st;
+    const rwkv_tensor *t;
+    int64_t any2[2] = {-1, -1};
+
+    if ((st = rwkv_model_tensor(m, "emb.weight", 2, any2, &t)) != RWKV_OK) return st;
+    if (t->shape[0] < 1 || t->shape[0] > (1 << 24) || t->shape[1] < 1 || t->shape[1] > (1 << 16))
+        return rwkv_fail(RWKV_ERR_SHAPE, "emb.weight has an unusable shape");
+    W->emb = t;
+    W->V = (int)t->shape[0];
+    W->C = (int)t->shape[1];
+    const int C = W->C;
+    int L = 0;
+    while (L < 100000) {
+        char name[64];
+        snprintf(name, sizeof name, "blocks.%d.ln1.weight", L);
+        if (!rwkv_tensor_file_find(&m->file, name)) break;
+        L++;
+    }
+    if (L == 0) return rwkv_fail(RWKV_ERR_SHAPE, "no layers (blocks.0.ln1.weight is missing)");
+    W->L = L;
+    for (size_t i = 0; i < m->file.n_tensors; i++)
+        if (!known_key(m->file.tensors[i].name, L))
+            return rwkv_fail(RWKV_ERR_SHAPE, "unexpected tensor '%s' in an RWKV-4 checkpoint",
+                             m->file.tensors[i].name);
+
+    if ((st = vec(m, W, &W->ln0_w, C, "blocks.%d.ln0.weight", 0)) ||
+        (st = vec(m, W, &W->ln0_b, C, "blocks.%d.ln0.bias", 0)) ||
+        (st = vec(m, W, &W->lnout_w, C, "ln_out.weight", 0)) ||
+        (st = vec(m, W, &W->lnout_b, C, "ln_out.bias", 0)) ||
+        (st = mat(m, &W->head, W->V, C, "head.weight", 0)))
+        return st;
+
+    W->layers = calloc((size_t)L, sizeof *W->layers);
+    if (!W->layers) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    W->F = -1;
+    for (int i = 0; i < L; i++) {
+        v4_layer *l = &W->layers[i];
+        if ((st = vec(m, W, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
+            (st = vec(m, W, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
+            (st = vec(m, W, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
+            (st = vec(m, W, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
+            (st = vec(m, W, &l->mix_k, C, "blocks.%d.att.time_mix_k", i)) ||
+            (st = vec(m, W, &l->mix_v, C, "blocks.%d.att.time_mix_v", i)) ||
+            (st = vec(m, W, &l->mix_r, C, "blocks.%d.att.time_mix_r", i)) ||
+            (st = vec(m, W, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
+            (st = vec(m, W, &l->first, C, "blocks.%d.att.time_first", i)) ||
+            (st = vec(m, W, &l->ffn_mix_k, C, "blocks.%d.ffn.time_mix_k", i)) ||
+            (st = vec(m, W, &l->ffn_mix_r, C, "blocks.%d.ffn.time_mix_r", i)) ||
+            (st = mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
+            (st = mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
+            (st = mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
+            (st = mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
+            (st = mat(m, &l->ffn_r, C, C, "blocks.%d.ffn.receptance.weight", i)) ||
+            (st = mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
+            return st;
+        if (W->F < 0) W->F = l->ffn_key.rows;
+        if ((st = mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
+        /* w = −exp(time_decay): the log of the per-token decay */
+        for (int j = 0; j < C; j++) l->decay[j] = -expf(l->decay[j]);
+    }
+    if ((st = alloc_scratch(W, m->seq_chunk)) != RWKV_OK) return st;
+
+    m->info.n_layer = L;
+    m->info.n_embd = C;
+    m->info.head_size = 0;
+    m->info.n_head = 0;
+    m->info.n_vocab = W->V;
+    m->info.n_ffn = W->F;
+    m->state_floats = (size_t)L * 5 * (size_t)C;
+    return RWKV_OK;
+}
+
+/* Zero state, except pp = −1e30 in every layer (official starting value). */
+static void v4_state_zero(const rwkv_model *m, float *state) {
+    const v4_weights *W = m->weights;
+    const size_t C = (size_t)W->C;
+    memset(state, 0, m->state_floats * sizeof(float));
+    for (int i = 0; i < W->L; i++) {
+        float *pp = state + (size_t)i * 5 * C + 4 * C;
+        for (size_t j = 0; j < C; j++) pp[j] = PP_START;
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* out[t] = cur[t]·mix + prev[t]·(1 − mix), where prev[t] is cur[t−1] (or last for t = 0). */
+static void token_mix(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *c = cur + (size_t)t * C;
+        const float *p = t ? c - C : last;
+        float *o = out + (size_t)t * C;
+        for (int i = 0; i < C; i++) o[i] = c[i] * mix[i] + p[i] * (1.0f - mix[i]);
+    }
+}
+
+/* The RWKV-4 WKV over T tokens, per channel, in the stable form with a running exponent pp:
+ *   ww = u + k;  p = max(pp, ww);  wkv = (e^{pp−p}·aa + e^{ww−p}·v) / (e^{pp−p}·bb + e^{ww−p})
+ *   ww = w + pp; p = max(ww, k);   aa = e^{ww−p}·aa + e^{k−p}·v;  bb = e^{ww−p}·bb + e^{k−p};  pp = p
+ * y[t] = wkv (aa, bb, pp updated in place). */
+static void wkv4(float *aa, float *bb, float *pp, const float *u, const float *w, const float *k,
+                 const float *v, float *y, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *kt = k + (size_t)t * C, *vt = v + (size_t)t * C;
+        float *yt = y + (size_t)t * C;
+        for (int i = 0; i < C; i++) {
+            float ww = u[i] + kt[i];
+            float p = fmaxf(pp[i], ww);
+            float e1 = expf(pp[i] - p), e2 = expf(ww - p);
+            yt[i] = (e1 * aa[i] + e2 * vt[i]) / (e1 * bb[i] + e2);
+            ww = w[i] + pp[i];
+            p = fmaxf(ww, kt[i]);
+            e1 = expf(ww - p);
+            e2 = expf(kt[i] - p);
+            aa[i] = e1 * aa[i] + e2 * vt[i];
+            bb[i] = e1 * bb[i] + e2;
+            pp[i] = p;
+        }
+    }
+}
+
+/* Runs T tokens (T <= scratch capacity) from sc.x (embedded, LayerNorm'd by ln0) through every
+ * layer; leaves the final residual stream in sc.x. */
+static void forward_layers(rwkv_model *m, float *state, int T) {
+    v4_weights *W = m->weights;
+    v4_scratch *s = &W->sc;
+    const int C = W->C, F = W->F;
+    const size_t TC = (size_t)T * C;
+    rwkv_ctx *ctx = m->ctx;
+
+    for (int li = 0; li < W->L; li++) {
+        const v4_layer *l = &W->layers[li];
+        float *att_prev = state + (size_t)li * 5 * C;
+        float *ffn_prev = att_prev + C;
+        float *aa = ffn_prev + C, *bb = aa + C, *pp = bb + C;
+
+        /* ---- time mix: x += Wo·(σ(Wr·xr) ⊙ wkv(Wk·xk, Wv·xv)) ---- */
+        rwkv_op_layernorm(s->x, s->xa, l->ln1_w, l->ln1_b, T, C, LN_EPS);
+        token_mix(s->xa, att_prev, l->mix_k, s->xk, T, C);
+        token_mix(s->xa, att_prev, l->mix_v, s->xv, T, C);
+        token_mix(s->xa, att_prev, l->mix_r, s->xr, T, C);
+        memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
+
+        rwkv_op_linear(ctx, &l->Wr, s->xr, s->r, T);
+        rwkv_op_linear(ctx, &l->Wk, s->xk, s->k, T);
+        rwkv_op_linear(ctx, &l->Wv, s->xv, s->v, T);
+        wkv4(aa, bb, pp, l->first, l->decay, s->k, s->v, s->y, T, C);
+        for (size_t i = 0; i < TC; i++) s->y[i] *= sigmoidf(s->r[i]);
+        rwkv_op_linear(ctx, &l->Wo, s->y, s->xr, T);
+        for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
+
+        /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)² ---- */
+        rwkv_op_layernorm(s->x, s->xa, l->ln2_w, l->ln2_b, T, C, LN_EPS);
+        token_mix(s->xa, ffn_prev, l->ffn_mix_k, s->xk, T, C);
+        token_mix(s->xa, ffn_prev, l->ffn_mix_r, s->xr, T, C);
+        memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
+        rwkv_op_linear(ctx, &l->ffn_r, s->xr, s->r, T);
+        rwkv_op_linear(ctx, &l->ffn_key, s->xk, s->ffn, T);
+        for (size_t i = 0; i < (size_t)T * F; i++) {
+            float q = s->ffn[i] > 0.0f ? s->ffn[i] : 0.0f;
+            s->ffn[i] = q * q;
+        }
+        rwkv_op_linear(ctx, &l->ffn_value, s->ffn, s->y, T);
+        for (size_t i = 0; i < TC; i++) s->x[i] += sigmoidf(s->r[i]) * s->y[i];
+    }
+}
+
+/* Feeds tokens in chunks of the scratch capacity (1 in serial mode). */
+static rwkv_status v4_eval(rwkv_model *m, float *state, const int32_t *tokens, size_t n, float *logits,
+                           unsigned flags) {
+    v4_weights *W = m->weights;
+    v4_scratch *s = &W->sc;
+    const int C = W->C;
+    const bool all = flags & RWKV_EVAL_ALL_LOGITS;
+    const size_t chunk = (flags & RWKV_EVAL_SERIAL) ? 1 : (size_t)s->T;
+    for (size_t done = 0; done < n;) {
+        int T = (int)(n - done < chunk ? n - done : chunk);
+        for (int t = 0; t < T; t++)
+            rwkv_convert_to_f32(W->emb->dtype,
+                                (const char *)W->emb->data + (size_t)tokens[done + t] * C *
+                                                                 rwkv_dtype_size(W->emb->dtype),
+                                s->x + (size_t)t * C, (size_t)C);
+        rwkv_op_layernorm(s->x, s->x, W->ln0_w, W->ln0_b, T, C, LN_EPS);
+        forward_layers(m, state, T);
+        if (logits && (all || done + (size_t)T == n)) {
+            int first = all ? 0 : T - 1;
+            int nrows = T - first;
+            rwkv_op_layernorm(s->x + (size_t)first * C, s->xa, W->lnout_w, W->lnout_b, nrows, C, LN_EPS);
+            float *dst = all ? logits + done * (size_t)W->V : logits;
+            rwkv_op_linear(m->ctx, &W->head, s->xa, dst, nrows);
+        }
+        done += (size_t)T;
+    }
+    return RWKV_OK;
+}
+
+const rwkv_arch rwkv_arch_v4 = {
+    .generation = "4",
+    .detect = v4_detect,
+    .load = v4_load,
+    .free = v4_free,
+    .state_zero = v4_state_zero,
+    .state_tuning = NULL, /* no official state-tuning format for RWKV-4 */
+    .eval = v4_eval,
+};
