@@ -564,12 +564,14 @@ size_t rwkv_utf8_complete_prefix(const char *buf, size_t len) {
     return p - 1;
 }
 
-/* True for a token made only of ' ', '\t' and '0'..'9' (at least one byte). */
+/* True when the token's bytes are a non-empty substring of " \t0123456789" (pip's weight-0 rule). */
 bool rwkv_tokenizer_is_blank_or_digits(const rwkv_tokenizer *tok, int32_t id) {
+    /* The official rule is a substring test: `decoded in ' \t0123456789'`. */
+    static const char pool[] = " \t0123456789";
     size_t n;
     const char *p = rwkv_tokenizer_token(tok, id, &n);
-    if (!p || n == 0) return false;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && (p[i] < '0' || p[i] > '9')) return false;
-    return true;
+    if (!p || n == 0 || n > sizeof pool - 1) return false;
+    for (size_t i = 0; i + n <= sizeof pool - 1; i++)
+        if (!memcmp(pool + i, p, n)) return true;
+    return false;
 }

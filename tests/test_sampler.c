@@ -677,8 +677,8 @@ static void test_speed(void) {
         CHECK(bad == 0, "range");
         rwkv_sampler_free(s);
     }
-    /* generous bound so that sanitizer / busy-machine runs do not fail; -O2 is far below 1 ms */
-    CHECK(worst < 20000.0, "sampling is too slow: %.0f us", worst);
+    /* Reported only: no timing assertions in unit tests (CI machines are noisy). */
+    printf("sampler speed, worst configuration: %.1f us/sample\n", worst);
 }
 
 int main(void) {

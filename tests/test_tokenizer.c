@@ -196,8 +196,11 @@ static void test_entries(const rwkv_tokenizer *tok) {
     CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 33), "' '");
     CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 10), "'\\t'");
     CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 49), "'0'");
-    CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 3547), "' 74'");
-    CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 65529), "128 spaces");
+    CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 654), "'34' is a substring of ' \\t0123456789'");
+    CHECK(rwkv_tokenizer_is_blank_or_digits(tok, 709), "'89'");
+    /* pip's rule is a substring test: these are made of blanks/digits but are not substrings */
+    CHECK(!rwkv_tokenizer_is_blank_or_digits(tok, 3547), "' 74'");
+    CHECK(!rwkv_tokenizer_is_blank_or_digits(tok, 65529), "128 spaces");
     CHECK(!rwkv_tokenizer_is_blank_or_digits(tok, 11), "'\\n'");
     CHECK(!rwkv_tokenizer_is_blank_or_digits(tok, 262), "'\\n '");
     CHECK(!rwkv_tokenizer_is_blank_or_digits(tok, 98), "'a'");
