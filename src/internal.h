@@ -32,10 +32,19 @@ typedef enum rwkv_dtype {
     RWKV_DT_F32 = 0,
     RWKV_DT_F16 = 1,
     RWKV_DT_BF16 = 2,
+    /* block-quantized types (src/quant.h): ggml layouts, and our NF4 */
+    RWKV_DT_Q8_0 = 3,
+    RWKV_DT_Q4_0 = 4,
+    RWKV_DT_Q4_1 = 5,
+    RWKV_DT_Q5_0 = 6,
+    RWKV_DT_Q5_1 = 7,
+    RWKV_DT_NF4 = 8,
     RWKV_DT_COUNT
 } rwkv_dtype;
 
-size_t rwkv_dtype_size(rwkv_dtype dt);
+size_t rwkv_dtype_size(rwkv_dtype dt); /* bytes per element; 0 for the block types */
+/* Bytes of a row of n elements of type dt; 0 when n is not a whole number of blocks (quant.c). */
+size_t rwkv_dtype_row_bytes(rwkv_dtype dt, size_t n);
 const char *rwkv_dtype_name(rwkv_dtype dt);
 
 static inline float rwkv_bf16_to_f32(uint16_t h) {
@@ -101,8 +110,24 @@ typedef struct rwkv_tensor_file {
     rwkv_tensor *tensors;          /* owned array of n_tensors */
     size_t n_tensors;
     rwkv_mapping map;              /* the file, when opened from a path */
-    const char *format;            /* static: "pth" */
+    const char *format;            /* static: "pth", "gguf", "bin" */
+    void **owned;                  /* buffers owned by the file (converted tensors), freed by close */
+    size_t n_owned;
+    void *meta;                    /* format-specific extra data (GGUF metadata), freed by close */
+    void (*meta_free)(void *meta);
 } rwkv_tensor_file;
+
+/* Opens a model file of any supported format, detected from its first bytes (format.c):
+ * .pth zip, GGUF, rwkv.cpp .bin. */
+rwkv_status rwkv_tensor_file_open(const char *path, rwkv_tensor_file *out);
+/* Adds p to tf's owned buffers (freed by rwkv_tensor_file_close). On failure p is freed. */
+rwkv_status rwkv_tensor_file_own(rwkv_tensor_file *tf, void *p);
+/* rwkv.cpp .bin files (bin_reader.c): tensors get the official names, shapes and values. */
+rwkv_status rwkv_bin_open(const char *path, rwkv_tensor_file *out);
+rwkv_status rwkv_bin_parse(const void *data, size_t size, rwkv_tensor_file *out);
+/* GGUF v3 files (gguf.c). */
+rwkv_status rwkv_gguf_open(const char *path, rwkv_tensor_file *out);
+rwkv_status rwkv_gguf_parse(const void *data, size_t size, rwkv_tensor_file *out);
 
 /* Opens an official PyTorch checkpoint (.pth zip). Tensors point into the mapping. */
 rwkv_status rwkv_pth_open(const char *path, rwkv_tensor_file *out);
@@ -115,7 +140,7 @@ const rwkv_tensor *rwkv_tensor_file_find(const rwkv_tensor_file *tf, const char 
 
 /* ---- tokenizer helpers ----------------------------------------------------------------- */
 
-/* True when token id consists only of spaces, tabs and ASCII digits (pip penalty rule). */
+/* True when token id decodes to a substring of " \t0123456789" (the pip penalty-weight-0 rule). */
 bool rwkv_tokenizer_is_blank_or_digits(const rwkv_tokenizer *tok, int32_t id);
 
 #endif /* RWKV_INTERNAL_H */

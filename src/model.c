@@ -104,7 +104,7 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     pthread_mutex_init(&m->lock, NULL);
     m->seq_chunk = params->seq_chunk ? params->seq_chunk : 64;
 
-    rwkv_status st = rwkv_pth_open(path, &m->file);
+    rwkv_status st = rwkv_tensor_file_open(path, &m->file);
     if (st != RWKV_OK) goto fail;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (archs[i]->detect(&m->file)) {

@@ -1,5 +1,6 @@
 /* util.c — half-precision conversion, file mapping, hashing. */
 #include "internal.h"
+#include "quant.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,12 @@ const char *rwkv_dtype_name(rwkv_dtype dt) {
     case RWKV_DT_F32: return "fp32";
     case RWKV_DT_F16: return "fp16";
     case RWKV_DT_BF16: return "bf16";
+    case RWKV_DT_Q8_0: return "q8_0";
+    case RWKV_DT_Q4_0: return "q4_0";
+    case RWKV_DT_Q4_1: return "q4_1";
+    case RWKV_DT_Q5_0: return "q5_0";
+    case RWKV_DT_Q5_1: return "q5_1";
+    case RWKV_DT_NF4: return "nf4";
     default: return "unknown";
     }
 }
@@ -78,6 +85,10 @@ uint16_t rwkv_f32_to_f16(float f) {
 void rwkv_convert_to_f32(rwkv_dtype dt, const void *src, float *dst, size_t n) {
     if (dt == RWKV_DT_F32) {
         memcpy(dst, src, n * 4);
+        return;
+    }
+    if (rwkv_dtype_is_quant(dt)) { /* n is a whole number of blocks for these */
+        rwkv_dequantize_row(dt, src, dst, n);
         return;
     }
     const unsigned char *p = src;
