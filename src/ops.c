@@ -1,18 +1,38 @@
-/* ops.c — scalar reference implementations of the heavy operations (see ops.h), and the
- * execution context. These loops are the readable oracle; faster kernels are tested
- * against them. */
+/* ops.c — the execution context (thread pool, kernel table, scratch) and the ops of ops.h.
+ * Each op is one parallel step on the pool: the work is cut into slices that depend only on the
+ * op's shape and the thread count, every output element is computed by one thread with the
+ * kernels of kernels.h, and the slice starts are multiples of RWKV_ROW_ALIGN so the result does
+ * not depend on the thread count. The scalar oracle of every kernel is in ops_scalar.c. */
 #include "ops.h"
+#include "threadpool.h"
+#include "quant.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+/* bf16 products (rwkv_kernels.linear_bf16) are used for fp16/bf16 weights in sequence mode
+ * when the chunk has at least this many tokens and the matrix this many input columns: the
+ * sizes where prefill is bound by arithmetic. Set RWKV_PREFILL_FP32=1 to keep fp32. */
+#define BF16_MIN_T 4
+#define BF16_MIN_K 512
+
+/* Element counts below which an elementwise op runs on the calling thread alone. */
+#define PAR_MIN_ELEMS 16384
+
+#define MAX_BATCH 16
+
 struct rwkv_ctx {
     int n_threads;
     int force_scalar;
-    float *rowbuf;      /* one converted weight row */
-    size_t rowbuf_len;
+    int allow_bf16;             /* bf16 prefill products allowed */
+    const rwkv_kernels *k;      /* the kernel table */
+    rwkv_pool *pool;            /* n_threads workers (the caller is one) */
+    unsigned char **work;       /* [n_threads] private scratch of work_bytes */
+    size_t work_bytes;
+    uint16_t *xb;               /* bf16 copies of batch inputs */
+    size_t xb_len;              /* in elements */
 };
 
 /* Number of physical cores (distinct core ids per package), falling back to online CPUs. */
@@ -44,114 +64,320 @@ static int physical_cores(void) {
     return seen > 0 ? seen : (int)online;
 }
 
+static void free_work(rwkv_ctx *c) {
+    if (c->work)
+        for (int i = 0; i < c->n_threads; i++) free(c->work[i]);
+    free(c->work);
+    c->work = NULL;
+    c->work_bytes = 0;
+}
+
+/* (Re)creates the pool and the per-thread scratch table for n threads. */
+static rwkv_status setup_threads(rwkv_ctx *c, int n) {
+    rwkv_pool_free(c->pool);
+    c->pool = NULL;
+    free_work(c);
+    c->n_threads = n;
+    c->work = calloc((size_t)n, sizeof *c->work);
+    if (!c->work) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    return rwkv_pool_new(n, &c->pool);
+}
+
 rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, rwkv_ctx **out) {
     *out = NULL;
     if (n_threads < 0 || n_threads > 1024)
         return rwkv_fail(RWKV_ERR_INVALID_ARG, "thread count %d out of range 0..1024", n_threads);
     rwkv_ctx *c = calloc(1, sizeof *c);
     if (!c) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    c->n_threads = n_threads ? n_threads : physical_cores();
     c->force_scalar = force_scalar;
+    c->k = rwkv_kernels_best(force_scalar);
+    const char *env = getenv("RWKV_PREFILL_FP32");
+    c->allow_bf16 = !force_scalar && !(env && *env && env[0] != '0');
+    rwkv_status st = setup_threads(c, n_threads ? n_threads : physical_cores());
+    if (st != RWKV_OK) {
+        rwkv_ctx_free(c);
+        return st;
+    }
     *out = c;
     return RWKV_OK;
 }
 
 void rwkv_ctx_free(rwkv_ctx *ctx) {
     if (!ctx) return;
-    free(ctx->rowbuf);
+    rwkv_pool_free(ctx->pool);
+    free_work(ctx);
+    free(ctx->xb);
     free(ctx);
 }
 
 rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads) {
     if (n_threads < 0 || n_threads > 1024)
         return rwkv_fail(RWKV_ERR_INVALID_ARG, "thread count %d out of range 0..1024", n_threads);
-    ctx->n_threads = n_threads ? n_threads : physical_cores();
-    return RWKV_OK;
+    int n = n_threads ? n_threads : physical_cores();
+    if (n == ctx->n_threads && ctx->pool) return RWKV_OK;
+    return setup_threads(ctx, n);
 }
 
 int rwkv_ctx_threads(const rwkv_ctx *ctx) { return ctx->n_threads; }
 
-/* Returns a float row buffer of at least n floats (grown on demand; NULL if out of memory). */
-static float *row_buffer(rwkv_ctx *ctx, size_t n) {
-    if (ctx->rowbuf_len < n) {
-        float *p = realloc(ctx->rowbuf, n * sizeof *p);
-        if (!p) return NULL;
-        ctx->rowbuf = p;
-        ctx->rowbuf_len = n;
+const char *rwkv_ctx_kernels_name(const rwkv_ctx *ctx) { return ctx->k->name; }
+
+/* Makes every thread's scratch at least bytes long. False if out of memory. */
+static bool reserve_work(rwkv_ctx *c, size_t bytes) {
+    if (c->work_bytes >= bytes) return true;
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    for (int i = 0; i < c->n_threads; i++) {
+        free(c->work[i]);
+        c->work[i] = aligned_alloc(64, bytes);
+        if (!c->work[i]) {
+            free_work(c);
+            c->work = calloc((size_t)c->n_threads, sizeof *c->work);
+            return false;
+        }
     }
-    return ctx->rowbuf;
+    c->work_bytes = bytes;
+    return true;
 }
 
-/* Σ a[i]·b[i] with 8 partial sums (a fixed order, so every caller gets the same result). */
-static float dot_f32(const float *a, const float *b, int n) {
-    float s[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
-    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < n; i++) t += a[i] * b[i];
-    return t;
+/* ---- products ------------------------------------------------------------------------------ */
+
+/* Slow product with no scratch memory, used only if scratch could not be allocated. */
+static void linear_fallback(const rwkv_linear_job *j, int T) {
+    const rwkv_weight *W = j->W;
+    const int in = j->transposed ? W->rows : W->cols, out = j->transposed ? W->cols : W->rows;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < out; o++) {
+            float s = 0.0f;
+            for (int i = 0; i < in; i++) {
+                size_t idx = j->transposed ? (size_t)i * out + o : (size_t)o * in + i;
+                s += rwkv_load_elem(W->dtype, W->data, idx) * j->X[(size_t)t * in + i];
+            }
+            j->Y[(size_t)t * out + o] = s;
+        }
 }
 
-/* Row r of W as floats: a pointer into W for fp32, else converted into buf. */
-static const float *weight_row(const rwkv_weight *W, int r, float *buf) {
-    size_t off = (size_t)r * (size_t)W->cols;
-    if (W->dtype == RWKV_DT_F32) return (const float *)W->data + off;
-    rwkv_convert_to_f32(W->dtype, (const char *)W->data + off * rwkv_dtype_size(W->dtype), buf,
-                        (size_t)W->cols);
-    return buf;
+typedef struct batch_task {
+    rwkv_ctx *ctx;
+    const rwkv_linear_job *jobs;
+    int n, T;
+    const uint16_t *xb[MAX_BATCH]; /* bf16 input of job i, or NULL for the fp32 path */
+    bool any_bf16;
+} batch_task;
+
+static void epilogue(const rwkv_linear_job *j, int T, int out, int o0, int o1) {
+    if (j->epilogue == RWKV_EPI_NONE || o0 >= o1) return;
+    for (int t = 0; t < T; t++) {
+        float *y = j->Y + (size_t)t * out;
+        if (j->epilogue == RWKV_EPI_RELU_SQ) {
+            for (int o = o0; o < o1; o++) {
+                float q = y[o] > 0.0f ? y[o] : 0.0f;
+                y[o] = q * q;
+            }
+        } else {
+            float *a = j->acc + (size_t)t * out;
+            for (int o = o0; o < o1; o++) a[o] += y[o];
+        }
+    }
+}
+
+static void batch_run(void *arg, int ith, int nth) {
+    batch_task *bt = arg;
+    rwkv_ctx *c = bt->ctx;
+    const int T = bt->T;
+    if (bt->any_bf16) {
+        /* round the inputs of the bf16 jobs, rows split over the threads, then wait for all */
+        int units = 0;
+        for (int i = 0; i < bt->n; i++) units += bt->xb[i] ? T : 0;
+        int u0, u1, u = 0;
+        rwkv_split(units, ith, nth, &u0, &u1);
+        for (int i = 0; i < bt->n; i++) {
+            if (!bt->xb[i]) continue;
+            const int K = bt->jobs[i].W->cols;
+            for (int t = 0; t < T; t++, u++)
+                if (u >= u0 && u < u1)
+                    c->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * K, K);
+        }
+        rwkv_pool_barrier(c->pool);
+    }
+    void *work = c->work[ith];
+    for (int i = 0; i < bt->n; i++) {
+        const rwkv_linear_job *j = &bt->jobs[i];
+        const rwkv_weight *W = j->W;
+        const int out = j->transposed ? W->cols : W->rows;
+        int b0, b1;
+        rwkv_split((out + RWKV_ROW_ALIGN - 1) / RWKV_ROW_ALIGN, ith, nth, &b0, &b1);
+        int o0 = b0 * RWKV_ROW_ALIGN, o1 = b1 * RWKV_ROW_ALIGN;
+        if (o1 > out) o1 = out;
+        if (o0 >= o1) continue;
+        if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
+            rwkv_linear_quant_rows(W, o0, o1, j->X, T, j->Y);
+        else if (j->transposed)
+            c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
+        else if (bt->xb[i])
+            c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], W->cols, T, j->Y, out, work);
+        else
+            c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
+        epilogue(j, T, out, o0, o1);
+    }
+}
+
+void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int T) {
+    if (n > MAX_BATCH) {
+        for (int i = 0; i < n; i += MAX_BATCH)
+            rwkv_op_linear_batch(ctx, jobs + i, n - i < MAX_BATCH ? n - i : MAX_BATCH, T);
+        return;
+    }
+    batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T};
+    size_t maxk = 1, xb_need = 0;
+    for (int i = 0; i < n; i++) {
+        const rwkv_weight *W = jobs[i].W;
+        if (!jobs[i].transposed && (size_t)W->cols > maxk) maxk = (size_t)W->cols;
+        bool bf = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
+                  ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
+                  (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);
+        if (bf) xb_need += (size_t)T * W->cols;
+        bt.xb[i] = bf ? (const uint16_t *)1 : NULL; /* placeholder, set below */
+    }
+    if (xb_need > ctx->xb_len) {
+        uint16_t *p = realloc(ctx->xb, xb_need * sizeof *p);
+        if (p) {
+            ctx->xb = p;
+            ctx->xb_len = xb_need;
+        }
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (!bt.xb[i]) continue;
+        if (xb_need > ctx->xb_len) { /* no memory for bf16 inputs: fp32 path */
+            bt.xb[i] = NULL;
+            continue;
+        }
+        bt.xb[i] = ctx->xb + off;
+        off += (size_t)T * jobs[i].W->cols;
+        bt.any_bf16 = true;
+    }
+    if (!reserve_work(ctx, RWKV_LINEAR_WORK_BYTES(maxk))) {
+        for (int i = 0; i < n; i++) {
+            linear_fallback(&jobs[i], T);
+            epilogue(&jobs[i], T, jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows, 0,
+                     jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows);
+        }
+        return;
+    }
+    rwkv_pool_run(ctx->pool, batch_run, &bt);
 }
 
 void rwkv_op_linear(rwkv_ctx *ctx, const rwkv_weight *W, const float *X, float *Y, int T) {
-    float *buf = row_buffer(ctx, (size_t)W->cols);
-    for (int o = 0; o < W->rows; o++) {
-        const float *w = weight_row(W, o, buf);
-        for (int t = 0; t < T; t++)
-            Y[(size_t)t * W->rows + o] = dot_f32(w, X + (size_t)t * W->cols, W->cols);
-    }
+    rwkv_linear_job j = {.W = W, .X = X, .Y = Y};
+    rwkv_op_linear_batch(ctx, &j, 1, T);
 }
 
 void rwkv_op_linear_t(rwkv_ctx *ctx, const rwkv_weight *W, const float *X, float *Y, int T) {
-    float *buf = row_buffer(ctx, (size_t)W->cols);
-    const int in = W->rows, out = W->cols;
-    for (int t = 0; t < T; t++)
-        for (int o = 0; o < out; o++) Y[(size_t)t * out + o] = 0.0f;
-    for (int i = 0; i < in; i++) {
-        const float *w = weight_row(W, i, buf);
-        for (int t = 0; t < T; t++) {
-            float xi = X[(size_t)t * in + i];
-            float *y = Y + (size_t)t * out;
-            for (int o = 0; o < out; o++) y[o] += xi * w[o];
-        }
+    rwkv_linear_job j = {.W = W, .X = X, .Y = Y, .transposed = 1};
+    rwkv_op_linear_batch(ctx, &j, 1, T);
+}
+
+/* ---- WKV ------------------------------------------------------------------------------------ */
+
+typedef struct wkv_task {
+    const rwkv_kernels *k;
+    float *S;
+    const float *r, *w, *kk_, *k_, *v, *a, *ln_w, *ln_b, *r_k, *g;
+    float *y;
+    int T, H, N;
+    float eps;
+} wkv_task;
+
+/* The per-head output steps of rwkv_op_wkv7_out for head h. */
+static void wkv_head_out(const wkv_task *wt, int h) {
+    const int N = wt->N, C = wt->H * wt->N;
+    for (int t = 0; t < wt->T; t++) {
+        size_t b = (size_t)t * C + (size_t)h * N;
+        float *y = wt->y + b;
+        wt->k->groupnorm(y, y, wt->ln_w + (size_t)h * N, wt->ln_b + (size_t)h * N, N, N, wt->eps);
+        const float *r = wt->r + b, *k = wt->k_ + b, *v = wt->v + b, *rk = wt->r_k + (size_t)h * N;
+        float dot = 0.0f;
+        for (int j = 0; j < N; j++) dot += r[j] * k[j] * rk[j];
+        const float *g = wt->g + b;
+        for (int j = 0; j < N; j++) y[j] = (y[j] + dot * v[j]) * g[j];
+    }
+}
+
+static void wkv_run(void *arg, int ith, int nth) {
+    const wkv_task *wt = arg;
+    int h0, h1;
+    rwkv_split(wt->H, ith, nth, &h0, &h1);
+    const int N = wt->N;
+    for (int h = h0; h < h1; h++) {
+        size_t o = (size_t)h * N;
+        wt->k->wkv7(wt->S + o * N, wt->r + o, wt->w + o, wt->k_ + o, wt->v + o, wt->kk_ + o,
+                    wt->a + o, wt->y + o, wt->T, wt->H * N, N);
+        if (wt->ln_w) wkv_head_out(wt, h);
     }
 }
 
 void rwkv_op_wkv7(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
                   const float *v, const float *kk, const float *a, float *y, int T, int H, int N) {
-    (void)ctx;
-    const int C = H * N;
-    for (int h = 0; h < H; h++) {
-        float *Sh = S + (size_t)h * N * N;
-        for (int t = 0; t < T; t++) {
-            size_t base = (size_t)t * C + (size_t)h * N;
-            const float *rt = r + base, *wt = w + base, *kt = k + base, *vt = v + base;
-            const float *kkt = kk + base, *at = a + base;
-            float *yt = y + base;
-            for (int i = 0; i < N; i++) {
-                float *row = Sh + (size_t)i * N;
-                float sa = 0.0f;
-                for (int j = 0; j < N; j++) sa += row[j] * kkt[j];
-                float vi = vt[i], acc = 0.0f;
-                for (int j = 0; j < N; j++) {
-                    float s = row[j] * wt[j] - sa * (kkt[j] * at[j]) + vi * kt[j];
-                    row[j] = s;
-                    acc += s * rt[j];
-                }
-                yt[i] = acc;
-            }
-        }
+    wkv_task wt = {.k = ctx->k, .S = S, .r = r, .w = w, .kk_ = kk, .k_ = k, .v = v, .a = a,
+                   .y = y, .T = T, .H = H, .N = N};
+    rwkv_pool_run(ctx->pool, wkv_run, &wt);
+}
+
+void rwkv_op_wkv7_out(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
+                      const float *v, const float *kk, const float *a, float *y, int T, int H,
+                      int N, const float *ln_w, const float *ln_b, float eps, const float *r_k,
+                      const float *g) {
+    wkv_task wt = {.k = ctx->k, .S = S, .r = r, .w = w, .kk_ = kk, .k_ = k, .v = v, .a = a,
+                   .y = y, .T = T, .H = H, .N = N, .ln_w = ln_w, .ln_b = ln_b, .r_k = r_k,
+                   .g = g, .eps = eps};
+    rwkv_pool_run(ctx->pool, wkv_run, &wt);
+}
+
+/* ---- elementwise ------------------------------------------------------------------------------ */
+
+typedef struct rows_task {
+    const rwkv_kernels *k;
+    const float *x, *g, *b;
+    float *y;
+    int T, n, gs;
+    float eps;
+    rwkv_act kind;
+    bool is_act;
+} rows_task;
+
+static void rows_run(void *arg, int ith, int nth) {
+    const rows_task *rt = arg;
+    int t0, t1;
+    rwkv_split(rt->T, ith, nth, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        size_t o = (size_t)t * rt->n;
+        if (rt->is_act)
+            rt->k->act(rt->kind, rt->x + o, rt->b, rt->y + o, rt->n);
+        else
+            rt->k->groupnorm(rt->x + o, rt->y + o, rt->g, rt->b, rt->n, rt->gs, rt->eps);
     }
 }
+
+static void rows_dispatch(rwkv_ctx *ctx, rows_task *rt) {
+    if ((size_t)rt->T * rt->n < PAR_MIN_ELEMS || rt->T < 2)
+        rows_run(rt, 0, 1);
+    else
+        rwkv_pool_run(ctx->pool, rows_run, rt);
+}
+
+void rwkv_op_norm(rwkv_ctx *ctx, const float *x, float *y, const float *g, const float *b, int T,
+                  int n, int gs, float eps) {
+    rows_task rt = {.k = ctx->k, .x = x, .g = g, .b = b, .y = y, .T = T, .n = n, .gs = gs, .eps = eps};
+    rows_dispatch(ctx, &rt);
+}
+
+void rwkv_op_act(rwkv_ctx *ctx, rwkv_act kind, const float *x, const float *bias, float *y, int T,
+                 int n) {
+    rows_task rt = {.k = ctx->k, .x = x, .b = bias, .y = y, .T = T, .n = n, .kind = kind, .is_act = true};
+    rows_dispatch(ctx, &rt);
+}
+
+/* ---- scalar references without a context -------------------------------------------------- */
 
 void rwkv_op_layernorm(const float *x, float *y, const float *g, const float *b, int T, int n,
                        float eps) {
@@ -160,21 +386,6 @@ void rwkv_op_layernorm(const float *x, float *y, const float *g, const float *b,
 
 void rwkv_op_groupnorm(const float *x, float *y, const float *g, const float *b, int T, int n,
                        int gs, float eps) {
-    for (int t = 0; t < T; t++) {
-        for (int g0 = 0; g0 < n; g0 += gs) {
-            const float *xs = x + (size_t)t * n + g0;
-            float *ys = y + (size_t)t * n + g0;
-            float mean = 0.0f;
-            for (int i = 0; i < gs; i++) mean += xs[i];
-            mean /= (float)gs;
-            float var = 0.0f;
-            for (int i = 0; i < gs; i++) {
-                float d = xs[i] - mean;
-                var += d * d;
-            }
-            var /= (float)gs;
-            float inv = 1.0f / sqrtf(var + eps);
-            for (int i = 0; i < gs; i++) ys[i] = (xs[i] - mean) * inv * g[g0 + i] + b[g0 + i];
-        }
-    }
+    const rwkv_kernels *k = rwkv_kernels_scalar();
+    for (int t = 0; t < T; t++) k->groupnorm(x + (size_t)t * n, y + (size_t)t * n, g, b, n, gs, eps);
 }

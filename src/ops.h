@@ -4,6 +4,7 @@
 #define RWKV_OPS_H
 
 #include "internal.h"
+#include "kernels.h"
 
 /* A weight matrix inside the model file (or owned memory). */
 typedef struct rwkv_weight {
@@ -43,6 +44,53 @@ void rwkv_op_wkv7(rwkv_ctx *ctx, float *S, const float *r, const float *w, const
  *   y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j]);   then S[i][j] = S[i][j]·w[i] + k[i]·v[j] */
 void rwkv_op_wkv5(rwkv_ctx *ctx, float *S, const float *r, const float *w, int w_per_token,
                   const float *k, const float *v, const float *u, float *y, int T, int H, int N);
+
+/* ---- added ops: batched products, fused and threaded elementwise work ------------------- */
+
+/* What to do with a product's result (rwkv_linear_job.epilogue). */
+typedef enum rwkv_epilogue {
+    RWKV_EPI_NONE = 0,    /* Y = product */
+    RWKV_EPI_RELU_SQ = 1, /* Y = max(product, 0)² */
+    RWKV_EPI_ADD = 2      /* Y = product, then acc[t][o] += Y[t][o] (acc laid out like Y) */
+} rwkv_epilogue;
+
+/* One product of a batch. */
+typedef struct rwkv_linear_job {
+    const rwkv_weight *W;
+    const float *X;       /* [T][in] */
+    float *Y;             /* [T][out] */
+    int transposed;       /* 0: as rwkv_op_linear (W [out][in]); 1: as rwkv_op_linear_t */
+    rwkv_epilogue epilogue;
+    float *acc;           /* RWKV_EPI_ADD only: [T][out] */
+} rwkv_linear_job;
+
+/* Runs n products over the same T tokens as one parallel step (one wake-up, one barrier):
+ * each thread takes a fixed share of every product's output rows (columns when transposed).
+ * Results are identical to running the jobs one by one with rwkv_op_linear / _linear_t,
+ * whatever the thread count. Outputs must not overlap inputs of the batch. */
+void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int T);
+
+/* Normalises T rows of length n in groups of gs (gs = n: LayerNorm) with the context's
+ * kernels, rows split over the threads. y may equal x. */
+void rwkv_op_norm(rwkv_ctx *ctx, const float *x, float *y, const float *g, const float *b, int T,
+                  int n, int gs, float eps);
+
+/* y[t][i] = act(x[t][i] + bias[i]) for T rows of n (bias [n] or NULL). y may equal x. */
+void rwkv_op_act(rwkv_ctx *ctx, rwkv_act kind, const float *x, const float *bias, float *y, int T,
+                 int n);
+
+/* RWKV-7 WKV (as rwkv_op_wkv7) followed, per head and token, by the head's output steps:
+ *   y_h = GroupNorm(y_h)·ln_w + ln_b   (eps)
+ *   y_h += (Σ_j r_h[j]·k_h[j]·r_k[h·N+j]) · v_h
+ *   y_h *= g_h
+ * ln_w, ln_b, r_k are [H·N]; g is [T][H·N]. Heads are split over the threads. */
+void rwkv_op_wkv7_out(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
+                      const float *v, const float *kk, const float *a, float *y, int T, int H,
+                      int N, const float *ln_w, const float *ln_b, float eps, const float *r_k,
+                      const float *g);
+
+/* Name of the kernel table the context uses ("avx512", "scalar", ...). */
+const char *rwkv_ctx_kernels_name(const rwkv_ctx *ctx);
 
 /* LayerNorm of each of T rows of length n: y = (x − mean)/sqrt(var + eps)·g + b. y may equal x. */
 void rwkv_op_layernorm(const float *x, float *y, const float *g, const float *b, int T, int n,

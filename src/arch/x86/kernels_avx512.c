@@ -1,0 +1,504 @@
+/* kernels_avx512.c — AVX-512 (F/BW/VL/DQ) kernels, with AVX-512 BF16 dot products for the
+ * bf16 prefill path. Compiled with the AVX-512 flags (Makefile) and only called after the
+ * run-time check in rwkv_kernels_avx512(). Twins of the scalar kernels in ops_scalar.c.
+ *
+ * Precision: fp16/bf16 weights are converted exactly to fp32 (vcvtph2ps / a 16-bit shift) and
+ * every product is summed in fp32 with FMA, in a different order than the scalar oracle (16
+ * lanes, then a fixed reduction tree): results agree to a few fp32 ulps of the sum's magnitude.
+ * linear_bf16 rounds activations (and fp16 weights) to bf16: relative error ~2^-9 per product
+ * (see kernels.h). exp/tanh/sigmoid use a degree-7 polynomial (error ≤ 2 ulp of the result;
+ * tanh near 0 has an absolute error ≤ 1e-7). */
+#include "cpu.h"
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Distance, in bytes, at which the matrix-vector kernel prefetches each weight row. */
+#define GEMV_PREFETCH 1024
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+INLINE __mmask16 tail16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+INLINE __mmask32 tail32(int n) { return n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1u); }
+
+/* 16 elements of type dt at p (masked lanes read as 0) as fp32. */
+INLINE __m512 load16(rwkv_dtype dt, const void *p, __mmask16 m) {
+    if (dt == RWKV_DT_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+    if (dt == RWKV_DT_BF16)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+    return _mm512_maskz_loadu_ps(m, p);
+}
+
+INLINE size_t esize(rwkv_dtype dt) { return dt == RWKV_DT_F32 ? 4 : 2; }
+
+/* [Σv0, Σv1, Σv2, Σv3] (fixed reduction tree). */
+INLINE __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+    __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44), _mm512_shuffle_f32x4(v0, v1, 0xEE));
+    __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44), _mm512_shuffle_f32x4(v2, v3, 0xEE));
+    __m512 c = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
+    __m128 h1 = _mm_hadd_ps(_mm512_castps512_ps128(c), _mm512_extractf32x4_ps(c, 1));
+    __m128 h2 = _mm_hadd_ps(_mm512_extractf32x4_ps(c, 2), _mm512_extractf32x4_ps(c, 3));
+    return _mm_hadd_ps(h1, h2);
+}
+
+/* Lane j of the result = Σ lanes of v[j] (fixed reduction tree, then one permutation). */
+INLINE __m512 hsum16(const __m512 *v) {
+    __m512 a[8], b[4], c[2];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+        a[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[j], v[j + 8], 0x44),
+                             _mm512_shuffle_f32x4(v[j], v[j + 8], 0xEE));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+        b[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[j], a[j + 4], 0x88),
+                             _mm512_shuffle_f32x4(a[j], a[j + 4], 0xDD));
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; j++)
+        c[j] = _mm512_add_ps(_mm512_unpacklo_ps(b[j], b[j + 2]), _mm512_unpackhi_ps(b[j], b[j + 2]));
+    __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512i idx = _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15);
+    return _mm512_permutexvar_ps(idx, d);
+}
+
+/* ---- matrix × vector (few tokens): bound by memory, 4 weight rows streamed at once -------- */
+
+/* out[r] = Σ_i w_r[i]·x[i] for 4 rows (row pointers may repeat). */
+INLINE void gemv4(rwkv_dtype dt, const char *const w[4], const float *x, int K, float *out) {
+    const size_t es = esize(dt);
+    __m512 a0[4], a1[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= K; i += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const char *p = w[r] + (size_t)i * es;
+            _mm_prefetch(p + GEMV_PREFETCH, _MM_HINT_T0);
+            if (es == 4) _mm_prefetch(p + GEMV_PREFETCH + 64, _MM_HINT_T0);
+            a0[r] = _mm512_fmadd_ps(load16(dt, p, 0xffff), x0, a0[r]);
+            a1[r] = _mm512_fmadd_ps(load16(dt, p + 16 * es, 0xffff), x1, a1[r]);
+        }
+    }
+    for (; i < K; i += 16) {
+        __mmask16 m = tail16(K - i);
+        __m512 x0 = _mm512_maskz_loadu_ps(m, x + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) a0[r] = _mm512_fmadd_ps(load16(dt, w[r] + (size_t)i * es, m), x0, a0[r]);
+    }
+    __m128 s = hsum4(_mm512_add_ps(a0[0], a1[0]), _mm512_add_ps(a0[1], a1[1]),
+                     _mm512_add_ps(a0[2], a1[2]), _mm512_add_ps(a0[3], a1[3]));
+    _mm_storeu_ps(out, s);
+}
+
+INLINE void gemv_rows(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
+                      int T, float *Y, int ldy) {
+    const size_t rb = (size_t)K * esize(dt);
+    for (int t = 0; t < T; t++) {
+        const float *x = X + (size_t)t * ldx;
+        float *y = Y + (size_t)t * ldy;
+        for (int o = r0; o < r1; o += 4) {
+            const char *w[4];
+            for (int r = 0; r < 4; r++) w[r] = (const char *)W + (size_t)(o + r < r1 ? o + r : r1 - 1) * rb;
+            float out[4];
+            gemv4(dt, w, x, K, out);
+            for (int r = 0; r < 4 && o + r < r1; r++) y[o + r] = out[r];
+        }
+    }
+}
+
+/* ---- matrix × matrix (a chunk of tokens): 4 rows × 4 tokens register tile ------------------ */
+
+/* res lane 4t+r = Σ_i w_r[i]·x_t[i] (fp32). */
+INLINE __m512 tile_f32(const float *const w[4], const float *const x[4], int K) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= K; i += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) wv[r] = _mm512_loadu_ps(w[r] + i);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            __m512 xv = _mm512_loadu_ps(x[t] + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[4 * t + r] = _mm512_fmadd_ps(wv[r], xv, acc[4 * t + r]);
+        }
+    }
+    if (i < K) {
+        __mmask16 m = tail16(K - i);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) wv[r] = _mm512_maskz_loadu_ps(m, w[r] + i);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x[t] + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[4 * t + r] = _mm512_fmadd_ps(wv[r], xv, acc[4 * t + r]);
+        }
+    }
+    return hsum16(acc);
+}
+
+/* res lane 4t+r = Σ_i w_r[i]·x_t[i] with bf16 inputs (vdpbf16ps: pairs, fp32 sums). */
+INLINE __m512 tile_bf16(const uint16_t *const w[4], const uint16_t *const x[4], int K) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= K; i += 32) {
+        __m512bh wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) wv[r] = (__m512bh)_mm512_loadu_si512(w[r] + i);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            __m512bh xv = (__m512bh)_mm512_loadu_si512(x[t] + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[4 * t + r] = _mm512_dpbf16_ps(acc[4 * t + r], wv[r], xv);
+        }
+    }
+    if (i < K) {
+        __mmask32 m = tail32(K - i);
+        __m512bh wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(m, w[r] + i);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x[t] + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) acc[4 * t + r] = _mm512_dpbf16_ps(acc[4 * t + r], wv[r], xv);
+        }
+    }
+    return hsum16(acc);
+}
+
+/* Stores tile lanes 4t+r to Y[(t0+t)·ldy + o+r] for t < nt, r < nr. */
+INLINE void store_tile(__m512 res, float *Y, int ldy, int t0, int nt, int o, int nr) {
+    float tmp[16];
+    _mm512_storeu_ps(tmp, res);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) Y[(size_t)(t0 + t) * ldy + o + r] = tmp[4 * t + r];
+}
+
+/* Converts rows [o, o+n) of W (K columns) to fp32 in buf (row stride K). */
+INLINE void panel_f32(rwkv_dtype dt, const void *W, int K, int o, int n, float *buf) {
+    const size_t es = esize(dt);
+    for (int r = 0; r < n; r++) {
+        const char *src = (const char *)W + (size_t)(o + r) * K * es;
+        float *dst = buf + (size_t)r * K;
+        for (int i = 0; i < K; i += 16) {
+            __mmask16 m = tail16(K - i);
+            _mm512_mask_storeu_ps(dst + i, m, load16(dt, src + (size_t)i * es, m));
+        }
+    }
+}
+
+INLINE void gemm_f32(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
+                     int T, float *Y, int ldy, float *buf) {
+    for (int p = r0; p < r1; p += RWKV_ROW_ALIGN) {
+        int np = r1 - p < RWKV_ROW_ALIGN ? r1 - p : RWKV_ROW_ALIGN;
+        const float *pw;
+        if (dt == RWKV_DT_F32) {
+            pw = (const float *)W + (size_t)p * K;
+        } else {
+            panel_f32(dt, W, K, p, np, buf);
+            pw = buf;
+        }
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            const float *x[4];
+            for (int t = 0; t < 4; t++) x[t] = X + (size_t)(t0 + (t < nt ? t : nt - 1)) * ldx;
+            for (int g = 0; g < np; g += 4) {
+                int nr = np - g < 4 ? np - g : 4;
+                const float *w[4];
+                for (int r = 0; r < 4; r++) w[r] = pw + (size_t)(g + (r < nr ? r : nr - 1)) * K;
+                store_tile(tile_f32(w, x, K), Y, ldy, t0, nt, p + g, nr);
+            }
+        }
+    }
+}
+
+#define LINEAR_DT(name, DT)                                                                        \
+    static void name(const void *W, int K, int r0, int r1, const float *X, int ldx, int T,       \
+                     float *Y, int ldy, void *work) {                                            \
+        if (T < 4)                                                                                \
+            gemv_rows(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                       \
+        else                                                                                      \
+            gemm_f32(DT, W, K, r0, r1, X, ldx, T, Y, ldy, work);                                  \
+    }
+LINEAR_DT(linear_f32w, RWKV_DT_F32)
+LINEAR_DT(linear_f16w, RWKV_DT_F16)
+LINEAR_DT(linear_bf16w, RWKV_DT_BF16)
+
+static void linear_avx512(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X,
+                          int ldx, int T, float *Y, int ldy, void *work) {
+    if (dt == RWKV_DT_F16) linear_f16w(W, K, r0, r1, X, ldx, T, Y, ldy, work);
+    else if (dt == RWKV_DT_BF16) linear_bf16w(W, K, r0, r1, X, ldx, T, Y, ldy, work);
+    else linear_f32w(W, K, r0, r1, X, ldx, T, Y, ldy, work);
+}
+
+/* bf16 products: bf16 weights are read in place, fp16 weights rounded to bf16 one panel of
+ * RWKV_ROW_ALIGN rows at a time (the panel stays in L2 while every token passes over it). */
+static void linear_bf16_avx512(rwkv_dtype dt, const void *W, int K, int r0, int r1,
+                               const uint16_t *Xb, int ldxb, int T, float *Y, int ldy, void *work) {
+    uint16_t *buf = work;
+    for (int p = r0; p < r1; p += RWKV_ROW_ALIGN) {
+        int np = r1 - p < RWKV_ROW_ALIGN ? r1 - p : RWKV_ROW_ALIGN;
+        const uint16_t *pw;
+        if (dt == RWKV_DT_BF16) {
+            pw = (const uint16_t *)W + (size_t)p * K;
+        } else {
+            for (int r = 0; r < np; r++) {
+                const uint16_t *src = (const uint16_t *)W + (size_t)(p + r) * K;
+                uint16_t *dst = buf + (size_t)r * K;
+                for (int i = 0; i < K; i += 16) {
+                    __mmask16 m = tail16(K - i);
+                    __m512 f = load16(dt, src + i, m);
+                    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(f));
+                }
+            }
+            pw = buf;
+        }
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            int nt = T - t0 < 4 ? T - t0 : 4;
+            const uint16_t *x[4];
+            for (int t = 0; t < 4; t++) x[t] = Xb + (size_t)(t0 + (t < nt ? t : nt - 1)) * ldxb;
+            for (int g = 0; g < np; g += 4) {
+                int nr = np - g < 4 ? np - g : 4;
+                const uint16_t *w[4];
+                for (int r = 0; r < 4; r++) w[r] = pw + (size_t)(g + (r < nr ? r : nr - 1)) * K;
+                store_tile(tile_bf16(w, x, K), Y, ldy, t0, nt, p + g, nr);
+            }
+        }
+    }
+}
+
+/* ---- xᵀW for the low-rank factors: 4 tokens × 32 columns register tile ----------------------- */
+
+INLINE void linear_t_impl(rwkv_dtype dt, const void *W, int K, int M, int c0, int c1,
+                          const float *X, int ldx, int T, float *Y, int ldy) {
+    const size_t es = esize(dt);
+    for (int t0 = 0; t0 < T; t0 += 4) {
+        int nt = T - t0 < 4 ? T - t0 : 4;
+        const float *x[4];
+        for (int t = 0; t < 4; t++) x[t] = X + (size_t)(t0 + (t < nt ? t : nt - 1)) * ldx;
+        for (int c = c0; c < c1; c += 32) {
+            __mmask16 m0 = tail16(c1 - c), m1 = c1 - c > 16 ? tail16(c1 - c - 16) : 0;
+            __m512 acc[4][2];
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+            const char *wp = (const char *)W + (size_t)c * es;
+            for (int i = 0; i < K; i++, wp += (size_t)M * es) {
+                __m512 w0 = load16(dt, wp, m0), w1 = load16(dt, wp + 16 * es, m1);
+#pragma GCC unroll 4
+                for (int t = 0; t < 4; t++) {
+                    __m512 xb = _mm512_set1_ps(x[t][i]);
+                    acc[t][0] = _mm512_fmadd_ps(xb, w0, acc[t][0]);
+                    acc[t][1] = _mm512_fmadd_ps(xb, w1, acc[t][1]);
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                float *y = Y + (size_t)(t0 + t) * ldy + c;
+                _mm512_mask_storeu_ps(y, m0, acc[t][0]);
+                _mm512_mask_storeu_ps(y + 16, m1, acc[t][1]);
+            }
+        }
+    }
+}
+
+static void linear_t_avx512(rwkv_dtype dt, const void *W, int K, int M, int c0, int c1,
+                            const float *X, int ldx, int T, float *Y, int ldy) {
+    if (dt == RWKV_DT_F16) linear_t_impl(RWKV_DT_F16, W, K, M, c0, c1, X, ldx, T, Y, ldy);
+    else if (dt == RWKV_DT_BF16) linear_t_impl(RWKV_DT_BF16, W, K, M, c0, c1, X, ldx, T, Y, ldy);
+    else linear_t_impl(RWKV_DT_F32, W, K, M, c0, c1, X, ldx, T, Y, ldy);
+}
+
+/* ---- WKV-7: 16 state rows at a time, reductions through hsum16 ----------------------------- */
+
+INLINE void wkv7_impl(float *S, const float *r, const float *w, const float *k, const float *v,
+                      const float *kk, const float *a, float *y, int T, int ld, const int NQ) {
+    const int N = 16 * NQ;
+    for (int t = 0; t < T; t++) {
+        const size_t b = (size_t)t * ld;
+        __m512 W_[8], K_[8], KK[8], R[8], B[8];
+        for (int q = 0; q < NQ; q++) {
+            W_[q] = _mm512_loadu_ps(w + b + 16 * q);
+            K_[q] = _mm512_loadu_ps(k + b + 16 * q);
+            KK[q] = _mm512_loadu_ps(kk + b + 16 * q);
+            R[q] = _mm512_loadu_ps(r + b + 16 * q);
+            B[q] = _mm512_mul_ps(KK[q], _mm512_loadu_ps(a + b + 16 * q));
+        }
+        for (int i0 = 0; i0 < N; i0 += 16) {
+            __m512 part[16];
+            float sa[16];
+            for (int ii = 0; ii < 16; ii++) {
+                const float *row = S + (size_t)(i0 + ii) * N;
+                __m512 p = _mm512_mul_ps(_mm512_loadu_ps(row), KK[0]);
+                for (int q = 1; q < NQ; q++) p = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16 * q), KK[q], p);
+                part[ii] = p;
+            }
+            _mm512_storeu_ps(sa, hsum16(part));
+            for (int ii = 0; ii < 16; ii++) {
+                float *row = S + (size_t)(i0 + ii) * N;
+                __m512 vi = _mm512_set1_ps(v[b + i0 + ii]), nsa = _mm512_set1_ps(-sa[ii]);
+                __m512 yp = _mm512_setzero_ps();
+                for (int q = 0; q < NQ; q++) {
+                    __m512 s = _mm512_fmadd_ps(nsa, B[q], _mm512_mul_ps(vi, K_[q]));
+                    s = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16 * q), W_[q], s);
+                    _mm512_storeu_ps(row + 16 * q, s);
+                    yp = _mm512_fmadd_ps(s, R[q], yp);
+                }
+                part[ii] = yp;
+            }
+            _mm512_storeu_ps(y + b + i0, hsum16(part));
+        }
+    }
+}
+
+static void wkv7_avx512(float *S, const float *r, const float *w, const float *k, const float *v,
+                        const float *kk, const float *a, float *y, int T, int ld, int N) {
+    if (N == 64) wkv7_impl(S, r, w, k, v, kk, a, y, T, ld, 4);
+    else if (N % 16 == 0 && N <= 128) wkv7_impl(S, r, w, k, v, kk, a, y, T, ld, N / 16);
+    else rwkv_kernels_scalar()->wkv7(S, r, w, k, v, kk, a, y, T, ld, N);
+}
+
+/* ---- norms and activations ------------------------------------------------------------------ */
+
+static void groupnorm_avx512(const float *x, float *y, const float *g, const float *b, int n,
+                             int gs, float eps) {
+    if (gs % 16) {
+        rwkv_kernels_scalar()->groupnorm(x, y, g, b, n, gs, eps);
+        return;
+    }
+    for (int g0 = 0; g0 < n; g0 += gs) {
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < gs; i += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(x + g0 + i));
+        const float mean = _mm512_reduce_add_ps(s) / (float)gs;
+        const __m512 mv = _mm512_set1_ps(mean);
+        __m512 q = _mm512_setzero_ps();
+        for (int i = 0; i < gs; i += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + g0 + i), mv);
+            q = _mm512_fmadd_ps(d, d, q);
+        }
+        const float var = _mm512_reduce_add_ps(q) / (float)gs;
+        const __m512 inv = _mm512_set1_ps(1.0f / sqrtf(var + eps));
+        for (int i = 0; i < gs; i += 16) {
+            __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + g0 + i), mv), inv);
+            _mm512_storeu_ps(y + g0 + i, _mm512_fmadd_ps(d, _mm512_loadu_ps(g + g0 + i),
+                                                         _mm512_loadu_ps(b + g0 + i)));
+        }
+    }
+}
+
+/* e^x: x = n·ln2 + f, |f| <= ln2/2, e^f by a degree-7 Taylor polynomial, scaled by scalef
+ * (which also gives 0 and +inf outside the float range). */
+INLINE __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+    f = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), f);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+INLINE __m512 sigmoid512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+INLINE __m512 act512(rwkv_act kind, __m512 v) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    switch (kind) {
+    case RWKV_ACT_TANH: {
+        /* tanh(x) = sign(x)·(1 − e)/(1 + e), e = e^{−2|x|} */
+        __m512 ax = _mm512_abs_ps(v);
+        __m512 e = exp512(_mm512_mul_ps(ax, _mm512_set1_ps(-2.0f)));
+        __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+        __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
+        return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), sign));
+    }
+    case RWKV_ACT_SIGMOID: return sigmoid512(v);
+    case RWKV_ACT_RELU_SQ: {
+        __m512 q = _mm512_max_ps(v, _mm512_setzero_ps());
+        return _mm512_mul_ps(q, q);
+    }
+    case RWKV_ACT_DECAY7: return exp512(_mm512_mul_ps(_mm512_set1_ps(-0.60653066f), sigmoid512(v)));
+    case RWKV_ACT_EXP: return exp512(v);
+    default: return v;
+    }
+}
+
+INLINE void act_impl(rwkv_act kind, const float *x, const float *bias, float *y, int n) {
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail16(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+        _mm512_mask_storeu_ps(y + i, m, act512(kind, v));
+    }
+}
+
+static void act_avx512(rwkv_act kind, const float *x, const float *bias, float *y, int n) {
+    switch (kind) {
+    case RWKV_ACT_TANH: act_impl(RWKV_ACT_TANH, x, bias, y, n); break;
+    case RWKV_ACT_SIGMOID: act_impl(RWKV_ACT_SIGMOID, x, bias, y, n); break;
+    case RWKV_ACT_RELU_SQ: act_impl(RWKV_ACT_RELU_SQ, x, bias, y, n); break;
+    case RWKV_ACT_DECAY7: act_impl(RWKV_ACT_DECAY7, x, bias, y, n); break;
+    case RWKV_ACT_EXP: act_impl(RWKV_ACT_EXP, x, bias, y, n); break;
+    default: rwkv_kernels_scalar()->act(kind, x, bias, y, n); break;
+    }
+}
+
+static void to_bf16_avx512(const float *x, uint16_t *y, int n) {
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail16(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm256_mask_storeu_epi16(y + i, m, (__m256i)_mm512_cvtneps_pbh(v));
+    }
+}
+
+static void to_bf16_avx512_nobf16(const float *x, uint16_t *y, int n) {
+    rwkv_kernels_scalar()->to_bf16(x, y, n);
+}
+
+static rwkv_kernels table_bf16 = {
+    .name = "avx512",
+    .linear = linear_avx512,
+    .linear_bf16 = linear_bf16_avx512,
+    .linear_t = linear_t_avx512,
+    .wkv7 = wkv7_avx512,
+    .groupnorm = groupnorm_avx512,
+    .act = act_avx512,
+    .to_bf16 = to_bf16_avx512,
+};
+
+static rwkv_kernels table_nobf16 = {
+    .name = "avx512",
+    .linear = linear_avx512,
+    .linear_bf16 = NULL,
+    .linear_t = linear_t_avx512,
+    .wkv7 = wkv7_avx512,
+    .groupnorm = groupnorm_avx512,
+    .act = act_avx512,
+    .to_bf16 = to_bf16_avx512_nobf16,
+};
+
+const rwkv_kernels *rwkv_kernels_avx512(void) {
+    const rwkv_cpu *c = rwkv_cpu_get();
+    if (!(c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq && c->fma && c->f16c && c->avx2))
+        return NULL;
+    return c->avx512bf16 ? &table_bf16 : &table_nobf16;
+}
