@@ -9,6 +9,7 @@ SANFLAGS ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -Iinclude -Isrc -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
+TOOL_LIBS += -lmicrohttpd -ljansson
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
@@ -53,6 +54,9 @@ $(BUILD)/rwkv: $(TOOL_OBJ) $(BUILD)/librwkv.a
 $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
+
+# The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
+$(BUILD)/obj/tools/serve_page.o: tools/web/index.html
 
 tests: $(TEST_BIN)
 

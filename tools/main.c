@@ -9,7 +9,8 @@
     X(info, "print a model's hyperparameters as one line of JSON")                    \
     X(generate, "continue a prompt, streaming the text to stdout")                    \
     X(logits, "write the float32 logits after a prompt to a file")                    \
-    X(tokenize, "encode stdin to token ids, or decode ids (--decode) to bytes")
+    X(tokenize, "encode stdin to token ids, or decode ids (--decode) to bytes")       \
+    X(serve, "OpenAI-compatible HTTP server with streaming, batching and a chat page")
 
 #define DECLARE_COMMAND(name, desc) int cmd_##name(int argc, char **argv);
 RWKV_COMMANDS(DECLARE_COMMAND)

@@ -1,0 +1,438 @@
+/* serve_request.c — request bodies of POST /v1/completions and /v1/chat/completions: JSON parsing
+ * (jansson), validation of every field the server uses, and the G1 chat prompt. Unknown fields are
+ * ignored, as OpenAI's API does. */
+#include "serve.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- buffers and UTF-8 ------------------------------------------------------------------- */
+
+int srv_buf_add(srv_buf *b, const void *s, size_t n) {
+    if (n > SIZE_MAX / 2 - b->len) return -1;
+    if (!b->data || b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int srv_buf_printf(srv_buf *b, const char *fmt, ...) {
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return -1;
+    if ((size_t)n < sizeof small) return srv_buf_add(b, small, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (!big) return -1;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int rc = srv_buf_add(b, big, (size_t)n);
+    free(big);
+    return rc;
+}
+
+void srv_buf_free(srv_buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Length of the valid UTF-8 character at s[0..n) (1..4), or 0 if it is not valid. */
+static size_t utf8_char_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned min;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
+    else return 0;
+    if (n < len) return 0;
+    unsigned cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len) {
+    srv_buf b = {0};
+    if (srv_buf_add(&b, "", 0)) return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_char_len(u + i, len - i);
+        int bad = k == 0 || (k == 1 && u[i] == 0); /* NUL is not allowed in jansson strings */
+        if (bad ? srv_buf_add(&b, "\xEF\xBF\xBD", 3) : srv_buf_add(&b, s + i, k)) {
+            srv_buf_free(&b);
+            return NULL;
+        }
+        i += bad ? 1 : k;
+    }
+    if (out_len) *out_len = b.len;
+    return b.data;
+}
+
+/* ---- jobs ---------------------------------------------------------------------------------- */
+
+void srv_job_free(srv_job *j) {
+    if (!j) return;
+    free(j->prompt);
+    free(j->seg_end);
+    for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    rwkv_state_free(j->state);
+    rwkv_sampler_free(j->sampler);
+    free(j->logits);
+    free(j->ptok);
+    srv_buf_free(&j->gen);
+    srv_buf_free(&j->split_hold);
+    srv_buf_free(&j->content);
+    srv_buf_free(&j->reasoning);
+    srv_buf_free(&j->out);
+    srv_buf_free(&j->pend);
+    free(j);
+}
+
+/* ---- validation helpers ---------------------------------------------------------------------- */
+
+typedef struct perr {
+    char *msg;
+    size_t msg_cap;
+    char *param;
+    size_t param_cap;
+    int status;
+} perr;
+
+/* Records a validation error (first one wins) and returns -1. */
+static int fail(perr *e, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(perr *e, int status, const char *param, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, e->msg_cap, fmt, ap);
+    va_end(ap);
+    snprintf(e->param, e->param_cap, "%s", param ? param : "");
+    e->status = status;
+    return -1;
+}
+
+/* Reads an optional number field into *out, checking [lo, hi]. null counts as absent. */
+static int get_number(perr *e, json_t *root, const char *key, double lo, double hi, double *out) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return fail(e, 400, key, "'%s' must be a number", key);
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < lo || x > hi)
+        return fail(e, 400, key, "'%s' must be between %g and %g", key, lo, hi);
+    *out = x;
+    return 0;
+}
+
+/* Reads an optional integer field into *out, checking [lo, hi]. */
+static int get_int(perr *e, json_t *root, const char *key, long long lo, long long hi,
+                   long long *out) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_integer(v)) return fail(e, 400, key, "'%s' must be an integer", key);
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return fail(e, 400, key, "'%s' must be between %lld and %lld", key, lo, hi);
+    *out = x;
+    return 0;
+}
+
+/* Reads an optional boolean field. */
+static int get_bool(perr *e, json_t *root, const char *key, int *out) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return fail(e, 400, key, "'%s' must be a boolean", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* G1 message cleaning (docs/RWKV7.md): "\r\n" -> "\n", runs of 2+ newlines -> one "\n", trimmed.
+ * Appends the cleaned text of s[0..len) to b. */
+static int add_clean(srv_buf *b, const char *s, size_t len) {
+    size_t a = 0, z = len;
+    while (a < z && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r')) a++;
+    while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t' || s[z - 1] == '\n' || s[z - 1] == '\r')) z--;
+    for (size_t r = a; r < z; r++) {
+        char ch = s[r];
+        if (ch == '\r' && r + 1 < z && s[r + 1] == '\n') continue;
+        if (ch == '\n' && b->len > 0 && b->data[b->len - 1] == '\n') continue;
+        if (srv_buf_add(b, &ch, 1)) return -1;
+    }
+    return 0;
+}
+
+/* A job's prompt under construction: text plus segment ends. */
+typedef struct prompt_builder {
+    srv_buf text;
+    size_t *seg;
+    size_t n_seg, cap_seg;
+} prompt_builder;
+
+/* Ends the current segment at the current text length. */
+static int end_segment(prompt_builder *pb) {
+    if (pb->n_seg && pb->seg[pb->n_seg - 1] == pb->text.len) return 0;
+    if (pb->n_seg == pb->cap_seg) {
+        size_t cap = pb->cap_seg ? pb->cap_seg * 2 : 16;
+        size_t *n = realloc(pb->seg, cap * sizeof *n);
+        if (!n) return -1;
+        pb->seg = n;
+        pb->cap_seg = cap;
+    }
+    pb->seg[pb->n_seg++] = pb->text.len;
+    return 0;
+}
+
+/* The text of a message's content: a string, or an array of {"type":"text","text":...} parts
+ * (joined). Appends the cleaned text to pb. */
+static int add_content(perr *e, prompt_builder *pb, json_t *content, size_t idx) {
+    char param[64];
+    snprintf(param, sizeof param, "messages[%zu].content", idx);
+    if (json_is_string(content))
+        return add_clean(&pb->text, json_string_value(content), json_string_length(content))
+                   ? fail(e, 500, param, "out of memory") : 0;
+    if (!json_is_array(content)) return fail(e, 400, param, "'%s' must be a string or an array of text parts", param);
+    srv_buf joined = {0};
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+        if (!json_is_object(part) || !json_is_string(type) || strcmp(json_string_value(type), "text") ||
+            !json_is_string(text)) {
+            srv_buf_free(&joined);
+            return fail(e, 400, param, "'%s' parts must be {\"type\": \"text\", \"text\": string}", param);
+        }
+        if (srv_buf_add(&joined, json_string_value(text), json_string_length(text))) {
+            srv_buf_free(&joined);
+            return fail(e, 500, param, "out of memory");
+        }
+    }
+    int rc = add_clean(&pb->text, joined.data ? joined.data : "", joined.len);
+    srv_buf_free(&joined);
+    return rc ? fail(e, 500, param, "out of memory") : 0;
+}
+
+/* Builds the G1 chat prompt from messages (docs/SERVER.md):
+ *   System: S\n\n  User: U\n\n  Assistant: A\n\n ... Assistant:<think suffix>
+ * Segments: every message, with "Assistant:" separate from the reply after it, so that the text
+ * the model generated after "Assistant:" can be matched by the prompt cache. */
+static int build_chat(perr *e, json_t *messages, srv_think think, prompt_builder *pb,
+                      size_t *mark) {
+    if (!json_is_array(messages)) return fail(e, 400, "messages", "'messages' must be an array");
+    size_t n = json_array_size(messages);
+    if (n == 0) return fail(e, 400, "messages", "'messages' must not be empty");
+    if (n > SRV_MAX_SEGMENTS_LIMIT / 2)
+        return fail(e, 400, "messages", "too many messages (at most %d)", SRV_MAX_SEGMENTS_LIMIT / 2);
+    int oom = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(messages, i);
+        char param[64];
+        snprintf(param, sizeof param, "messages[%zu]", i);
+        if (!json_is_object(m)) return fail(e, 400, param, "'%s' must be an object", param);
+        json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
+        if (!json_is_string(role)) return fail(e, 400, param, "'%s.role' must be a string", param);
+        const char *r = json_string_value(role);
+        if (!content || json_is_null(content))
+            return fail(e, 400, param, "'%s.content' is required", param);
+        if (!strcmp(r, "system") || !strcmp(r, "developer")) {
+            oom |= srv_buf_add(&pb->text, "System: ", 8);
+        } else if (!strcmp(r, "user")) {
+            oom |= srv_buf_add(&pb->text, "User: ", 6);
+        } else if (!strcmp(r, "assistant")) {
+            oom |= srv_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
+            oom |= srv_buf_add(&pb->text, " ", 1);
+        } else {
+            return fail(e, 400, param,
+                        "'%s.role' must be 'system', 'user' or 'assistant' (got '%.40s')", param, r);
+        }
+        if (add_content(e, pb, content, i)) return -1;
+        oom |= srv_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
+    }
+    *mark = pb->text.len;
+    oom |= srv_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
+    const char *suffix = think == SRV_THINK_ON ? " <think" : think == SRV_THINK_OFF ? " <think>\n</think" : "";
+    oom |= srv_buf_add(&pb->text, suffix, strlen(suffix)) | end_segment(pb);
+    return oom ? fail(e, 500, "", "out of memory") : 0;
+}
+
+/* Reads "stop": a string or an array of up to SRV_MAX_STOPS non-empty strings. */
+static int get_stops(perr *e, json_t *root, srv_job *j) {
+    json_t *v = json_object_get(root, "stop");
+    if (!v || json_is_null(v)) return 0;
+    json_t *one[1] = {v};
+    size_t n = 1;
+    if (json_is_array(v)) {
+        n = json_array_size(v);
+        if (n > SRV_MAX_STOPS) return fail(e, 400, "stop", "'stop' may hold at most %d strings", SRV_MAX_STOPS);
+    } else if (!json_is_string(v)) {
+        return fail(e, 400, "stop", "'stop' must be a string or an array of strings");
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_is_array(v) ? json_array_get(v, i) : one[0];
+        if (!json_is_string(s)) return fail(e, 400, "stop", "'stop' must be a string or an array of strings");
+        size_t len = json_string_length(s);
+        if (len == 0) return fail(e, 400, "stop", "'stop' strings must not be empty");
+        if (len > 256) return fail(e, 400, "stop", "'stop' strings may be at most 256 bytes");
+        j->stop[j->n_stop] = strdup(json_string_value(s));
+        if (!j->stop[j->n_stop]) return fail(e, 500, "stop", "out of memory");
+        j->stop_len[j->n_stop++] = len;
+    }
+    return 0;
+}
+
+/* Reads the thinking switch: "think": bool, or "chat_template_kwargs": {"enable_thinking": bool}. */
+static int get_think(perr *e, json_t *root, srv_think *out) {
+    int on = -1;
+    if (get_bool(e, root, "think", &on)) return -1;
+    json_t *kw = json_object_get(root, "chat_template_kwargs");
+    if (kw && !json_is_null(kw)) {
+        if (!json_is_object(kw))
+            return fail(e, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+        if (get_bool(e, kw, "enable_thinking", &on)) return -1;
+    }
+    *out = on < 0 ? SRV_THINK_PLAIN : on ? SRV_THINK_ON : SRV_THINK_OFF;
+    return 0;
+}
+
+/* Reads every field; fills j. */
+static int parse_fields(const server *s, srv_kind kind, json_t *root, srv_job *j, perr *e,
+                        prompt_builder *pb) {
+    json_t *model = json_object_get(root, "model");
+    if (model && !json_is_null(model)) {
+        if (!json_is_string(model)) return fail(e, 400, "model", "'model' must be a string");
+        if (strcmp(json_string_value(model), s->model_id))
+            return fail(e, 404, "model", "The model '%.100s' does not exist (this server has '%s')",
+                        json_string_value(model), s->model_id);
+    }
+    long long n = 1;
+    if (get_int(e, root, "n", LLONG_MIN, LLONG_MAX, &n)) return -1;
+    if (n != 1) return fail(e, 400, "n", "only n=1 is supported");
+    long long mt = s->max_tokens_cap < 256 ? s->max_tokens_cap : 256;
+    json_t *mct = json_object_get(root, "max_completion_tokens");
+    const char *mt_key = mct && !json_is_null(mct) ? "max_completion_tokens" : "max_tokens";
+    if (get_int(e, root, mt_key, LLONG_MIN, LLONG_MAX, &mt)) return -1;
+    if (mt < 1 || mt > s->max_tokens_cap)
+        return fail(e, 400, mt_key, "'%s' must be between 1 and %d", mt_key, s->max_tokens_cap);
+    j->max_tokens = (int)mt;
+    rwkv_sampler_params_default(&j->sp);
+    double x = 1.0;
+    if (get_number(e, root, "temperature", 0, 2, &x)) return -1;
+    j->sp.temperature = (float)x;
+    x = 1.0;
+    if (get_number(e, root, "top_p", 0, 1, &x)) return -1;
+    if (x <= 0) return fail(e, 400, "top_p", "'top_p' must be greater than 0 and at most 1");
+    j->sp.top_p = (float)x;
+    long long k = 0;
+    if (get_int(e, root, "top_k", 0, 1000000, &k)) return -1;
+    j->sp.top_k = (int)k;
+    x = 0;
+    if (get_number(e, root, "presence_penalty", -2, 2, &x)) return -1;
+    j->sp.presence_penalty = (float)x;
+    x = 0;
+    if (get_number(e, root, "frequency_penalty", -2, 2, &x)) return -1;
+    j->sp.frequency_penalty = (float)x;
+    long long seed = -1;
+    int have_seed = json_object_get(root, "seed") && !json_is_null(json_object_get(root, "seed"));
+    if (get_int(e, root, "seed", LLONG_MIN, LLONG_MAX, &seed)) return -1;
+    if (have_seed) {
+        j->sp.seed = (uint64_t)seed;
+    } else { /* a different seed for every request */
+        static atomic_ullong counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t z = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (atomic_fetch_add(&counter, 1) * 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ULL;
+        j->sp.seed = z ^ (z >> 29);
+    }
+    j->sp.penalty_decay = 0.996f;
+    if (get_bool(e, root, "stream", &j->stream)) return -1;
+    json_t *so = json_object_get(root, "stream_options");
+    if (so && !json_is_null(so)) {
+        if (!json_is_object(so)) return fail(e, 400, "stream_options", "'stream_options' must be an object");
+        if (get_bool(e, so, "include_usage", &j->include_usage)) return -1;
+    }
+    if (get_stops(e, root, j)) return -1;
+    if (kind == SRV_CHAT) {
+        if (get_think(e, root, &j->think)) return -1;
+        json_t *msgs = json_object_get(root, "messages");
+        if (!msgs) return fail(e, 400, "messages", "'messages' is required");
+        if (build_chat(e, msgs, j->think, pb, &j->mark)) return -1;
+        /* the G1 reply ends at a blank line */
+        j->stop[j->n_stop] = strdup("\n\n");
+        if (!j->stop[j->n_stop]) return fail(e, 500, "", "out of memory");
+        j->stop_len[j->n_stop++] = 2;
+    } else {
+        json_t *p = json_object_get(root, "prompt");
+        if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+            p = json_array_get(p, 0);
+        if (!p) return fail(e, 400, "prompt", "'prompt' is required");
+        if (!json_is_string(p)) return fail(e, 400, "prompt", "'prompt' must be a string (or an array of one string)");
+        if (json_string_length(p) == 0) return fail(e, 400, "prompt", "'prompt' must not be empty");
+        if (srv_buf_add(&pb->text, json_string_value(p), json_string_length(p)) || end_segment(pb))
+            return fail(e, 500, "", "out of memory");
+    }
+    return 0;
+}
+
+int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t len, srv_job **out,
+                      char *msg, size_t msg_cap, char *param, size_t param_cap) {
+    perr e = {msg, msg_cap, param, param_cap, 400};
+    *out = NULL;
+    msg[0] = param[0] = '\0';
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        fail(&e, 400, "", "We could not parse the JSON body of your request: %s (line %d, column %d)",
+             jerr.text, jerr.line, jerr.column);
+        return 400;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        fail(&e, 400, "", "The request body must be a JSON object");
+        return 400;
+    }
+    srv_job *j = calloc(1, sizeof *j);
+    prompt_builder pb = {0};
+    if (!j) {
+        json_decref(root);
+        fail(&e, 500, "", "out of memory");
+        return 500;
+    }
+    j->kind = kind;
+    if (parse_fields(s, kind, root, j, &e, &pb)) {
+        json_decref(root);
+        srv_buf_free(&pb.text);
+        free(pb.seg);
+        srv_job_free(j);
+        return e.status;
+    }
+    json_decref(root);
+    j->prompt = pb.text.data;
+    j->prompt_len = pb.text.len;
+    j->seg_end = pb.seg;
+    j->n_seg = pb.n_seg;
+    j->created = (long long)time(NULL);
+    *out = j;
+    return 0;
+}
