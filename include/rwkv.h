@@ -135,6 +135,13 @@ enum {
 rwkv_status rwkv_eval(rwkv_model *model, rwkv_state *state, const int32_t *tokens,
                       size_t n_tokens, float *logits, unsigned flags);
 
+/* One decoding step for many sequences at once (continuous batching): feeds tokens[i] into
+ * states[i] for i < n_seqs (every state of this model, no state twice). logits may be NULL or
+ * [n_seqs][n_vocab]. Equivalent to n_seqs calls of rwkv_eval with one token each; the weights are
+ * read once for the whole batch where the kernels allow. */
+rwkv_status rwkv_eval_batch(rwkv_model *model, rwkv_state *const *states, const int32_t *tokens,
+                            size_t n_seqs, float *logits);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tokenizer                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -203,6 +210,116 @@ void rwkv_sampler_reset(rwkv_sampler *s);
 /* Picks the next token from logits[n_vocab] (which is modified: penalties applied) and records it
  * in the penalty counts. Returns the token id (>= 0). */
 int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits);
+
+/* ------------------------------------------------------------------------------------------ */
+/* State files and serialization (format: docs/STATE_FORMAT.md)                               */
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * A serialized state holds the state's floats, its token count, its initial state (when one was
+ * loaded by state tuning, so that rwkv_state_reset still returns to it), and optionally the
+ * logits after the last token and a text blob (e.g. the conversation so far), under a header
+ * that names the model (generation, shape, fingerprint) and a CRC-32 over everything.
+ * The same bytes are used in memory (serialize/deserialize, e.g. a server keeping many sessions)
+ * and on disk (save/load). None of these calls may run concurrently with rwkv_eval on the same
+ * state; different states are independent.
+ */
+
+/* Optional blocks to store with a state. Everything is borrowed for the duration of the call. */
+typedef struct rwkv_state_extra {
+    const float *logits;   /* NULL, or n_vocab floats: the logits after the last token fed */
+    const char *text;      /* NULL, or text_len bytes (UTF-8 by convention, not checked) */
+    size_t text_len;
+} rwkv_state_extra;
+
+/* What a deserialize/load found besides the state itself. The arrays are malloc'd and owned by
+ * the struct: release them with rwkv_state_loaded_free (which also zeroes the struct). */
+typedef struct rwkv_state_loaded {
+    float *logits;      /* NULL, or n_logits (= n_vocab) floats */
+    size_t n_logits;
+    char *text;         /* NULL, or text_len bytes followed by a NUL (not counted) */
+    size_t text_len;
+    uint64_t n_tokens;  /* the token count stored with the state (0 for state tuning) */
+    int from_tuning;    /* 1 when rwkv_state_load read an official state-tuning .pth */
+} rwkv_state_loaded;
+
+void rwkv_state_loaded_free(rwkv_state_loaded *loaded);
+
+/* Bytes needed to serialize state with extra (which may be NULL); 0 if state is NULL or the size
+ * would overflow. */
+size_t rwkv_state_serialized_size(const rwkv_state *state, const rwkv_state_extra *extra);
+
+/* Writes the serialized state into buf (cap bytes). *n_out (may be NULL) = bytes written, or the
+ * bytes needed when cap is too small (then RWKV_ERR_INVALID_ARG and nothing is written). */
+rwkv_status rwkv_state_serialize(const rwkv_state *state, const rwkv_state_extra *extra,
+                                 void *buf, size_t cap, size_t *n_out);
+
+/* Reads len bytes made by rwkv_state_serialize into state. Everything is checked before state is
+ * touched: RWKV_ERR_FORMAT for damaged or truncated data (bad magic, sizes, checksum),
+ * RWKV_ERR_UNSUPPORTED for a newer format version, RWKV_ERR_MISMATCH for a state of another model
+ * (generation, shape or weight fingerprint differ). On failure state is unchanged. loaded may be
+ * NULL (the optional blocks are then ignored); on success it receives them, on failure it is
+ * zeroed. */
+rwkv_status rwkv_state_deserialize(rwkv_state *state, const void *buf, size_t len,
+                                   rwkv_state_loaded *loaded);
+
+/* Writes a state file atomically: a temporary file in the same directory is written, fsync'd and
+ * renamed over path, then the directory is fsync'd. A crash or kill at any moment leaves either
+ * the previous file or the new one under path, never a mix (a stray ".NAME.tmp.*" file may stay
+ * behind after a kill). extra may be NULL. */
+rwkv_status rwkv_state_save(const rwkv_state *state, const rwkv_state_extra *extra,
+                            const char *path);
+
+/* Loads a state file written by rwkv_state_save (same checks as rwkv_state_deserialize), or an
+ * official state-tuning .pth (detected by its zip signature; see rwkv_state_load_tuning, and
+ * loaded->from_tuning is set). loaded may be NULL. On failure state is unchanged. */
+rwkv_status rwkv_state_load(rwkv_state *state, const char *path, rwkv_state_loaded *loaded);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Random-weight models (benchmarks, tests)                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Writes an RWKV-7 model with random weights to out_path as an official PyTorch checkpoint
+ * (torch.save zip layout: loads with torch.load and other engines' converters).
+ *  shape: "0.1b" (L12 C768), "0.4b" (L24 C1024), "1.5b" (L24 C2048), "2.9b" (L32 C2560), or
+ *         "L<layers>C<embd>" (C a multiple of 64); head size 64, FFN 4C, low-rank sizes of the
+ *         released models (RWKV-LM's formulas, see bench/README.md).
+ *  dtype: "fp16", "bf16" or "fp32" (NULL = "fp16").  vocab: 1..16777216, 0 = 65536.
+ * The same (shape, dtype, seed, vocab) always gives the same bytes. The weights keep activations
+ * finite over long inputs (decay in (0,1), LayerNorm weights near 1, matrices scaled by
+ * 1/sqrt(fan_in)). Tensors are generated and written one chunk at a time (memory stays small);
+ * the file appears at out_path only when complete (temporary file + rename). */
+rwkv_status rwkv_model_init_random(const char *shape, const char *dtype, uint64_t seed, int vocab,
+                                   const char *out_path);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model files: GGUF conversion and quantization (docs/FORMATS.md)                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Progress of a long operation: done of total units (bytes of output tensors). */
+typedef void (*rwkv_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+/* What rwkv_convert_file did. */
+typedef struct rwkv_convert_stats {
+    uint64_t in_bytes;     /* size of the input file */
+    uint64_t out_bytes;    /* size of the written file */
+    int n_tensors;         /* tensors written */
+    int n_quantized;       /* of which in a block-quantized type */
+    int n_vocab_embedded;  /* tokens of the embedded vocabulary (0: none) */
+} rwkv_convert_stats;
+
+/* Writes the RWKV-7 model in_path (.pth, rwkv.cpp .bin or GGUF) as a GGUF v3 file with
+ * llama.cpp's rwkv7 tensor names and metadata. type: NULL or "" keeps the weight types;
+ * "f32", "f16", "bf16", "q8_0" (= "int8"), "q4_0", "q4_1", "q5_0", "q5_1" (ggml types) or "nf4"
+ * (ours) sets the type of the large matrices (embedding: f16, or f32/bf16 for those types; all
+ * small tensors: f32). vocab_path: a World vocabulary to embed (NULL: the input GGUF's own, if
+ * any). progress and stats may be NULL. Written atomically (temporary file + rename). */
+rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const char *type,
+                              const char *vocab_path, rwkv_progress_fn progress, void *user,
+                              rwkv_convert_stats *stats);
+
+/* The World tokenizer embedded in a GGUF model file (tokenizer.ggml.model "rwkv").
+ * RWKV_ERR_UNSUPPORTED when the file has none (or is not a GGUF). */
+rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenizer **out);
 
 #ifdef __cplusplus
 }
