@@ -1,0 +1,258 @@
+/* test_formats.c — quantized types, rwkv.cpp .bin files, GGUF read/write (issue 4). */
+#include "common/test.h"
+#include "internal.h"
+#include "quant.h"
+
+#include <math.h>
+#include <unistd.h>
+
+static const char *FOX_REF = "fixtures/tiny-7v0-834K/logits-all-quick_fox.bin";
+
+/* Max abs logit difference of model file path to the fixture ref (all 19 quick_fox tokens),
+ * serial (flags RWKV_EVAL_SERIAL) or sequence mode; -1 on a load/eval failure. */
+static float fox_diff(const char *path, const char *ref_rel, unsigned mode) {
+    size_t plen, rlen;
+    unsigned char *prompt = test_read_file(test_shared("fixtures/prompts/quick_fox.bin"), &plen);
+    float *ref = test_read_file(test_shared(ref_rel), &rlen);
+    rwkv_model *m = NULL;
+    rwkv_state *s = NULL;
+    float d = -1.0f;
+    if (!prompt || !ref || rwkv_model_load(path, NULL, &m) != RWKV_OK || rwkv_state_new(m, &s) != RWKV_OK) {
+        fprintf(stderr, "fox_diff(%s): %s\n", path, rwkv_last_error());
+        goto out;
+    }
+    int32_t tok[64];
+    for (size_t i = 0; i < plen && i < 64; i++) tok[i] = prompt[i];
+    float *lg = malloc(plen * 256 * sizeof *lg);
+    if (lg && rlen == plen * 256 * 4 && rwkv_eval(m, s, tok, plen, lg, RWKV_EVAL_ALL_LOGITS | mode) == RWKV_OK)
+        d = test_max_abs_diff(lg, ref, plen * 256);
+    free(lg);
+out:
+    rwkv_state_free(s);
+    rwkv_model_free(m);
+    free(prompt);
+    free(ref);
+    return d;
+}
+
+static void test_hand_blocks(void) {
+    float x[64];
+    /* q8_0: amax 127 -> d = 1 (fp16 0x3c00); roundf rounds halves away from zero */
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[0] = -127.0f; x[1] = 1.4f; x[2] = 2.5f; x[3] = -2.5f; x[4] = 100.6f;
+    rwkv_block_q8_0 b8;
+    rwkv_quantize_row(RWKV_DT_Q8_0, x, &b8, 32);
+    CHECK(b8.d == 0x3c00 && b8.qs[0] == -127 && b8.qs[1] == 1 && b8.qs[2] == 3 && b8.qs[3] == -3 &&
+              b8.qs[4] == 101 && b8.qs[5] == 0, "q8_0 block d=%04x qs=%d %d %d %d %d", b8.d, b8.qs[0],
+          b8.qs[1], b8.qs[2], b8.qs[3], b8.qs[4]);
+    /* q4_0: signed max -8 -> d = 1, q = min(15, (int8)(x + 8.5)) */
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[0] = -8.0f; x[1] = 7.0f; x[2] = 3.2f; x[3] = -0.6f; x[16] = 6.9f; x[17] = -7.6f;
+    rwkv_block_q4_0 b4;
+    rwkv_quantize_row(RWKV_DT_Q4_0, x, &b4, 32);
+    CHECK(b4.d == 0x3c00 && b4.qs[0] == (0 | 15 << 4) && b4.qs[1] == (15 | 0 << 4) &&
+              b4.qs[2] == (11 | 8 << 4) && b4.qs[3] == (7 | 8 << 4) && b4.qs[4] == (8 | 8 << 4),
+          "q4_0 block d=%04x qs=%02x %02x %02x %02x", b4.d, b4.qs[0], b4.qs[1], b4.qs[2], b4.qs[3]);
+    /* q4_0 with a positive max 8: d = -1 (0xbc00); -8 -> 16.5 -> clamped to 15 */
+    x[0] = 8.0f; x[1] = -8.0f;
+    rwkv_quantize_row(RWKV_DT_Q4_0, x, &b4, 32);
+    CHECK(b4.d == 0xbc00 && (b4.qs[0] & 15) == 0 && (b4.qs[1] & 15) == 15, "q4_0 positive max d=%04x", b4.d);
+    /* q4_1: min 0, max 15 -> d = 1, m = 0 */
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[0] = 15.0f; x[1] = 3.4f; x[2] = 14.6f; x[16] = 7.5f;
+    rwkv_block_q4_1 b41;
+    rwkv_quantize_row(RWKV_DT_Q4_1, x, &b41, 32);
+    CHECK(b41.d == 0x3c00 && b41.m == 0 && b41.qs[0] == (15 | 8 << 4) && b41.qs[1] == 3 && b41.qs[2] == 15,
+          "q4_1 block d=%04x m=%04x qs=%02x %02x %02x", b41.d, b41.m, b41.qs[0], b41.qs[1], b41.qs[2]);
+    /* q5_0: signed max -16 -> d = 1; q = min(31, (int8)(x + 16.5)); bit 4 in qh */
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[0] = -16.0f; x[1] = 15.0f; x[17] = -3.0f;
+    rwkv_block_q5_0 b5;
+    rwkv_quantize_row(RWKV_DT_Q5_0, x, &b5, 32);
+    uint32_t qh = (uint32_t)b5.qh[0] | (uint32_t)b5.qh[1] << 8 | (uint32_t)b5.qh[2] << 16 | (uint32_t)b5.qh[3] << 24;
+    /* values: [0]=0, [1]=31, others 16, [17]=13 -> bit4 set for all but 0 and 17 */
+    CHECK(b5.d == 0x3c00 && b5.qs[0] == (0 | 0 << 4) && b5.qs[1] == (15 | 13 << 4) && b5.qs[2] == 0 &&
+              qh == (0xffffffffu & ~1u & ~(1u << 17)),
+          "q5_0 block d=%04x qs=%02x %02x qh=%08x", b5.d, b5.qs[0], b5.qs[1], qh);
+    /* q5_1: min 0, max 31 -> d = 1 */
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    x[0] = 31.0f; x[1] = 17.2f; x[16] = 2.5f;
+    rwkv_block_q5_1 b51;
+    rwkv_quantize_row(RWKV_DT_Q5_1, x, &b51, 32);
+    qh = (uint32_t)b51.qh[0] | (uint32_t)b51.qh[1] << 8 | (uint32_t)b51.qh[2] << 16 | (uint32_t)b51.qh[3] << 24;
+    CHECK(b51.d == 0x3c00 && b51.m == 0 && b51.qs[0] == (15 | 3 << 4) && b51.qs[1] == 1 && qh == 3u,
+          "q5_1 block d=%04x qs=%02x %02x qh=%08x", b51.d, b51.qs[0], b51.qs[1], qh);
+    /* nf4: absmax 2; levels by nearest value */
+    for (int j = 0; j < 64; j++) x[j] = 0.0f;
+    x[0] = 2.0f; x[1] = -2.0f; x[2] = 2.0f * 0.16093020141124725f; x[32] = -0.19f;
+    rwkv_block_nf4 bn;
+    rwkv_quantize_row(RWKV_DT_NF4, x, &bn, 64);
+    CHECK(bn.d == 0x4000 && bn.qs[0] == (15 | 6 << 4) && bn.qs[1] == (0 | 7 << 4) && bn.qs[2] == (9 | 7 << 4),
+          "nf4 block d=%04x qs=%02x %02x %02x", bn.d, bn.qs[0], bn.qs[1], bn.qs[2]);
+    /* round trips: dequantize(quantize(x)) within half a step */
+    const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4};
+    const float tol[] = {0.6f / 127, 1.0f / 8, 0.5f / 15 * 2, 1.0f / 16, 0.5f / 31 * 2, 0.2f};
+    for (size_t k = 0; k < 6; k++) {
+        float y[64], z[64];
+        unsigned char buf[128];
+        for (int j = 0; j < 64; j++) y[j] = sinf((float)j * 0.7f + (float)k);
+        rwkv_quantize_row(types[k], y, buf, 64);
+        rwkv_dequantize_row(types[k], buf, z, 64);
+        CHECK(test_max_abs_diff(y, z, 64) <= tol[k] * 1.01f, "%s round trip error %g", rwkv_dtype_name(types[k]),
+              test_max_abs_diff(y, z, 64));
+        CHECK(rwkv_dtype_row_bytes(types[k], 64) == 64 / rwkv_dtype_block(types[k]) * rwkv_dtype_block_bytes(types[k]),
+              "row bytes");
+    }
+    CHECK(rwkv_dtype_row_bytes(RWKV_DT_Q8_0, 33) == 0, "partial block rejected");
+}
+
+/* Our quantizer gives the same bytes as ggml's (through rwkv.cpp's Q5_0/Q5_1 files). */
+static void test_bit_exact_vs_rwkvcpp(void) {
+    rwkv_tensor_file f32, q;
+    const char *types[2] = {"Q5_0", "Q5_1"};
+    const rwkv_dtype dts[2] = {RWKV_DT_Q5_0, RWKV_DT_Q5_1};
+    CHECK(rwkv_bin_open(test_shared("models/tiny-rwkv-7v0-834K-FP32.bin"), &f32) == RWKV_OK, "%s", rwkv_last_error());
+    for (int k = 0; k < 2; k++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "models/tiny-rwkv-7v0-834K-%s.bin", types[k]);
+        CHECK(rwkv_bin_open(test_shared(rel), &q) == RWKV_OK, "%s", rwkv_last_error());
+        size_t n_cmp = 0, n_same = 0;
+        for (size_t i = 0; i < q.n_tensors; i++) {
+            const rwkv_tensor *t = &q.tensors[i];
+            if (t->dtype != dts[k]) continue;
+            const rwkv_tensor *src = rwkv_tensor_file_find(&f32, t->name);
+            if (!src || src->dtype != RWKV_DT_F32 || src->numel != t->numel) continue;
+            unsigned char *buf = malloc(t->nbytes);
+            size_t cols = (size_t)t->shape[t->n_dims - 1], rb = rwkv_dtype_row_bytes(dts[k], cols);
+            for (size_t r = 0; r < t->numel / cols; r++)
+                rwkv_quantize_row(dts[k], (const float *)src->data + r * cols, buf + r * rb, cols);
+            n_cmp++;
+            n_same += memcmp(buf, t->data, t->nbytes) == 0;
+            free(buf);
+        }
+        CHECK(n_cmp == 72 && n_same == n_cmp, "%s: %zu of %zu quantized tensors identical to rwkv.cpp's", types[k],
+              n_same, n_cmp);
+        rwkv_tensor_file_close(&q);
+    }
+    rwkv_tensor_file_close(&f32);
+}
+
+static void test_bin_models(void) {
+    static const struct { const char *file, *ref; float tol; } cases[] = {
+        {"models/tiny-rwkv-7v0-834K-FP32.bin", "fixtures/tiny-7v0-834K/logits-all-quick_fox.bin", 1e-4f},
+        {"models/tiny-rwkv-7v0-834K-FP16.bin", "fixtures/tiny-7v0-834K/logits-all-quick_fox.bin", 1e-4f},
+        {"models/tiny-rwkv-6v0-3m-Q5_1.bin", "fixtures/tiny-6v0-3m/logits-all-quick_fox.bin", 1e-4f},
+        {"models/tiny-rwkv-5v2-730K-FP32.bin", "fixtures/tiny-5v2-730K/logits-all-quick_fox.bin", 1e-4f},
+        {"models/tiny-rwkv-5v1-730K-FP32.bin", "fixtures/tiny-5v1-730K/logits-all-quick_fox.bin", 1e-4f},
+        {"models/tiny-rwkv-4v0-660K-FP32.bin", "fixtures/tiny-4v0-660K/logits-all-quick_fox.bin", 1e-4f},
+        /* fp16 files store transformed decays in fp16: measured 0.0026-0.0077 */
+        {"models/tiny-rwkv-5v2-730K-FP16.bin", "fixtures/tiny-5v2-730K/logits-all-quick_fox.bin", 0.02f},
+        {"models/tiny-rwkv-5v1-730K-FP16.bin", "fixtures/tiny-5v1-730K/logits-all-quick_fox.bin", 0.02f},
+        {"models/tiny-rwkv-4v0-660K-FP16.bin", "fixtures/tiny-4v0-660K/logits-all-quick_fox.bin", 0.02f},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (unsigned mode = 0; mode <= RWKV_EVAL_SERIAL; mode += RWKV_EVAL_SERIAL) {
+            float d = fox_diff(test_shared(cases[i].file), cases[i].ref, mode);
+            CHECK(d >= 0 && d <= cases[i].tol, "%s (%s): max diff %g", cases[i].file, mode ? "serial" : "sequence", d);
+        }
+}
+
+static void test_gguf(void) {
+    char pth[512];
+    snprintf(pth, sizeof pth, "%s", test_shared("models/tiny-rwkv-7v0-834K.pth"));
+    char out[64], q[64];
+    snprintf(out, sizeof out, "/tmp/test_formats_%ld.gguf", (long)getpid());
+    snprintf(q, sizeof q, "/tmp/test_formats_%ld_q.gguf", (long)getpid());
+    rwkv_convert_stats s;
+    CHECK(rwkv_convert_file(pth, out, NULL, NULL, NULL, NULL, &s) == RWKV_OK, "%s", rwkv_last_error());
+    CHECK(s.n_tensors == 342 && s.n_quantized == 0 && s.out_bytes > 0, "stats %d %d", s.n_tensors, s.n_quantized);
+    float d = fox_diff(out, FOX_REF, 0);
+    CHECK(d >= 0 && d <= 1e-4f, "pth -> gguf: max diff %g", d);
+    d = fox_diff(out, FOX_REF, RWKV_EVAL_SERIAL);
+    CHECK(d >= 0 && d <= 1e-4f, "pth -> gguf serial: max diff %g", d);
+    rwkv_tokenizer *tok = NULL;
+    CHECK(rwkv_tokenizer_from_model_file(out, &tok) == RWKV_ERR_UNSUPPORTED && !tok, "byte model has no vocab");
+    /* every type, and the rwkv.cpp q5 files against our q5 (head q8_0 here, float in rwkv.cpp) */
+    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4"};
+    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        CHECK(rwkv_convert_file(pth, q, types[i], NULL, NULL, NULL, &s) == RWKV_OK, "%s", rwkv_last_error());
+        d = fox_diff(q, FOX_REF, 0);
+        printf("  logit diff to fp32, ours %-5s: %.4g (%llu bytes)\n", types[i], d, (unsigned long long)s.out_bytes);
+        CHECK(d >= 0 && d <= tols[i], "%s: max diff %g", types[i], d);
+    }
+    for (int k = 0; k < 2; k++) {
+        d = fox_diff(test_shared(k ? "models/tiny-rwkv-7v0-834K-Q5_1.bin" : "models/tiny-rwkv-7v0-834K-Q5_0.bin"), FOX_REF, 0);
+        printf("  logit diff to fp32, rwkv.cpp %s .bin: %.4g\n", k ? "Q5_1" : "Q5_0", d);
+        CHECK(d >= 0 && d <= 0.05f, "rwkv.cpp q5: %g", d);
+    }
+    /* .bin (quantized) -> gguf keeps the blocks */
+    CHECK(rwkv_convert_file(test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"), q, NULL, NULL, NULL, NULL, &s) == RWKV_OK,
+          "%s", rwkv_last_error());
+    CHECK(s.n_quantized == 72, "q5_1 kept: %d", s.n_quantized);
+    d = fox_diff(q, FOX_REF, 0);
+    CHECK(d >= 0 && d <= 0.05f, "bin q5_1 -> gguf %g", d);
+    CHECK(rwkv_convert_file(pth, q, "q7_9", NULL, NULL, NULL, NULL) == RWKV_ERR_INVALID_ARG, "bad type");
+    CHECK(rwkv_convert_file(test_shared("models/tiny-rwkv-5v2-730K.pth"), q, NULL, NULL, NULL, NULL, NULL) ==
+              RWKV_ERR_UNSUPPORTED, "v5 -> gguf unsupported");
+
+    /* truncated and damaged files: every prefix of the header area, then a stride */
+    size_t len;
+    unsigned char *img = test_read_file(out, &len);
+    CHECK(img != NULL, "read back");
+    int bad_ok = 0, crashes = 0;
+    for (size_t n = 0; img && n < len; n += n < 8192 ? 1 : 7919) {
+        rwkv_tensor_file tf;
+        rwkv_status st = rwkv_gguf_parse(img, n, &tf);
+        if (st == RWKV_OK) {
+            bad_ok++;
+            rwkv_tensor_file_close(&tf);
+        } else if (st != RWKV_ERR_FORMAT) {
+            crashes++;
+        }
+    }
+    CHECK(bad_ok == 0 && crashes == 0, "gguf prefixes: %d accepted, %d with other errors", bad_ok, crashes);
+    for (size_t i = 0; img && i < 4096; i += 3) {
+        unsigned char save = img[i];
+        img[i] ^= 0xa5;
+        rwkv_tensor_file tf;
+        if (rwkv_gguf_parse(img, len, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
+        img[i] = save;
+    }
+    CHECK(1, "gguf flipped bytes survived");
+    free(img);
+    img = test_read_file(test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"), &len);
+    bad_ok = crashes = 0;
+    for (size_t n = 0; img && n < len; n += n < 8192 ? 1 : 7919) {
+        rwkv_tensor_file tf;
+        rwkv_status st = rwkv_bin_parse(img, n, &tf);
+        if (st == RWKV_OK) {
+            bad_ok++;
+            rwkv_tensor_file_close(&tf);
+        } else if (st != RWKV_ERR_FORMAT) {
+            crashes++;
+        }
+    }
+    /* a prefix that ends exactly between two tensors is a valid (smaller) file */
+    CHECK(crashes == 0, "bin prefixes: %d with unexpected errors", crashes);
+    for (size_t i = 0; img && i < 4096; i += 3) {
+        unsigned char save = img[i];
+        img[i] ^= 0x5a;
+        rwkv_tensor_file tf;
+        if (rwkv_bin_parse(img, len, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
+        img[i] = save;
+    }
+    free(img);
+    unlink(out);
+    unlink(q);
+}
+
+int main(void) {
+    test_hand_blocks();
+    if (test_require_shared()) {
+        test_bit_exact_vs_rwkvcpp();
+        test_bin_models();
+        test_gguf();
+    }
+    return test_summary("test_formats");
+}
