@@ -446,6 +446,11 @@ int cli_load_tokenizer(const char *model_path, const char *vocab_opt, int n_voca
                        rwkv_tokenizer **out) {
     *out = NULL;
     if (vocab_opt) return load_vocab_file(vocab_opt, "--vocab", n_vocab, out);
+    if (model_path && rwkv_tokenizer_from_model_file(model_path, out) == RWKV_OK) { /* GGUF vocab */
+        if (rwkv_tokenizer_n_vocab(*out) == n_vocab) return 0;
+        rwkv_tokenizer_free(*out);
+        *out = NULL;
+    }
     if (n_vocab == 256) {
         rwkv_status st = rwkv_tokenizer_new_bytes(out);
         if (st != RWKV_OK) {
