@@ -36,7 +36,7 @@ typedef struct v7_scratch {
     float *xr, *xw, *xk, *xv, *xA, *xg; /* [T][C] token-shift mixes */
     float *r, *w, *k, *v, *kk, *a, *g, *vf; /* [T][C] */
     float *y;                        /* [T][C] */
-    float *lr;                       /* [T][Dmax] low-rank hidden */
+    float *lw, *la, *lg, *lv;        /* [T][Dmax] low-rank hiddens of w, a, g, v */
     float *ffn;                      /* [T][F] */
 } v7_scratch;
 
@@ -156,8 +156,11 @@ static rwkv_status alloc_scratch(v7_weights *W, int T) {
         *bufs[i] = malloc(TC * sizeof(float));
         if (!own(W, *bufs[i])) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
     }
-    s->lr = malloc((size_t)T * W->Dmax * sizeof(float));
-    if (!own(W, s->lr)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    float **lrs[] = {&s->lw, &s->la, &s->lg, &s->lv};
+    for (size_t i = 0; i < sizeof lrs / sizeof lrs[0]; i++) {
+        *lrs[i] = malloc((size_t)T * W->Dmax * sizeof(float));
+        if (!own(W, *lrs[i])) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    }
     s->ffn = malloc((size_t)T * W->F * sizeof(float));
     if (!own(W, s->ffn)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
     s->T = T;
@@ -296,7 +299,24 @@ static rwkv_status v7_state_tuning(const rwkv_model *m, const rwkv_tensor_file *
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* The six time-mix inputs in one pass: out_j[t] = cur[t] + (prev[t] − cur[t])·mix_j, where
+ * prev[t] is cur[t−1] (or last for t = 0). */
+static void token_shift6(const float *cur, const float *last, const v7_layer *l, v7_scratch *s,
+                         int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const size_t o = (size_t)t * C;
+        const float *c = cur + o, *p = t ? c - C : last;
+        for (int i = 0; i < C; i++) {
+            const float x = c[i], d = p[i] - x;
+            s->xr[o + i] = x + d * l->x_r[i];
+            s->xw[o + i] = x + d * l->x_w[i];
+            s->xk[o + i] = x + d * l->x_k[i];
+            s->xv[o + i] = x + d * l->x_v[i];
+            s->xA[o + i] = x + d * l->x_a[i];
+            s->xg[o + i] = x + d * l->x_g[i];
+        }
+    }
+}
 
 /* out[t] = cur[t] + (prev[t] − cur[t])·mix, where prev[t] is cur[t−1] (or last for t = 0). */
 static void token_shift(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
@@ -309,7 +329,8 @@ static void token_shift(const float *cur, const float *last, const float *mix, f
 }
 
 /* Runs T tokens (T <= scratch capacity) from x (already embedded, LayerNorm'd by ln0) through
- * every layer; leaves the final residual stream in sc.x. */
+ * every layer; leaves the final residual stream in sc.x. Every product over the chunk is one
+ * matrix-matrix product; products that share an input step run as one parallel batch. */
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v7_weights *W = m->weights;
     v7_scratch *s = &W->sc;
@@ -325,34 +346,33 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         float *S = ffn_prev + C;
 
         /* ---- time mix ---- */
-        rwkv_op_layernorm(s->x, s->xa, l->ln1_w, l->ln1_b, T, C, LN_EPS);
-        token_shift(s->xa, att_prev, l->x_r, s->xr, T, C);
-        token_shift(s->xa, att_prev, l->x_w, s->xw, T, C);
-        token_shift(s->xa, att_prev, l->x_k, s->xk, T, C);
-        token_shift(s->xa, att_prev, l->x_v, s->xv, T, C);
-        token_shift(s->xa, att_prev, l->x_a, s->xA, T, C);
-        token_shift(s->xa, att_prev, l->x_g, s->xg, T, C);
+        rwkv_op_norm(ctx, s->x, s->xa, l->ln1_w, l->ln1_b, T, C, C, LN_EPS);
+        token_shift6(s->xa, att_prev, l, s, T, C);
         memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
 
-        rwkv_op_linear(ctx, &l->Wr, s->xr, s->r, T);
-        rwkv_op_linear(ctx, &l->Wk, s->xk, s->k, T);
-        rwkv_op_linear(ctx, &l->Wv, s->xv, s->v, T);
-
-        /* w = exp(−e^{−0.5}·σ(w0 + tanh(xw·w1)·w2)) */
-        rwkv_op_linear_t(ctx, &l->w1, s->xw, s->lr, T);
-        for (size_t i = 0; i < (size_t)T * l->w1.cols; i++) s->lr[i] = tanhf(s->lr[i]);
-        rwkv_op_linear_t(ctx, &l->w2, s->lr, s->w, T);
-        for (size_t i = 0; i < TC; i++) s->w[i] = expf(-0.60653066f * sigmoidf(l->w0[i % C] + s->w[i]));
-
-        /* a = σ(a0 + (xa·a1)·a2) */
-        rwkv_op_linear_t(ctx, &l->a1, s->xA, s->lr, T);
-        rwkv_op_linear_t(ctx, &l->a2, s->lr, s->a, T);
-        for (size_t i = 0; i < TC; i++) s->a[i] = sigmoidf(l->a0[i % C] + s->a[i]);
-
-        /* g = σ(xg·g1)·g2 */
-        rwkv_op_linear_t(ctx, &l->g1, s->xg, s->lr, T);
-        for (size_t i = 0; i < (size_t)T * l->g1.cols; i++) s->lr[i] = sigmoidf(s->lr[i]);
-        rwkv_op_linear_t(ctx, &l->g2, s->lr, s->g, T);
+        /* r = Wr xr, k = Wk xk, v = Wv xv and the first low-rank factors, in one step */
+        rwkv_linear_job first[7] = {
+            {.W = &l->Wr, .X = s->xr, .Y = s->r},
+            {.W = &l->Wk, .X = s->xk, .Y = s->k},
+            {.W = &l->Wv, .X = s->xv, .Y = s->v},
+            {.W = &l->w1, .X = s->xw, .Y = s->lw, .transposed = 1},
+            {.W = &l->a1, .X = s->xA, .Y = s->la, .transposed = 1},
+            {.W = &l->g1, .X = s->xg, .Y = s->lg, .transposed = 1},
+            {.W = &l->v1, .X = s->xv, .Y = s->lv, .transposed = 1},
+        };
+        rwkv_op_linear_batch(ctx, first, li > 0 ? 7 : 6, T);
+        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lw, NULL, s->lw, T, l->w1.cols);
+        rwkv_op_act(ctx, RWKV_ACT_SIGMOID, s->lg, NULL, s->lg, T, l->g1.cols);
+        rwkv_linear_job second[4] = {
+            {.W = &l->w2, .X = s->lw, .Y = s->w, .transposed = 1},
+            {.W = &l->a2, .X = s->la, .Y = s->a, .transposed = 1},
+            {.W = &l->g2, .X = s->lg, .Y = s->g, .transposed = 1},
+            {.W = &l->v2, .X = s->lv, .Y = s->y, .transposed = 1},
+        };
+        rwkv_op_linear_batch(ctx, second, li > 0 ? 4 : 3, T);
+        /* w = exp(−e^{−0.5}·σ(w0 + tanh(xw·w1)·w2));  a = σ(a0 + (xa·a1)·a2);  g = σ(xg·g1)·g2 */
+        rwkv_op_act(ctx, RWKV_ACT_DECAY7, s->w, l->w0, s->w, T, C);
+        rwkv_op_act(ctx, RWKV_ACT_SIGMOID, s->a, l->a0, s->a, T, C);
 
         /* kk = normalize_per_head(k·k_k);  k = k·(1 + (a − 1)·k_a) */
         for (int t = 0; t < T; t++) {
@@ -368,47 +388,36 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
                 float inv = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
                 for (int j = 0; j < N; j++) s->kk[b + j] *= inv;
             }
+            float *k = s->k + (size_t)t * C;
+            const float *a = s->a + (size_t)t * C;
+            for (int i = 0; i < C; i++) k[i] = k[i] * (1.0f + (a[i] - 1.0f) * l->k_a[i]);
         }
-        for (size_t i = 0; i < TC; i++) s->k[i] = s->k[i] * (1.0f + (s->a[i] - 1.0f) * l->k_a[i % C]);
 
-        /* value residual: layer 0 remembers v, later layers mix towards it */
+        /* value residual: layer 0 remembers v, later layers mix towards it:
+         * v = v + (v_first − v)·σ(v0 + (xv·v1)·v2) */
         if (li == 0) {
             memcpy(s->vf, s->v, TC * sizeof(float));
         } else {
-            rwkv_op_linear_t(ctx, &l->v1, s->xv, s->lr, T);
-            rwkv_op_linear_t(ctx, &l->v2, s->lr, s->y, T);
-            for (size_t i = 0; i < TC; i++)
-                s->v[i] = s->v[i] + (s->vf[i] - s->v[i]) * sigmoidf(l->v0[i % C] + s->y[i]);
+            rwkv_op_act(ctx, RWKV_ACT_SIGMOID, s->y, l->v0, s->y, T, C);
+            for (size_t i = 0; i < TC; i++) s->v[i] = s->v[i] + (s->vf[i] - s->v[i]) * s->y[i];
         }
 
-        rwkv_op_wkv7(ctx, S, s->r, s->w, s->k, s->v, s->kk, s->a, s->y, T, H, N);
-
-        /* y = GroupNorm(y) + (Σ r·k·r_k)·v per head; then gated */
-        rwkv_op_groupnorm(s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < H; h++) {
-                size_t b = (size_t)t * C + (size_t)h * N;
-                float dot = 0.0f;
-                for (int j = 0; j < N; j++) dot += s->r[b + j] * s->k[b + j] * l->r_k[h * N + j];
-                for (int j = 0; j < N; j++) s->y[b + j] += dot * s->v[b + j];
-            }
-        }
-        for (size_t i = 0; i < TC; i++) s->y[i] *= s->g[i];
-        rwkv_op_linear(ctx, &l->Wo, s->y, s->xr, T);
-        for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
+        /* y = (GroupNorm(WKV) + (Σ r·k·r_k)·v per head)·g, then x += Wo y */
+        rwkv_op_wkv7_out(ctx, S, s->r, s->w, s->k, s->v, s->kk, s->a, s->y, T, H, N, l->lnx_w,
+                         l->lnx_b, GN_EPS, l->r_k, s->g);
+        rwkv_linear_job out = {.W = &l->Wo, .X = s->y, .Y = s->xr, .epilogue = RWKV_EPI_ADD, .acc = s->x};
+        rwkv_op_linear_batch(ctx, &out, 1, T);
 
         /* ---- channel mix: x += Wv·relu(Wk·lerp(xf, prev, x_k))² ---- */
-        rwkv_op_layernorm(s->x, s->xa, l->ln2_w, l->ln2_b, T, C, LN_EPS);
+        rwkv_op_norm(ctx, s->x, s->xa, l->ln2_w, l->ln2_b, T, C, C, LN_EPS);
         token_shift(s->xa, ffn_prev, l->ffn_x_k, s->xk, T, C);
         memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
-        rwkv_op_linear(ctx, &l->ffn_key, s->xk, s->ffn, T);
-        for (size_t i = 0; i < (size_t)T * F; i++) {
-            float q = s->ffn[i] > 0.0f ? s->ffn[i] : 0.0f;
-            s->ffn[i] = q * q;
-        }
-        rwkv_op_linear(ctx, &l->ffn_value, s->ffn, s->xr, T);
-        for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
+        rwkv_linear_job key = {.W = &l->ffn_key, .X = s->xk, .Y = s->ffn, .epilogue = RWKV_EPI_RELU_SQ};
+        rwkv_op_linear_batch(ctx, &key, 1, T);
+        rwkv_linear_job val = {.W = &l->ffn_value, .X = s->ffn, .Y = s->xr, .epilogue = RWKV_EPI_ADD, .acc = s->x};
+        rwkv_op_linear_batch(ctx, &val, 1, T);
     }
+    (void)F;
 }
 
 /* Feeds tokens in chunks of the scratch capacity (1 in serial mode). */
@@ -426,12 +435,12 @@ static rwkv_status v7_eval(rwkv_model *m, float *state, const int32_t *tokens, s
                                 (const char *)W->emb->data + (size_t)tokens[done + t] * C *
                                                                  rwkv_dtype_size(W->emb->dtype),
                                 s->x + (size_t)t * C, (size_t)C);
-        rwkv_op_layernorm(s->x, s->x, W->ln0_w, W->ln0_b, T, C, LN_EPS);
+        rwkv_op_norm(m->ctx, s->x, s->x, W->ln0_w, W->ln0_b, T, C, C, LN_EPS);
         forward_layers(m, state, T);
         if (logits && (all || done + (size_t)T == n)) {
             int first = all ? 0 : T - 1;
             int nrows = T - first;
-            rwkv_op_layernorm(s->x + (size_t)first * C, s->xa, W->lnout_w, W->lnout_b, nrows, C, LN_EPS);
+            rwkv_op_norm(m->ctx, s->x + (size_t)first * C, s->xa, W->lnout_w, W->lnout_b, nrows, C, C, LN_EPS);
             float *dst = all ? logits + done * (size_t)W->V : logits;
             rwkv_op_linear(m->ctx, &W->head, s->xa, dst, nrows);
         }

@@ -2,6 +2,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -19,6 +20,20 @@
  * ops of a forward pass and between two decoded tokens, short enough not to burn a core
  * when nothing runs. */
 #define RWKV_POOL_SPIN_US 2000
+
+/* Pause-loop iterations before a waiting thread starts yielding its core (a few µs): when the
+ * machine has more runnable threads than cores, the thread we wait for may need our core. */
+#define RWKV_POOL_PAUSES 4096
+
+/* One step of a busy wait: a pause for the first RWKV_POOL_PAUSES steps, then sched_yield. */
+static inline void wait_step(unsigned *spins) {
+    if (*spins < RWKV_POOL_PAUSES) {
+        ++*spins;
+        CPU_RELAX();
+    } else {
+        sched_yield();
+    }
+}
 
 typedef struct worker {
     rwkv_pool *pool;
@@ -51,15 +66,16 @@ static uint64_t now_us(void) {
 /* Waits until the generation differs from seen; returns the new one. */
 static unsigned wait_generation(rwkv_pool *p, unsigned seen) {
     uint64_t start = 0;
-    for (unsigned spins = 0;; spins++) {
+    unsigned spins = 0;
+    for (unsigned n = 0;; n++) {
         unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
         if (g != seen) return g;
-        if ((spins & 255u) == 255u) {
+        if ((n & 255u) == 255u) {
             uint64_t t = now_us();
             if (!start) start = t;
             else if (t - start > RWKV_POOL_SPIN_US) break;
         }
-        CPU_RELAX();
+        wait_step(&spins);
     }
     /* Sleep. sleepers is raised before generation is re-read (both sequentially consistent),
      * and the producer bumps generation before reading sleepers: one of the two sees the other,
@@ -149,7 +165,8 @@ void rwkv_pool_run(rwkv_pool *p, rwkv_task_fn fn, void *arg) {
         pthread_mutex_unlock(&p->mutex);
     }
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) != p->n - 1) CPU_RELAX();
+    unsigned spins = 0;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) != p->n - 1) wait_step(&spins);
 }
 
 void rwkv_pool_barrier(rwkv_pool *p) {
@@ -159,6 +176,7 @@ void rwkv_pool_barrier(rwkv_pool *p) {
         atomic_store_explicit(&p->bar_count, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->bar_phase, 1, memory_order_acq_rel);
     } else {
-        while (atomic_load_explicit(&p->bar_phase, memory_order_acquire) == phase) CPU_RELAX();
+        unsigned spins = 0;
+        while (atomic_load_explicit(&p->bar_phase, memory_order_acquire) == phase) wait_step(&spins);
     }
 }
