@@ -1,0 +1,712 @@
+/* test_server.c — end-to-end checks of `rwkv serve` (docs/SERVER.md) with the tiny RWKV-7 model:
+ * endpoints over raw sockets and curl, the official `openai` npm client and the web page in
+ * headless Chromium (tests/server/ *.mjs; missing node_modules or chromium FAIL, never skip), a
+ * table of malformed requests, API keys, the queue limit, the prompt cache (second chat turn
+ * prefills only its new tokens and answers as without the cache), client disconnects, a load run
+ * (32 concurrent streams x 10, then 1,000 sequential requests) with RSS back to its plateau, and
+ * a clean SIGTERM shutdown. Only 127.0.0.1 is contacted. */
+#include "common/test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- a running server ---------------------------------------------------------------------- */
+
+typedef struct srv {
+    pid_t pid;
+    int port;
+    char log[256];
+} srv;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Starts `rwkv serve` on a free port (--port 0; the port is read from its log line). Extra
+ * arguments end with NULL. Returns 0 on success. */
+static int srv_start(srv *s, const char *tag, ...) {
+    const char *argv[40];
+    int n = 0;
+    argv[n++] = test_rwkv_bin();
+    argv[n++] = "serve";
+    argv[n++] = "-m";
+    argv[n++] = test_shared("models/tiny-rwkv-7v0-834K.pth");
+    argv[n++] = "--host";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--threads";
+    argv[n++] = "1";
+    va_list ap;
+    va_start(ap, tag);
+    for (const char *a; n < 38 && (a = va_arg(ap, const char *)) != NULL;) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    snprintf(s->log, sizeof s->log, "/tmp/test_server_%d_%s.log", (int)getpid(), tag);
+    s->port = 0;
+    s->pid = fork();
+    if (s->pid < 0) return -1;
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 300 && !s->port; i++) { /* up to 30 s (ASan builds start slower) */
+        usleep(100000);
+        size_t len = 0;
+        char *txt = test_read_file(s->log, &len);
+        const char *at = txt ? strstr(txt, "http://127.0.0.1:") : NULL;
+        if (at) s->port = atoi(at + 17);
+        free(txt);
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = 0;
+            break;
+        }
+    }
+    return s->port ? 0 : -1;
+}
+
+/* Sends SIGTERM and waits (up to 15 s); returns the exit status, or -1. */
+static int srv_stop(srv *s) {
+    if (s->pid <= 0) return -1;
+    kill(s->pid, SIGTERM);
+    for (int i = 0; i < 1500; i++) {
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(10000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    return -1;
+}
+
+static long rss_kb(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r"); /* /proc files have no size: read line by line */
+    char line[256];
+    long kb = -1;
+    for (int i = 0; f && i < 200 && fgets(line, sizeof line, f); i++)
+        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* ---- raw HTTP ------------------------------------------------------------------------------- */
+
+static int connect_port(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {60, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Reads until the peer closes (or the receive timeout); returns malloc'd bytes. */
+static char *recv_all(int fd, size_t *len) {
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    for (int guard = 0; b && guard < 1000000; guard++) {
+        if (n + 4096 > cap) {
+            char *nb = realloc(b, cap * 2);
+            if (!nb) break;
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t k = recv(fd, b + n, cap - n - 1, 0);
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    if (b) b[n] = 0;
+    *len = n;
+    return b;
+}
+
+/* One raw exchange: sends req (len bytes), returns the status (0 if none) and the body. */
+static int http_raw(int port, const char *req, size_t len, char **body) {
+    if (body) *body = NULL;
+    int fd = connect_port(port);
+    if (fd < 0) return -1;
+    send_all(fd, req, len); /* the server may answer (413) and close before reading it all */
+    size_t n;
+    char *resp = recv_all(fd, &n);
+    close(fd);
+    int status = 0;
+    if (resp && n > 12 && !strncmp(resp, "HTTP/1.", 7)) status = atoi(resp + 9);
+    if (body && resp) {
+        const char *b = strstr(resp, "\r\n\r\n");
+        *body = strdup(b ? b + 4 : "");
+    }
+    free(resp);
+    return status;
+}
+
+/* A request with a body; extra_headers may be "" (each line ends with \r\n). */
+static int http(int port, const char *method, const char *path, const char *extra_headers,
+                const char *data, size_t data_len, char **body) {
+    size_t cap = data_len + 1024;
+    char *req = malloc(cap);
+    if (!req) return -1;
+    int h = snprintf(req, cap,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     method, path, extra_headers, data_len);
+    memcpy(req + h, data, data_len);
+    int st = http_raw(port, req, (size_t)h + data_len, body);
+    free(req);
+    return st;
+}
+
+static int post(int port, const char *path, const char *json, char **body) {
+    return http(port, "POST", path, "", json, strlen(json), body);
+}
+
+static int get(int port, const char *path, char **body) {
+    return http(port, "GET", path, "", "", 0, body);
+}
+
+/* The value of a metric line "name value" in /metrics, or -1. */
+static double metric(int port, const char *name) {
+    char *b = NULL;
+    double v = -1;
+    if (get(port, "/metrics", &b) == 200 && b) {
+        char key[128];
+        snprintf(key, sizeof key, "\n%s ", name);
+        const char *at = strstr(b, key);
+        if (at) v = atof(at + strlen(key));
+    }
+    free(b);
+    return v;
+}
+
+/* The string value of "key":"..." in a JSON text (first occurrence, simple escapes decoded). */
+static char *json_str(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *at = json ? strstr(json, pat) : NULL;
+    if (!at) return NULL;
+    at += strlen(pat);
+    char *out = malloc(strlen(at) + 1), *w = out;
+    for (; *at && *at != '"'; at++) {
+        if (*at == '\\' && at[1]) {
+            at++;
+            *w++ = *at == 'n' ? '\n' : *at == 't' ? '\t' : *at == 'r' ? '\r' : *at;
+        } else {
+            *w++ = *at;
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+static long json_int(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = json ? strstr(json, pat) : NULL;
+    return at ? atol(at + strlen(pat)) : -1;
+}
+
+/* ---- the malformed-request table --------------------------------------------------------- */
+
+typedef struct bad_case {
+    const char *name;
+    const char *method, *path;
+    const char *body; /* NULL: see special */
+    int status;
+} bad_case;
+
+static const bad_case bad_cases[] = {
+    {"truncated JSON", "POST", "/v1/completions", "{\"prompt\": \"a\"", 400},
+    {"not JSON", "POST", "/v1/completions", "hello", 400},
+    {"JSON array body", "POST", "/v1/completions", "[]", 400},
+    {"JSON string body", "POST", "/v1/completions", "\"prompt\"", 400},
+    {"empty body", "POST", "/v1/completions", "", 400},
+    {"trailing garbage", "POST", "/v1/completions", "{\"prompt\":\"a\"} x", 400},
+    {"duplicate key", "POST", "/v1/completions", "{\"prompt\":\"a\",\"prompt\":\"b\"}", 400},
+    {"prompt is a number", "POST", "/v1/completions", "{\"prompt\":5}", 400},
+    {"prompt missing", "POST", "/v1/completions", "{\"max_tokens\":3}", 400},
+    {"prompt empty", "POST", "/v1/completions", "{\"prompt\":\"\"}", 400},
+    {"prompt token array", "POST", "/v1/completions", "{\"prompt\":[1,2,3]}", 400},
+    {"max_tokens negative", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":-5}", 400},
+    {"max_tokens zero", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":0}", 400},
+    {"max_tokens above cap", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1000000000000}", 400},
+    {"max_tokens float", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":5.5}", 400},
+    {"max_tokens string", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":\"5\"}", 400},
+    {"integer overflow", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":99999999999999999999999}", 400},
+    {"real overflow", "POST", "/v1/completions", "{\"prompt\":\"a\",\"temperature\":1e400}", 400},
+    {"temperature negative", "POST", "/v1/completions", "{\"prompt\":\"a\",\"temperature\":-1}", 400},
+    {"temperature string", "POST", "/v1/completions", "{\"prompt\":\"a\",\"temperature\":\"hot\"}", 400},
+    {"top_p zero", "POST", "/v1/completions", "{\"prompt\":\"a\",\"top_p\":0}", 400},
+    {"top_p above 1", "POST", "/v1/completions", "{\"prompt\":\"a\",\"top_p\":1.5}", 400},
+    {"top_k negative", "POST", "/v1/completions", "{\"prompt\":\"a\",\"top_k\":-1}", 400},
+    {"presence_penalty 5", "POST", "/v1/completions", "{\"prompt\":\"a\",\"presence_penalty\":5}", 400},
+    {"frequency_penalty bool", "POST", "/v1/completions", "{\"prompt\":\"a\",\"frequency_penalty\":true}", 400},
+    {"stream not bool", "POST", "/v1/completions", "{\"prompt\":\"a\",\"stream\":\"yes\"}", 400},
+    {"stream_options not object", "POST", "/v1/completions", "{\"prompt\":\"a\",\"stream_options\":1}", 400},
+    {"seed float", "POST", "/v1/completions", "{\"prompt\":\"a\",\"seed\":1.5}", 400},
+    {"n = 2", "POST", "/v1/completions", "{\"prompt\":\"a\",\"n\":2}", 400},
+    {"n = 0", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"n\":0}", 400},
+    {"stop list of 5", "POST", "/v1/completions", "{\"prompt\":\"a\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", 400},
+    {"stop empty string", "POST", "/v1/completions", "{\"prompt\":\"a\",\"stop\":[\"\"]}", 400},
+    {"stop number", "POST", "/v1/completions", "{\"prompt\":\"a\",\"stop\":5}", 400},
+    {"messages missing", "POST", "/v1/chat/completions", "{\"max_tokens\":2}", 400},
+    {"messages empty", "POST", "/v1/chat/completions", "{\"messages\":[]}", 400},
+    {"messages a string", "POST", "/v1/chat/completions", "{\"messages\":\"hi\"}", 400},
+    {"message not an object", "POST", "/v1/chat/completions", "{\"messages\":[1]}", 400},
+    {"bad role", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"wizard\",\"content\":\"a\"}]}", 400},
+    {"role missing", "POST", "/v1/chat/completions", "{\"messages\":[{\"content\":\"a\"}]}", 400},
+    {"content missing", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\"}]}", 400},
+    {"content a number", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":42}]}", 400},
+    {"content part without text", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 400},
+    {"chat_template_kwargs not object", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"chat_template_kwargs\":3}", 400},
+    {"think not bool", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"think\":\"on\"}", 400},
+    {"invalid UTF-8 byte", "POST", "/v1/completions", "{\"prompt\":\"a\xff\"}", 400},
+    {"overlong UTF-8", "POST", "/v1/completions", "{\"prompt\":\"\xc0\xaf\"}", 400},
+    {"UTF-8 surrogate", "POST", "/v1/completions", "{\"prompt\":\"\xed\xa0\x80\"}", 400},
+    {"escaped lone surrogate", "POST", "/v1/completions", "{\"prompt\":\"\\ud800\"}", 400},
+    {"escaped NUL", "POST", "/v1/completions", "{\"prompt\":\"a\\u0000b\"}", 400},
+    {"model not a string", "POST", "/v1/completions", "{\"prompt\":\"a\",\"model\":7}", 400},
+    {"unknown model", "POST", "/v1/completions", "{\"prompt\":\"a\",\"model\":\"gpt-17\"}", 404},
+    {"unknown fields are ignored", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"foo\":{\"bar\":[1]},\"logit_bias\":{}}", 200},
+    {"GET on completions", "GET", "/v1/completions", "", 405},
+    {"PUT on chat", "PUT", "/v1/chat/completions", "{}", 405},
+    {"DELETE on models", "DELETE", "/v1/models", "", 405},
+    {"POST on health", "POST", "/health", "{}", 405},
+    {"unknown route", "GET", "/v2/everything", "", 404},
+    {"unknown model route", "GET", "/v1/models/gpt-17", "", 404},
+    {"path traversal", "GET", "/../../etc/passwd", "", 404},
+};
+
+/* Requests that are not a simple method/path/body. */
+static void special_cases(int port, int *n_cases) {
+    char *b = NULL;
+    /* 10 MB body announced by Content-Length: refused before it is read */
+    size_t big = 10u << 20;
+    char *data = malloc(big);
+    memset(data, 'x', big);
+    memcpy(data, "{\"prompt\":\"", 11);
+    int st = http(port, "POST", "/v1/completions", "", data, big, &b);
+    CHECK(st == 413 && b && strstr(b, "request_too_large"), "10 MB body: %d %s", st, b ? b : "");
+    free(b);
+    (*n_cases)++;
+    /* 2 MB chunked body (no Content-Length): counted while it arrives */
+    {
+        int fd = connect_port(port);
+        const char *h = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n";
+        send_all(fd, h, strlen(h));
+        char line[32];
+        for (int i = 0; i < 32; i++) {
+            snprintf(line, sizeof line, "%x\r\n", 65536);
+            if (send_all(fd, line, strlen(line)) || send_all(fd, data, 65536) || send_all(fd, "\r\n", 2)) break;
+        }
+        send_all(fd, "0\r\n\r\n", 5);
+        size_t n;
+        char *resp = recv_all(fd, &n);
+        close(fd);
+        CHECK(resp && !strncmp(resp, "HTTP/1.1 413", 12), "2 MB chunked body: %.40s", resp ? resp : "");
+        free(resp);
+        (*n_cases)++;
+    }
+    free(data);
+    /* deep nesting */
+    size_t depth = 100000;
+    char *deep = malloc(depth + 1);
+    memset(deep, '[', depth);
+    deep[depth] = 0;
+    st = post(port, "/v1/completions", deep, NULL);
+    CHECK(st == 400, "100000 nested arrays: %d", st);
+    free(deep);
+    (*n_cases)++;
+    /* 3000 messages */
+    {
+        char *m = malloc(3000 * 40 + 64), *w = m;
+        w += sprintf(w, "{\"messages\":[");
+        for (int i = 0; i < 3000; i++) w += sprintf(w, "%s{\"role\":\"user\",\"content\":\"x\"}", i ? "," : "");
+        sprintf(w, "]}");
+        st = post(port, "/v1/chat/completions", m, NULL);
+        CHECK(st == 400, "3000 messages: %d", st);
+        free(m);
+        (*n_cases)++;
+    }
+    /* not HTTP at all */
+    st = http_raw(port, "GARBAGE\r\n\r\n", 11, NULL);
+    CHECK(st == 400 || st == 0, "garbage request line: %d", st);
+    (*n_cases)++;
+    /* slow loris: headers never finished; then a body that never comes. Both closed by --timeout */
+    const char *partial[2] = {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Le",
+                              "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro"};
+    for (int k = 0; k < 2; k++) {
+        int fd = connect_port(port);
+        send_all(fd, partial[k], strlen(partial[k]));
+        double t0 = now_s();
+        size_t n;
+        char *resp = recv_all(fd, &n); /* returns when the server closes */
+        double dt = now_s() - t0;
+        close(fd);
+        CHECK(dt < 10 && (n == 0 || strstr(resp, " 408 ") || strstr(resp, " 400 ")),
+              "slow-loris %d: closed after %.1f s with %zu bytes", k, dt, n);
+        free(resp);
+        (*n_cases)++;
+    }
+}
+
+/* ---- concurrency ----------------------------------------------------------------------------- */
+
+typedef struct load_arg {
+    int port, n_req, ok, bad;
+} load_arg;
+
+/* n_req streaming chat requests in a row; counts complete streams. */
+static void *load_client(void *p) {
+    load_arg *a = p;
+    for (int i = 0; i < a->n_req; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"load %d\"}],\"max_tokens\":8,"
+                 "\"stream\":true,\"temperature\":1}", i % 3);
+        char req[512];
+        int h = snprintf(req, sizeof req,
+                         "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(body), body);
+        int fd = connect_port(a->port);
+        if (fd < 0) {
+            a->bad++;
+            continue;
+        }
+        send_all(fd, req, (size_t)h);
+        size_t n;
+        char *resp = recv_all(fd, &n);
+        close(fd);
+        const char *tail = "data: [DONE]\n\n\r\n0\r\n\r\n";
+        size_t tl = strlen(tail);
+        if (resp && !strncmp(resp, "HTTP/1.1 200", 12) && n > tl && !memcmp(resp + n - tl, tail, tl) &&
+            strstr(resp, "\"finish_reason\":\""))
+            a->ok++;
+        else
+            a->bad++;
+        free(resp);
+    }
+    return NULL;
+}
+
+/* 32 clients x 10 streams, then n_seq sequential short requests. Returns errors. */
+static int load_round(int port, int n_seq) {
+    enum { N = 32 };
+    pthread_t th[N];
+    load_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (load_arg){port, 10, 0, 0};
+        pthread_create(&th[i], NULL, load_client, &args[i]);
+    }
+    int ok = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+        bad += args[i].bad;
+    }
+    CHECK(ok == N * 10 && bad == 0, "concurrent streams: %d complete, %d bad", ok, bad);
+    int seq_bad = 0;
+    for (int i = 0; i < n_seq; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"prompt\":\"seq %d\",\"max_tokens\":2}", i % 50);
+        if (post(port, "/v1/completions", body, NULL) != 200) seq_bad++;
+    }
+    CHECK(seq_bad == 0, "%d of %d sequential requests failed", seq_bad, n_seq);
+    return bad + seq_bad;
+}
+
+/* ---- the test ---------------------------------------------------------------------------------- */
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Runs a node script; 0 when it exits with 0. */
+static int run_node(const char *script, const char *arg) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "timeout 120 node tests/server/%s '%s' 1>&2", script, arg);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    if (!test_require_shared()) return test_summary("test_server");
+    double t_start = now_s();
+    srv s;
+    int rc = srv_start(&s, "main", "--parallel", "8", "--timeout", "2", "--cache-mb", "16", NULL);
+    CHECK(rc == 0, "rwkv serve did not start (see %s)", s.log);
+    if (rc) return test_summary("test_server");
+    int port = s.port;
+    char *b = NULL;
+
+    /* ---- endpoints ---- */
+    CHECK(get(port, "/health", &b) == 200 && b && strstr(b, "\"ok\""), "/health: %s", b ? b : "");
+    free(b);
+    CHECK(get(port, "/v1/models", &b) == 200 && b && strstr(b, "\"tiny-rwkv-7v0-834K\""), "/v1/models: %s", b ? b : "");
+    free(b);
+    CHECK(get(port, "/v1/models/tiny-rwkv-7v0-834K", &b) == 200, "/v1/models/ID");
+    free(b);
+    CHECK(get(port, "/", &b) == 200 && b && strstr(b, "<title>rwkv chat</title>") && !strstr(b, "http://") &&
+              !strstr(b, "https://"),
+          "web page is served and self-contained");
+    free(b);
+    int st = post(port, "/v1/completions", "{\"prompt\":\"Hello\",\"max_tokens\":5,\"temperature\":0}", &b);
+    CHECK(st == 200 && b && strstr(b, "\"text_completion\"") && json_int(b, "completion_tokens") == 5 &&
+              json_int(b, "prompt_tokens") == 5 && strstr(b, "\"finish_reason\":\"length\""),
+          "completion: %d %s", st, b ? b : "");
+    free(b);
+    st = post(port, "/v1/chat/completions",
+              "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":4,\"temperature\":0}", &b);
+    CHECK(st == 200 && b && strstr(b, "\"chat.completion\"") && strstr(b, "\"role\":\"assistant\""),
+          "chat: %d %s", st, b ? b : "");
+    free(b);
+    /* thinking: the reply after "<think" goes to reasoning_content until </think> */
+    st = post(port, "/v1/chat/completions",
+              "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":6,\"temperature\":0,"
+              "\"think\":true}", &b);
+    CHECK(st == 200 && b && strstr(b, "\"reasoning_content\""), "think: %d %s", st, b ? b : "");
+    free(b);
+    st = post(port, "/v1/chat/completions",
+              "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":6,\"temperature\":0,"
+              "\"chat_template_kwargs\":{\"enable_thinking\":false}}", &b);
+    CHECK(st == 200 && b && !strstr(b, "\"reasoning_content\""), "no think: %d %s", st, b ? b : "");
+    free(b);
+
+    /* curl: a streamed chat */
+    if (!file_exists("/usr/bin/curl")) {
+        CHECK(0, "curl is not installed (apt-get install curl)");
+    } else {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 "curl -sN --max-time 30 http://127.0.0.1:%d/v1/chat/completions -H 'Content-Type: application/json' "
+                 "-d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":6,\"stream\":true}'",
+                 port);
+        FILE *f = popen(cmd, "r");
+        char out[16384];
+        size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+        out[n] = 0;
+        int prc = f ? pclose(f) : -1;
+        CHECK(prc == 0 && strstr(out, "data: {") && n > 14 && !strcmp(out + n - 14, "data: [DONE]\n\n"),
+              "curl stream (rc %d): %.200s", prc, out);
+    }
+
+    /* ---- malformed requests ---- */
+    int n_cases = 0;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const bad_case *c = &bad_cases[i];
+        st = http(port, c->method, c->path, "", c->body, strlen(c->body), &b);
+        int shape_ok = c->status == 200 || (b && strstr(b, "{\"error\":{\"message\":\"") && strstr(b, "\"type\":") &&
+                                            strstr(b, "\"param\":") && strstr(b, "\"code\":"));
+        CHECK(st == c->status && shape_ok, "malformed '%s': got %d, want %d: %s", c->name, st, c->status, b ? b : "");
+        free(b);
+        n_cases++;
+    }
+    special_cases(port, &n_cases);
+    CHECK(n_cases >= 30, "only %d malformed cases", n_cases);
+    CHECK(get(port, "/health", NULL) == 200, "server alive after the malformed requests");
+    st = post(port, "/v1/completions", "{\"prompt\":\"still\",\"max_tokens\":3}", NULL);
+    CHECK(st == 200, "completion after the malformed requests: %d", st);
+    printf("test_server: %d malformed-request cases\n", n_cases);
+
+    /* ---- node: the openai client and the web page in chromium ---- */
+    char url[128];
+    int have_node = file_exists("tests/server/node_modules/openai/package.json") &&
+                    file_exists("tests/server/node_modules/playwright-core/package.json");
+    if (!have_node)
+        fprintf(stderr, "\n*** tests/server/node_modules is missing: run `npm ci` in tests/server "
+                        "(the openai and playwright-core packages). Counted as FAILED.\n\n");
+    CHECK(have_node, "tests/server/node_modules (openai, playwright-core) is not installed");
+    CHECK(file_exists("/usr/bin/chromium"), "/usr/bin/chromium is not installed (apt-get install chromium)");
+    if (have_node) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
+        CHECK(run_node("openai.mjs", url) == 0, "tests/server/openai.mjs failed");
+        if (file_exists("/usr/bin/chromium")) {
+            snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+            CHECK(run_node("webpage.mjs", url) == 0, "tests/server/webpage.mjs failed");
+        }
+    }
+
+    /* ---- a second server: API key, no cache, one slot and a queue of one ---- */
+    srv s2;
+    rc = srv_start(&s2, "key", "--api-key", "sekrit", "--cache-mb", "0", "--parallel", "1", "--queue", "1", NULL);
+    CHECK(rc == 0, "second rwkv serve did not start (see %s)", s2.log);
+    const char *small = "{\"prompt\":\"a\",\"max_tokens\":1}";
+    if (rc == 0) {
+        st = http(s2.port, "POST", "/v1/completions", "", small, strlen(small), &b);
+        CHECK(st == 401 && b && strstr(b, "invalid_api_key"), "missing key: %d", st);
+        free(b);
+        st = http(s2.port, "POST", "/v1/completions", "Authorization: Bearer wrong\r\n", small, strlen(small), NULL);
+        CHECK(st == 401, "wrong key: %d", st);
+        st = http(s2.port, "POST", "/v1/completions", "Authorization: Basic c2Vrcml0\r\n", small, strlen(small), NULL);
+        CHECK(st == 401, "basic auth: %d", st);
+        st = http(s2.port, "GET", "/v1/models", "", "", 0, NULL);
+        CHECK(st == 401, "models without key: %d", st);
+        st = http(s2.port, "POST", "/v1/completions", "Authorization: Bearer sekrit\r\n", small, strlen(small), NULL);
+        CHECK(st == 200, "right key: %d", st);
+        CHECK(http(s2.port, "GET", "/health", "", "", 0, NULL) == 200, "health needs no key");
+        n_cases += 4;
+    }
+
+    /* ---- the prompt cache: turn 2 prefills only its new text and answers as without cache ---- */
+    const char *turn1 = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":12,\"temperature\":0}";
+    st = post(port, "/v1/chat/completions", turn1, &b);
+    char *reply1 = json_str(b, "content");
+    int len_finish = b && strstr(b, "\"finish_reason\":\"length\"");
+    CHECK(st == 200 && reply1, "turn 1: %d %s", st, b ? b : "");
+    free(b);
+    if (reply1) {
+        char turn2[2048];
+        /* reply1 is plain text from the byte model; escape quotes and backslashes */
+        char esc[1024], *w = esc;
+        for (const char *r = reply1; *r && w < esc + sizeof esc - 8; r++) {
+            if (*r == '"' || *r == '\\') *w++ = '\\';
+            if (*r == '\n') {
+                *w++ = '\\';
+                *w++ = 'n';
+                continue;
+            }
+            *w++ = *r;
+        }
+        *w = 0;
+        snprintf(turn2, sizeof turn2,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"},{\"role\":\"assistant\",\"content\":\"%s\"},"
+                 "{\"role\":\"user\",\"content\":\"And then?\"}],\"max_tokens\":12,\"temperature\":0}", esc);
+        double pre0 = metric(port, "rwkv_prefill_tokens_total"), hits0 = metric(port, "rwkv_cache_hits_total");
+        st = post(port, "/v1/chat/completions", turn2, &b);
+        double pre1 = metric(port, "rwkv_prefill_tokens_total"), hits1 = metric(port, "rwkv_cache_hits_total");
+        char *reply2 = json_str(b, "content");
+        long ptok = json_int(b, "prompt_tokens"), cached = json_int(b, "cached_tokens");
+        /* new text: ["\n\n" if turn 1 ended by length] + "User: And then?\n\nAssistant:" (bytes = tokens) */
+        long new_tokens = (long)strlen("User: And then?\n\nAssistant:") + (len_finish ? 2 : 0);
+        CHECK(st == 200 && reply2, "turn 2: %d %s", st, b ? b : "");
+        CHECK(hits1 == hits0 + 1, "turn 2 is a cache hit (%g -> %g)", hits0, hits1);
+        CHECK((long)(pre1 - pre0) == new_tokens, "turn 2 prefilled %g tokens, want only the new %ld", pre1 - pre0, new_tokens);
+        CHECK(ptok - cached == new_tokens, "usage: prompt %ld cached %ld", ptok, cached);
+        free(b);
+        /* the same request on the cache-less server */
+        if (s2.port) {
+            st = http(s2.port, "POST", "/v1/chat/completions", "Authorization: Bearer sekrit\r\n", turn2, strlen(turn2), &b);
+            char *ref = json_str(b, "content");
+            CHECK(st == 200 && json_int(b, "cached_tokens") == 0, "uncached turn 2: %d %s", st, b ? b : "");
+            CHECK(ref && reply2 && !strcmp(ref, reply2), "cached reply '%s' != uncached '%s'", reply2 ? reply2 : "", ref ? ref : "");
+            free(ref);
+            free(b);
+        }
+        free(reply2);
+    }
+    free(reply1);
+
+    /* ---- queue full: one slot, a queue of one; a third concurrent request gets 429 ---- */
+    if (s2.port) {
+        const char *longreq = "{\"prompt\":\"the\",\"max_tokens\":3000,\"temperature\":0}";
+        char req[512];
+        int h = snprintf(req, sizeof req,
+                         "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer sekrit\r\n"
+                         "Content-Length: %zu\r\n\r\n%s", strlen(longreq), longreq);
+        int fds[2];
+        for (int i = 0; i < 2; i++) {
+            fds[i] = connect_port(s2.port);
+            send_all(fds[i], req, (size_t)h);
+            usleep(100000);
+        }
+        st = http(s2.port, "POST", "/v1/completions", "Authorization: Bearer sekrit\r\n", small, strlen(small), &b);
+        CHECK(st == 429 && b && strstr(b, "rate_limit_exceeded"), "queue full: %d %s", st, b ? b : "");
+        free(b);
+        n_cases++;
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            char *r = recv_all(fds[i], &n);
+            CHECK(r && !strncmp(r, "HTTP/1.1 200", 12), "long request %d finished: %.40s", i, r ? r : "");
+            free(r);
+            close(fds[i]);
+        }
+        CHECK(srv_stop(&s2) == 0, "second server: clean exit on SIGTERM");
+    }
+
+    /* ---- a client that goes away is dropped ---- */
+    {
+        double c0 = metric(port, "rwkv_cancelled_total");
+        const char *body = "{\"prompt\":\"the\",\"max_tokens\":4000,\"stream\":true,\"temperature\":0}";
+        char req[512];
+        int h = snprintf(req, sizeof req,
+                         "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+        int fd = connect_port(port);
+        send_all(fd, req, (size_t)h);
+        char tmp[4096];
+        ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+        CHECK(k > 0, "stream started");
+        close(fd);
+        double c1 = c0;
+        for (int i = 0; i < 100 && c1 == c0; i++) {
+            usleep(50000);
+            c1 = metric(port, "rwkv_cancelled_total");
+        }
+        CHECK(c1 == c0 + 1, "disconnected client dropped (%g -> %g)", c0, c1);
+        CHECK(metric(port, "rwkv_active_sequences") == 0, "no active sequence left");
+    }
+
+    /* ---- load: warm-up round to the plateau, then the measured round ---- */
+    int errs = load_round(port, 200);
+    long rss1 = rss_kb(s.pid);
+    errs += load_round(port, 1000);
+    long rss2 = rss_kb(s.pid);
+    printf("test_server: RSS after warm-up %ld kB, after 320 streams + 1000 requests %ld kB\n", rss1, rss2);
+    CHECK(errs == 0, "%d load errors", errs);
+    CHECK(rss1 > 0 && rss2 <= rss1 + rss1 / 4 + 4096, "RSS grew from %ld kB to %ld kB", rss1, rss2);
+    CHECK(metric(port, "rwkv_queue_length") == 0 && metric(port, "rwkv_active_sequences") == 0, "idle after load");
+    CHECK(metric(port, "rwkv_cache_bytes") <= 16.0 * 1048576, "cache within --cache-mb");
+    CHECK(get(port, "/health", NULL) == 200, "alive after load");
+
+    CHECK(srv_stop(&s) == 0, "clean exit on SIGTERM");
+    printf("test_server: %d bad-input cases in all, %.1f s\n", n_cases, now_s() - t_start);
+    unlink(s.log);
+    unlink(s2.log);
+    return test_summary("test_server");
+}
