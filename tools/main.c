@@ -10,6 +10,8 @@
     X(generate, "continue a prompt, streaming the text to stdout")                    \
     X(logits, "write the float32 logits after a prompt to a file")                    \
     X(tokenize, "encode stdin to token ids, or decode ids (--decode) to bytes")       \
+    X(init, "write a random-weight RWKV-7 model of a released shape (benchmarks)")    \
+    X(bench, "measure decode and prefill speed, memory and bandwidth of a model")     \
     X(convert, "write a model (.pth, rwkv.cpp .bin, GGUF) as GGUF with llama.cpp rwkv7 names")   \
     X(quantize, "write a model as GGUF with quantized weights (int8, nf4, q4_0, q5_1, ...)")     \
     X(serve, "OpenAI-compatible HTTP server with streaming, batching and a chat page")
