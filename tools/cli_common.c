@@ -525,7 +525,7 @@ int cli_new_state(rwkv_model *model, const char *state_path, rwkv_state **out) {
         cli_error("state file '%.300s': %s", state_path, strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
         cli_error("state file '%.300s' is a directory", state_path);
-    } else if ((st = rwkv_state_load_tuning(*out, state_path)) != RWKV_OK) {
+    } else if ((st = rwkv_state_load(*out, state_path, NULL)) != RWKV_OK) { /* state file or .pth */
         cli_lib_error(st, "cannot load state file '%.300s'", state_path);
     } else {
         return 0;

@@ -21,7 +21,9 @@ static const char generate_usage[] =
     "      --penalty-decay X       default 0.996\n"
     "      --seed S                random seed (default: from the clock)\n"
     "      --stop STR              stop before STR (repeatable)\n"
-    "      --state FILE            start from a state-tuning file (.pth)\n"
+    "      --state FILE            start from a state file or a state-tuning file (.pth)\n"
+    "      --state-out FILE        save the final state: the prompt and the generated tokens (not\n"
+    "                              one that completed a --stop string); docs/STATE_FORMAT.md\n"
     "      --vocab FILE            World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
     "  -t, --threads N             worker threads (0 = physical cores)\n"
     "  -q, --quiet                 no summary line on stderr\n";
@@ -97,7 +99,7 @@ static uint64_t clock_seed(void) {
 int cmd_generate(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_N, OPT_TEMP, OPT_TOP_P, OPT_TOP_K,
            OPT_PRESENCE, OPT_FREQUENCY, OPT_DECAY, OPT_SEED, OPT_STOP, OPT_STATE, OPT_VOCAB,
-           OPT_THREADS, OPT_QUIET };
+           OPT_THREADS, OPT_QUIET, OPT_STATE_OUT };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_PROMPT, "prompt", 'p', 1},
@@ -115,10 +117,12 @@ int cmd_generate(int argc, char **argv) {
         {OPT_VOCAB, "vocab", 0, 1},
         {OPT_THREADS, "threads", 't', 1},
         {OPT_QUIET, "quiet", 'q', 0},
+        {OPT_STATE_OUT, "state-out", 0, 1},
         {0, NULL, 0, 0},
     };
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *state_path = NULL;
     const char *vocab_path = NULL;
+    const char *state_out = NULL; /* --state-out */
     int n_gen = 128, n_threads = 0, quiet = 0, have_seed = 0;
     stop_set stops = {.n = 0};
     rwkv_sampler_params sp;
@@ -167,6 +171,7 @@ int cmd_generate(int argc, char **argv) {
         case OPT_VOCAB: vocab_path = v; break;
         case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_STATE_OUT: state_out = v; break;
         }
         if (bad) return CLI_EXIT_USAGE;
     }
@@ -251,7 +256,7 @@ int cmd_generate(int argc, char **argv) {
             if (n && cli_write_stdout(gen.data + emitted, n)) goto done;
             emitted += n;
         }
-        if (n_done == n_gen) break; /* the last token need not be fed */
+        if (n_done == n_gen && !state_out) break; /* the last token need not be fed */
         if ((st = rwkv_eval(model, state, &t, 1, logits, 0)) != RWKV_OK) {
             cli_lib_error(st, "evaluation failed");
             goto done;
@@ -260,6 +265,11 @@ int cmd_generate(int argc, char **argv) {
     if (!stopped && emitted < gen.len && cli_write_stdout(gen.data + emitted, gen.len - emitted))
         goto done;
     double t2 = cli_now();
+    /* --state-out: the state as fed (prompt + generated tokens), without optional blocks. */
+    if (state_out && (st = rwkv_state_save(state, NULL, state_out)) != RWKV_OK) {
+        cli_lib_error(st, "cannot save the state to '%.300s'", state_out);
+        goto done;
+    }
     if (!quiet) {
         double pre = t1 - t0, dec = t2 - t1;
         fprintf(stderr,

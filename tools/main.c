@@ -10,6 +10,7 @@
     X(generate, "continue a prompt, streaming the text to stdout")                    \
     X(logits, "write the float32 logits after a prompt to a file")                    \
     X(tokenize, "encode stdin to token ids, or decode ids (--decode) to bytes")       \
+    X(chat, "chat with a model, keeping one running state (G1 template, /save)")     \
     X(init, "write a random-weight RWKV-7 model of a released shape (benchmarks)")    \
     X(bench, "measure decode and prefill speed, memory and bandwidth of a model")     \
     X(convert, "write a model (.pth, rwkv.cpp .bin, GGUF) as GGUF with llama.cpp rwkv7 names")   \

@@ -1,0 +1,798 @@
+/* cmd_chat.c — `rwkv chat`: a conversation with one running state.
+ *
+ * Every turn feeds only the new text ("User: MSG\n\nAssistant:" and the template's thinking
+ * suffix) into the state, never the history; the reply's tokens are fed as they are sampled, so
+ * after a reply the state has consumed exactly the conversation so far (kept as text in conv, for
+ * /save). A reply ends at token 0, when its decoded text contains "\n\n", at the token limit, or
+ * on Ctrl-C. When it did not end by "\n\n" the program feeds "\n\n" itself right away, so between
+ * turns the state always ends with the separator and a saved state is at a turn boundary.
+ *
+ * Terminal mode (stdin is a terminal): libedit line editing and history, thinking shown dimmed.
+ * Pipe mode (stdin not a terminal, or --plain): one message per input line, each reply printed
+ * followed by "\n", no prompts, no escape codes. See docs/CHAT.md. */
+#include "cli.h"
+
+#include <editline/readline.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char chat_usage[] =
+    "usage: rwkv chat -m MODEL [options]\n"
+    "Chats with a model, keeping one running state (G1/World chat template). On a terminal: line\n"
+    "editing and history, Ctrl-C stops a reply, Ctrl-D quits. Otherwise (or with --plain): one\n"
+    "message per input line, one reply per output line(s). Type /help in the chat for commands.\n"
+    "  -m, --model FILE            model file (.pth)\n"
+    "      --system TEXT           system prompt, fed once at the start\n"
+    "      --think                 let the model reason first (\"Assistant: <think\")\n"
+    "      --no-think              answer without reasoning (\"Assistant: <think>\\n</think\")\n"
+    "                              (default: neither, plain \"Assistant:\")\n"
+    "      --state FILE            start from a state file (rwkv_state_save, /save) or an\n"
+    "                              official state-tuning .pth\n"
+    "  -n, --max-tokens N          at most N tokens per reply (default 2048)\n"
+    "      --temperature T         default 1.0 (0 = greedy)\n"
+    "      --top-p P               default 0.3\n"
+    "      --top-k K               default 0 (off)\n"
+    "      --presence-penalty X    default 0.5\n"
+    "      --frequency-penalty X   default 0.5\n"
+    "      --penalty-decay X       default 0.996\n"
+    "      --seed S                random seed (default: from the clock)\n"
+    "      --vocab FILE            World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
+    "  -t, --threads N             worker threads (0 = physical cores)\n"
+    "      --plain                 pipe mode even on a terminal\n"
+    "  -v, --verbose               one line per turn on stderr: tokens fed, reply tokens, speed\n";
+
+/* Token 0 (end of text) is forbidden for the first tokens of a reply, as chat front-ends do. */
+enum { CHAT_NO_EOS_TOKENS = 4, CHAT_DEFAULT_MAX_TOKENS = 2048, CHAT_HISTORY_LINES = 1000 };
+
+typedef enum think_mode { THINK_PLAIN, THINK_ON, THINK_OFF } think_mode;
+
+/* How a reply ended. */
+typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT } reply_end;
+
+static const char *const end_names[] = {"\\n\\n", "token 0", "length", "interrupted"};
+
+/* Set by SIGINT; checked between tokens and after reading input. */
+static volatile sig_atomic_t g_interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+/* A growing byte buffer (NUL-terminated). */
+typedef struct chat_buf {
+    char *data;
+    size_t len, cap;
+} chat_buf;
+
+/* Appends n bytes; -1 when out of memory. */
+static int buf_add(chat_buf *b, const char *s, size_t n) {
+    if (n > SIZE_MAX - b->len - 1) return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static void buf_clear(chat_buf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = '\0';
+}
+
+/* Everything about one chat session. */
+typedef struct chat {
+    rwkv_model *model;
+    rwkv_tokenizer *tok;
+    rwkv_state *state;
+    rwkv_sampler *sampler;
+    rwkv_model_info info;
+    rwkv_sampler_params sp;
+    int max_tokens;
+    think_mode think;
+    const char *system;   /* NULL = none */
+    int plain;            /* pipe mode */
+    int color;            /* escape codes allowed */
+    int verbose;
+    float *logits;        /* [n_vocab] after the last token fed (valid when have_logits) */
+    int have_logits;
+    chat_buf conv;        /* the text fed so far (what the state has consumed) */
+    chat_buf reply;       /* the current reply's raw text */
+    int turns;
+    /* statistics of the last turn */
+    size_t last_prompt_tokens, last_reply_tokens, last_sep_tokens, last_shown_bytes;
+    double last_reply_secs;
+    reply_end last_end;
+} chat;
+
+/* ---- text ---------------------------------------------------------------------------------- */
+
+/* G1 message cleaning in place: "\r\n" -> "\n", runs of 2+ newlines -> one "\n", then trimmed of
+ * spaces, tabs and newlines at both ends. Returns the new length. */
+static size_t clean_message(char *s, size_t len) {
+    size_t w = 0;
+    for (size_t r = 0; r < len; r++) {
+        char ch = s[r];
+        if (ch == '\r' && r + 1 < len && s[r + 1] == '\n') continue;
+        if (ch == '\n' && w > 0 && s[w - 1] == '\n') continue;
+        s[w++] = ch;
+    }
+    size_t a = 0;
+    while (a < w && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r')) a++;
+    while (w > a && (s[w - 1] == ' ' || s[w - 1] == '\t' || s[w - 1] == '\n' || s[w - 1] == '\r')) w--;
+    memmove(s, s + a, w - a);
+    s[w - a] = '\0';
+    return w - a;
+}
+
+/* Number of user turns in a conversation text: "User: " at the start or after "\n\n". */
+static int count_turns(const char *t, size_t len) {
+    int n = 0;
+    for (size_t i = 0; i + 6 <= len; i++)
+        if ((i == 0 || (i >= 2 && t[i - 1] == '\n' && t[i - 2] == '\n')) && !memcmp(t + i, "User: ", 6))
+            n++;
+    return n;
+}
+
+/* The text that ends a turn's prompt after "Assistant:". */
+static const char *think_suffix(think_mode m) {
+    switch (m) {
+    case THINK_ON: return " <think";
+    case THINK_OFF: return " <think>\n</think";
+    default: return "";
+    }
+}
+
+static const char *think_name(think_mode m) {
+    return m == THINK_ON ? "on" : m == THINK_OFF ? "off" : "plain";
+}
+
+/* ---- output -------------------------------------------------------------------------------- */
+
+/* Writes to stdout and flushes; -1 on error (reported). */
+static int out(const char *s, size_t n) { return cli_write_stdout(s, n); }
+static int outs(const char *s) { return cli_write_stdout(s, strlen(s)); }
+
+/* Prints an informational line (command results) to stdout. */
+static void info_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void info_line(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+/* Resident memory of this process in kB from /proc/self/status, or -1. */
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+/* ---- feeding ------------------------------------------------------------------------------- */
+
+/* Feeds len bytes of text into the state (and the conversation text); *n_tokens = tokens fed.
+ * Returns 0, or -1 after printing an error. */
+static int feed_text(chat *c, const char *text, size_t len, size_t *n_tokens) {
+    *n_tokens = 0;
+    if (len == 0) return 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (cli_encode(c->tok, text, len, &ids, &n)) return -1;
+    rwkv_status st = n ? rwkv_eval(c->model, c->state, ids, n, c->logits, 0) : RWKV_OK;
+    free(ids);
+    if (st != RWKV_OK) {
+        cli_lib_error(st, "evaluation failed");
+        return -1;
+    }
+    if (n) c->have_logits = 1;
+    if (buf_add(&c->conv, text, len)) {
+        cli_error("out of memory");
+        return -1;
+    }
+    *n_tokens = n;
+    return 0;
+}
+
+/* Feeds "System: ...\n\n" when a system prompt is set and the state is at its start. */
+static int feed_system(chat *c) {
+    if (!c->system || rwkv_state_n_tokens(c->state) != 0) return 0;
+    chat_buf b = {NULL, 0, 0};
+    size_t sl = strlen(c->system);
+    char *msg = malloc(sl + 1);
+    if (!msg) {
+        cli_error("out of memory");
+        return -1;
+    }
+    memcpy(msg, c->system, sl + 1);
+    sl = clean_message(msg, sl);
+    int r = 0;
+    size_t n = 0;
+    if (sl) {
+        if (buf_add(&b, "System: ", 8) || buf_add(&b, msg, sl) || buf_add(&b, "\n\n", 2)) {
+            cli_error("out of memory");
+            r = -1;
+        } else {
+            r = feed_text(c, b.data, b.len, &n);
+        }
+        if (!r && c->verbose) fprintf(stderr, "rwkv: system prompt: %zu tokens\n", n);
+    }
+    free(b.data);
+    free(msg);
+    return r;
+}
+
+/* ---- replies ------------------------------------------------------------------------------- */
+
+/* Where the display of the current reply stands. */
+typedef struct reply_view {
+    size_t start;   /* first displayed byte of c->reply (SIZE_MAX: not decided yet) */
+    size_t shown;   /* bytes of c->reply up to which output was written */
+    int dim;        /* a dim escape is open (thinking shown in the terminal) */
+    size_t written; /* text bytes written for this reply (escape codes not counted) */
+} reply_view;
+
+/* Writes reply bytes [from, to), closing the dim section after "</think>". */
+static int show_range(chat *c, reply_view *v, size_t from, size_t to) {
+    if (from >= to) return 0;
+    if (v->dim) {
+        const char *end = memmem(c->reply.data, to, "</think>", 8);
+        if (end) {
+            size_t cut = (size_t)(end - c->reply.data) + 8;
+            if (cut > from) {
+                if (out(c->reply.data + from, cut - from)) return -1;
+                v->written += cut - from;
+                from = cut;
+            }
+            if (outs("\033[0m")) return -1;
+            v->dim = 0;
+        }
+    }
+    v->written += to - from;
+    return out(c->reply.data + from, to - from);
+}
+
+/* Writes what can be shown of the reply so far. final: the reply is over and limit is where its
+ * text ends (before the "\n\n"; trailing newlines are not shown); otherwise a trailing "\n" (maybe
+ * half of "\n\n") and an incomplete UTF-8 character are held back. So a shown reply never
+ * contains "\n\n" and never ends with "\n". */
+static int show_reply(chat *c, reply_view *v, size_t limit, int final) {
+    const char *r = c->reply.data;
+    if (v->start == SIZE_MAX) {
+        size_t i = 0;
+        if (c->think == THINK_PLAIN) {
+            if (limit == 0 && !final) return 0;
+            i = limit > 0 && r[0] == ' ' ? 1 : 0;
+        } else if (c->think == THINK_OFF) {
+            /* The model closes the empty think block with ">"; then the answer. */
+            if (limit > 0 && r[0] == '>') i = 1;
+            while (i < limit && (r[i] == ' ' || r[i] == '\n')) i++;
+            if (i == limit && !final) return 0;
+        }
+        v->start = v->shown = i;
+    }
+    if (final)
+        while (limit > v->shown && r[limit - 1] == '\n') limit--;
+    if (limit <= v->shown) return 0;
+    size_t n = limit - v->shown;
+    if (!final) {
+        if (r[limit - 1] == '\n') n--;
+        n = rwkv_utf8_complete_prefix(r + v->shown, n);
+    }
+    if (show_range(c, v, v->shown, v->shown + n)) return -1;
+    v->shown += n;
+    return 0;
+}
+
+/* Samples and streams one reply (the prompt has been fed). Returns 0 or -1 (error printed). */
+static int generate_reply(chat *c) {
+    buf_clear(&c->reply);
+    rwkv_sampler_reset(c->sampler);
+    reply_view v = {SIZE_MAX, 0, 0, 0};
+    if (c->think == THINK_ON) {
+        if (c->color && outs("\033[2m")) return -1;
+        v.dim = c->color;
+        if (outs("<think")) return -1;
+        v.written = 6;
+    }
+    reply_end end = END_LENGTH;
+    size_t n = 0, stop_at = SIZE_MAX;
+    double t0 = cli_now();
+    while ((int)n < c->max_tokens) {
+        if (g_interrupted) {
+            end = END_INTERRUPT;
+            break;
+        }
+        if (!c->have_logits) { /* cannot happen after a prompt; be safe */
+            cli_error("no logits to sample from");
+            return -1;
+        }
+        if (n < CHAT_NO_EOS_TOKENS) c->logits[0] = -INFINITY;
+        int32_t t = rwkv_sampler_sample(c->sampler, c->logits);
+        if (t <= 0 || t >= c->info.n_vocab) {
+            end = END_EOS;
+            break;
+        }
+        size_t tl = 0;
+        const char *tb = rwkv_tokenizer_token(c->tok, t, &tl);
+        size_t old = c->reply.len;
+        if (tl && (buf_add(&c->reply, tb, tl) || buf_add(&c->conv, tb, tl))) {
+            cli_error("out of memory");
+            return -1;
+        }
+        /* The token is fed even when it ends the reply: the state must hold all of the text. */
+        rwkv_status st = rwkv_eval(c->model, c->state, &t, 1, c->logits, 0);
+        if (st != RWKV_OK) {
+            cli_lib_error(st, "evaluation failed");
+            return -1;
+        }
+        n++;
+        const char *hit = memmem(c->reply.data + (old ? old - 1 : 0),
+                                 c->reply.len - (old ? old - 1 : 0), "\n\n", 2);
+        if (hit) {
+            stop_at = (size_t)(hit - c->reply.data);
+            end = END_STOP;
+            break;
+        }
+        if (show_reply(c, &v, c->reply.len, 0)) return -1;
+    }
+    double secs = cli_now() - t0;
+    if (show_reply(c, &v, stop_at == SIZE_MAX ? c->reply.len : stop_at, 1)) return -1;
+    if (v.dim && outs("\033[0m")) return -1;
+    if (end == END_INTERRUPT && !c->plain) fputs(" [stopped]", stdout);
+    if (outs(c->plain ? "\n" : "\n\n")) return -1;
+    size_t sep = 0;
+    if (end != END_STOP && feed_text(c, "\n\n", 2, &sep)) return -1;
+    c->last_shown_bytes = v.written;
+    c->last_reply_tokens = n;
+    c->last_sep_tokens = sep;
+    c->last_reply_secs = secs;
+    c->last_end = end;
+    return 0;
+}
+
+/* One turn: feeds the user's (cleaned) message with the template, then the reply. */
+static int chat_turn(chat *c, char *msg, size_t len) {
+    len = clean_message(msg, len);
+    if (len == 0) return 0;
+    chat_buf p = {NULL, 0, 0};
+    const char *suffix = think_suffix(c->think);
+    if (buf_add(&p, "User: ", 6) || buf_add(&p, msg, len) || buf_add(&p, "\n\nAssistant:", 12) ||
+        buf_add(&p, suffix, strlen(suffix))) {
+        free(p.data);
+        cli_error("out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    int r = feed_text(c, p.data, p.len, &n);
+    free(p.data);
+    if (r) return -1;
+    c->turns++;
+    c->last_prompt_tokens = n;
+    if (generate_reply(c)) return -1;
+    g_interrupted = 0;
+    if (c->verbose)
+        fprintf(stderr, "rwkv: turn %d: prompt %zu tokens, reply %zu tokens (end: %s), separator "
+                "%zu tokens, state %llu tokens, shown %zu bytes, %.1f tok/s\n", c->turns,
+                c->last_prompt_tokens, c->last_reply_tokens, end_names[c->last_end],
+                c->last_sep_tokens, (unsigned long long)rwkv_state_n_tokens(c->state),
+                c->last_shown_bytes,
+                c->last_reply_secs > 0 ? (double)c->last_reply_tokens / c->last_reply_secs : 0.0);
+    return 0;
+}
+
+/* ---- state files --------------------------------------------------------------------------- */
+
+/* Loads a state file or state-tuning .pth into the running state. Returns 0, or -1 after an
+ * error message (the conversation is then unchanged). */
+static int load_state(chat *c, const char *path, int quiet) {
+    rwkv_state_loaded ld;
+    rwkv_status st = rwkv_state_load(c->state, path, &ld);
+    if (st != RWKV_OK) {
+        cli_lib_error(st, "cannot load state '%.300s'", path);
+        return -1;
+    }
+    buf_clear(&c->conv);
+    c->have_logits = 0;
+    c->turns = 0;
+    if (ld.from_tuning) {
+        if (!quiet) info_line("loaded state-tuning file %s (the initial state; /reset returns to it)", path);
+        rwkv_state_loaded_free(&ld);
+        return feed_system(c);
+    }
+    if (ld.text && buf_add(&c->conv, ld.text, ld.text_len)) {
+        rwkv_state_loaded_free(&ld);
+        cli_error("out of memory");
+        return -1;
+    }
+    if (ld.logits && ld.n_logits == (size_t)c->info.n_vocab) {
+        memcpy(c->logits, ld.logits, ld.n_logits * sizeof(float));
+        c->have_logits = 1;
+    }
+    c->turns = count_turns(c->conv.data ? c->conv.data : "", c->conv.len);
+    if (!quiet)
+        info_line("loaded %s: %d turn%s, %llu tokens", path, c->turns, c->turns == 1 ? "" : "s",
+                  (unsigned long long)ld.n_tokens);
+    rwkv_state_loaded_free(&ld);
+    if (rwkv_state_n_tokens(c->state) == 0) return feed_system(c);
+    return 0;
+}
+
+/* ---- slash commands ------------------------------------------------------------------------ */
+
+static void print_help(const chat *c) {
+    info_line("commands:\n"
+              "  /save FILE        save the state and the conversation text\n"
+              "  /load FILE        load a state file or a state-tuning .pth\n"
+              "  /reset            start a new conversation (system prompt fed again)\n"
+              "  /think on|off|plain  reasoning: \"<think\", an empty think block, or no tags\n"
+              "  /set NAME VALUE   temperature, top_p, top_k, presence, frequency, decay,\n"
+              "                    max_tokens, seed\n"
+              "  /stats            tokens, state size, last reply speed, memory\n"
+              "  /help             this list\n"
+              "  /quit             leave (also Ctrl-D)\n"
+              "  //TEXT            send a message that starts with \"/\"\n"
+              "settings: temperature %g, top_p %g, top_k %d, presence %g, frequency %g, decay %g, "
+              "max_tokens %d, think %s",
+              (double)c->sp.temperature, (double)c->sp.top_p, c->sp.top_k,
+              (double)c->sp.presence_penalty, (double)c->sp.frequency_penalty,
+              (double)c->sp.penalty_decay, c->max_tokens, think_name(c->think));
+}
+
+static void print_stats(const chat *c) {
+    long rss = rss_kb();
+    double rate = c->last_reply_secs > 0 ? (double)c->last_reply_tokens / c->last_reply_secs : 0.0;
+    info_line("tokens: %llu, turns: %d, state: %zu bytes, conversation: %zu bytes, last prompt: %zu "
+              "tokens, last reply: %zu tokens in %.3f s (%.1f tok/s), rss: %ld kB",
+              (unsigned long long)rwkv_state_n_tokens(c->state), c->turns, c->info.state_bytes,
+              c->conv.len, c->last_prompt_tokens, c->last_reply_tokens, c->last_reply_secs, rate,
+              rss);
+}
+
+/* /set NAME VALUE. Returns 0 (errors are printed, the chat goes on) or -1 (fatal). */
+static int cmd_set(chat *c, const char *name, const char *value) {
+    if (!name || !value) {
+        cli_error("usage: /set NAME VALUE (see /help)");
+        return 0;
+    }
+    rwkv_sampler_params sp = c->sp;
+    int bad = 0, reseed = 0;
+    if (!strcmp(name, "temperature")) bad = cli_parse_float(name, value, 0, 1000, &sp.temperature);
+    else if (!strcmp(name, "top_p") || !strcmp(name, "top-p")) {
+        bad = cli_parse_float(name, value, 0, 1, &sp.top_p);
+        if (!bad && sp.top_p <= 0) {
+            cli_error("top_p: %.100s is out of range (0, 1]", value);
+            bad = 1;
+        }
+    } else if (!strcmp(name, "top_k") || !strcmp(name, "top-k"))
+        bad = cli_parse_int(name, value, 0, 1 << 30, &sp.top_k);
+    else if (!strcmp(name, "presence"))
+        bad = cli_parse_float(name, value, -1e6, 1e6, &sp.presence_penalty);
+    else if (!strcmp(name, "frequency"))
+        bad = cli_parse_float(name, value, -1e6, 1e6, &sp.frequency_penalty);
+    else if (!strcmp(name, "decay")) bad = cli_parse_float(name, value, 0, 1, &sp.penalty_decay);
+    else if (!strcmp(name, "max_tokens") || !strcmp(name, "max-tokens")) {
+        int mt;
+        if (cli_parse_int(name, value, 0, 1000000000, &mt)) return 0;
+        c->max_tokens = mt;
+        info_line("max_tokens = %d", mt);
+        return 0;
+    } else if (!strcmp(name, "seed")) {
+        bad = cli_parse_u64(name, value, &sp.seed);
+        reseed = 1;
+    } else {
+        cli_error("unknown setting '%.100s' (temperature, top_p, top_k, presence, frequency, decay, "
+                  "max_tokens, seed)", name);
+        return 0;
+    }
+    if (bad) return 0;
+    rwkv_status st;
+    if (reseed) { /* a new seed needs a new random stream */
+        rwkv_sampler *s = NULL;
+        st = rwkv_sampler_new(&sp, c->info.n_vocab, c->tok, &s);
+        if (st == RWKV_OK) {
+            rwkv_sampler_free(c->sampler);
+            c->sampler = s;
+        }
+    } else {
+        st = rwkv_sampler_set_params(c->sampler, &sp);
+    }
+    if (st != RWKV_OK) {
+        cli_lib_error(st, "invalid value for %.100s", name);
+        return 0;
+    }
+    c->sp = sp;
+    info_line("%s = %s", name, value);
+    return 0;
+}
+
+/* Runs a slash command (line starts with "/"). Returns 0 to go on, 1 to quit, -1 on a fatal
+ * error. Errors in a command (bad file, bad value) are printed and the chat goes on. */
+static int run_command(chat *c, char *line) {
+    char *save = NULL;
+    char *cmd = strtok_r(line, " \t", &save);
+    char *arg = strtok_r(NULL, " \t", &save);
+    char *arg2 = strtok_r(NULL, " \t", &save);
+    if (!strcmp(cmd, "/quit") || !strcmp(cmd, "/exit")) return 1;
+    if (!strcmp(cmd, "/help")) {
+        print_help(c);
+    } else if (!strcmp(cmd, "/stats")) {
+        print_stats(c);
+    } else if (!strcmp(cmd, "/reset")) {
+        rwkv_state_reset(c->state);
+        buf_clear(&c->conv);
+        c->have_logits = 0;
+        c->turns = 0;
+        if (feed_system(c)) return -1;
+        info_line("conversation reset");
+    } else if (!strcmp(cmd, "/think")) {
+        if (arg && !strcmp(arg, "on")) c->think = THINK_ON;
+        else if (arg && !strcmp(arg, "off")) c->think = THINK_OFF;
+        else if (arg && !strcmp(arg, "plain")) c->think = THINK_PLAIN;
+        else {
+            cli_error("usage: /think on|off|plain");
+            return 0;
+        }
+        info_line("think = %s", think_name(c->think));
+    } else if (!strcmp(cmd, "/set")) {
+        return cmd_set(c, arg, arg2);
+    } else if (!strcmp(cmd, "/save")) {
+        if (!arg) {
+            cli_error("usage: /save FILE");
+            return 0;
+        }
+        rwkv_state_extra ex = {c->have_logits ? c->logits : NULL, c->conv.data ? c->conv.data : "",
+                               c->conv.len};
+        rwkv_status st = rwkv_state_save(c->state, &ex, arg);
+        if (st != RWKV_OK) {
+            cli_lib_error(st, "cannot save the state");
+            return 0;
+        }
+        info_line("saved %s: %d turn%s, %llu tokens, %zu bytes", arg, c->turns,
+                  c->turns == 1 ? "" : "s", (unsigned long long)rwkv_state_n_tokens(c->state),
+                  rwkv_state_serialized_size(c->state, &ex));
+    } else if (!strcmp(cmd, "/load")) {
+        if (!arg) {
+            cli_error("usage: /load FILE");
+            return 0;
+        }
+        load_state(c, arg, 0);
+    } else {
+        cli_error("unknown command '%.100s' (see /help)", cmd);
+    }
+    return 0;
+}
+
+/* ---- input --------------------------------------------------------------------------------- */
+
+/* Reads the next input line into *line (malloc'd, without the newline; caller frees). Returns 1
+ * with a line, 0 at the end of input. In terminal mode Ctrl-C abandons the line being typed and
+ * asks again. */
+static int read_input(chat *c, char **line, size_t *len) {
+    *line = NULL;
+    *len = 0;
+    if (!c->plain) {
+        for (;;) {
+            g_interrupted = 0;
+            char *l = readline("> ");
+            if (l) {
+                if (*l) add_history(l);
+                *line = l;
+                *len = strlen(l);
+                return 1;
+            }
+            if (!g_interrupted) {
+                outs("\n");
+                return 0; /* Ctrl-D */
+            }
+            outs("\n"); /* Ctrl-C: a fresh prompt */
+        }
+    }
+    size_t cap = 0;
+    char *l = NULL;
+    ssize_t n;
+    errno = 0;
+    while ((n = getline(&l, &cap, stdin)) < 0 && errno == EINTR && !g_interrupted) clearerr(stdin);
+    if (n < 0) {
+        free(l);
+        return 0; /* end of input, or Ctrl-C while waiting in pipe mode */
+    }
+    if (n > 0 && l[n - 1] == '\n') l[--n] = '\0';
+    if (n > 0 && l[n - 1] == '\r') l[--n] = '\0';
+    *line = l;
+    *len = (size_t)n;
+    return 1;
+}
+
+/* ---- the command --------------------------------------------------------------------------- */
+
+/* A seed that differs between runs. */
+static uint64_t chat_clock_seed(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+int cmd_chat(int argc, char **argv) {
+    enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_TEMP,
+           OPT_TOP_P, OPT_TOP_K, OPT_PRESENCE, OPT_FREQUENCY, OPT_DECAY, OPT_SEED, OPT_VOCAB,
+           OPT_THREADS, OPT_PLAIN, OPT_VERBOSE };
+    static const cli_option opts[] = {
+        {OPT_MODEL, "model", 'm', 1},
+        {OPT_SYSTEM, "system", 0, 1},
+        {OPT_THINK, "think", 0, 0},
+        {OPT_NO_THINK, "no-think", 0, 0},
+        {OPT_STATE, "state", 0, 1},
+        {OPT_N, "max-tokens", 'n', 1},
+        {OPT_TEMP, "temperature", 0, 1},
+        {OPT_TOP_P, "top-p", 0, 1},
+        {OPT_TOP_K, "top-k", 0, 1},
+        {OPT_PRESENCE, "presence-penalty", 0, 1},
+        {OPT_FREQUENCY, "frequency-penalty", 0, 1},
+        {OPT_DECAY, "penalty-decay", 0, 1},
+        {OPT_SEED, "seed", 0, 1},
+        {OPT_VOCAB, "vocab", 0, 1},
+        {OPT_THREADS, "threads", 't', 1},
+        {OPT_PLAIN, "plain", 0, 0},
+        {OPT_VERBOSE, "verbose", 'v', 0},
+        {0, NULL, 0, 0},
+    };
+    chat c;
+    memset(&c, 0, sizeof c);
+    c.max_tokens = CHAT_DEFAULT_MAX_TOKENS;
+    c.think = THINK_PLAIN;
+    rwkv_sampler_params_default(&c.sp);
+    c.sp.temperature = 1.0f; /* the official chat demo's settings */
+    c.sp.top_p = 0.3f;
+    c.sp.presence_penalty = 0.5f;
+    c.sp.frequency_penalty = 0.5f;
+    c.sp.penalty_decay = 0.996f;
+    const char *model_path = NULL, *state_path = NULL, *vocab_path = NULL;
+    int n_threads = 0, have_seed = 0, force_plain = 0;
+    cli_parser p;
+    cli_parser_init(&p, "chat", argc, argv);
+    const char *v;
+    for (int id; (id = cli_next(&p, opts, &v)) != CLI_END;) {
+        int bad = 0;
+        switch (id) {
+        case CLI_HELP: fputs(chat_usage, stdout); return CLI_EXIT_OK;
+        case CLI_BAD: return CLI_EXIT_USAGE;
+        case CLI_POSITIONAL: return cli_usage_error("chat", "unexpected argument '%.100s'", v);
+        case OPT_MODEL: model_path = v; break;
+        case OPT_SYSTEM: c.system = v; break;
+        case OPT_THINK: c.think = THINK_ON; break;
+        case OPT_NO_THINK: c.think = THINK_OFF; break;
+        case OPT_STATE: state_path = v; break;
+        case OPT_N: bad = cli_parse_int("--max-tokens", v, 0, 1000000000, &c.max_tokens); break;
+        case OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &c.sp.temperature); break;
+        case OPT_TOP_P:
+            bad = cli_parse_float("--top-p", v, 0, 1, &c.sp.top_p);
+            if (!bad && c.sp.top_p <= 0) {
+                cli_error("--top-p: %.100s is out of range (0, 1]", v);
+                bad = 1;
+            }
+            break;
+        case OPT_TOP_K: bad = cli_parse_int("--top-k", v, 0, 1 << 30, &c.sp.top_k); break;
+        case OPT_PRESENCE:
+            bad = cli_parse_float("--presence-penalty", v, -1e6, 1e6, &c.sp.presence_penalty);
+            break;
+        case OPT_FREQUENCY:
+            bad = cli_parse_float("--frequency-penalty", v, -1e6, 1e6, &c.sp.frequency_penalty);
+            break;
+        case OPT_DECAY: bad = cli_parse_float("--penalty-decay", v, 0, 1, &c.sp.penalty_decay); break;
+        case OPT_SEED:
+            bad = cli_parse_u64("--seed", v, &c.sp.seed);
+            have_seed = 1;
+            break;
+        case OPT_VOCAB: vocab_path = v; break;
+        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
+        case OPT_PLAIN: force_plain = 1; break;
+        case OPT_VERBOSE: c.verbose = 1; break;
+        }
+        if (bad) return CLI_EXIT_USAGE;
+    }
+    if (!model_path) return cli_usage_error("chat", "missing -m MODEL");
+    if (!have_seed) c.sp.seed = chat_clock_seed();
+    c.plain = force_plain || !isatty(STDIN_FILENO);
+    c.color = !c.plain && isatty(STDOUT_FILENO);
+
+    int rc = CLI_EXIT_RUNTIME;
+    rwkv_status st;
+    if (cli_load_model(model_path, n_threads, &c.model)) goto done;
+    rwkv_model_get_info(c.model, &c.info);
+    if (cli_load_tokenizer(model_path, vocab_path, c.info.n_vocab, &c.tok)) goto done;
+    if ((st = rwkv_sampler_new(&c.sp, c.info.n_vocab, c.tok, &c.sampler)) != RWKV_OK) {
+        c.sampler = NULL;
+        cli_lib_error(st, "invalid sampling parameters");
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    if ((st = rwkv_state_new(c.model, &c.state)) != RWKV_OK) {
+        c.state = NULL;
+        cli_lib_error(st, "cannot create a state");
+        goto done;
+    }
+    c.logits = malloc((size_t)c.info.n_vocab * sizeof *c.logits);
+    if (!c.logits) {
+        cli_error("out of memory");
+        goto done;
+    }
+    if (state_path) {
+        if (load_state(&c, state_path, 1)) goto done;
+        fprintf(stderr, "rwkv: loaded %s: %d turns, %llu tokens\n", state_path, c.turns,
+                (unsigned long long)rwkv_state_n_tokens(c.state));
+        if (c.system && rwkv_state_n_tokens(c.state) != 0)
+            fprintf(stderr, "rwkv: note: --system ignored: the state already holds a conversation\n");
+    } else if (feed_system(&c)) {
+        goto done;
+    }
+
+    /* Ctrl-C sets a flag (no SA_RESTART, so a blocking read returns). */
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
+    if (!c.plain) {
+        rl_readline_name = "rwkv";
+        using_history();
+        stifle_history(CHAT_HISTORY_LINES);
+        fprintf(stderr, "rwkv chat: RWKV-%s, %d layers, %d embd, vocab %d; think %s. /help for "
+                "commands, Ctrl-C stops a reply, Ctrl-D quits.\n", c.info.generation, c.info.n_layer,
+                c.info.n_embd, c.info.n_vocab, think_name(c.think));
+    }
+    rc = CLI_EXIT_OK;
+    for (;;) {
+        char *line = NULL;
+        size_t len = 0;
+        if (!read_input(&c, &line, &len)) break;
+        int r = 0;
+        if (line[0] == '/' && line[1] != '/') {
+            r = run_command(&c, line);
+        } else {
+            char *msg = line[0] == '/' ? line + 1 : line;
+            r = chat_turn(&c, msg, len - (size_t)(msg - line));
+        }
+        free(line);
+        if (r < 0) rc = CLI_EXIT_RUNTIME;
+        if (r != 0) break;
+    }
+    sigaction(SIGINT, &old_sa, NULL);
+    if (!c.plain) clear_history();
+done:
+    free(c.conv.data);
+    free(c.reply.data);
+    free(c.logits);
+    rwkv_sampler_free(c.sampler);
+    rwkv_state_free(c.state);
+    rwkv_tokenizer_free(c.tok);
+    rwkv_model_free(c.model);
+    return rc;
+}
