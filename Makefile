@@ -9,6 +9,7 @@ SANFLAGS ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -Iinclude -Isrc -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
+TOOL_LIBS += -ledit
 TOOL_LIBS += -lmicrohttpd -ljansson
 
 MACHINE := $(shell $(CC) -dumpmachine)
