@@ -4,8 +4,8 @@
  * kernels of kernels.h, and the slice starts are multiples of RWKV_ROW_ALIGN so the result does
  * not depend on the thread count. The scalar oracle of every kernel is in ops_scalar.c. */
 #include "ops.h"
-#include "threadpool.h"
 #include "quant.h"
+#include "threadpool.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -180,6 +180,30 @@ static void epilogue(const rwkv_linear_job *j, int T, int out, int o0, int o1) {
     }
 }
 
+/* Outputs [o0, o1) of a product with block-quantized weights (quant.h, ops_quant.c). work holds
+ * at least one dequantized row. */
+static void quant_slice(const rwkv_linear_job *j, int T, int o0, int o1, void *work) {
+    const rwkv_weight *W = j->W;
+    if (!j->transposed) {
+        rwkv_linear_quant_rows(W, o0, o1, j->X, T, j->Y);
+        return;
+    }
+    /* xᵀW with W [in][out] quantized along its rows: dequantize each row once per slice */
+    const int in = W->rows, out = W->cols;
+    const size_t rb = rwkv_dtype_row_bytes(W->dtype, (size_t)out);
+    float *row = work;
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++) j->Y[(size_t)t * out + o] = 0.0f;
+    for (int i = 0; i < in; i++) {
+        rwkv_dequantize_row(W->dtype, (const char *)W->data + (size_t)i * rb, row, (size_t)out);
+        for (int t = 0; t < T; t++) {
+            const float xi = j->X[(size_t)t * in + i];
+            float *y = j->Y + (size_t)t * out;
+            for (int o = o0; o < o1; o++) y[o] += xi * row[o];
+        }
+    }
+}
+
 static void batch_run(void *arg, int ith, int nth) {
     batch_task *bt = arg;
     rwkv_ctx *c = bt->ctx;
@@ -210,7 +234,7 @@ static void batch_run(void *arg, int ith, int nth) {
         if (o1 > out) o1 = out;
         if (o0 >= o1) continue;
         if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
-            rwkv_linear_quant_rows(W, o0, o1, j->X, T, j->Y);
+            quant_slice(j, T, o0, o1, work);
         else if (j->transposed)
             c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
         else if (bt->xb[i])
@@ -231,7 +255,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
     size_t maxk = 1, xb_need = 0;
     for (int i = 0; i < n; i++) {
         const rwkv_weight *W = jobs[i].W;
-        if (!jobs[i].transposed && (size_t)W->cols > maxk) maxk = (size_t)W->cols;
+        if ((size_t)W->cols > maxk) maxk = (size_t)W->cols;
         bool bf = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
                   ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
                   (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);

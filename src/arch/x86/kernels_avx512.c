@@ -192,7 +192,9 @@ INLINE void panel_f32(rwkv_dtype dt, const void *W, int K, int o, int n, float *
     for (int r = 0; r < n; r++) {
         const char *src = (const char *)W + (size_t)(o + r) * K * es;
         float *dst = buf + (size_t)r * K;
-        for (int i = 0; i < K; i += 16) {
+        int i = 0;
+        for (; i + 16 <= K; i += 16) _mm512_storeu_ps(dst + i, load16(dt, src + (size_t)i * es, 0xffff));
+        if (i < K) {
             __mmask16 m = tail16(K - i);
             _mm512_mask_storeu_ps(dst + i, m, load16(dt, src + (size_t)i * es, m));
         }
@@ -257,7 +259,12 @@ static void linear_bf16_avx512(rwkv_dtype dt, const void *W, int K, int r0, int 
             for (int r = 0; r < np; r++) {
                 const uint16_t *src = (const uint16_t *)W + (size_t)(p + r) * K;
                 uint16_t *dst = buf + (size_t)r * K;
-                for (int i = 0; i < K; i += 16) {
+                int i = 0;
+                for (; i + 32 <= K; i += 32) {
+                    __m512bh b = _mm512_cvtne2ps_pbh(load16(dt, src + i + 16, 0xffff), load16(dt, src + i, 0xffff));
+                    _mm512_storeu_si512(dst + i, (__m512i)b);
+                }
+                for (; i < K; i += 16) {
                     __mmask16 m = tail16(K - i);
                     __m512 f = load16(dt, src + i, m);
                     _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(f));
@@ -443,7 +450,13 @@ INLINE __m512 act512(rwkv_act kind, __m512 v) {
 }
 
 INLINE void act_impl(rwkv_act kind, const float *x, const float *bias, float *y, int n) {
-    for (int i = 0; i < n; i += 16) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + i));
+        _mm512_storeu_ps(y + i, act512(kind, v));
+    }
+    if (i < n) {
         __mmask16 m = tail16(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
@@ -463,7 +476,10 @@ static void act_avx512(rwkv_act kind, const float *x, const float *bias, float *
 }
 
 static void to_bf16_avx512(const float *x, uint16_t *y, int n) {
-    for (int i = 0; i < n; i += 16) {
+    int i = 0;
+    for (; i + 32 <= n; i += 32)
+        _mm512_storeu_si512(y + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
+    for (; i < n; i += 16) {
         __mmask16 m = tail16(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         _mm256_mask_storeu_epi16(y + i, m, (__m256i)_mm512_cvtneps_pbh(v));
