@@ -192,7 +192,15 @@ static rwkv_status convert(const char *label, bin_gen g, const rwkv_tensor *t, r
         }
         return push(out, cap, dup_name(n, strlen(n)), RWKV_DT_F32, nd, shape, f, t->numel * 4);
     }
-    return push(out, cap, dup_name(n, strlen(n)), t->dtype, nd, shape, t->data, t->nbytes);
+    const void *data = t->data;
+    size_t es = rwkv_dtype_size(t->dtype);
+    if (es > 1 && (uintptr_t)data % es != 0) { /* records are packed: give floats their alignment */
+        void *copy = malloc(t->nbytes ? t->nbytes : 1);
+        if ((st = rwkv_tensor_file_own(out, copy)) != RWKV_OK) return st;
+        memcpy(copy, data, t->nbytes);
+        data = copy;
+    }
+    return push(out, cap, dup_name(n, strlen(n)), t->dtype, nd, shape, data, t->nbytes);
 }
 
 /* Reads the raw tensor records of a .bin image into raw[] (names owned). */

@@ -124,8 +124,12 @@ static void test_bit_exact_vs_rwkvcpp(void) {
             if (!src || src->dtype != RWKV_DT_F32 || src->numel != t->numel) continue;
             unsigned char *buf = malloc(t->nbytes);
             size_t cols = (size_t)t->shape[t->n_dims - 1], rb = rwkv_dtype_row_bytes(dts[k], cols);
-            for (size_t r = 0; r < t->numel / cols; r++)
-                rwkv_quantize_row(dts[k], (const float *)src->data + r * cols, buf + r * rb, cols);
+            float *row = malloc(cols * sizeof *row);
+            for (size_t r = 0; r < t->numel / cols; r++) {
+                memcpy(row, (const char *)src->data + r * cols * 4, cols * 4);
+                rwkv_quantize_row(dts[k], row, buf + r * rb, cols);
+            }
+            free(row);
             n_cmp++;
             n_same += memcmp(buf, t->data, t->nbytes) == 0;
             free(buf);
