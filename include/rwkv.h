@@ -52,6 +52,8 @@ typedef struct rwkv_model_params {
     int n_threads;    /* worker threads for eval; 0 = number of physical cores */
     int force_scalar; /* 1 = use the scalar reference kernels only (also: RWKV_FORCE_SCALAR=1) */
     int seq_chunk;    /* tokens per chunk in sequence mode; 0 = default */
+    int prefault;     /* 1 = read every page of the mapped file at load, so the weights are
+                         resident from the start (RSS then no longer grows with the tokens seen) */
 } rwkv_model_params;
 
 /* Fills *params with the defaults. */
@@ -320,6 +322,18 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
 /* The World tokenizer embedded in a GGUF model file (tokenizer.ggml.model "rwkv").
  * RWKV_ERR_UNSUPPORTED when the file has none (or is not a GGUF). */
 rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenizer **out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Random-weight RWKV-6 models (benchmarks against RWKV-7, tests)                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Writes an RWKV-6 "Finch" model with random weights to out_path as an official PyTorch
+ * checkpoint (the keys and shapes of released x060 .pth files). Same arguments and guarantees as
+ * rwkv_model_init_random; shape also accepts "1.6b" (= "1.5b", L24 C2048), "3b" (= "2.9b") and
+ * "7b" (L32 C4096). Head size 64, FFN int(3.5·C/32)·32 (7168 at C 2048, as the released Finch
+ * models), token-shift LoRA 32 and decay LoRA 64 (64 and 128 from C 4096). Decay stays in (0,1). */
+rwkv_status rwkv_model_init_random_v6(const char *shape, const char *dtype, uint64_t seed, int vocab,
+                                      const char *out_path);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 /* Every generation this build can run, tried in order. */
 static const rwkv_arch *const archs[] = {&rwkv_arch_v7, &rwkv_arch_v6, &rwkv_arch_v5_2,
@@ -88,6 +89,16 @@ static void fill_common_info(rwkv_model *m) {
     m->info.state_bytes = m->state_floats * sizeof(float);
 }
 
+/* Touches one byte per page of the file mapping so that it is resident. */
+static void prefault_mapping(const rwkv_tensor_file *tf) {
+    const volatile unsigned char *p = tf->map.data;
+    if (!p) return;
+    madvise(tf->map.data, tf->map.size, MADV_WILLNEED);
+    unsigned sum = 0;
+    for (size_t i = 0; i < tf->map.size; i += 4096) sum += p[i];
+    (void)sum;
+}
+
 rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, rwkv_model **out) {
     if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_model_load: out is NULL");
     *out = NULL;
@@ -122,6 +133,7 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
         st = rwkv_fail(st, "%s: %s", path, msg);
         goto fail;
     }
+    if (params->prefault) prefault_mapping(&m->file);
     m->info.generation = m->arch->generation;
     fill_common_info(m);
     const char *env = getenv("RWKV_FORCE_SCALAR");

@@ -93,6 +93,8 @@ int cli_write_stdout(const void *data, size_t len);
 /* Loads the model at path with n_threads workers (0 = default). Prints an error and returns -1 on
  * failure (missing file, directory, corrupt ...). */
 int cli_load_model(const char *path, int n_threads, rwkv_model **out);
+/* Same, with every model parameter given. */
+int cli_load_model_params(const char *path, const rwkv_model_params *mp, rwkv_model **out);
 
 /* The tokenizer for a model with n_vocab tokens: vocab_opt if given, else $RWKV_VOCAB, else
  * rwkv_vocab_v20230424.txt in model_path's directory; a model with 256 tokens and no explicit

@@ -393,6 +393,13 @@ int cli_write_file_atomic(const char *path, const void *data, size_t len) {
 /* ---- model and vocabulary ------------------------------------------------------------------ */
 
 int cli_load_model(const char *path, int n_threads, rwkv_model **out) {
+    rwkv_model_params mp;
+    rwkv_model_params_default(&mp);
+    mp.n_threads = n_threads;
+    return cli_load_model_params(path, &mp, out);
+}
+
+int cli_load_model_params(const char *path, const rwkv_model_params *mp, rwkv_model **out) {
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -403,10 +410,7 @@ int cli_load_model(const char *path, int n_threads, rwkv_model **out) {
         cli_error("model '%.300s' is a directory, not a model file", path);
         return -1;
     }
-    rwkv_model_params mp;
-    rwkv_model_params_default(&mp);
-    mp.n_threads = n_threads;
-    rwkv_status st2 = rwkv_model_load(path, &mp, out);
+    rwkv_status st2 = rwkv_model_load(path, mp, out);
     if (st2 != RWKV_OK) {
         *out = NULL;
         cli_lib_error(st2, "cannot load model '%.300s'", path);

@@ -409,7 +409,13 @@ int cmd_bench(int argc, char **argv) {
     if (bw_threads > 256) bw_threads = 256;
     double mem_bw = bw_measure((size_t)o.bw_mib, bw_threads, 8); /* before any thread exists */
 
-    if (cli_load_model(o.model_path, o.threads, &b.model)) return CLI_EXIT_RUNTIME;
+    /* The weights are made resident at load (prefault), so peak RSS measures the engine's
+     * memory and does not grow with the embedding rows a prompt happens to touch. */
+    rwkv_model_params mp;
+    rwkv_model_params_default(&mp);
+    mp.n_threads = o.threads;
+    mp.prefault = 1;
+    if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(b.model, &info);
     b.n_vocab = info.n_vocab;
