@@ -372,9 +372,17 @@ static void special_cases(int port, int *n_cases) {
         free(m);
         (*n_cases)++;
     }
-    /* not HTTP at all */
+    /* not HTTP at all: libmicrohttpd closes the connection */
     st = http_raw(port, "GARBAGE\r\n\r\n", 11, NULL);
     CHECK(st == 400 || st == 0, "garbage request line: %d", st);
+    (*n_cases)++;
+    const char *v99 = "GET /health HTTP/9.9\r\nHost: x\r\n\r\n";
+    st = http_raw(port, v99, strlen(v99), NULL);
+    CHECK(st == 505, "HTTP/9.9: %d", st);
+    (*n_cases)++;
+    const char *neg = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n";
+    st = http_raw(port, neg, strlen(neg), NULL);
+    CHECK(st == 400, "negative Content-Length: %d", st);
     (*n_cases)++;
     /* slow loris: headers never finished; then a body that never comes. Both closed by --timeout */
     const char *partial[2] = {"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Le",
