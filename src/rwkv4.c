@@ -8,7 +8,7 @@
  *   [att_x_prev: C][ffn_x_prev: C][aa: C][bb: C][pp: C]
  * The zero state has pp = -1e30 (the official starting value), everything else 0.
  */
-#include "model.h"
+#include "weights.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -37,14 +37,9 @@ typedef struct v4_scratch {
 } v4_scratch;
 
 typedef struct v4_weights {
-    int L, C, V, F;
-    const rwkv_tensor *emb;          /* [V][C] */
-    float *ln0_w, *ln0_b;            /* [C] */
-    float *lnout_w, *lnout_b;        /* [C] */
-    rwkv_weight head;                /* [V][C] */
+    rwkv_base_weights b;             /* L, C, V, emb, ln0, ln_out, head, owned buffers */
+    int F;
     v4_layer *layers;                /* [L] */
-    float **owned;                   /* every converted vector and scratch buffer */
-    size_t n_owned, cap_owned;
     v4_scratch sc;
 } v4_weights;
 
@@ -60,87 +55,30 @@ static bool v4_detect(const rwkv_tensor_file *tf) {
            rwkv_tensor_file_find(tf, "blocks.0.att.time_mix_k") != NULL;
 }
 
-/* Keeps p in the owned list so v4_free releases it. */
-static bool own(v4_weights *W, float *p) {
-    if (!p) return false;
-    if (W->n_owned == W->cap_owned) {
-        size_t cap = W->cap_owned ? 2 * W->cap_owned : 64;
-        float **q = realloc(W->owned, cap * sizeof *q);
-        if (!q) {
-            free(p);
-            rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-            return false;
-        }
-        W->owned = q;
-        W->cap_owned = cap;
-    }
-    W->owned[W->n_owned++] = p;
-    return true;
-}
-
-/* Loads a vector tensor of n elements ([n] or [1,1,n]) as an owned fp32 copy. */
-static rwkv_status vec(rwkv_model *m, v4_weights *W, float **out, int64_t n, const char *fmt, int i) {
-    const rwkv_tensor *t;
-    int64_t dims[1] = {n};
-    rwkv_status st = rwkv_model_tensorf(m, &t, 1, dims, fmt, i);
-    if (st != RWKV_OK) return st;
-    *out = rwkv_tensor_to_f32(t);
-    return own(W, *out) ? RWKV_OK : RWKV_ERR_NOMEM;
-}
-
-/* Binds a matrix tensor [rows][cols] in place (rows < 0: any). */
-static rwkv_status mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i) {
-    const rwkv_tensor *t;
-    int64_t dims[2] = {rows, cols};
-    rwkv_status st = rwkv_model_tensorf(m, &t, 2, dims, fmt, i);
-    if (st != RWKV_OK) return st;
-    if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > (1 << 24) || t->shape[1] > (1 << 24))
-        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has an unusable shape", t->name);
-    w->dtype = t->dtype;
-    w->rows = (int)t->shape[0];
-    w->cols = (int)t->shape[1];
-    w->data = t->data;
-    return RWKV_OK;
-}
-
-/* True if name is a tensor this loader knows (so unknown keys can be reported). */
-static bool known_key(const char *name, int L) {
-    static const char *const top[] = {"emb.weight", "ln_out.weight", "ln_out.bias", "head.weight",
-                                      "blocks.0.ln0.weight", "blocks.0.ln0.bias"};
-    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
-        if (!strcmp(name, top[i])) return true;
-    static const char *const per[] = {
-        "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_decay", "att.time_first",
-        "att.time_mix_k", "att.time_mix_v", "att.time_mix_r", "att.key.weight", "att.value.weight",
-        "att.receptance.weight", "att.output.weight", "ffn.time_mix_k", "ffn.time_mix_r",
-        "ffn.key.weight", "ffn.value.weight", "ffn.receptance.weight"};
-    int i, pos = 0;
-    if (sscanf(name, "blocks.%d.%n", &i, &pos) != 1 || pos == 0 || i < 0 || i >= L) return false;
-    for (size_t j = 0; j < sizeof per / sizeof per[0]; j++)
-        if (!strcmp(name + pos, per[j])) return true;
-    return false;
-}
+/* Per-layer tensors of an RWKV-4 checkpoint (after "blocks.<i>."). */
+static const char *const v4_keys[] = {
+    "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_decay", "att.time_first",
+    "att.time_mix_k", "att.time_mix_v", "att.time_mix_r", "att.key.weight", "att.value.weight",
+    "att.receptance.weight", "att.output.weight", "ffn.time_mix_k", "ffn.time_mix_r",
+    "ffn.key.weight", "ffn.value.weight", "ffn.receptance.weight"};
 
 static void v4_free(rwkv_model *m) {
     v4_weights *W = m->weights;
     if (!W) return;
-    for (size_t i = 0; i < W->n_owned; i++) free(W->owned[i]);
-    free(W->owned);
+    rwkv_w_base_free(&W->b);
     free(W->layers);
     m->weights = NULL;
     free(W);
 }
 
 static rwkv_status alloc_scratch(v4_weights *W, int T) {
+    rwkv_owned *o = &W->b.owned;
     v4_scratch *s = &W->sc;
-    size_t TC = (size_t)T * W->C;
+    size_t TC = (size_t)T * W->b.C;
     float **bufs[] = {&s->x, &s->xa, &s->xk, &s->xv, &s->xr, &s->r, &s->k, &s->v, &s->y};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        *bufs[i] = malloc(TC * sizeof(float));
-        if (!own(W, *bufs[i])) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
-    }
-    s->ffn = malloc((size_t)T * W->F * sizeof(float));
-    if (!own(W, s->ffn)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i] = rwkv_w_alloc(o, TC))) return RWKV_ERR_NOMEM;
+    if (!(s->ffn = rwkv_w_alloc(o, (size_t)T * W->F))) return RWKV_ERR_NOMEM;
     s->T = T;
     return RWKV_OK;
 }
@@ -150,62 +88,36 @@ static rwkv_status v4_load(rwkv_model *m) {
     if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     m->weights = W;
     rwkv_status st;
-    const rwkv_tensor *t;
-    int64_t any2[2] = {-1, -1};
-
-    if ((st = rwkv_model_tensor(m, "emb.weight", 2, any2, &t)) != RWKV_OK) return st;
-    if (t->shape[0] < 1 || t->shape[0] > (1 << 24) || t->shape[1] < 1 || t->shape[1] > (1 << 16))
-        return rwkv_fail(RWKV_ERR_SHAPE, "emb.weight has an unusable shape");
-    W->emb = t;
-    W->V = (int)t->shape[0];
-    W->C = (int)t->shape[1];
-    const int C = W->C;
-    int L = 0;
-    while (L < 100000) {
-        char name[64];
-        snprintf(name, sizeof name, "blocks.%d.ln1.weight", L);
-        if (!rwkv_tensor_file_find(&m->file, name)) break;
-        L++;
-    }
-    if (L == 0) return rwkv_fail(RWKV_ERR_SHAPE, "no layers (blocks.0.ln1.weight is missing)");
-    W->L = L;
-    for (size_t i = 0; i < m->file.n_tensors; i++)
-        if (!known_key(m->file.tensors[i].name, L))
-            return rwkv_fail(RWKV_ERR_SHAPE, "unexpected tensor '%s' in an RWKV-4 checkpoint",
-                             m->file.tensors[i].name);
-
-    if ((st = vec(m, W, &W->ln0_w, C, "blocks.%d.ln0.weight", 0)) ||
-        (st = vec(m, W, &W->ln0_b, C, "blocks.%d.ln0.bias", 0)) ||
-        (st = vec(m, W, &W->lnout_w, C, "ln_out.weight", 0)) ||
-        (st = vec(m, W, &W->lnout_b, C, "ln_out.bias", 0)) ||
-        (st = mat(m, &W->head, W->V, C, "head.weight", 0)))
+    rwkv_owned *o = &W->b.owned;
+    if ((st = rwkv_w_load_base(m, &W->b, v4_keys, sizeof v4_keys / sizeof v4_keys[0], "RWKV-4")) != RWKV_OK)
         return st;
-
+    const int C = W->b.C;
+    const int L = W->b.L;
     W->layers = calloc((size_t)L, sizeof *W->layers);
     if (!W->layers) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     W->F = -1;
     for (int i = 0; i < L; i++) {
         v4_layer *l = &W->layers[i];
-        if ((st = vec(m, W, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = vec(m, W, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = vec(m, W, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = vec(m, W, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = vec(m, W, &l->mix_k, C, "blocks.%d.att.time_mix_k", i)) ||
-            (st = vec(m, W, &l->mix_v, C, "blocks.%d.att.time_mix_v", i)) ||
-            (st = vec(m, W, &l->mix_r, C, "blocks.%d.att.time_mix_r", i)) ||
-            (st = vec(m, W, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
-            (st = vec(m, W, &l->first, C, "blocks.%d.att.time_first", i)) ||
-            (st = vec(m, W, &l->ffn_mix_k, C, "blocks.%d.ffn.time_mix_k", i)) ||
-            (st = vec(m, W, &l->ffn_mix_r, C, "blocks.%d.ffn.time_mix_r", i)) ||
-            (st = mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
-            (st = mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
-            (st = mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
-            (st = mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
-            (st = mat(m, &l->ffn_r, C, C, "blocks.%d.ffn.receptance.weight", i)) ||
-            (st = mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
+        if ((st = rwkv_w_vec(m, o, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
+            (st = rwkv_w_vec(m, o, &l->mix_k, C, "blocks.%d.att.time_mix_k", i)) ||
+            (st = rwkv_w_vec(m, o, &l->mix_v, C, "blocks.%d.att.time_mix_v", i)) ||
+            (st = rwkv_w_vec(m, o, &l->mix_r, C, "blocks.%d.att.time_mix_r", i)) ||
+            (st = rwkv_w_vec(m, o, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
+            (st = rwkv_w_vec(m, o, &l->first, C, "blocks.%d.att.time_first", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ffn_mix_k, C, "blocks.%d.ffn.time_mix_k", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ffn_mix_r, C, "blocks.%d.ffn.time_mix_r", i)) ||
+            (st = rwkv_w_mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->ffn_r, C, C, "blocks.%d.ffn.receptance.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
             return st;
         if (W->F < 0) W->F = l->ffn_key.rows;
-        if ((st = mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
+        if ((st = rwkv_w_mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
         /* w = −exp(time_decay): the log of the per-token decay */
         for (int j = 0; j < C; j++) l->decay[j] = -expf(l->decay[j]);
     }
@@ -215,7 +127,7 @@ static rwkv_status v4_load(rwkv_model *m) {
     m->info.n_embd = C;
     m->info.head_size = 0;
     m->info.n_head = 0;
-    m->info.n_vocab = W->V;
+    m->info.n_vocab = W->b.V;
     m->info.n_ffn = W->F;
     m->state_floats = (size_t)L * 5 * (size_t)C;
     return RWKV_OK;
@@ -224,9 +136,9 @@ static rwkv_status v4_load(rwkv_model *m) {
 /* Zero state, except pp = −1e30 in every layer (official starting value). */
 static void v4_state_zero(const rwkv_model *m, float *state) {
     const v4_weights *W = m->weights;
-    const size_t C = (size_t)W->C;
+    const size_t C = (size_t)W->b.C;
     memset(state, 0, m->state_floats * sizeof(float));
-    for (int i = 0; i < W->L; i++) {
+    for (int i = 0; i < W->b.L; i++) {
         float *pp = state + (size_t)i * 5 * C + 4 * C;
         for (size_t j = 0; j < C; j++) pp[j] = PP_START;
     }
@@ -276,11 +188,11 @@ static void wkv4(float *aa, float *bb, float *pp, const float *u, const float *w
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v4_weights *W = m->weights;
     v4_scratch *s = &W->sc;
-    const int C = W->C, F = W->F;
+    const int C = W->b.C, F = W->F;
     const size_t TC = (size_t)T * C;
     rwkv_ctx *ctx = m->ctx;
 
-    for (int li = 0; li < W->L; li++) {
+    for (int li = 0; li < W->b.L; li++) {
         const v4_layer *l = &W->layers[li];
         float *att_prev = state + (size_t)li * 5 * C;
         float *ffn_prev = att_prev + C;
@@ -321,29 +233,7 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
 static rwkv_status v4_eval(rwkv_model *m, float *state, const int32_t *tokens, size_t n, float *logits,
                            unsigned flags) {
     v4_weights *W = m->weights;
-    v4_scratch *s = &W->sc;
-    const int C = W->C;
-    const bool all = flags & RWKV_EVAL_ALL_LOGITS;
-    const size_t chunk = (flags & RWKV_EVAL_SERIAL) ? 1 : (size_t)s->T;
-    for (size_t done = 0; done < n;) {
-        int T = (int)(n - done < chunk ? n - done : chunk);
-        for (int t = 0; t < T; t++)
-            rwkv_convert_to_f32(W->emb->dtype,
-                                (const char *)W->emb->data + (size_t)tokens[done + t] * C *
-                                                                 rwkv_dtype_size(W->emb->dtype),
-                                s->x + (size_t)t * C, (size_t)C);
-        rwkv_op_layernorm(s->x, s->x, W->ln0_w, W->ln0_b, T, C, LN_EPS);
-        forward_layers(m, state, T);
-        if (logits && (all || done + (size_t)T == n)) {
-            int first = all ? 0 : T - 1;
-            int nrows = T - first;
-            rwkv_op_layernorm(s->x + (size_t)first * C, s->xa, W->lnout_w, W->lnout_b, nrows, C, LN_EPS);
-            float *dst = all ? logits + done * (size_t)W->V : logits;
-            rwkv_op_linear(m->ctx, &W->head, s->xa, dst, nrows);
-        }
-        done += (size_t)T;
-    }
-    return RWKV_OK;
+    return rwkv_w_eval(m, &W->b, W->sc.x, W->sc.xa, W->sc.T, forward_layers, state, tokens, n, logits, flags);
 }
 
 const rwkv_arch rwkv_arch_v4 = {

@@ -9,7 +9,7 @@
  *   [att_x_prev: C][ffn_x_prev: C][wkv: H][N][N]   (wkv[h][key][value]: y = rᵀ S, the transpose
  *                                                    of RWKV-7's layout; same as RWKV-5)
  */
-#include "model.h"
+#include "weights.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,16 +46,11 @@ typedef struct v6_scratch {
 } v6_scratch;
 
 typedef struct v6_weights {
-    int L, C, H, N, V, F;
+    rwkv_base_weights b;             /* L, C, V, emb, ln0, ln_out, head, owned buffers */
+    int H, N, F;
     int D;                           /* token-shift LoRA rank (time_maa_w1 is [C][5·D]) */
     int Dmax;                        /* widest low-rank hidden: max(5·D, decay LoRA rank) */
-    const rwkv_tensor *emb;          /* [V][C] */
-    float *ln0_w, *ln0_b;            /* [C] */
-    float *lnout_w, *lnout_b;        /* [C] */
-    rwkv_weight head;                /* [V][C] */
     v6_layer *layers;                /* [L] */
-    float **owned;                   /* every converted vector and scratch buffer */
-    size_t n_owned, cap_owned;
     v6_scratch sc;
 } v6_weights;
 
@@ -71,54 +66,15 @@ static bool v6_detect(const rwkv_tensor_file *tf) {
            rwkv_tensor_file_find(tf, "blocks.0.att.time_faaaa") != NULL;
 }
 
-/* Keeps p in the owned list so v6_free releases it. */
-static bool own(v6_weights *W, float *p) {
-    if (!p) return false;
-    if (W->n_owned == W->cap_owned) {
-        size_t cap = W->cap_owned ? 2 * W->cap_owned : 64;
-        float **q = realloc(W->owned, cap * sizeof *q);
-        if (!q) {
-            free(p);
-            rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-            return false;
-        }
-        W->owned = q;
-        W->cap_owned = cap;
-    }
-    W->owned[W->n_owned++] = p;
-    return true;
-}
-
-/* Loads a tensor of the given shape (leading 1-dims tolerated) as an owned fp32 copy. */
-static rwkv_status vecd(rwkv_model *m, v6_weights *W, float **out, int n_dims, const int64_t *dims,
-                        const char *fmt, int i) {
-    const rwkv_tensor *t;
-    rwkv_status st = rwkv_model_tensorf(m, &t, n_dims, dims, fmt, i);
-    if (st != RWKV_OK) return st;
-    *out = rwkv_tensor_to_f32(t);
-    return own(W, *out) ? RWKV_OK : RWKV_ERR_NOMEM;
-}
-
-/* Loads a vector tensor of n elements ([n] or [1,1,n]) as an owned fp32 copy. */
-static rwkv_status vec(rwkv_model *m, v6_weights *W, float **out, int64_t n, const char *fmt, int i) {
-    const int64_t dims[1] = {n};
-    return vecd(m, W, out, 1, dims, fmt, i);
-}
-
-/* Binds a matrix tensor [rows][cols] in place (rows or cols < 0: any). */
-static rwkv_status mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i) {
-    const rwkv_tensor *t;
-    int64_t dims[2] = {rows, cols};
-    rwkv_status st = rwkv_model_tensorf(m, &t, 2, dims, fmt, i);
-    if (st != RWKV_OK) return st;
-    if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > (1 << 24) || t->shape[1] > (1 << 24))
-        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has an unusable shape", t->name);
-    w->dtype = t->dtype;
-    w->rows = (int)t->shape[0];
-    w->cols = (int)t->shape[1];
-    w->data = t->data;
-    return RWKV_OK;
-}
+/* Per-layer tensors of an RWKV-6 checkpoint (after "blocks.<i>."). */
+static const char *const v6_keys[] = {
+    "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_maa_x", "att.time_maa_w",
+    "att.time_maa_k", "att.time_maa_v", "att.time_maa_r", "att.time_maa_g", "att.time_maa_w1",
+    "att.time_maa_w2", "att.time_decay", "att.time_decay_w1", "att.time_decay_w2",
+    "att.time_faaaa", "att.receptance.weight", "att.key.weight", "att.value.weight",
+    "att.output.weight", "att.gate.weight", "att.ln_x.weight", "att.ln_x.bias",
+    "ffn.time_maa_k", "ffn.time_maa_r", "ffn.key.weight", "ffn.receptance.weight",
+    "ffn.value.weight"};
 
 /* Binds time_maa_w2 [5][D][C] as five [D][C] matrices. */
 static rwkv_status mat5(rwkv_model *m, rwkv_weight w[5], int64_t D, int64_t C, const char *fmt, int i) {
@@ -135,52 +91,26 @@ static rwkv_status mat5(rwkv_model *m, rwkv_weight w[5], int64_t D, int64_t C, c
     return RWKV_OK;
 }
 
-/* True if name is a tensor this loader knows (so unknown keys can be reported). */
-static bool known_key(const char *name, int L) {
-    static const char *const top[] = {"emb.weight", "ln_out.weight", "ln_out.bias", "head.weight",
-                                      "blocks.0.ln0.weight", "blocks.0.ln0.bias"};
-    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
-        if (!strcmp(name, top[i])) return true;
-    static const char *const per[] = {
-        "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_maa_x", "att.time_maa_w",
-        "att.time_maa_k", "att.time_maa_v", "att.time_maa_r", "att.time_maa_g", "att.time_maa_w1",
-        "att.time_maa_w2", "att.time_decay", "att.time_decay_w1", "att.time_decay_w2",
-        "att.time_faaaa", "att.receptance.weight", "att.key.weight", "att.value.weight",
-        "att.output.weight", "att.gate.weight", "att.ln_x.weight", "att.ln_x.bias",
-        "ffn.time_maa_k", "ffn.time_maa_r", "ffn.key.weight", "ffn.receptance.weight",
-        "ffn.value.weight"};
-    int i, pos = 0;
-    if (sscanf(name, "blocks.%d.%n", &i, &pos) != 1 || pos == 0 || i < 0 || i >= L) return false;
-    for (size_t j = 0; j < sizeof per / sizeof per[0]; j++)
-        if (!strcmp(name + pos, per[j])) return true;
-    return false;
-}
-
 static void v6_free(rwkv_model *m) {
     v6_weights *W = m->weights;
     if (!W) return;
-    for (size_t i = 0; i < W->n_owned; i++) free(W->owned[i]);
-    free(W->owned);
+    rwkv_w_base_free(&W->b);
     free(W->layers);
     m->weights = NULL;
     free(W);
 }
 
 static rwkv_status alloc_scratch(v6_weights *W, int T) {
+    rwkv_owned *o = &W->b.owned;
     v6_scratch *s = &W->sc;
-    size_t TC = (size_t)T * W->C;
+    size_t TC = (size_t)T * W->b.C;
     float **bufs[] = {&s->x,     &s->xa,    &s->dx,    &s->xm[0], &s->xm[1], &s->xm[2], &s->xm[3],
                       &s->xm[4], &s->r,     &s->k,     &s->v,     &s->g,     &s->w,     &s->y};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        *bufs[i] = malloc(TC * sizeof(float));
-        if (!own(W, *bufs[i])) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
-    }
-    s->lr = malloc((size_t)T * W->Dmax * sizeof(float));
-    if (!own(W, s->lr)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
-    s->lr5 = malloc((size_t)T * 5 * W->D * sizeof(float));
-    if (!own(W, s->lr5)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
-    s->ffn = malloc((size_t)T * W->F * sizeof(float));
-    if (!own(W, s->ffn)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i] = rwkv_w_alloc(o, TC))) return RWKV_ERR_NOMEM;
+    if (!(s->lr = rwkv_w_alloc(o, (size_t)T * W->Dmax))) return RWKV_ERR_NOMEM;
+    if (!(s->lr5 = rwkv_w_alloc(o, (size_t)T * 5 * W->D))) return RWKV_ERR_NOMEM;
+    if (!(s->ffn = rwkv_w_alloc(o, (size_t)T * W->F))) return RWKV_ERR_NOMEM;
     s->T = T;
     return RWKV_OK;
 }
@@ -192,14 +122,10 @@ static rwkv_status v6_load(rwkv_model *m) {
     rwkv_status st;
     const rwkv_tensor *t;
     int64_t any2[2] = {-1, -1};
-
-    if ((st = rwkv_model_tensor(m, "emb.weight", 2, any2, &t)) != RWKV_OK) return st;
-    if (t->shape[0] < 1 || t->shape[0] > (1 << 24) || t->shape[1] < 1 || t->shape[1] > (1 << 16))
-        return rwkv_fail(RWKV_ERR_SHAPE, "emb.weight has an unusable shape");
-    W->emb = t;
-    W->V = (int)t->shape[0];
-    W->C = (int)t->shape[1];
-    const int C = W->C;
+    rwkv_owned *o = &W->b.owned;
+    if ((st = rwkv_w_load_base(m, &W->b, v6_keys, sizeof v6_keys / sizeof v6_keys[0], "RWKV-6")) != RWKV_OK)
+        return st;
+    const int C = W->b.C;
     if ((st = rwkv_model_tensor(m, "blocks.0.att.time_faaaa", 2, any2, &t)) != RWKV_OK) return st;
     W->H = (int)t->shape[0];
     W->N = (int)t->shape[1];
@@ -211,27 +137,7 @@ static rwkv_status v6_load(rwkv_model *m) {
         return rwkv_fail(RWKV_ERR_SHAPE, "blocks.0.att.time_maa_w1 has %lld columns, not 5·D",
                          (long long)t->shape[1]);
     W->D = (int)(t->shape[1] / 5);
-    int L = 0;
-    while (L < 100000) {
-        char name[64];
-        snprintf(name, sizeof name, "blocks.%d.ln1.weight", L);
-        if (!rwkv_tensor_file_find(&m->file, name)) break;
-        L++;
-    }
-    if (L == 0) return rwkv_fail(RWKV_ERR_SHAPE, "no layers (blocks.0.ln1.weight is missing)");
-    W->L = L;
-    for (size_t i = 0; i < m->file.n_tensors; i++)
-        if (!known_key(m->file.tensors[i].name, L))
-            return rwkv_fail(RWKV_ERR_SHAPE, "unexpected tensor '%s' in an RWKV-6 checkpoint",
-                             m->file.tensors[i].name);
-
-    if ((st = vec(m, W, &W->ln0_w, C, "blocks.%d.ln0.weight", 0)) ||
-        (st = vec(m, W, &W->ln0_b, C, "blocks.%d.ln0.bias", 0)) ||
-        (st = vec(m, W, &W->lnout_w, C, "ln_out.weight", 0)) ||
-        (st = vec(m, W, &W->lnout_b, C, "ln_out.bias", 0)) ||
-        (st = mat(m, &W->head, W->V, C, "head.weight", 0)))
-        return st;
-
+    const int L = W->b.L;
     W->layers = calloc((size_t)L, sizeof *W->layers);
     if (!W->layers) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     W->F = -1;
@@ -239,36 +145,36 @@ static rwkv_status v6_load(rwkv_model *m) {
     const int64_t hn[2] = {W->H, W->N};
     for (int i = 0; i < L; i++) {
         v6_layer *l = &W->layers[i];
-        if ((st = vec(m, W, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = vec(m, W, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = vec(m, W, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = vec(m, W, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = vec(m, W, &l->maa_x, C, "blocks.%d.att.time_maa_x", i)) ||
-            (st = vec(m, W, &l->maa[MW], C, "blocks.%d.att.time_maa_w", i)) ||
-            (st = vec(m, W, &l->maa[MK], C, "blocks.%d.att.time_maa_k", i)) ||
-            (st = vec(m, W, &l->maa[MV], C, "blocks.%d.att.time_maa_v", i)) ||
-            (st = vec(m, W, &l->maa[MR], C, "blocks.%d.att.time_maa_r", i)) ||
-            (st = vec(m, W, &l->maa[MG], C, "blocks.%d.att.time_maa_g", i)) ||
-            (st = vec(m, W, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
-            (st = vecd(m, W, &l->u, 2, hn, "blocks.%d.att.time_faaaa", i)) ||
-            (st = vec(m, W, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
-            (st = vec(m, W, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
-            (st = vec(m, W, &l->ffn_maa_k, C, "blocks.%d.ffn.time_maa_k", i)) ||
-            (st = vec(m, W, &l->ffn_maa_r, C, "blocks.%d.ffn.time_maa_r", i)) ||
-            (st = mat(m, &l->maa_w1, C, 5 * (int64_t)W->D, "blocks.%d.att.time_maa_w1", i)) ||
+        if ((st = rwkv_w_vec(m, o, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
+            (st = rwkv_w_vec(m, o, &l->maa_x, C, "blocks.%d.att.time_maa_x", i)) ||
+            (st = rwkv_w_vec(m, o, &l->maa[MW], C, "blocks.%d.att.time_maa_w", i)) ||
+            (st = rwkv_w_vec(m, o, &l->maa[MK], C, "blocks.%d.att.time_maa_k", i)) ||
+            (st = rwkv_w_vec(m, o, &l->maa[MV], C, "blocks.%d.att.time_maa_v", i)) ||
+            (st = rwkv_w_vec(m, o, &l->maa[MR], C, "blocks.%d.att.time_maa_r", i)) ||
+            (st = rwkv_w_vec(m, o, &l->maa[MG], C, "blocks.%d.att.time_maa_g", i)) ||
+            (st = rwkv_w_vec(m, o, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
+            (st = rwkv_w_vecd(m, o, &l->u, 2, hn, "blocks.%d.att.time_faaaa", i)) ||
+            (st = rwkv_w_vec(m, o, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
+            (st = rwkv_w_vec(m, o, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ffn_maa_k, C, "blocks.%d.ffn.time_maa_k", i)) ||
+            (st = rwkv_w_vec(m, o, &l->ffn_maa_r, C, "blocks.%d.ffn.time_maa_r", i)) ||
+            (st = rwkv_w_mat(m, &l->maa_w1, C, 5 * (int64_t)W->D, "blocks.%d.att.time_maa_w1", i)) ||
             (st = mat5(m, l->maa_w2, W->D, C, "blocks.%d.att.time_maa_w2", i)) ||
-            (st = mat(m, &l->decay_w1, C, -1, "blocks.%d.att.time_decay_w1", i)) ||
-            (st = mat(m, &l->decay_w2, l->decay_w1.cols, C, "blocks.%d.att.time_decay_w2", i)) ||
-            (st = mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
-            (st = mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
-            (st = mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
-            (st = mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
-            (st = mat(m, &l->Wg, C, C, "blocks.%d.att.gate.weight", i)) ||
-            (st = mat(m, &l->ffn_r, C, C, "blocks.%d.ffn.receptance.weight", i)) ||
-            (st = mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
+            (st = rwkv_w_mat(m, &l->decay_w1, C, -1, "blocks.%d.att.time_decay_w1", i)) ||
+            (st = rwkv_w_mat(m, &l->decay_w2, l->decay_w1.cols, C, "blocks.%d.att.time_decay_w2", i)) ||
+            (st = rwkv_w_mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wg, C, C, "blocks.%d.att.gate.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->ffn_r, C, C, "blocks.%d.ffn.receptance.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
             return st;
         if (W->F < 0) W->F = l->ffn_key.rows;
-        if ((st = mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
+        if ((st = rwkv_w_mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
         if (l->decay_w1.cols > W->Dmax) W->Dmax = l->decay_w1.cols;
     }
     if ((st = alloc_scratch(W, m->seq_chunk)) != RWKV_OK) return st;
@@ -277,7 +183,7 @@ static rwkv_status v6_load(rwkv_model *m) {
     m->info.n_embd = C;
     m->info.head_size = W->N;
     m->info.n_head = W->H;
-    m->info.n_vocab = W->V;
+    m->info.n_vocab = W->b.V;
     m->info.n_ffn = W->F;
     m->state_floats = (size_t)L * ((size_t)2 * C + (size_t)W->H * W->N * W->N);
     return RWKV_OK;
@@ -291,31 +197,7 @@ static void v6_state_zero(const rwkv_model *m, float *state) {
  * the official loader transposes it (time_state.transpose(1,2)) into the [key][value] state. */
 static rwkv_status v6_state_tuning(const rwkv_model *m, const rwkv_tensor_file *tf, float *state) {
     const v6_weights *W = m->weights;
-    const int H = W->H, N = W->N;
-    const size_t per_layer = (size_t)2 * W->C + (size_t)H * N * N;
-    size_t found = 0;
-    for (size_t i = 0; i < tf->n_tensors; i++) {
-        const rwkv_tensor *t = &tf->tensors[i];
-        int layer, pos = 0;
-        if (sscanf(t->name, "blocks.%d.att.time_state%n", &layer, &pos) != 1 || t->name[pos] != 0)
-            continue;
-        if (layer < 0 || layer >= W->L)
-            return rwkv_fail(RWKV_ERR_SHAPE, "'%s': layer out of range (model has %d layers)", t->name, W->L);
-        bool shape_ok = t->numel == (size_t)H * N * N && t->n_dims >= 2 &&
-                        t->shape[t->n_dims - 1] == N && t->shape[t->n_dims - 2] == N;
-        if (!shape_ok)
-            return rwkv_fail(RWKV_ERR_SHAPE, "'%s' does not have shape [%d,%d,%d]", t->name, H, N, N);
-        float *S = state + (size_t)layer * per_layer + 2 * (size_t)W->C;
-        /* S[h][key i][value j] = time_state[h][j][i] */
-        for (int h = 0; h < H; h++)
-            for (int a = 0; a < N; a++)
-                for (int b = 0; b < N; b++)
-                    S[((size_t)h * N + b) * N + a] = rwkv_load_elem(t->dtype, t->data, ((size_t)h * N + a) * N + b);
-        found++;
-    }
-    if (found != (size_t)W->L)
-        return rwkv_fail(RWKV_ERR_SHAPE, "state file has time_state for %zu of %d layers", found, W->L);
-    return RWKV_OK;
+    return rwkv_w_state_tuning_kv(tf, state, W->b.L, W->b.C, W->H, W->N);
 }
 
 /* ---- forward ------------------------------------------------------------------------------ */
@@ -337,12 +219,12 @@ static void token_delta(const float *cur, const float *last, float *dx, int T, i
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v6_weights *W = m->weights;
     v6_scratch *s = &W->sc;
-    const int C = W->C, H = W->H, N = W->N, F = W->F, D = W->D;
+    const int C = W->b.C, H = W->H, N = W->N, F = W->F, D = W->D;
     const size_t TC = (size_t)T * C;
     const size_t per_layer = (size_t)2 * C + (size_t)H * N * N;
     rwkv_ctx *ctx = m->ctx;
 
-    for (int li = 0; li < W->L; li++) {
+    for (int li = 0; li < W->b.L; li++) {
         const v6_layer *l = &W->layers[li];
         float *att_prev = state + li * per_layer;
         float *ffn_prev = att_prev + C;
@@ -413,29 +295,7 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
 static rwkv_status v6_eval(rwkv_model *m, float *state, const int32_t *tokens, size_t n, float *logits,
                            unsigned flags) {
     v6_weights *W = m->weights;
-    v6_scratch *s = &W->sc;
-    const int C = W->C;
-    const bool all = flags & RWKV_EVAL_ALL_LOGITS;
-    const size_t chunk = (flags & RWKV_EVAL_SERIAL) ? 1 : (size_t)s->T;
-    for (size_t done = 0; done < n;) {
-        int T = (int)(n - done < chunk ? n - done : chunk);
-        for (int t = 0; t < T; t++)
-            rwkv_convert_to_f32(W->emb->dtype,
-                                (const char *)W->emb->data + (size_t)tokens[done + t] * C *
-                                                                 rwkv_dtype_size(W->emb->dtype),
-                                s->x + (size_t)t * C, (size_t)C);
-        rwkv_op_layernorm(s->x, s->x, W->ln0_w, W->ln0_b, T, C, LN_EPS);
-        forward_layers(m, state, T);
-        if (logits && (all || done + (size_t)T == n)) {
-            int first = all ? 0 : T - 1;
-            int nrows = T - first;
-            rwkv_op_layernorm(s->x + (size_t)first * C, s->xa, W->lnout_w, W->lnout_b, nrows, C, LN_EPS);
-            float *dst = all ? logits + done * (size_t)W->V : logits;
-            rwkv_op_linear(m->ctx, &W->head, s->xa, dst, nrows);
-        }
-        done += (size_t)T;
-    }
-    return RWKV_OK;
+    return rwkv_w_eval(m, &W->b, W->sc.x, W->sc.xa, W->sc.T, forward_layers, state, tokens, n, logits, flags);
 }
 
 const rwkv_arch rwkv_arch_v6 = {
