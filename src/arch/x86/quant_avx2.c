@@ -1,0 +1,222 @@
+/* quant_avx2.c — integer-dot kernels for the block-quantized weights (contract in ops_quant.h),
+ * AVX2 version; quant_avx512.c includes this file with QX_VNNI defined to get the AVX-512 VNNI
+ * twin (vpdpbusd instead of vpmaddubsw + vpmaddwd). Compiled with the per-ISA flags of the
+ * Makefile and only called after the run-time CPU check of rwkv_qkernels_avx2/avx512().
+ *
+ * One weight block of 32 values is one ymm of int8 codes. Signed codes w (q8_0, q4_0, q5_0,
+ * nf4) are dotted with the activations q by the sign trick: |w| (unsigned) · sign(q, w) (signed)
+ * = w·q, summed in groups of 4 into 8 int32 lanes (exact: |w| ≤ 128, |q| ≤ 127, so the int16
+ * pair sums of vpmaddubsw cannot saturate). Unsigned codes (q4_1, q5_1) go in directly and the
+ * minimum adds m·s_x per block. Per (row, token) the int32 lanes are converted to fp32 and
+ * accumulated with one FMA by d_w·d_x in 8 lanes, reduced at the row end by a fixed tree: the
+ * sequence of operations for one output is the same whatever the tile (1–4 tokens × 1–2 rows),
+ * so results do not depend on T or on the slice. */
+#ifndef QX_VNNI
+#include "cpu.h"
+#include "ops_quant.h"
+#include "quant.h"
+
+#include <immintrin.h>
+#include <string.h>
+#define QX(name) name##_avx2
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Σ over groups of 4 of u[i]·s[i] (u unsigned, s signed bytes) into 8 int32 lanes. */
+INLINE __m256i QX(dpbusd)(__m256i u, __m256i s) {
+#ifdef QX_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* 16 bytes of nibbles → 32 bytes: low nibbles (values 0..15) then high nibbles (16..31). */
+INLINE __m256i QX(nibbles)(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(15));
+}
+
+/* Byte j = 16 where bit j of the little-endian 32-bit qh is set, else 0. */
+INLINE __m256i QX(fifth_bits)(const uint8_t *qhp) {
+    uint32_t qh;
+    memcpy(&qh, qhp, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                         2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+}
+
+INLINE float QX(half)(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* Σ of the 8 lanes (fixed tree). */
+INLINE float QX(hsum)(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* Weight block b of a row: codes c[0..1] (nf4 fills two), scale, minimum; returns whether the
+ * codes are signed. */
+INLINE int QX(unpack)(rwkv_dtype dt, const uint8_t *p, __m256i c[2], float *dw, float *mw) {
+    *dw = QX(half)(p);
+    switch (dt) {
+    case RWKV_DT_Q8_0:
+        c[0] = _mm256_loadu_si256((const __m256i *)(p + 2));
+        return 1;
+    case RWKV_DT_Q4_0:
+        c[0] = _mm256_sub_epi8(QX(nibbles)(p + 2), _mm256_set1_epi8(8));
+        return 1;
+    case RWKV_DT_Q4_1:
+        *mw = QX(half)(p + 2);
+        c[0] = QX(nibbles)(p + 4);
+        return 0;
+    case RWKV_DT_Q5_0:
+        c[0] = _mm256_sub_epi8(_mm256_or_si256(QX(nibbles)(p + 6), QX(fifth_bits)(p + 2)),
+                               _mm256_set1_epi8(16));
+        return 1;
+    case RWKV_DT_Q5_1:
+        *mw = QX(half)(p + 2);
+        c[0] = _mm256_or_si256(QX(nibbles)(p + 8), QX(fifth_bits)(p + 4));
+        return 0;
+    default: { /* nf4: codes are 127·level, so the scale is absmax/127 */
+        *dw = *dw / 127.0f;
+        const __m256i cb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rwkv_nf4_i8));
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 2)), m = _mm256_set1_epi8(15);
+        c[0] = _mm256_shuffle_epi8(cb, _mm256_and_si256(v, m));
+        c[1] = _mm256_shuffle_epi8(cb, _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
+        return 1;
+    }
+    }
+}
+
+/* A tile of R rows × TT tokens over the whole row (R, TT compile-time constants after
+ * inlining). rows[r] points at row r; Y[t·ldy + r] receives the results. */
+INLINE void QX(tile)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int K,
+                     const int8_t *xq, const float *xd, const float *xs, float *Y, int ldy) {
+    const size_t bb = rwkv_dtype_block_bytes(dt);
+    const int sub = dt == RWKV_DT_NF4 ? 2 : 1, nb = K / (32 * sub), nx = K / 32;
+    const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
+    __m256 acc[2][4];
+    float accm[2][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < TT; t++) {
+            acc[r][t] = _mm256_setzero_ps();
+            accm[r][t] = 0.0f;
+        }
+    for (int b = 0; b < nb; b++) {
+        for (int r = 0; r < R; r++) {
+            __m256i c[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+            float dw, mw = 0.0f;
+            const int sgn = QX(unpack)(dt, rows[r] + (size_t)b * bb, c, &dw, &mw);
+            for (int s = 0; s < sub; s++) {
+                const int xb = b * sub + s;
+                const __m256i u = sgn ? _mm256_sign_epi8(c[s], c[s]) : c[s];
+                for (int t = 0; t < TT; t++) {
+                    __m256i x = _mm256_loadu_si256((const __m256i *)(xq + (size_t)t * K + 32 * xb));
+                    if (sgn) x = _mm256_sign_epi8(x, c[s]);
+                    const __m256 p = _mm256_cvtepi32_ps(QX(dpbusd)(u, x));
+                    acc[r][t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * xd[(size_t)t * nx + xb]), acc[r][t]);
+                    if (minty) accm[r][t] += mw * xs[(size_t)t * nx + xb];
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < TT; t++) Y[(size_t)t * ldy + r] = QX(hsum)(acc[r][t]) + accm[r][t];
+}
+
+/* One type's product: rows two at a time, tokens four at a time. */
+INLINE void QX(dot_type)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
+                         const int8_t *xq, const float *xd, const float *xs, int T, float *Y,
+                         int ldy) {
+    const int nx = K / 32;
+    int o = o0;
+    for (; o < o1; o += 2) {
+        const int R = o + 1 < o1 ? 2 : 1;
+        const uint8_t *rows[2] = {(const uint8_t *)W + (size_t)o * rb,
+                                  (const uint8_t *)W + (size_t)(o + R - 1) * rb};
+        int t = 0;
+        for (; t + 4 <= T; t += 4) {
+            const int8_t *q = xq + (size_t)t * K;
+            const float *d = xd + (size_t)t * nx, *s = xs + (size_t)t * nx;
+            float *y = Y + (size_t)t * ldy + o;
+            if (R == 2) QX(tile)(dt, rows, 2, 4, K, q, d, s, y, ldy);
+            else QX(tile)(dt, rows, 1, 4, K, q, d, s, y, ldy);
+        }
+        for (; t < T; t++) {
+            const int8_t *q = xq + (size_t)t * K;
+            const float *d = xd + (size_t)t * nx, *s = xs + (size_t)t * nx;
+            float *y = Y + (size_t)t * ldy + o;
+            if (R == 2) QX(tile)(dt, rows, 2, 1, K, q, d, s, y, ldy);
+            else QX(tile)(dt, rows, 1, 1, K, q, d, s, y, ldy);
+        }
+    }
+}
+
+static void QX(dot)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
+                    const int8_t *xq, const float *xd, const float *xs, int T, float *Y, int ldy) {
+    switch (dt) { /* one specialised copy per type */
+    case RWKV_DT_Q8_0: QX(dot_type)(RWKV_DT_Q8_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q4_0: QX(dot_type)(RWKV_DT_Q4_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q4_1: QX(dot_type)(RWKV_DT_Q4_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q5_0: QX(dot_type)(RWKV_DT_Q5_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q5_1: QX(dot_type)(RWKV_DT_Q5_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_NF4: QX(dot_type)(RWKV_DT_NF4, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    default: break;
+    }
+}
+
+/* The activation quantizer of ops_quant.h, bit-identical to the scalar one. */
+static void QX(quantize_x)(const float *x, int K, int8_t *q, float *d, float *s) {
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int b = 0; b < K / 32; b++) {
+        const float *xb = x + 32 * b;
+        __m256 v[4], mx = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(xb + 8 * i);
+            mx = _mm256_max_ps(mx, _mm256_and_ps(v[i], absm));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i i32[4];
+        for (int i = 0; i < 4; i++) i32[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        /* packs interleave the 128-bit lanes: 0 1 2 3 → bytes in lane order 0,2,1,3 → fix */
+        const __m256i p16a = _mm256_packs_epi32(i32[0], i32[1]), p16b = _mm256_packs_epi32(i32[2], i32[3]);
+        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), p8);
+        d[b] = db;
+        s[b] = db * (float)_mm_cvtsi128_si32(s4);
+    }
+}
+
+#ifndef QX_VNNI
+static const rwkv_qkernels avx2_qtable = {
+    .name = "avx2",
+    .quantize_x = quantize_x_avx2,
+    .dot = dot_avx2,
+};
+
+const rwkv_qkernels *rwkv_qkernels_avx2(void) {
+    const rwkv_cpu *c = rwkv_cpu_get();
+    return c->avx2 && c->fma && c->f16c ? &avx2_qtable : NULL;
+}
+#endif

@@ -1,0 +1,63 @@
+/* ops_quant.h — integer-dot kernels for block-quantized weights (quant.h), internal to the
+ * library and to tests/test_quant.c.
+ *
+ * Activations are quantized per block of 32 to int8, as ggml's q8_0 does for its integer dots:
+ *   d = max|x|/127 (fp32), q = round-half-even(x·(1/d)), s = d·Σq       (all types)
+ * and each weight block is dotted with the activation block(s) it covers in integer arithmetic:
+ *   q8_0 / q4_0 / q5_0 / nf4   y += d_w·d_x · Σ w_j·q_j      (w_j the signed int8 weight code:
+ *                                q8_0 q, q4_0 nib−8, q5_0 v−16, nf4 round(127·NF4[nib]))
+ *   q4_1 / q5_1                 y += d_w·d_x · Σ u_j·q_j + m_w·s_x   (u_j the unsigned code)
+ * The integer sums are exact; only the fp32 accumulation order differs between the scalar oracle
+ * and the SIMD twins. NF4 uses its code book rounded to int8 (|error| ≤ 0.5/127 of the block's
+ * absmax per weight, small next to the NF4 step). A result depends only on W, X, the row and the
+ * token — never on the row slice or on T — so threads may split rows freely. */
+#ifndef RWKV_OPS_QUANT_H
+#define RWKV_OPS_QUANT_H
+
+#include "internal.h"
+
+struct rwkv_weight;
+
+/* One kernel set (scalar oracle or one instruction set). */
+typedef struct rwkv_qkernels {
+    const char *name;
+    /* Quantizes one row of K activations (K a multiple of 32) into q[K], d[K/32], s[K/32].
+     * Every table produces the same bits. */
+    void (*quantize_x)(const float *x, int K, int8_t *q, float *d, float *s);
+    /* Rows [o0, o1) of Y[t·ldy + o] = Σ W[o]·X[t] for t < T, W of type dt (row_bytes bytes per
+     * row, K columns), X given by its quantized rows xq [T][K], xd/xs [T][K/32]. */
+    void (*dot)(rwkv_dtype dt, const void *W, size_t row_bytes, int K, int o0, int o1,
+                const int8_t *xq, const float *xd, const float *xs, int T, float *Y, int ldy);
+} rwkv_qkernels;
+
+/* The scalar integer oracle (always there). */
+const rwkv_qkernels *rwkv_qkernels_scalar(void);
+/* The SIMD tables: NULL when the running CPU lacks their features. Only the ones of the target
+ * architecture exist (src/arch/x86/quant_avx2.c, quant_avx512.c, src/arch/arm/quant_neon.c). */
+#if defined(__x86_64__)
+const rwkv_qkernels *rwkv_qkernels_avx2(void);
+const rwkv_qkernels *rwkv_qkernels_avx512(void);
+#endif
+#if defined(__aarch64__)
+const rwkv_qkernels *rwkv_qkernels_neon(void);
+#endif
+/* The best integer table for this CPU, or NULL when there is no SIMD one (then the float
+ * reference path is used). Decided once per process. */
+const rwkv_qkernels *rwkv_qkernels_best(void);
+
+/* The signed int8 NF4 code book: round(127·rwkv_nf4_levels[i]). */
+extern const int8_t rwkv_nf4_i8[16];
+
+/* rwkv_linear_quant_rows with the context's choice made explicit: force_scalar = 1 runs the
+ * float reference (dequantize a row, fp32 dot: no activation rounding), 0 the best integer
+ * kernels. work (work_bytes, may be NULL/0) is scratch for the quantized activations; without
+ * enough the call uses its stack or the heap. rwkv_linear_quant_rows (quant.h) is this with
+ * force_scalar taken from RWKV_FORCE_SCALAR and no scratch. */
+void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
+                               float *Y, int force_scalar, void *work, size_t work_bytes);
+
+/* The float reference (force_scalar path), exposed for the tests. */
+void rwkv_linear_quant_rows_ref(const struct rwkv_weight *W, int o0, int o1, const float *X,
+                                int T, float *Y);
+
+#endif

@@ -1,0 +1,203 @@
+/* test_quant.c — the integer-dot kernels of ops_quant.h.
+ *
+ *  1. Activation quantizer: every SIMD table gives the scalar oracle's bits.
+ *  2. Every SIMD dot kernel vs the scalar integer oracle on random weights and activations, odd
+ *     row counts and slices, T = 1, 2, 3, 4, 5, 7, 9: relative error ≤ 2e-5 of Σ|terms| (the
+ *     integer sums are exact; only the fp32 accumulation order differs).
+ *  3. Independence from T and from the slice: a row computed with T = 9 equals, bit for bit, the
+ *     same row with T = 1, and a split slice equals the whole.
+ *  4. The integer path vs the float reference (dequantize, fp32 dot): the activation rounding
+ *     costs at most ~1/254 of each block's max|x| per value; checked at 3·Σ_b max|x_b|·Σ|w_b|/254
+ *     (nf4 adds its int8 code book, 0.5/127 of the absmax per weight).
+ *  5. rwkv_linear_quant_rows_ex with force_scalar equals the float reference exactly. */
+#include "common/test.h"
+
+#include "ops.h"
+#include "ops_quant.h"
+#include "quant.h"
+
+#include <math.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+}
+
+static const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1,
+                                   RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4};
+#define NTYPES (int)(sizeof types / sizeof types[0])
+
+typedef struct qx {
+    int8_t *q;
+    float *d, *s;
+} qx;
+
+static qx quantize_acts(const rwkv_qkernels *k, const float *X, int T, int K) {
+    qx a = {malloc((size_t)T * K), malloc(sizeof(float) * T * (K / 32)), malloc(sizeof(float) * T * (K / 32))};
+    for (int t = 0; t < T; t++)
+        k->quantize_x(X + (size_t)t * K, K, a.q + (size_t)t * K, a.d + t * (K / 32), a.s + t * (K / 32));
+    return a;
+}
+
+static void free_acts(qx a) {
+    free(a.q);
+    free(a.d);
+    free(a.s);
+}
+
+/* Random activations with a spread of block magnitudes (and one all-zero block). */
+static float *rand_acts(int T, int K) {
+    float *X = malloc(sizeof(float) * T * K);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < K; i++) {
+            float scale = (float)(1 + (i / 32) % 5) * 0.7f;
+            X[(size_t)t * K + i] = (i / 32 == 1) ? 0.0f : frand() * scale;
+        }
+    return X;
+}
+
+static void test_quantize_x(const rwkv_qkernels *k) {
+    const int K = 256;
+    float *X = rand_acts(3, K);
+    X[5] = 0.5f * (1.0f + 1e-7f); /* ties and near ties */
+    qx a = quantize_acts(rwkv_qkernels_scalar(), X, 3, K), b = quantize_acts(k, X, 3, K);
+    CHECK(memcmp(a.q, b.q, 3 * K) == 0, "%s quantize_x codes differ", k->name);
+    CHECK(memcmp(a.d, b.d, sizeof(float) * 3 * (K / 32)) == 0, "%s quantize_x scales differ", k->name);
+    CHECK(memcmp(a.s, b.s, sizeof(float) * 3 * (K / 32)) == 0, "%s quantize_x sums differ", k->name);
+    int bad = 0;
+    for (int i = 0; i < 3 * K; i++) bad += a.q[i] == -128;
+    CHECK(bad == 0, "code -128 (must stay in [-127, 127])");
+    free_acts(a);
+    free_acts(b);
+    free(X);
+}
+
+/* Σ|terms| bound of row o, token t, from the dequantized weights. */
+static double abs_mass(const float *wd, const float *X, int K) {
+    double m = 0;
+    for (int i = 0; i < K; i++) m += fabs((double)wd[i] * X[i]);
+    return m;
+}
+
+static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
+    const int rows = 37, K = 320 - (dt == RWKV_DT_NF4 ? 64 : 0) + 32 * (dt == RWKV_DT_Q4_1);
+    const size_t rb = rwkv_dtype_row_bytes(dt, (size_t)K);
+    float *Wf = malloc(sizeof(float) * rows * K), *wd = malloc(sizeof(float) * rows * K);
+    for (int i = 0; i < rows * K; i++) Wf[i] = frand() * (1.0f + (float)((i / 64) % 3));
+    unsigned char *Wq = malloc(rb * rows);
+    for (int o = 0; o < rows; o++) {
+        rwkv_quantize_row(dt, Wf + (size_t)o * K, Wq + o * rb, (size_t)K);
+        rwkv_dequantize_row(dt, Wq + o * rb, wd + (size_t)o * K, (size_t)K);
+    }
+    const int Ts[] = {1, 2, 3, 4, 5, 7, 9};
+    for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
+        const int T = Ts[ti];
+        float *X = rand_acts(T, K);
+        qx a = quantize_acts(rwkv_qkernels_scalar(), X, T, K);
+        float *ys = calloc((size_t)T * rows, sizeof(float)), *yk = calloc((size_t)T * rows, sizeof(float));
+        float *yr = calloc((size_t)T * rows, sizeof(float));
+        rwkv_qkernels_scalar()->dot(dt, Wq, rb, K, 0, rows, a.q, a.d, a.s, T, ys, rows);
+        /* the SIMD kernel in three odd slices */
+        k->dot(dt, Wq, rb, K, 0, 5, a.q, a.d, a.s, T, yk, rows);
+        k->dot(dt, Wq, rb, K, 5, 16, a.q, a.d, a.s, T, yk, rows);
+        k->dot(dt, Wq, rb, K, 16, rows, a.q, a.d, a.s, T, yk, rows);
+        rwkv_weight W = {.dtype = dt, .rows = rows, .cols = K, .data = Wq};
+        rwkv_linear_quant_rows_ref(&W, 0, rows, X, T, yr);
+        int bad = 0, bad_ref = 0;
+        double worst = 0, worst_ref = 0;
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < rows; o++) {
+                const float *w = wd + (size_t)o * K, *x = X + (size_t)t * K;
+                double mass = abs_mass(w, x, K), e = fabs(ys[t * rows + o] - yk[t * rows + o]);
+                if (e > 2e-5 * mass + 1e-6) bad++;
+                if (e / (mass + 1e-30) > worst) worst = e / (mass + 1e-30);
+                /* activation rounding bound vs the float reference */
+                double bound = 0;
+                for (int b = 0; b < K / 32; b++) {
+                    double amax = 0, wsum = 0;
+                    for (int j = 0; j < 32; j++) {
+                        amax = fmax(amax, fabs(x[32 * b + j]));
+                        wsum += fabs(w[32 * b + j]);
+                    }
+                    bound += amax * wsum / 254.0;
+                }
+                if (dt == RWKV_DT_NF4) {
+                    double xs = 0, wmax = 0;
+                    for (int i = 0; i < K; i++) {
+                        xs += fabs(x[i]);
+                        wmax = fmax(wmax, fabs(w[i]));
+                    }
+                    bound += xs * wmax * 0.5 / 127.0;
+                }
+                double er = fabs(ys[t * rows + o] - yr[t * rows + o]);
+                if (er > 3 * bound + 1e-5) bad_ref++;
+                if (er / (bound + 1e-30) > worst_ref) worst_ref = er / (bound + 1e-30);
+            }
+        CHECK(bad == 0, "%s %s T=%d: %d outputs off the scalar oracle (worst rel %g)", k->name,
+              rwkv_dtype_name(dt), T, bad, worst);
+        CHECK(bad_ref == 0, "%s T=%d: %d outputs off the float reference (worst %g of bound)",
+              rwkv_dtype_name(dt), T, bad_ref, worst_ref);
+        /* independence from T: token t of this call equals a T = 1 call on token t */
+        int diff = 0;
+        for (int t = 0; t < T; t++) {
+            float y1[64];
+            k->dot(dt, Wq, rb, K, 0, rows, a.q + (size_t)t * K, a.d + t * (K / 32), a.s + t * (K / 32), 1, y1, rows);
+            diff += memcmp(y1, yk + t * rows, sizeof(float) * rows) != 0;
+        }
+        CHECK(diff == 0, "%s %s T=%d: result depends on T or slice", k->name, rwkv_dtype_name(dt), T);
+        /* the dispatcher: force_scalar is the float reference, exactly */
+        float *yf = calloc((size_t)T * rows, sizeof(float));
+        rwkv_linear_quant_rows_ex(&W, 0, rows, X, T, yf, 1, NULL, 0);
+        CHECK(memcmp(yf, yr, sizeof(float) * T * rows) == 0, "force_scalar is not the reference");
+        /* the dispatcher with the best table and a tiny work buffer (chunks of tokens) */
+        if (rwkv_qkernels_best() == k) {
+            unsigned char work[8];
+            rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, work, sizeof work);
+            rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
+            CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: dispatcher differs",
+                  k->name, rwkv_dtype_name(dt), T);
+        }
+        free(yf);
+        free(ys);
+        free(yk);
+        free(yr);
+        free(X);
+        free_acts(a);
+    }
+    free(Wf);
+    free(wd);
+    free(Wq);
+}
+
+static void test_nf4_codebook(void) {
+    int bad = 0;
+    for (int i = 0; i < 16; i++) bad += rwkv_nf4_i8[i] != (int)lrintf(127.0f * rwkv_nf4_levels[i]);
+    CHECK(bad == 0, "nf4 int8 code book is not round(127·level)");
+}
+
+int main(void) {
+    const rwkv_qkernels *tables[4];
+    int n = 0;
+    tables[n++] = rwkv_qkernels_scalar();
+#if defined(__x86_64__)
+    if (rwkv_qkernels_avx2()) tables[n++] = rwkv_qkernels_avx2();
+    else printf("note: no AVX2 on this CPU, avx2 table not tested\n");
+    if (rwkv_qkernels_avx512()) tables[n++] = rwkv_qkernels_avx512();
+    else printf("note: no AVX-512 VNNI on this CPU, avx512 table not tested\n");
+#endif
+#if defined(__aarch64__)
+    if (rwkv_qkernels_neon()) tables[n++] = rwkv_qkernels_neon();
+    else printf("note: no neon integer table\n");
+#endif
+    test_nf4_codebook();
+    for (int i = 0; i < n; i++) {
+        test_quantize_x(tables[i]);
+        for (int j = 0; j < NTYPES; j++) test_kernel(tables[i], types[j]);
+    }
+    printf("integer tables tested: %d (best: %s)\n", n,
+           rwkv_qkernels_best() ? rwkv_qkernels_best()->name : "none, float reference");
+    return test_summary("test_quant");
+}
