@@ -698,6 +698,24 @@ int main(void) {
         }
         CHECK(c1 == c0 + 1, "disconnected client dropped (%g -> %g)", c0, c1);
         CHECK(metric(port, "rwkv_active_sequences") == 0, "no active sequence left");
+        /* the same for a non-streaming request (its connection is suspended meanwhile) */
+        const char *nbody = "{\"prompt\":\"the\",\"max_tokens\":4000,\"temperature\":0}";
+        h = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(nbody), nbody);
+        double g0 = metric(port, "rwkv_generated_tokens_total");
+        fd = connect_port(port);
+        send_all(fd, req, (size_t)h);
+        usleep(200000);
+        close(fd);
+        double c2 = c1;
+        for (int i = 0; i < 100 && c2 == c1; i++) {
+            usleep(50000);
+            c2 = metric(port, "rwkv_cancelled_total");
+        }
+        double g1 = metric(port, "rwkv_generated_tokens_total");
+        CHECK(c2 == c1 + 1, "disconnected non-streaming client dropped (%g -> %g)", c1, c2);
+        CHECK(g1 - g0 < 4000, "its generation was cut short (%g tokens)", g1 - g0);
+        CHECK(metric(port, "rwkv_active_sequences") == 0, "no active sequence left");
     }
 
     /* ---- load: warm-up round to the plateau, then the measured round ---- */

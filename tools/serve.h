@@ -99,6 +99,7 @@ typedef struct srv_job {
     int done;                  /* the scheduler has written everything */
     int conn_gone;             /* the HTTP side is finished with this job */
     int suspended;             /* the connection is suspended waiting for this job */
+    int cancelled;             /* the scheduler saw the client close: close without a reply */
     struct MHD_Connection *conn;
     int refs;                  /* HTTP side + scheduler */
     struct srv_job *next;      /* queue link */
@@ -189,6 +190,9 @@ int srv_http_port(server *s);
 void srv_http_stop(server *s);
 /* Resumes a connection suspended while waiting for a job. Caller does NOT hold s->mu. */
 void srv_http_resume(struct MHD_Connection *c);
+/* 1 if the peer of a suspended connection has closed it (libmicrohttpd does not watch suspended
+ * connections). Caller holds s->mu and the job's suspended flag is set (so c stays valid). */
+int srv_http_peer_gone(struct MHD_Connection *c);
 /* Drops one reference (caller holds s->mu); frees the job at zero. */
 void srv_job_unref_locked(server *s, srv_job *j);
 

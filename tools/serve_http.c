@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +33,14 @@ void srv_job_unref_locked(server *s, srv_job *j) {
 }
 
 void srv_http_resume(struct MHD_Connection *c) { MHD_resume_connection(c); }
+
+int srv_http_peer_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 /* Queues a response with body[0..len) and content type; counts it. */
 static enum MHD_Result respond(req_ctx *r, struct MHD_Connection *c, int status, const char *ctype,
@@ -101,7 +110,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         if (j->out_pos == j->out.len) j->out_pos = j->out.len = 0;
         n = (ssize_t)k;
     } else if (j->done) {
-        n = MHD_CONTENT_READER_END_OF_STREAM;
+        n = j->cancelled ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
     } else {
         j->suspended = 1;
         MHD_suspend_connection(j->conn);
@@ -184,6 +193,10 @@ static enum MHD_Result finish_job(req_ctx *r, struct MHD_Connection *c) {
         MHD_suspend_connection(c);
         pthread_mutex_unlock(&s->mu);
         return MHD_YES;
+    }
+    if (j->cancelled) { /* the client left while we waited: just close */
+        pthread_mutex_unlock(&s->mu);
+        return MHD_NO;
     }
     srv_buf body = {0};
     int status = j->status ? j->status : 500;

@@ -294,6 +294,7 @@ typedef struct sched {
     float *blogits;
     srv_job **bjobs;
     size_t n_vocab;
+    double last_peer_check;
 } sched;
 
 /* Ends job i of the active list: writes its end, releases it, removes it. */
@@ -480,13 +481,34 @@ static int admit(sched *q) {
         s->active++;
         taken[n_taken++] = j;
     }
-    int gone[1024], n_gone = 0;
+    srv_job *gone[1024], *left[1024];
+    int n_gone = 0, n_left = 0;
     for (int i = 0; i < q->n_act && n_gone < 1024; i++)
-        if (q->act[i]->conn_gone) gone[n_gone++] = i;
+        if (q->act[i]->conn_gone) gone[n_gone++] = q->act[i];
+    double t = now_s();
+    if (t - q->last_peer_check > 0.1) { /* suspended connections are not watched by MHD */
+        q->last_peer_check = t;
+        for (int i = 0; i < q->n_act && n_left < 1024; i++) {
+            srv_job *j = q->act[i];
+            if (!j->conn_gone && j->suspended && srv_http_peer_gone(j->conn)) {
+                j->cancelled = 1;
+                left[n_left++] = j;
+            }
+        }
+    }
     pthread_mutex_unlock(&s->mu);
-    for (int k = n_gone - 1; k >= 0; k--) { /* the client went away: drop it now */
+    for (int k = 0; k < n_gone + n_left; k++) {
+        srv_job *j = k < n_gone ? gone[k] : left[k - n_gone];
+        int i = 0;
+        while (i < q->n_act && q->act[i] != j) i++;
+        if (i == q->n_act) continue;
         atomic_fetch_add(&s->metrics.cancelled, 1);
-        retire(q, gone[k], 0);
+        if (k < n_gone) {
+            retire(q, i, 0); /* the client went away: drop it now */
+        } else {
+            j->error = 1; /* the client is going: let MHD close the connection */
+            retire(q, i, 1);
+        }
     }
     for (int k = 0; k < n_taken; k++) {
         srv_job *j = taken[k];
