@@ -204,22 +204,44 @@ static rwkv_status v6_state_tuning(const rwkv_model *m, const rwkv_tensor_file *
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* dx[t] = prev[t] − cur[t], where prev[t] is cur[t−1] (or last for t = 0). */
-static void token_delta(const float *cur, const float *last, float *dx, int T, int C) {
+/* Token shift of the time mix, per token t (prev[t] = cur[t−1], or last for t = 0):
+ * dx[t] = prev[t] − cur[t] and y[t] = cur[t] + dx[t]·maa_x (the LoRA's input). */
+static void att_shift(const float *cur, const float *last, const float *maa_x, float *dx, float *y, int T,
+                      int C) {
     for (int t = 0; t < T; t++) {
         const float *c = cur + (size_t)t * C;
         const float *p = t ? c - C : last;
-        float *o = dx + (size_t)t * C;
-        for (int i = 0; i < C; i++) o[i] = p[i] - c[i];
+        float *d = dx + (size_t)t * C, *o = y + (size_t)t * C;
+        for (int i = 0; i < C; i++) {
+            d[i] = p[i] - c[i];
+            o[i] = c[i] + d[i] * maa_x[i];
+        }
+    }
+}
+
+/* Token shift of the channel mix: xk[t] = cur[t] + (prev[t] − cur[t])·maa_k, same for xr. */
+static void ffn_shift(const float *cur, const float *last, const float *maa_k, const float *maa_r, float *xk,
+                      float *xr, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *c = cur + (size_t)t * C;
+        const float *p = t ? c - C : last;
+        float *ok = xk + (size_t)t * C, *orr = xr + (size_t)t * C;
+        for (int i = 0; i < C; i++) {
+            const float d = p[i] - c[i];
+            ok[i] = c[i] + d * maa_k[i];
+            orr[i] = c[i] + d * maa_r[i];
+        }
     }
 }
 
 /* Runs T tokens (T <= scratch capacity) from sc.x (embedded, LayerNorm'd by ln0) through every
- * layer; leaves the final residual stream in sc.x. */
+ * layer; leaves the final residual stream in sc.x. Every product over the chunk is one
+ * matrix-matrix product; products that share an input step run as one parallel batch (one
+ * wake-up of the thread pool), LayerNorm/GroupNorm and tanh run on the pool's kernels. */
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v6_weights *W = m->weights;
     v6_scratch *s = &W->sc;
-    const int C = W->b.C, H = W->H, N = W->N, F = W->F, D = W->D;
+    const int C = W->b.C, H = W->H, N = W->N, D = W->D;
     const size_t TC = (size_t)T * C;
     const size_t per_layer = (size_t)2 * C + (size_t)H * N * N;
     rwkv_ctx *ctx = m->ctx;
@@ -231,62 +253,80 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         float *S = ffn_prev + C;
 
         /* ---- time mix ---- */
-        rwkv_op_layernorm(s->x, s->xa, l->ln1_w, l->ln1_b, T, C, LN_EPS);
-        token_delta(s->xa, att_prev, s->dx, T, C);
+        rwkv_op_norm(ctx, s->x, s->xa, l->ln1_w, l->ln1_b, T, C, C, LN_EPS);
+        att_shift(s->xa, att_prev, l->maa_x, s->dx, s->y, T, C);
         memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
 
         /* data-dependent token shift:
          *   h = tanh((x + dx·maa_x)·maa_w1) split in five [D] parts h_w..h_g
          *   x_j = x + dx·(maa_j + h_j·maa_w2[j])   for j in w, k, v, r, g */
-        for (size_t i = 0; i < TC; i++) s->y[i] = s->xa[i] + s->dx[i] * l->maa_x[i % C];
-        rwkv_op_linear_t(ctx, &l->maa_w1, s->y, s->lr, T);
-        for (int t = 0; t < T; t++)
-            for (int j = 0; j < 5; j++)
-                for (int d = 0; d < D; d++)
-                    s->lr5[((size_t)j * T + t) * D + d] = tanhf(s->lr[((size_t)t * 5 + j) * D + d]);
+        rwkv_linear_job lora1 = {.W = &l->maa_w1, .X = s->y, .Y = s->lr, .transposed = 1};
+        rwkv_op_linear_batch(ctx, &lora1, 1, T);
+        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lr, NULL, s->lr, T, 5 * D);
+        const float *h5[5];
         for (int j = 0; j < 5; j++) {
-            rwkv_op_linear_t(ctx, &l->maa_w2[j], s->lr5 + (size_t)j * T * D, s->xm[j], T);
-            for (size_t i = 0; i < TC; i++)
-                s->xm[j][i] = s->xa[i] + s->dx[i] * (l->maa[j][i % C] + s->xm[j][i]);
+            if (T == 1) {
+                h5[j] = s->lr + (size_t)j * D; /* one token: the five parts are already contiguous */
+                continue;
+            }
+            float *dst = s->lr5 + (size_t)j * T * D;
+            for (int t = 0; t < T; t++)
+                memcpy(dst + (size_t)t * D, s->lr + ((size_t)t * 5 + j) * D, (size_t)D * sizeof(float));
+            h5[j] = dst;
         }
+        rwkv_linear_job lora2[5];
+        for (int j = 0; j < 5; j++)
+            lora2[j] = (rwkv_linear_job){.W = &l->maa_w2[j], .X = h5[j], .Y = s->xm[j], .transposed = 1};
+        rwkv_op_linear_batch(ctx, lora2, 5, T);
+        for (int j = 0; j < 5; j++)
+            for (int t = 0; t < T; t++) {
+                const size_t o = (size_t)t * C;
+                const float *xa = s->xa + o, *dx = s->dx + o, *mj = l->maa[j];
+                float *xm = s->xm[j] + o;
+                for (int i = 0; i < C; i++) xm[i] = xa[i] + dx[i] * (mj[i] + xm[i]);
+            }
 
-        /* r = Wr·xr, k = Wk·xk, v = Wv·xv, g = silu(Wg·xg) */
-        rwkv_op_linear(ctx, &l->Wr, s->xm[MR], s->r, T);
-        rwkv_op_linear(ctx, &l->Wk, s->xm[MK], s->k, T);
-        rwkv_op_linear(ctx, &l->Wv, s->xm[MV], s->v, T);
-        rwkv_op_linear(ctx, &l->Wg, s->xm[MG], s->g, T);
-        for (size_t i = 0; i < TC; i++) s->g[i] *= sigmoidf(s->g[i]);
-
-        /* w = exp(−exp(time_decay + tanh(xw·decay_w1)·decay_w2)) */
-        rwkv_op_linear_t(ctx, &l->decay_w1, s->xm[MW], s->lr, T);
-        for (size_t i = 0; i < (size_t)T * l->decay_w1.cols; i++) s->lr[i] = tanhf(s->lr[i]);
-        rwkv_op_linear_t(ctx, &l->decay_w2, s->lr, s->w, T);
-        for (size_t i = 0; i < TC; i++) s->w[i] = expf(-expf(l->decay[i % C] + s->w[i]));
+        /* r = Wr·xr, k = Wk·xk, v = Wv·xv, g = Wg·xg and the decay LoRA's first factor, in one step */
+        rwkv_linear_job proj[5] = {
+            {.W = &l->Wr, .X = s->xm[MR], .Y = s->r},
+            {.W = &l->Wk, .X = s->xm[MK], .Y = s->k},
+            {.W = &l->Wv, .X = s->xm[MV], .Y = s->v},
+            {.W = &l->Wg, .X = s->xm[MG], .Y = s->g},
+            {.W = &l->decay_w1, .X = s->xm[MW], .Y = s->lr, .transposed = 1},
+        };
+        rwkv_op_linear_batch(ctx, proj, 5, T);
+        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lr, NULL, s->lr, T, l->decay_w1.cols);
+        rwkv_linear_job decay2 = {.W = &l->decay_w2, .X = s->lr, .Y = s->w, .transposed = 1};
+        rwkv_op_linear_batch(ctx, &decay2, 1, T);
+        /* w = exp(−exp(time_decay + tanh(xw·decay_w1)·decay_w2));  g = silu(g) */
+        for (int t = 0; t < T; t++) {
+            float *w = s->w + (size_t)t * C, *g = s->g + (size_t)t * C;
+            for (int i = 0; i < C; i++) {
+                w[i] = expf(-expf(l->decay[i] + w[i]));
+                g[i] *= sigmoidf(g[i]);
+            }
+        }
 
         /* per head: y = rᵀ(u·k vᵀ + S);  S = w·S + k vᵀ   (w, u per key channel) */
         rwkv_op_wkv5(ctx, S, s->r, s->w, 1, s->k, s->v, l->u, s->y, T, H, N);
 
         /* y = GroupNorm_H(y, eps 64e-5) ⊙ g;  x += Wo·y */
-        rwkv_op_groupnorm(s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
+        rwkv_op_norm(ctx, s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
         for (size_t i = 0; i < TC; i++) s->y[i] *= s->g[i];
-        rwkv_op_linear(ctx, &l->Wo, s->y, s->xm[0], T);
-        for (size_t i = 0; i < TC; i++) s->x[i] += s->xm[0][i];
+        rwkv_linear_job out = {.W = &l->Wo, .X = s->y, .Y = s->xm[0], .epilogue = RWKV_EPI_ADD, .acc = s->x};
+        rwkv_op_linear_batch(ctx, &out, 1, T);
 
         /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)²,  x_j = x + dx·maa_j ---- */
-        rwkv_op_layernorm(s->x, s->xa, l->ln2_w, l->ln2_b, T, C, LN_EPS);
-        token_delta(s->xa, ffn_prev, s->dx, T, C);
+        rwkv_op_norm(ctx, s->x, s->xa, l->ln2_w, l->ln2_b, T, C, C, LN_EPS);
+        ffn_shift(s->xa, ffn_prev, l->ffn_maa_k, l->ffn_maa_r, s->xm[MK], s->xm[MR], T, C);
         memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
-        for (size_t i = 0; i < TC; i++) {
-            s->xm[MK][i] = s->xa[i] + s->dx[i] * l->ffn_maa_k[i % C];
-            s->xm[MR][i] = s->xa[i] + s->dx[i] * l->ffn_maa_r[i % C];
-        }
-        rwkv_op_linear(ctx, &l->ffn_r, s->xm[MR], s->r, T);
-        rwkv_op_linear(ctx, &l->ffn_key, s->xm[MK], s->ffn, T);
-        for (size_t i = 0; i < (size_t)T * F; i++) {
-            float q = s->ffn[i] > 0.0f ? s->ffn[i] : 0.0f;
-            s->ffn[i] = q * q;
-        }
-        rwkv_op_linear(ctx, &l->ffn_value, s->ffn, s->y, T);
+        rwkv_linear_job ffn1[2] = {
+            {.W = &l->ffn_r, .X = s->xm[MR], .Y = s->r},
+            {.W = &l->ffn_key, .X = s->xm[MK], .Y = s->ffn, .epilogue = RWKV_EPI_RELU_SQ},
+        };
+        rwkv_op_linear_batch(ctx, ffn1, 2, T);
+        rwkv_linear_job ffn2 = {.W = &l->ffn_value, .X = s->ffn, .Y = s->y};
+        rwkv_op_linear_batch(ctx, &ffn2, 1, T);
         for (size_t i = 0; i < TC; i++) s->x[i] += sigmoidf(s->r[i]) * s->y[i];
     }
 }
