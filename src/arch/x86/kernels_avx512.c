@@ -16,7 +16,9 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Distance, in bytes, at which the matrix-vector kernel prefetches each weight row. */
+/* Least distance, in bytes, at which the matrix-vector kernel prefetches each weight row (it
+ * prefetches the next group of 4 rows at the same column: the rows of a group are contiguous,
+ * and software prefetches, unlike the hardware's, cross 4 KiB page boundaries). */
 #define GEMV_PREFETCH 1024
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -67,8 +69,10 @@ INLINE __m512 hsum16(const __m512 *v) {
 
 /* ---- matrix × vector (few tokens): bound by memory, 4 weight rows streamed at once -------- */
 
-/* out[r] = Σ_i w_r[i]·x[i] for 4 rows (row pointers may repeat). */
-INLINE void gemv4(rwkv_dtype dt, const char *const w[4], const float *x, int K, float *out) {
+/* out[r] = Σ_i w_r[i]·x[i] for 4 rows (row pointers may repeat). pf: byte distance of the
+ * prefetch from each row's read position (the next group of rows at the same column). */
+INLINE void gemv4(rwkv_dtype dt, const char *const w[4], const float *x, int K, float *out,
+                  size_t pf) {
     const size_t es = esize(dt);
     __m512 a0[4], a1[4];
 #pragma GCC unroll 4
@@ -79,8 +83,8 @@ INLINE void gemv4(rwkv_dtype dt, const char *const w[4], const float *x, int K, 
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const char *p = w[r] + (size_t)i * es;
-            _mm_prefetch(p + GEMV_PREFETCH, _MM_HINT_T0);
-            if (es == 4) _mm_prefetch(p + GEMV_PREFETCH + 64, _MM_HINT_T0);
+            _mm_prefetch(p + pf, _MM_HINT_T0);
+            if (es == 4) _mm_prefetch(p + pf + 64, _MM_HINT_T0);
             a0[r] = _mm512_fmadd_ps(load16(dt, p, 0xffff), x0, a0[r]);
             a1[r] = _mm512_fmadd_ps(load16(dt, p + 16 * es, 0xffff), x1, a1[r]);
         }
@@ -99,6 +103,7 @@ INLINE void gemv4(rwkv_dtype dt, const char *const w[4], const float *x, int K, 
 INLINE void gemv_rows(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
                       int T, float *Y, int ldy) {
     const size_t rb = (size_t)K * esize(dt);
+    const size_t pf = 4 * rb > GEMV_PREFETCH ? 4 * rb : GEMV_PREFETCH;
     for (int t = 0; t < T; t++) {
         const float *x = X + (size_t)t * ldx;
         float *y = Y + (size_t)t * ldy;
@@ -106,7 +111,7 @@ INLINE void gemv_rows(rwkv_dtype dt, const void *W, int K, int r0, int r1, const
             const char *w[4];
             for (int r = 0; r < 4; r++) w[r] = (const char *)W + (size_t)(o + r < r1 ? o + r : r1 - 1) * rb;
             float out[4];
-            gemv4(dt, w, x, K, out);
+            gemv4(dt, w, x, K, out, pf);
             for (int r = 0; r < 4 && o + r < r1; r++) y[o + r] = out[r];
         }
     }
