@@ -161,7 +161,9 @@ typedef struct batch_task {
     const rwkv_linear_job *jobs;
     int n, T;
     const uint16_t *xb[MAX_BATCH]; /* bf16 input of job i, or NULL for the fp32 path */
-    bool any_bf16;
+    int first[MAX_BATCH + 1];      /* first unit of job i (units of job i: blocks of rows) */
+    int rows_per_unit[MAX_BATCH];  /* a multiple of RWKV_ROW_ALIGN */
+    int conv_first[MAX_BATCH + 1]; /* bf16 rounding: first unit (one token row) of job i */
 } batch_task;
 
 static void epilogue(const rwkv_linear_job *j, int T, int out, int o0, int o1) {
@@ -204,45 +206,53 @@ static void quant_slice(const rwkv_linear_job *j, int T, int o0, int o1, void *w
     }
 }
 
-static void batch_run(void *arg, int ith, int nth) {
-    batch_task *bt = arg;
+/* Index of the job that unit u belongs to (first[] ascending). */
+static int job_of(const int *first, int n, int u) {
+    int j = 0;
+    while (j + 1 < n && first[j + 1] <= u) j++;
+    return j;
+}
+
+/* Unit u of the bf16 rounding: one token row of one bf16 job's input. */
+static void convert_unit(void *arg, int u, int ith) {
+    const batch_task *bt = arg;
+    int i = job_of(bt->conv_first, bt->n, u), t = u - bt->conv_first[i];
+    const int K = bt->jobs[i].W->cols;
+    bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * K, K);
+    (void)ith;
+}
+
+/* Unit u of the products: a block of output rows (columns when transposed) of one job. */
+static void product_unit(void *arg, int u, int ith) {
+    const batch_task *bt = arg;
     rwkv_ctx *c = bt->ctx;
     const int T = bt->T;
-    if (bt->any_bf16) {
-        /* round the inputs of the bf16 jobs, rows split over the threads, then wait for all */
-        int units = 0;
-        for (int i = 0; i < bt->n; i++) units += bt->xb[i] ? T : 0;
-        int u0, u1, u = 0;
-        rwkv_split(units, ith, nth, &u0, &u1);
-        for (int i = 0; i < bt->n; i++) {
-            if (!bt->xb[i]) continue;
-            const int K = bt->jobs[i].W->cols;
-            for (int t = 0; t < T; t++, u++)
-                if (u >= u0 && u < u1)
-                    c->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * K, K);
-        }
-        rwkv_pool_barrier(c->pool);
-    }
+    const int i = job_of(bt->first, bt->n, u);
+    const rwkv_linear_job *j = &bt->jobs[i];
+    const rwkv_weight *W = j->W;
+    const int out = j->transposed ? W->cols : W->rows;
+    int o0 = (u - bt->first[i]) * bt->rows_per_unit[i], o1 = o0 + bt->rows_per_unit[i];
+    if (o1 > out) o1 = out;
     void *work = c->work[ith];
-    for (int i = 0; i < bt->n; i++) {
-        const rwkv_linear_job *j = &bt->jobs[i];
-        const rwkv_weight *W = j->W;
-        const int out = j->transposed ? W->cols : W->rows;
-        int b0, b1;
-        rwkv_split((out + RWKV_ROW_ALIGN - 1) / RWKV_ROW_ALIGN, ith, nth, &b0, &b1);
-        int o0 = b0 * RWKV_ROW_ALIGN, o1 = b1 * RWKV_ROW_ALIGN;
-        if (o1 > out) o1 = out;
-        if (o0 >= o1) continue;
-        if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
-            quant_slice(j, T, o0, o1, work);
-        else if (j->transposed)
-            c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
-        else if (bt->xb[i])
-            c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], W->cols, T, j->Y, out, work);
-        else
-            c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
-        epilogue(j, T, out, o0, o1);
-    }
+    if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
+        quant_slice(j, T, o0, o1, work);
+    else if (j->transposed)
+        c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
+    else if (bt->xb[i])
+        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], W->cols, T, j->Y, out, work);
+    else
+        c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
+    epilogue(j, T, out, o0, o1);
+}
+
+/* Output rows per work unit: small blocks for chunks of tokens (a panel of converted weights
+ * per unit), larger ones for a single token so that big matrices are not cut into thousands
+ * of units. Always a multiple of RWKV_ROW_ALIGN, a function of the shape only. */
+static int unit_rows(int out, int T) {
+    int r = RWKV_ROW_ALIGN;
+    if (T == 1)
+        while (r < 256 && out / (r * 2) >= 32) r *= 2;
+    return r;
 }
 
 void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int T) {
@@ -253,14 +263,14 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
     }
     batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T};
     size_t maxk = 1, xb_need = 0;
+    bool want[MAX_BATCH];
     for (int i = 0; i < n; i++) {
         const rwkv_weight *W = jobs[i].W;
         if ((size_t)W->cols > maxk) maxk = (size_t)W->cols;
-        bool bf = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
+        want[i] = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
                   ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
                   (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);
-        if (bf) xb_need += (size_t)T * W->cols;
-        bt.xb[i] = bf ? (const uint16_t *)1 : NULL; /* placeholder, set below */
+        if (want[i]) xb_need += (size_t)T * W->cols;
     }
     if (xb_need > ctx->xb_len) {
         uint16_t *p = realloc(ctx->xb, xb_need * sizeof *p);
@@ -269,26 +279,34 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
             ctx->xb_len = xb_need;
         }
     }
+    const bool bf16_ok = xb_need > 0 && xb_need <= ctx->xb_len; /* else: fp32 path */
     size_t off = 0;
+    int units = 0, conv_units = 0;
     for (int i = 0; i < n; i++) {
-        if (!bt.xb[i]) continue;
-        if (xb_need > ctx->xb_len) { /* no memory for bf16 inputs: fp32 path */
-            bt.xb[i] = NULL;
-            continue;
+        bt.xb[i] = NULL;
+        if (want[i] && bf16_ok) {
+            bt.xb[i] = ctx->xb + off;
+            off += (size_t)T * jobs[i].W->cols;
         }
-        bt.xb[i] = ctx->xb + off;
-        off += (size_t)T * jobs[i].W->cols;
-        bt.any_bf16 = true;
+        bt.conv_first[i] = conv_units;
+        conv_units += bt.xb[i] ? T : 0;
+        const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
+        bt.rows_per_unit[i] = unit_rows(out, T);
+        bt.first[i] = units;
+        units += (out + bt.rows_per_unit[i] - 1) / bt.rows_per_unit[i];
     }
+    bt.first[n] = units;
+    bt.conv_first[n] = conv_units;
     if (!reserve_work(ctx, RWKV_LINEAR_WORK_BYTES(maxk))) {
         for (int i = 0; i < n; i++) {
+            const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
             linear_fallback(&jobs[i], T);
-            epilogue(&jobs[i], T, jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows, 0,
-                     jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows);
+            epilogue(&jobs[i], T, out, 0, out);
         }
         return;
     }
-    rwkv_pool_run(ctx->pool, batch_run, &bt);
+    if (conv_units) rwkv_pool_run_units(ctx->pool, convert_unit, &bt, conv_units);
+    rwkv_pool_run_units(ctx->pool, product_unit, &bt, units);
 }
 
 void rwkv_op_linear(rwkv_ctx *ctx, const rwkv_weight *W, const float *X, float *Y, int T) {
@@ -327,24 +345,22 @@ static void wkv_head_out(const wkv_task *wt, int h) {
     }
 }
 
-static void wkv_run(void *arg, int ith, int nth) {
+/* Unit h: head h over every token. */
+static void wkv_unit(void *arg, int h, int ith) {
     const wkv_task *wt = arg;
-    int h0, h1;
-    rwkv_split(wt->H, ith, nth, &h0, &h1);
     const int N = wt->N;
-    for (int h = h0; h < h1; h++) {
-        size_t o = (size_t)h * N;
-        wt->k->wkv7(wt->S + o * N, wt->r + o, wt->w + o, wt->k_ + o, wt->v + o, wt->kk_ + o,
-                    wt->a + o, wt->y + o, wt->T, wt->H * N, N);
-        if (wt->ln_w) wkv_head_out(wt, h);
-    }
+    size_t o = (size_t)h * N;
+    wt->k->wkv7(wt->S + o * N, wt->r + o, wt->w + o, wt->k_ + o, wt->v + o, wt->kk_ + o,
+                wt->a + o, wt->y + o, wt->T, wt->H * N, N);
+    if (wt->ln_w) wkv_head_out(wt, h);
+    (void)ith;
 }
 
 void rwkv_op_wkv7(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
                   const float *v, const float *kk, const float *a, float *y, int T, int H, int N) {
     wkv_task wt = {.k = ctx->k, .S = S, .r = r, .w = w, .kk_ = kk, .k_ = k, .v = v, .a = a,
                    .y = y, .T = T, .H = H, .N = N};
-    rwkv_pool_run(ctx->pool, wkv_run, &wt);
+    rwkv_pool_run_units(ctx->pool, wkv_unit, &wt, H);
 }
 
 void rwkv_op_wkv7_out(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
@@ -354,7 +370,7 @@ void rwkv_op_wkv7_out(rwkv_ctx *ctx, float *S, const float *r, const float *w, c
     wkv_task wt = {.k = ctx->k, .S = S, .r = r, .w = w, .kk_ = kk, .k_ = k, .v = v, .a = a,
                    .y = y, .T = T, .H = H, .N = N, .ln_w = ln_w, .ln_b = ln_b, .r_k = r_k,
                    .g = g, .eps = eps};
-    rwkv_pool_run(ctx->pool, wkv_run, &wt);
+    rwkv_pool_run_units(ctx->pool, wkv_unit, &wt, H);
 }
 
 /* ---- elementwise ------------------------------------------------------------------------------ */
@@ -369,24 +385,22 @@ typedef struct rows_task {
     bool is_act;
 } rows_task;
 
-static void rows_run(void *arg, int ith, int nth) {
+/* Unit t: row t. */
+static void rows_unit(void *arg, int t, int ith) {
     const rows_task *rt = arg;
-    int t0, t1;
-    rwkv_split(rt->T, ith, nth, &t0, &t1);
-    for (int t = t0; t < t1; t++) {
-        size_t o = (size_t)t * rt->n;
-        if (rt->is_act)
-            rt->k->act(rt->kind, rt->x + o, rt->b, rt->y + o, rt->n);
-        else
-            rt->k->groupnorm(rt->x + o, rt->y + o, rt->g, rt->b, rt->n, rt->gs, rt->eps);
-    }
+    size_t o = (size_t)t * rt->n;
+    if (rt->is_act)
+        rt->k->act(rt->kind, rt->x + o, rt->b, rt->y + o, rt->n);
+    else
+        rt->k->groupnorm(rt->x + o, rt->y + o, rt->g, rt->b, rt->n, rt->gs, rt->eps);
+    (void)ith;
 }
 
 static void rows_dispatch(rwkv_ctx *ctx, rows_task *rt) {
     if ((size_t)rt->T * rt->n < PAR_MIN_ELEMS || rt->T < 2)
-        rows_run(rt, 0, 1);
+        for (int t = 0; t < rt->T; t++) rows_unit(rt, t, 0);
     else
-        rwkv_pool_run(ctx->pool, rows_run, rt);
+        rwkv_pool_run_units(ctx->pool, rows_unit, rt, rt->T);
 }
 
 void rwkv_op_norm(rwkv_ctx *ctx, const float *x, float *y, const float *g, const float *b, int T,

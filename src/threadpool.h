@@ -32,6 +32,17 @@ int rwkv_pool_size(const rwkv_pool *pool);
  * finished. Not reentrant: one run at a time per pool (rwkv_eval serialises per model). */
 void rwkv_pool_run(rwkv_pool *pool, rwkv_task_fn fn, void *arg);
 
+/* A task over work units: runs unit u (0 <= u < n_units) on worker ith. */
+typedef void (*rwkv_unit_fn)(void *arg, int unit, int ith);
+
+/* Runs fn(arg, u, ith) exactly once for every u < n_units and returns when all have finished.
+ * Worker i starts on its own contiguous share of the units (rwkv_split) in order, then takes
+ * units left in the other workers' shares; the caller returns as soon as every unit is done,
+ * without waiting for workers that are not scheduled (a busy machine). Which worker runs a unit
+ * must not change its result: fn computes a unit the same way on any worker (ith only picks
+ * private scratch). n_units < 2^22. */
+void rwkv_pool_run_units(rwkv_pool *pool, rwkv_unit_fn fn, void *arg, int n_units);
+
 /* Waits inside a task until every worker of the current run has reached the barrier.
  * Every worker must call it the same number of times in a run. */
 void rwkv_pool_barrier(rwkv_pool *pool);

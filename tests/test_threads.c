@@ -33,6 +33,16 @@ static void barrier_task(void *arg, int ith, int nth) {
     (void)ith;
 }
 
+typedef struct {
+    _Atomic int count[1000];
+} unit_probe;
+
+static void unit_task(void *arg, int u, int ith) {
+    unit_probe *p = arg;
+    atomic_fetch_add(&p->count[u], 1);
+    (void)ith;
+}
+
 static void test_pool(void) {
     for (int n = 1; n <= 4; n++) {
         rwkv_pool *pool = NULL;
@@ -53,6 +63,17 @@ static void test_pool(void) {
         ok = 1;
         for (int i = 0; i < n; i++) ok &= atomic_load(&p.hits[i]) == 1;
         CHECK(ok, "%d threads: wake-up after sleeping", n);
+        /* unit runs: every unit exactly once, interleaved with plain runs */
+        static unit_probe up;
+        int units_ok = 1;
+        for (int r = 0; r < 600; r++) {
+            int nu = 1 + (r * 37) % 1000;
+            memset(&up, 0, sizeof up);
+            rwkv_pool_run_units(pool, unit_task, &up, nu);
+            for (int u = 0; u < nu; u++) units_ok &= atomic_load(&up.count[u]) == 1;
+            if (r % 7 == 0) rwkv_pool_run(pool, probe_task, &p);
+        }
+        CHECK(units_ok, "%d threads: unit runs take every unit exactly once", n);
         memset(&p, 0, sizeof p);
         p.pool = pool;
         p.phases_ok = 1;
