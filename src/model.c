@@ -199,7 +199,20 @@ rwkv_status rwkv_eval_batch(rwkv_model *m, rwkv_state *const *states, const int3
             if (states[j] == states[i])
                 return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: state %zu appears twice", i);
     }
-    /* Generic path: one sequence after the other. A generation may provide a batched forward. */
+    if (m->arch->eval_batch) {
+        float *stack_buf[64];
+        float **data = n_seqs <= 64 ? stack_buf : malloc(n_seqs * sizeof *data);
+        if (!data) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n_seqs; i++) data[i] = states[i]->data;
+        pthread_mutex_lock(&m->lock);
+        rwkv_status st = m->arch->eval_batch(m, data, tokens, n_seqs, logits);
+        pthread_mutex_unlock(&m->lock);
+        if (data != stack_buf) free(data);
+        if (st != RWKV_OK) return st;
+        for (size_t i = 0; i < n_seqs; i++) states[i]->n_tokens++;
+        return RWKV_OK;
+    }
+    /* Generic path: one sequence after the other. */
     for (size_t i = 0; i < n_seqs; i++) {
         rwkv_status st = rwkv_eval(m, states[i], &tokens[i], 1,
                                    logits ? logits + i * (size_t)m->info.n_vocab : NULL, 0);

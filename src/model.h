@@ -42,6 +42,10 @@ struct rwkv_arch {
     /* Feeds tokens (already range-checked); see rwkv_eval. */
     rwkv_status (*eval)(rwkv_model *m, float *state, const int32_t *tokens, size_t n,
                         float *logits, unsigned flags);
+    /* Optional: one token for each of n states in one batched forward (see rwkv_eval_batch);
+     * NULL = rwkv_eval_batch feeds the sequences one after the other. */
+    rwkv_status (*eval_batch)(rwkv_model *m, float *const *states, const int32_t *tokens, size_t n,
+                              float *logits);
 };
 
 extern const rwkv_arch rwkv_arch_v7;

@@ -38,7 +38,14 @@ typedef struct v7_scratch {
     float *y;                        /* [T][C] */
     float *lw, *la, *lg, *lv;        /* [T][Dmax] low-rank hiddens of w, a, g, v */
     float *ffn;                      /* [T][F] */
+    const float **prev;              /* [T] token-shift source of each row (see forward_layers) */
 } v7_scratch;
+
+/* A run of consecutive rows of the chunk that belong to one sequence (one state). */
+typedef struct v7_seg {
+    float *state;                    /* that sequence's state */
+    int start, len;                  /* rows [start, start + len) */
+} v7_seg;
 
 typedef struct v7_weights {
     int L, C, H, N, V, F, Dmax;
@@ -163,6 +170,8 @@ static rwkv_status alloc_scratch(v7_weights *W, int T) {
     }
     s->ffn = malloc((size_t)T * W->F * sizeof(float));
     if (!own(W, s->ffn)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
+    s->prev = malloc((size_t)T * sizeof *s->prev);
+    if (!own(W, (float *)s->prev)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory for scratch");
     s->T = T;
     return RWKV_OK;
 }
@@ -299,13 +308,28 @@ static rwkv_status v7_state_tuning(const rwkv_model *m, const rwkv_tensor_file *
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-/* The six time-mix inputs in one pass: out_j[t] = cur[t] + (prev[t] − cur[t])·mix_j, where
- * prev[t] is cur[t−1] (or last for t = 0). */
-static void token_shift6(const float *cur, const float *last, const v7_layer *l, v7_scratch *s,
+/* Points s->prev[t] at the token-shift source of row t: the previous row of the same sequence,
+ * or, for a sequence's first row, its saved vector at offset `off` in the layer's state. */
+static void shift_sources(v7_scratch *s, const float *cur, const v7_seg *seg, int nseg,
+                          size_t layer_off, size_t off, int C) {
+    for (int i = 0; i < nseg; i++)
+        for (int t = seg[i].start; t < seg[i].start + seg[i].len; t++)
+            s->prev[t] = t == seg[i].start ? seg[i].state + layer_off + off : cur + (size_t)(t - 1) * C;
+}
+
+/* Saves each sequence's last row of cur as its token-shift vector (offset off in the layer). */
+static void shift_save(const float *cur, const v7_seg *seg, int nseg, size_t layer_off, size_t off, int C) {
+    for (int i = 0; i < nseg; i++)
+        memcpy(seg[i].state + layer_off + off, cur + (size_t)(seg[i].start + seg[i].len - 1) * C,
+               (size_t)C * sizeof(float));
+}
+
+/* The six time-mix inputs in one pass: out_j[t] = cur[t] + (prev[t] − cur[t])·mix_j. */
+static void token_shift6(const float *cur, const float *const *prev, const v7_layer *l, v7_scratch *s,
                          int T, int C) {
     for (int t = 0; t < T; t++) {
         const size_t o = (size_t)t * C;
-        const float *c = cur + o, *p = t ? c - C : last;
+        const float *c = cur + o, *p = prev[t];
         for (int i = 0; i < C; i++) {
             const float x = c[i], d = p[i] - x;
             s->xr[o + i] = x + d * l->x_r[i];
@@ -318,20 +342,23 @@ static void token_shift6(const float *cur, const float *last, const v7_layer *l,
     }
 }
 
-/* out[t] = cur[t] + (prev[t] − cur[t])·mix, where prev[t] is cur[t−1] (or last for t = 0). */
-static void token_shift(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
+/* out[t] = cur[t] + (prev[t] − cur[t])·mix. */
+static void token_shift(const float *cur, const float *const *prev, const float *mix, float *out, int T, int C) {
     for (int t = 0; t < T; t++) {
         const float *c = cur + (size_t)t * C;
-        const float *p = t ? c - C : last;
+        const float *p = prev[t];
         float *o = out + (size_t)t * C;
         for (int i = 0; i < C; i++) o[i] = c[i] + (p[i] - c[i]) * mix[i];
     }
 }
 
-/* Runs T tokens (T <= scratch capacity) from x (already embedded, LayerNorm'd by ln0) through
- * every layer; leaves the final residual stream in sc.x. Every product over the chunk is one
- * matrix-matrix product; products that share an input step run as one parallel batch. */
-static void forward_layers(rwkv_model *m, float *state, int T) {
+/* Runs T rows (T <= scratch capacity) from x (already embedded, LayerNorm'd by ln0) through
+ * every layer; leaves the final residual stream in sc.x. The rows are nseg runs of consecutive
+ * tokens, each of its own sequence/state (one run for a prompt chunk; one row per sequence for
+ * a batched decode step). Every product over the chunk is one matrix-matrix product over all
+ * rows, so the weights are read once for every sequence; products that share an input step
+ * run as one parallel batch. Only token shift and the WKV recurrence look at the segments. */
+static void forward_layers(rwkv_model *m, const v7_seg *seg, int nseg, int T) {
     v7_weights *W = m->weights;
     v7_scratch *s = &W->sc;
     const int C = W->C, H = W->H, N = W->N, F = W->F;
@@ -341,14 +368,13 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
 
     for (int li = 0; li < W->L; li++) {
         const v7_layer *l = &W->layers[li];
-        float *att_prev = state + li * per_layer;
-        float *ffn_prev = att_prev + C;
-        float *S = ffn_prev + C;
+        const size_t lo = (size_t)li * per_layer; /* layer offset: [att_prev][ffn_prev][S] */
 
         /* ---- time mix ---- */
         rwkv_op_norm(ctx, s->x, s->xa, l->ln1_w, l->ln1_b, T, C, C, LN_EPS);
-        token_shift6(s->xa, att_prev, l, s, T, C);
-        memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
+        shift_sources(s, s->xa, seg, nseg, lo, 0, C);
+        token_shift6(s->xa, s->prev, l, s, T, C);
+        shift_save(s->xa, seg, nseg, lo, 0, C);
 
         /* r = Wr xr, k = Wk xk, v = Wv xv and the first low-rank factors, in one step */
         rwkv_linear_job first[7] = {
@@ -403,15 +429,20 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         }
 
         /* y = (GroupNorm(WKV) + (Σ r·k·r_k)·v per head)·g, then x += Wo y */
-        rwkv_op_wkv7_out(ctx, S, s->r, s->w, s->k, s->v, s->kk, s->a, s->y, T, H, N, l->lnx_w,
-                         l->lnx_b, GN_EPS, l->r_k, s->g);
+        for (int i = 0; i < nseg; i++) {
+            const size_t o = (size_t)seg[i].start * C;
+            rwkv_op_wkv7_out(ctx, seg[i].state + lo + 2 * (size_t)C, s->r + o, s->w + o, s->k + o,
+                             s->v + o, s->kk + o, s->a + o, s->y + o, seg[i].len, H, N, l->lnx_w,
+                             l->lnx_b, GN_EPS, l->r_k, s->g + o);
+        }
         rwkv_linear_job out = {.W = &l->Wo, .X = s->y, .Y = s->xr, .epilogue = RWKV_EPI_ADD, .acc = s->x};
         rwkv_op_linear_batch(ctx, &out, 1, T);
 
         /* ---- channel mix: x += Wv·relu(Wk·lerp(xf, prev, x_k))² ---- */
         rwkv_op_norm(ctx, s->x, s->xa, l->ln2_w, l->ln2_b, T, C, C, LN_EPS);
-        token_shift(s->xa, ffn_prev, l->ffn_x_k, s->xk, T, C);
-        memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
+        shift_sources(s, s->xa, seg, nseg, lo, (size_t)C, C);
+        token_shift(s->xa, s->prev, l->ffn_x_k, s->xk, T, C);
+        shift_save(s->xa, seg, nseg, lo, (size_t)C, C);
         rwkv_linear_job key = {.W = &l->ffn_key, .X = s->xk, .Y = s->ffn, .epilogue = RWKV_EPI_RELU_SQ};
         rwkv_op_linear_batch(ctx, &key, 1, T);
         rwkv_linear_job val = {.W = &l->ffn_value, .X = s->ffn, .Y = s->xr, .epilogue = RWKV_EPI_ADD, .acc = s->x};
@@ -436,7 +467,8 @@ static rwkv_status v7_eval(rwkv_model *m, float *state, const int32_t *tokens, s
                                                                  rwkv_dtype_size(W->emb->dtype),
                                 s->x + (size_t)t * C, (size_t)C);
         rwkv_op_norm(m->ctx, s->x, s->x, W->ln0_w, W->ln0_b, T, C, C, LN_EPS);
-        forward_layers(m, state, T);
+        const v7_seg one = {.state = state, .start = 0, .len = T};
+        forward_layers(m, &one, 1, T);
         if (logits && (all || done + (size_t)T == n)) {
             int first = all ? 0 : T - 1;
             int nrows = T - first;
@@ -449,7 +481,38 @@ static rwkv_status v7_eval(rwkv_model *m, float *state, const int32_t *tokens, s
     return RWKV_OK;
 }
 
+/* One decode step for n sequences: row i is tokens[i] of states[i]; groups of up to the
+ * scratch capacity run as one batched forward. */
+static rwkv_status v7_eval_batch(rwkv_model *m, float *const *states, const int32_t *tokens, size_t n,
+                                 float *logits) {
+    v7_weights *W = m->weights;
+    v7_scratch *s = &W->sc;
+    const int C = W->C;
+    v7_seg *seg = malloc((size_t)s->T * sizeof *seg);
+    if (!seg) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    for (size_t done = 0; done < n;) {
+        int B = (int)(n - done < (size_t)s->T ? n - done : (size_t)s->T);
+        for (int b = 0; b < B; b++) {
+            rwkv_convert_to_f32(W->emb->dtype,
+                                (const char *)W->emb->data + (size_t)tokens[done + b] * C *
+                                                                 rwkv_dtype_size(W->emb->dtype),
+                                s->x + (size_t)b * C, (size_t)C);
+            seg[b] = (v7_seg){.state = states[done + b], .start = b, .len = 1};
+        }
+        rwkv_op_norm(m->ctx, s->x, s->x, W->ln0_w, W->ln0_b, B, C, C, LN_EPS);
+        forward_layers(m, seg, B, B);
+        if (logits) {
+            rwkv_op_norm(m->ctx, s->x, s->xa, W->lnout_w, W->lnout_b, B, C, C, LN_EPS);
+            rwkv_op_linear(m->ctx, &W->head, s->xa, logits + done * (size_t)W->V, B);
+        }
+        done += (size_t)B;
+    }
+    free(seg);
+    return RWKV_OK;
+}
+
 const rwkv_arch rwkv_arch_v7 = {
+    .eval_batch = v7_eval_batch,
     .generation = "7",
     .detect = v7_detect,
     .load = v7_load,
