@@ -301,13 +301,13 @@ typedef struct sched {
 static void retire(sched *q, int i, int finished_normally) {
     server *s = q->s;
     srv_job *j = q->act[i];
-    if (finished_normally) {
-        finish_output(s, j);
-        flush_job(s, j, 1);
-    }
+    if (finished_normally) finish_output(s, j);
+    pthread_mutex_lock(&s->mu);
+    s->active--; /* before the client can see its reply (and read /metrics) */
+    pthread_mutex_unlock(&s->mu);
+    if (finished_normally) flush_job(s, j, 1);
     pthread_mutex_lock(&s->mu);
     if (!finished_normally) j->done = 1;
-    s->active--;
     srv_job_unref_locked(s, j);
     pthread_mutex_unlock(&s->mu);
     q->act[i] = q->act[--q->n_act];
@@ -502,13 +502,13 @@ static int admit(sched *q) {
         int i = 0;
         while (i < q->n_act && q->act[i] != j) i++;
         if (i == q->n_act) continue;
-        atomic_fetch_add(&s->metrics.cancelled, 1);
         if (k < n_gone) {
             retire(q, i, 0); /* the client went away: drop it now */
         } else {
             j->error = 1; /* the client is going: let MHD close the connection */
             retire(q, i, 1);
         }
+        atomic_fetch_add(&s->metrics.cancelled, 1); /* after: active is already down */
     }
     for (int k = 0; k < n_taken; k++) {
         srv_job *j = taken[k];
