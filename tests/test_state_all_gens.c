@@ -2,10 +2,13 @@
  * save → load → continue gives bit-identical logits to an uninterrupted run (serial and sequence
  * mode, in memory and on disk), and a state of one generation's model is refused by every other
  * model. Also: the rwkv.cpp .bin files of v4/v5.1/v5.2/v6 (FP32, FP16; v6 only exists as Q5_x)
- * load and agree with the official fixtures. */
+ * load and agree with the official fixtures; random RWKV-6 models (rwkv_model_init_random_v6) load,
+ * are deterministic and stay finite. */
 #include "common/test.h"
 #include "rwkv.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #define V 256
@@ -143,9 +146,11 @@ out:
     rwkv_state_free(sb);
 }
 
-/* rwkv.cpp .bin files: the same fixture agreement as the .pth files. FP32 within 1e-4; FP16 and
- * the v6 Q5_x files (the v6 .pth is the Q5_1 file dequantized, so Q5_1 must agree as FP32 does)
- * within the bounds measured when this test was written, with margin. */
+/* rwkv.cpp .bin files: the same fixture agreement as the .pth files. FP32 within 1e-4 (measured
+ * 4.8e-6); FP16 within 2e-2 (measured 2.6e-3 v4, 7.7e-3 v5.1, 5.0e-3 v5.2). There is no FP32 or
+ * FP16 .bin of the v6 model: its fixture comes from the Q5_1 file dequantized, so the Q5_1 .bin
+ * matched it to 1.7e-5 while quantized products ran in fp32; since the quantized linear quantizes
+ * the activations to int8 (4082527) it is off by 0.16, bounded here at 0.5. */
 static void check_bin_files(void) {
     static const struct {
         const char *file;
@@ -155,7 +160,7 @@ static void check_bin_files(void) {
         {"tiny-rwkv-4v0-660K-FP32.bin", 0, 1e-4f},   {"tiny-rwkv-4v0-660K-FP16.bin", 0, 2e-2f},
         {"tiny-rwkv-5v1-730K-FP32.bin", 1, 1e-4f},   {"tiny-rwkv-5v1-730K-FP16.bin", 1, 2e-2f},
         {"tiny-rwkv-5v2-730K-FP32.bin", 2, 1e-4f},   {"tiny-rwkv-5v2-730K-FP16.bin", 2, 2e-2f},
-        {"tiny-rwkv-6v0-3m-Q5_1.bin", 3, 1e-4f},
+        {"tiny-rwkv-6v0-3m-Q5_1.bin", 3, 0.5f},
     };
     for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++) {
         char rel[160];
@@ -176,6 +181,52 @@ static void check_bin_files(void) {
         printf("  %-30s max |logit - official| = %.3g\n", bins[i].file, (double)worst);
         rwkv_model_free(m);
     }
+}
+
+/* rwkv_model_init_random_v6: a small random RWKV-6 model loads as generation 6 with the released
+ * widths (FFN 3.5C rounded down to 32, head 64), the same seed gives the same bytes, the logits
+ * stay finite over a long input, and save/load/continue is bit-identical on it too. */
+static void check_random_v6(const char *dir) {
+    char p1[256], p2[256];
+    snprintf(p1, sizeof p1, "%s/r6a.pth", dir);
+    snprintf(p2, sizeof p2, "%s/r6b.pth", dir);
+    CHECK(rwkv_model_init_random_v6("L2C192", "fp16", 7, 256, p1) == RWKV_OK, "init v6: %s", rwkv_last_error());
+    CHECK(rwkv_model_init_random_v6("l2c192", "f16", 7, 256, p2) == RWKV_OK, "init v6 again: %s", rwkv_last_error());
+    size_t n1 = 0, n2 = 0;
+    unsigned char *a = test_read_file(p1, &n1), *b = test_read_file(p2, &n2);
+    CHECK(a && b && n1 == n2 && !memcmp(a, b, n1), "same seed, same bytes (%zu, %zu)", n1, n2);
+    free(a);
+    free(b);
+    CHECK(rwkv_model_init_random_v6("L2C100", "fp16", 0, 256, p2) == RWKV_ERR_INVALID_ARG, "C not a multiple of 64");
+    CHECK(rwkv_model_init_random_v6("1.5b", "int3", 0, 256, p2) == RWKV_ERR_INVALID_ARG, "unknown dtype");
+    CHECK(rwkv_model_init_random_v6("huge", "fp16", 0, 256, p2) == RWKV_ERR_INVALID_ARG, "unknown shape");
+    rwkv_model *m = load(p1);
+    if (!m) return;
+    rwkv_model_info info;
+    rwkv_model_get_info(m, &info);
+    CHECK(!strcmp(info.generation, "6") && info.n_layer == 2 && info.n_embd == 192 && info.n_ffn == 672 &&
+              info.head_size == 64 && info.n_head == 3 && info.n_vocab == 256,
+          "random v6 info: gen %s L%d C%d F%d N%d H%d V%d", info.generation, info.n_layer, info.n_embd, info.n_ffn,
+          info.head_size, info.n_head, info.n_vocab);
+    rwkv_state *s = NULL;
+    CHECK(rwkv_state_new(m, &s) == RWKV_OK, "state");
+    if (s) {
+        int32_t long_in[400];
+        for (int i = 0; i < 400; i++) long_in[i] = (i * 37 + 11) % 256;
+        float lg[V];
+        CHECK(rwkv_eval(m, s, long_in, 400, lg, 0) == RWKV_OK, "eval 400 tokens");
+        bool finite = true;
+        for (int i = 0; i < V; i++) finite = finite && isfinite(lg[i]);
+        const float *st = rwkv_state_data(s);
+        for (size_t i = 0; i < rwkv_state_n_floats(s); i++) finite = finite && isfinite(st[i]);
+        CHECK(finite, "random v6: logits and state finite after 400 tokens");
+        rwkv_state_free(s);
+    }
+    static const gen_model g = {"random-v6", "", "", "6"};
+    check_round_trip(m, &g, 0, p2);
+    rwkv_model_free(m);
+    unlink(p1);
+    unlink(p2);
 }
 
 int main(void) {
@@ -213,6 +264,7 @@ int main(void) {
     for (size_t i = 0; i < N_MODELS; i++) rwkv_model_free(m[i]);
 
     check_bin_files();
+    check_random_v6(tmpdir);
 
     unlink(path);
     unlink(path2);
