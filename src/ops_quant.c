@@ -164,6 +164,7 @@ static const rwkv_qkernels scalar_qtable = {
     .name = "scalar",
     .quantize_x = quantize_x_scalar,
     .dot = dot_scalar,
+    .dotf = NULL,
 };
 
 const rwkv_qkernels *rwkv_qkernels_scalar(void) { return &scalar_qtable; }
@@ -171,7 +172,7 @@ const rwkv_qkernels *rwkv_qkernels_scalar(void) { return &scalar_qtable; }
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 static const rwkv_qkernels *g_qbest;
-static int g_env_scalar;
+static int g_env_scalar, g_int8;
 static pthread_once_t g_qonce = PTHREAD_ONCE_INIT;
 
 static void pick_qbest(void) {
@@ -185,6 +186,13 @@ static void pick_qbest(void) {
     g_qbest = k;
     const char *env = getenv("RWKV_FORCE_SCALAR");
     g_env_scalar = env && *env && env[0] != '0';
+    const char *m = getenv("RWKV_QUANT_DOT");
+    g_int8 = m && strcmp(m, "int8") == 0;
+}
+
+int rwkv_quant_int8_acts(void) {
+    pthread_once(&g_qonce, pick_qbest);
+    return g_int8;
 }
 
 const rwkv_qkernels *rwkv_qkernels_best(void) {
@@ -199,11 +207,15 @@ const rwkv_qkernels *rwkv_qkernels_best(void) {
 
 void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
                                float *Y, int force_scalar, void *work, size_t work_bytes) {
-    const rwkv_qkernels *k = rwkv_qkernels_best();
+    const rwkv_qkernels *k = rwkv_qkernels_best(); /* also reads the environment */
     const int K = W->cols;
     const size_t rb = rwkv_dtype_row_bytes(W->dtype, (size_t)K);
     if (force_scalar || !k || o0 >= o1 || T <= 0 || K % 32 != 0 || rb == 0) {
         rwkv_linear_quant_rows_ref(W, o0, o1, X, T, Y);
+        return;
+    }
+    if (!g_int8 && k->dotf) { /* exact weights, fp32 activations */
+        k->dotf(W->dtype, W->data, rb, K, o0, o1, X, T, Y, W->rows);
         return;
     }
     /* per token: K int8 codes, then K/32 scales and K/32 scaled sums (floats, 4-aligned) */

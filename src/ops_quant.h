@@ -28,6 +28,11 @@ typedef struct rwkv_qkernels {
      * row, K columns), X given by its quantized rows xq [T][K], xd/xs [T][K/32]. */
     void (*dot)(rwkv_dtype dt, const void *W, size_t row_bytes, int K, int o0, int o1,
                 const int8_t *xq, const float *xd, const float *xs, int T, float *Y, int ldy);
+    /* The same rows with fp32 activations X [T][K] and exactly dequantized weights (fp32 FMA):
+     * the float reference's result up to summation order. NULL in the scalar table (the float
+     * reference is its scalar twin). */
+    void (*dotf)(rwkv_dtype dt, const void *W, size_t row_bytes, int K, int o0, int o1,
+                 const float *X, int T, float *Y, int ldy);
 } rwkv_qkernels;
 
 /* The scalar integer oracle (always there). */
@@ -44,6 +49,10 @@ const rwkv_qkernels *rwkv_qkernels_neon(void);
 /* The best integer table for this CPU, or NULL when there is no SIMD one (then the float
  * reference path is used). Decided once per process. */
 const rwkv_qkernels *rwkv_qkernels_best(void);
+
+/* 1 when RWKV_QUANT_DOT=int8 selects the integer path (activations rounded to int8), 0 for the
+ * default float path (weights dequantized exactly in registers, fp32 activations). */
+int rwkv_quant_int8_acts(void);
 
 /* The signed int8 NF4 code book: round(127·rwkv_nf4_levels[i]). */
 extern const int8_t rwkv_nf4_i8[16];

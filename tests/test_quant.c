@@ -9,7 +9,10 @@
  *  4. The integer path vs the float reference (dequantize, fp32 dot): the activation rounding
  *     costs at most ~1/254 of each block's max|x| per value; checked at 3·Σ_b max|x_b|·Σ|w_b|/254
  *     (nf4 adds its int8 code book, 0.5/127 of the absmax per weight).
- *  5. rwkv_linear_quant_rows_ex with force_scalar equals the float reference exactly. */
+ *  5. The float twins (dotf: exact weights, fp32 FMA) vs the float reference: ≤ 1e-5 of Σ|terms|,
+ *     and independent of T and of the slice.
+ *  6. rwkv_linear_quant_rows_ex: force_scalar equals the float reference exactly; the default
+ *     equals the best table's dotf, RWKV_QUANT_DOT=int8 its integer dot (run both ways). */
 #include "common/test.h"
 
 #include "ops.h"
@@ -152,12 +155,44 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
         float *yf = calloc((size_t)T * rows, sizeof(float));
         rwkv_linear_quant_rows_ex(&W, 0, rows, X, T, yf, 1, NULL, 0);
         CHECK(memcmp(yf, yr, sizeof(float) * T * rows) == 0, "force_scalar is not the reference");
-        /* the dispatcher with the best table and a tiny work buffer (chunks of tokens) */
-        if (rwkv_qkernels_best() == k) {
+        /* the float twin: exact weights, fp32 activations, so the reference up to order */
+        if (k->dotf) {
+            float *yg = calloc((size_t)T * rows, sizeof(float));
+            k->dotf(dt, Wq, rb, K, 0, 7, X, T, yg, rows);
+            k->dotf(dt, Wq, rb, K, 7, rows, X, T, yg, rows);
+            int badf = 0, dep = 0;
+            double worstf = 0;
+            for (int t = 0; t < T; t++)
+                for (int o = 0; o < rows; o++) {
+                    double mass = abs_mass(wd + (size_t)o * K, X + (size_t)t * K, K);
+                    double e = fabs(yg[t * rows + o] - yr[t * rows + o]);
+                    if (e > 1e-5 * mass + 1e-6) badf++;
+                    if (e / (mass + 1e-30) > worstf) worstf = e / (mass + 1e-30);
+                }
+            CHECK(badf == 0, "%s dotf %s T=%d: %d outputs off the float reference (worst rel %g)",
+                  k->name, rwkv_dtype_name(dt), T, badf, worstf);
+            for (int t = 0; t < T; t++) {
+                float y1[64];
+                k->dotf(dt, Wq, rb, K, 0, rows, X + (size_t)t * K, 1, y1, rows);
+                dep += memcmp(y1, yg + t * rows, sizeof(float) * rows) != 0;
+            }
+            CHECK(dep == 0, "%s dotf %s T=%d: result depends on T or slice", k->name, rwkv_dtype_name(dt), T);
+            /* the dispatcher (default: the float path of the best table), in two slices */
+            if (rwkv_qkernels_best() == k && !rwkv_quant_int8_acts()) {
+                unsigned char work[8];
+                rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, work, sizeof work);
+                rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
+                CHECK(memcmp(yf, yg, sizeof(float) * T * rows) == 0, "%s %s T=%d: dispatcher differs",
+                      k->name, rwkv_dtype_name(dt), T);
+            }
+            free(yg);
+        }
+        /* the dispatcher in int8 mode (RWKV_QUANT_DOT=int8), chunked through a tiny work buffer */
+        if (rwkv_qkernels_best() == k && rwkv_quant_int8_acts()) {
             unsigned char work[8];
             rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, work, sizeof work);
             rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
-            CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: dispatcher differs",
+            CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: int8 dispatcher differs",
                   k->name, rwkv_dtype_name(dt), T);
         }
         free(yf);

@@ -108,19 +108,24 @@ INLINE void QX(tile)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, i
     const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
     __m256 acc[2][4];
     float accm[2][4];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < TT; t++) {
             acc[r][t] = _mm256_setzero_ps();
             accm[r][t] = 0.0f;
         }
     for (int b = 0; b < nb; b++) {
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < R; r++) {
             __m256i c[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             float dw, mw = 0.0f;
             const int sgn = QX(unpack)(dt, rows[r] + (size_t)b * bb, c, &dw, &mw);
+            _Pragma("GCC unroll 4")
             for (int s = 0; s < sub; s++) {
                 const int xb = b * sub + s;
                 const __m256i u = sgn ? _mm256_sign_epi8(c[s], c[s]) : c[s];
+                _Pragma("GCC unroll 4")
                 for (int t = 0; t < TT; t++) {
                     __m256i x = _mm256_loadu_si256((const __m256i *)(xq + (size_t)t * K + 32 * xb));
                     if (sgn) x = _mm256_sign_epi8(x, c[s]);
@@ -131,7 +136,9 @@ INLINE void QX(tile)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, i
             }
         }
     }
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < TT; t++) Y[(size_t)t * ldy + r] = QX(hsum)(acc[r][t]) + accm[r][t];
 }
 
@@ -176,6 +183,138 @@ static void QX(dot)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int 
     }
 }
 
+/* ---- float path: weights dequantized exactly in registers, fp32 FMA with fp32 activations -- */
+
+#ifdef QX_VNNI
+typedef __m512 QX(vf);
+#define QX_VN 2 /* float vectors per 32 values */
+#define QX_FR 2 /* rows per tile */
+INLINE __m512 QX(codes_f)(__m256i c, int i, int sgn) {
+    const __m128i h = i ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
+    return _mm512_cvtepi32_ps(sgn ? _mm512_cvtepi8_epi32(h) : _mm512_cvtepu8_epi32(h));
+}
+/* NF4 levels of the nibbles in byte half i of c (codes 0..15), exactly rwkv_nf4_levels[]. */
+INLINE __m512 QX(nf4_f)(__m256i c, int i) {
+    const __m128i h = i ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
+    return _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(h), _mm512_loadu_ps(rwkv_nf4_levels));
+}
+#define QX_LOADF(p) _mm512_loadu_ps(p)
+#define QX_SET1(v) _mm512_set1_ps(v)
+#define QX_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define QX_MUL(a, b) _mm512_mul_ps(a, b)
+#define QX_ZERO() _mm512_setzero_ps()
+INLINE float QX(hsumf)(__m512 v) {
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    return QX(hsum)(a);
+}
+#else
+typedef __m256 QX(vf);
+#define QX_VN 4
+#define QX_FR 1
+INLINE __m256 QX(codes_f)(__m256i c, int i, int sgn) {
+    __m128i h = (i >> 1) ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
+    if (i & 1) h = _mm_srli_si128(h, 8);
+    return _mm256_cvtepi32_ps(sgn ? _mm256_cvtepi8_epi32(h) : _mm256_cvtepu8_epi32(h));
+}
+INLINE __m256 QX(nf4_f)(__m256i c, int i) {
+    __m128i h = (i >> 1) ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
+    if (i & 1) h = _mm_srli_si128(h, 8);
+    const __m256i idx = _mm256_cvtepu8_epi32(h);
+    const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(rwkv_nf4_levels), idx);
+    const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(rwkv_nf4_levels + 8), idx);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7))));
+}
+#define QX_LOADF(p) _mm256_loadu_ps(p)
+#define QX_SET1(v) _mm256_set1_ps(v)
+#define QX_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define QX_MUL(a, b) _mm256_mul_ps(a, b)
+#define QX_ZERO() _mm256_setzero_ps()
+INLINE float QX(hsumf)(__m256 v) { return QX(hsum)(v); }
+#endif
+#define QX_LANES (32 / QX_VN)
+
+/* A tile of R rows × TT tokens with fp32 activations X (row stride K): per weight block the
+ * codes are converted to fp32 and scaled (w = c·d [+ m], one rounding, within 1 ulp of the
+ * reference dequantizer), then FMA'd with every token; two accumulators per (row, token)
+ * alternate over the vectors of a block. The order per output is fixed, as in tile(). */
+INLINE void QX(tilef)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int K,
+                      const float *X, float *Y, int ldy) {
+    const size_t bb = rwkv_dtype_block_bytes(dt);
+    const int sub = dt == RWKV_DT_NF4 ? 2 : 1, nb = K / (32 * sub);
+    const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
+    QX(vf) acc[QX_FR][4][2];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < TT; t++) acc[r][t][0] = acc[r][t][1] = QX_ZERO();
+    for (int b = 0; b < nb; b++) {
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < R; r++) {
+            __m256i c[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+            float dw, mw = 0.0f;
+            const uint8_t *p = rows[r] + (size_t)b * bb;
+            int sgn;
+            if (dt == RWKV_DT_NF4) { /* nibbles looked up in the fp32 code book: exact */
+                dw = QX(half)(p);
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 2)), m = _mm256_set1_epi8(15);
+                c[0] = _mm256_and_si256(v, m);
+                c[1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+                sgn = 0;
+            } else {
+                sgn = QX(unpack)(dt, p, c, &dw, &mw);
+            }
+            const QX(vf) vd = QX_SET1(dw), vm = QX_SET1(mw);
+            _Pragma("GCC unroll 4")
+            for (int s = 0; s < sub; s++)
+                _Pragma("GCC unroll 4")
+                for (int i = 0; i < QX_VN; i++) {
+                    const QX(vf) cf = dt == RWKV_DT_NF4 ? QX(nf4_f)(c[s], i) : QX(codes_f)(c[s], i, sgn);
+                    const QX(vf) w = minty ? QX_FMA(cf, vd, vm) : QX_MUL(cf, vd);
+                    const size_t off = (size_t)(b * sub + s) * 32 + (size_t)i * QX_LANES;
+                    _Pragma("GCC unroll 4")
+                    for (int t = 0; t < TT; t++)
+                        acc[r][t][i & 1] = QX_FMA(w, QX_LOADF(X + (size_t)t * K + off), acc[r][t][i & 1]);
+                }
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < TT; t++)
+            Y[(size_t)t * ldy + r] = QX(hsumf)(acc[r][t][0]) + QX(hsumf)(acc[r][t][1]);
+}
+
+INLINE void QX(dotf_type)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
+                          const float *X, int T, float *Y, int ldy) {
+    for (int o = o0; o < o1; o += QX_FR) {
+        const int R = o + QX_FR - 1 < o1 ? QX_FR : 1;
+        const uint8_t *rows[2] = {(const uint8_t *)W + (size_t)o * rb,
+                                  (const uint8_t *)W + (size_t)(o + R - 1) * rb};
+        int t = 0;
+        for (; t + 4 <= T; t += 4) {
+            if (R == QX_FR) QX(tilef)(dt, rows, QX_FR, 4, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
+            else QX(tilef)(dt, rows, 1, 4, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
+        }
+        for (; t < T; t++) {
+            if (R == QX_FR) QX(tilef)(dt, rows, QX_FR, 1, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
+            else QX(tilef)(dt, rows, 1, 1, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
+        }
+    }
+}
+
+static void QX(dotf)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
+                     const float *X, int T, float *Y, int ldy) {
+    switch (dt) { /* one specialised copy per type */
+    case RWKV_DT_Q8_0: QX(dotf_type)(RWKV_DT_Q8_0, W, rb, K, o0, o1, X, T, Y, ldy); break;
+    case RWKV_DT_Q4_0: QX(dotf_type)(RWKV_DT_Q4_0, W, rb, K, o0, o1, X, T, Y, ldy); break;
+    case RWKV_DT_Q4_1: QX(dotf_type)(RWKV_DT_Q4_1, W, rb, K, o0, o1, X, T, Y, ldy); break;
+    case RWKV_DT_Q5_0: QX(dotf_type)(RWKV_DT_Q5_0, W, rb, K, o0, o1, X, T, Y, ldy); break;
+    case RWKV_DT_Q5_1: QX(dotf_type)(RWKV_DT_Q5_1, W, rb, K, o0, o1, X, T, Y, ldy); break;
+    case RWKV_DT_NF4: QX(dotf_type)(RWKV_DT_NF4, W, rb, K, o0, o1, X, T, Y, ldy); break;
+    default: break;
+    }
+}
+
 /* The activation quantizer of ops_quant.h, bit-identical to the scalar one. */
 static void QX(quantize_x)(const float *x, int K, int8_t *q, float *d, float *s) {
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -213,6 +352,7 @@ static const rwkv_qkernels avx2_qtable = {
     .name = "avx2",
     .quantize_x = quantize_x_avx2,
     .dot = dot_avx2,
+    .dotf = dotf_avx2,
 };
 
 const rwkv_qkernels *rwkv_qkernels_avx2(void) {

@@ -19,6 +19,7 @@ static const rwkv_qkernels avx512_qtable = {
     .name = "avx512vnni",
     .quantize_x = quantize_x_avx512,
     .dot = dot_avx512,
+    .dotf = dotf_avx512,
 };
 
 const rwkv_qkernels *rwkv_qkernels_avx512(void) {
