@@ -120,11 +120,73 @@ static bool key_is(const unsigned char *k, uint64_t len, const char *s) {
     return len == strlen(s) && !memcmp(k, s, len);
 }
 
+static int hex_val(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Undoes the Python-repr escaping of a World token (\t \n \r \xNN, \c -> c) into out (at most
+ * n bytes); returns the length. */
+static size_t unescape_token(const unsigned char *p, size_t n, unsigned char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\' || i + 1 == n) {
+            out[o++] = p[i];
+            continue;
+        }
+        unsigned char c = p[++i];
+        if (c == 't') out[o++] = '\t';
+        else if (c == 'n') out[o++] = '\n';
+        else if (c == 'r') out[o++] = '\r';
+        else if (c == 'x' && i + 2 < n && hex_val(p[i + 1]) >= 0 && hex_val(p[i + 2]) >= 0) {
+            out[o++] = (unsigned char)(hex_val(p[i + 1]) * 16 + hex_val(p[i + 2]));
+            i += 2;
+        } else out[o++] = c;
+    }
+    return o;
+}
+
+/* After all metadata: blanks UNUSED (padding) ids and unescapes the tokens when the file stores
+ * them as llama.cpp's converter does (every token printable ASCII; raw World tokens such as "\n"
+ * are not, so files with raw bytes are recognized and kept as they are). */
+static rwkv_status finish_vocab(rwkv_gguf_meta *m, const unsigned char *types, uint64_t n_types) {
+    if (!m->n_tokens || !m->is_rwkv_vocab) return RWKV_OK;
+    size_t total = 0;
+    bool escaped = true;
+    for (size_t i = 0; i < m->n_tokens; i++) {
+        int32_t ty = 1;
+        if (types && i < n_types) memcpy(&ty, types + 4 * i, 4);
+        if (ty == 5) { /* UNUSED: "[PADi]" */
+            m->tok[i] = NULL;
+            m->tok_len[i] = 0;
+            continue;
+        }
+        total += (size_t)m->tok_len[i];
+        for (uint64_t j = 0; j < m->tok_len[i] && escaped; j++)
+            if (m->tok[i][j] < 0x20 || m->tok[i][j] >= 0x7f) escaped = false;
+    }
+    if (!escaped) return RWKV_OK;
+    m->tok_buf = malloc(total ? total : 1);
+    if (!m->tok_buf) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    size_t off = 0;
+    for (size_t i = 0; i < m->n_tokens; i++) {
+        if (!m->tok[i]) continue;
+        size_t len = unescape_token(m->tok[i], (size_t)m->tok_len[i], m->tok_buf + off);
+        m->tok[i] = m->tok_buf + off;
+        m->tok_len[i] = len;
+        off += len;
+    }
+    return RWKV_OK;
+}
+
 static void meta_free(void *p) {
     rwkv_gguf_meta *m = p;
     if (!m) return;
     free(m->tok);
     free(m->tok_len);
+    free(m->tok_buf);
     free(m);
 }
 
@@ -328,6 +390,8 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
     uint32_t alignment = 32;
     int head_size = 64;
     gg_info *info = NULL;
+    const unsigned char *tok_types = NULL;
+    uint64_t n_tok_types = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
         const unsigned char *k;
         uint64_t klen;
@@ -372,8 +436,17 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
                     if ((st = rd_str(&v, &meta->tok[j], &meta->tok_len[j], "token")) != RWKV_OK) goto done;
                 meta->n_tokens = (size_t)n;
             }
+        } else if (key_is(k, klen, "tokenizer.ggml.token_type") && t == GGUF_T_ARR) {
+            uint32_t et;
+            uint64_t n;
+            if (rd(&v, &et, 4, "array type") == RWKV_OK && (et == GGUF_T_I32 || et == GGUF_T_U32) &&
+                rd(&v, &n, 8, "array length") == RWKV_OK) {
+                tok_types = v.p + v.off; /* skip_value checked n * 4 bytes */
+                n_tok_types = n;
+            }
         }
     }
+    if ((st = finish_vocab(meta, tok_types, n_tok_types)) != RWKV_OK) goto done;
     info = calloc((size_t)n_tensors, sizeof *info);
     if (!info) {
         st = rwkv_fail(RWKV_ERR_NOMEM, "out of memory");

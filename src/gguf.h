@@ -17,14 +17,16 @@ enum {
     GGML_ID_Q5_1 = 7, GGML_ID_Q8_0 = 8, GGML_ID_BF16 = 30, GGML_ID_RWKVC_NF4 = 1000
 };
 
-/* GGUF metadata kept with a tensor file opened from GGUF (rwkv_tensor_file.meta). Pointers go
- * into the file's bytes. */
+/* GGUF metadata kept with a tensor file opened from GGUF (rwkv_tensor_file.meta). Token bytes
+ * point into the file, or into tok_buf where the file stores them escaped (llama.cpp's RWKV
+ * World vocabulary: Python repr(bytes) text). */
 typedef struct rwkv_gguf_meta {
     char arch[32];               /* general.architecture ("" if absent) */
     size_t n_tokens;             /* tokenizer.ggml.tokens, 0 if absent */
-    const unsigned char **tok;   /* [n_tokens] token bytes */
-    uint64_t *tok_len;           /* [n_tokens] */
+    const unsigned char **tok;   /* [n_tokens] token bytes (NULL for UNUSED/padding ids) */
+    uint64_t *tok_len;           /* [n_tokens] (0 for UNUSED/padding ids) */
     int is_rwkv_vocab;           /* tokenizer.ggml.model == "rwkv" */
+    unsigned char *tok_buf;      /* owned unescaped token bytes, or NULL */
 } rwkv_gguf_meta;
 
 int rwkv_ggml_id_of(rwkv_dtype dt);

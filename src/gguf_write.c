@@ -3,7 +3,7 @@
  *
  * llama.cpp layout facts used here: LoRA matrices time_mix_{w,a,v,g}{1,2} are the transposes of
  * the official ones; att.x_r..x_g are stacked into time_mix_lerp_fused [6,1,1,C]; vectors are
- * flat [C] (lerp_k [1,1,C]); r_k is flat [C]; layer 0 carries dummy time_mix_v{0,1,2} (copies
+ * flat [C] (lerp_k too); r_k is flat [C]; layer 0 carries dummy time_mix_v{0,1,2} (copies
  * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control). */
 #include "gguf.h"
 #include "quant.h"
@@ -236,12 +236,8 @@ static void plan(writer *w, const rwkv_tensor_file *tf, bool keep, rwkv_dtype ta
         BIG(N("time_mix_output.weight"), need(tf, w, "blocks.%d.att.output.weight", i));
         SMALL(N("time_mix_ln.weight"), need(tf, w, "blocks.%d.att.ln_x.weight", i), X_FLAT);
         SMALL(N("time_mix_ln.bias"), need(tf, w, "blocks.%d.att.ln_x.bias", i), X_FLAT);
-        t = need(tf, w, "blocks.%d.ffn.x_k", i);
-        if (t) {
-            int64_t s3[3] = {1, 1, (int64_t)t->numel};
-            out_tensor *o = push(w, N("channel_mix_lerp_k.weight"), 3, s3, RWKV_DT_F32, X_FLAT);
-            SRC(o, 0, t);
-        }
+        /* llama.cpp's converter squeezes it to [C] (its loader also accepts [1,1,C]) */
+        SMALL(N("channel_mix_lerp_k.weight"), need(tf, w, "blocks.%d.ffn.x_k", i), X_FLAT);
         BIG(N("channel_mix_key.weight"), need(tf, w, "blocks.%d.ffn.key.weight", i));
         BIG(N("channel_mix_value.weight"), need(tf, w, "blocks.%d.ffn.value.weight", i));
 #undef N
@@ -322,6 +318,34 @@ static int ftype_of(rwkv_dtype dt) {
     }
 }
 
+/* Escapes token bytes the way llama.cpp's converter stores RWKV World tokens: Python's
+ * repr(bytes) without the b'' around it (\t \n \r, \\, \xNN below 0x20 and from 0x7f, the
+ * quote character escaped only when repr would pick ' as the quote). out: 4*n bytes. */
+static size_t escape_token(const unsigned char *p, size_t n, char *out) {
+    static const char hex[] = "0123456789abcdef";
+    bool has_sq = memchr(p, '\'', n) != NULL, has_dq = memchr(p, '"', n) != NULL;
+    char quote = has_sq && !has_dq ? '"' : '\'';
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '\\' || c == (unsigned char)quote) {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            out[o++] = '\\';
+            out[o++] = c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
+        } else if (c < 0x20 || c >= 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    return o;
+}
+
 static void pad(writer *w, uint64_t *pos, uint32_t align) {
     static const unsigned char zeros[64] = {0};
     size_t p = (size_t)((align - *pos % align) % align);
@@ -342,7 +366,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     if ((st = rwkv_tensor_file_open(in_path, &tf)) != RWKV_OK) return st;
     writer w = {0};
     vocab v = {0};
-    char *tmp = NULL;
+    char *tmp = NULL, *esc = NULL;
     const rwkv_tensor *rk = rwkv_tensor_file_find(&tf, "blocks.0.att.r_k");
     const rwkv_tensor *emb = rwkv_tensor_file_find(&tf, "emb.weight");
     const rwkv_tensor *ffk = rwkv_tensor_file_find(&tf, "blocks.0.ffn.key.weight");
@@ -377,7 +401,15 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         goto done;
     }
     const uint32_t align = 32;
-    uint64_t n_kv = 17 + (v.n ? 4 : 0);
+    uint64_t n_kv = 17 + (v.n ? 6 + (v.n > 261) : 0);
+    size_t max_len = 0;
+    for (size_t i = 1; i < v.n; i++)
+        if (v.len[i] > max_len) max_len = (size_t)v.len[i];
+    esc = malloc(4 * max_len + 1);
+    if (!esc) {
+        st = rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     wr(&w, "GGUF", 4);
     wr_u32(&w, 3);
     wr_u64(&w, w.n);
@@ -407,19 +439,34 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         }
     }
     if (v.n) {
+        /* as llama.cpp's converter writes the World vocabulary: id 0 "<s>" (CONTROL), each
+         * token's bytes escaped like Python's repr(bytes) without the b'' (NORMAL), "[PADi]"
+         * (UNUSED) for ids the vocabulary does not define; bos = eos = 0, eot = 261 ("\n\n") */
         kv_str(&w, "tokenizer.ggml.model", "rwkv");
-        kv_str(&w, "tokenizer.ggml.pre", "rwkv");
         wr_str(&w, "tokenizer.ggml.tokens", strlen("tokenizer.ggml.tokens"));
         wr_u32(&w, GGUF_T_ARR);
         wr_u32(&w, GGUF_T_STR);
         wr_u64(&w, v.n);
         wr_str(&w, "<s>", 3);
-        for (size_t i = 1; i < v.n; i++) wr_str(&w, (const char *)v.tok[i], (size_t)v.len[i]);
+        for (size_t i = 1; i < v.n && w.st == RWKV_OK; i++) {
+            if (!v.len[i]) {
+                char pad[32];
+                int pl = snprintf(pad, sizeof pad, "[PAD%zu]", i);
+                wr_str(&w, pad, (size_t)pl);
+                continue;
+            }
+            size_t el = escape_token(v.tok[i], (size_t)v.len[i], esc);
+            wr_str(&w, esc, el);
+        }
         wr_str(&w, "tokenizer.ggml.token_type", strlen("tokenizer.ggml.token_type"));
         wr_u32(&w, GGUF_T_ARR);
         wr_u32(&w, GGUF_T_I32);
         wr_u64(&w, v.n);
-        for (size_t i = 0; i < v.n; i++) wr_u32(&w, i == 0 ? 3u : 1u); /* CONTROL, NORMAL */
+        for (size_t i = 0; i < v.n; i++) wr_u32(&w, i == 0 ? 3u : v.len[i] ? 1u : 5u); /* CONTROL, NORMAL, UNUSED */
+        kv_u32(&w, "tokenizer.ggml.bos_token_id", 0);
+        kv_u32(&w, "tokenizer.ggml.eos_token_id", 0);
+        if (v.n > 261) kv_u32(&w, "tokenizer.ggml.eot_token_id", 261);
+        kv_str(&w, "tokenizer.chat_template", "rwkv-world");
     }
     uint64_t off = 0, total = 0;
     for (size_t i = 0; i < w.n; i++) {
@@ -491,6 +538,7 @@ done:
         unlink(tmp);
     }
     free(tmp);
+    free(esc);
     free(w.t);
     free_vocab(&v);
     rwkv_tensor_file_close(&tf);
@@ -533,6 +581,7 @@ rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenize
     sbuf b = {0};
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 1; i < m->n_tokens; i++) {
+        if (!m->tok_len[i]) continue; /* padding / unused id */
         char head[48];
         int hl = snprintf(head, sizeof head, "%zu b'", i);
         sb_add(&b, head, (size_t)hl);
