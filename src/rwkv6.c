@@ -234,10 +234,30 @@ static void ffn_shift(const float *cur, const float *last, const float *maa_k, c
     }
 }
 
+/* LayerNorm (gs = n) or GroupNorm of T rows. One row (decode) runs on the calling thread: a pool
+ * step costs more than the work, and more still on a busy machine. */
+static void norm_rows(rwkv_ctx *ctx, const float *x, float *y, const float *g, const float *b, int T, int n,
+                      int gs, float eps) {
+    if (T == 1)
+        rwkv_op_groupnorm(x, y, g, b, 1, n, gs, eps);
+    else
+        rwkv_op_norm(ctx, x, y, g, b, T, n, gs, eps);
+}
+
+/* x = tanh(x) over T rows of n; small sizes (the LoRA hidden of one token) on the calling thread. */
+static void tanh_rows(rwkv_ctx *ctx, float *x, int T, int n) {
+    if ((size_t)T * n <= 4096) {
+        for (size_t i = 0; i < (size_t)T * n; i++) x[i] = tanhf(x[i]);
+    } else {
+        rwkv_op_act(ctx, RWKV_ACT_TANH, x, NULL, x, T, n);
+    }
+}
+
 /* Runs T tokens (T <= scratch capacity) from sc.x (embedded, LayerNorm'd by ln0) through every
  * layer; leaves the final residual stream in sc.x. Every product over the chunk is one
  * matrix-matrix product; products that share an input step run as one parallel batch (one
- * wake-up of the thread pool), LayerNorm/GroupNorm and tanh run on the pool's kernels. */
+ * wake-up of the thread pool), LayerNorm/GroupNorm and tanh run on the pool's kernels for
+ * chunks and on the calling thread for one token. */
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v6_weights *W = m->weights;
     v6_scratch *s = &W->sc;
@@ -253,7 +273,7 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         float *S = ffn_prev + C;
 
         /* ---- time mix ---- */
-        rwkv_op_norm(ctx, s->x, s->xa, l->ln1_w, l->ln1_b, T, C, C, LN_EPS);
+        norm_rows(ctx, s->x, s->xa, l->ln1_w, l->ln1_b, T, C, C, LN_EPS);
         att_shift(s->xa, att_prev, l->maa_x, s->dx, s->y, T, C);
         memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
 
@@ -262,7 +282,7 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
          *   x_j = x + dx·(maa_j + h_j·maa_w2[j])   for j in w, k, v, r, g */
         rwkv_linear_job lora1 = {.W = &l->maa_w1, .X = s->y, .Y = s->lr, .transposed = 1};
         rwkv_op_linear_batch(ctx, &lora1, 1, T);
-        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lr, NULL, s->lr, T, 5 * D);
+        tanh_rows(ctx, s->lr, T, 5 * D);
         const float *h5[5];
         for (int j = 0; j < 5; j++) {
             if (T == 1) {
@@ -295,7 +315,7 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
             {.W = &l->decay_w1, .X = s->xm[MW], .Y = s->lr, .transposed = 1},
         };
         rwkv_op_linear_batch(ctx, proj, 5, T);
-        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lr, NULL, s->lr, T, l->decay_w1.cols);
+        tanh_rows(ctx, s->lr, T, l->decay_w1.cols);
         rwkv_linear_job decay2 = {.W = &l->decay_w2, .X = s->lr, .Y = s->w, .transposed = 1};
         rwkv_op_linear_batch(ctx, &decay2, 1, T);
         /* w = exp(−exp(time_decay + tanh(xw·decay_w1)·decay_w2));  g = silu(g) */
@@ -311,13 +331,13 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         rwkv_op_wkv5(ctx, S, s->r, s->w, 1, s->k, s->v, l->u, s->y, T, H, N);
 
         /* y = GroupNorm_H(y, eps 64e-5) ⊙ g;  x += Wo·y */
-        rwkv_op_norm(ctx, s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
+        norm_rows(ctx, s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
         for (size_t i = 0; i < TC; i++) s->y[i] *= s->g[i];
         rwkv_linear_job out = {.W = &l->Wo, .X = s->y, .Y = s->xm[0], .epilogue = RWKV_EPI_ADD, .acc = s->x};
         rwkv_op_linear_batch(ctx, &out, 1, T);
 
         /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)²,  x_j = x + dx·maa_j ---- */
-        rwkv_op_norm(ctx, s->x, s->xa, l->ln2_w, l->ln2_b, T, C, C, LN_EPS);
+        norm_rows(ctx, s->x, s->xa, l->ln2_w, l->ln2_b, T, C, C, LN_EPS);
         ffn_shift(s->xa, ffn_prev, l->ffn_maa_k, l->ffn_maa_r, s->xm[MK], s->xm[MR], T, C);
         memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
         rwkv_linear_job ffn1[2] = {
