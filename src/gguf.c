@@ -7,7 +7,8 @@
  *   time_mix_{key,value,receptance,output} -> att.*.weight, time_mix_ln -> att.ln_x,
  *   channel_mix_lerp_k -> ffn.x_k, channel_mix_{key,value} -> ffn.*.weight.
  * The dummy blk.0.time_mix_v* that llama.cpp's converter writes are dropped. Tensors with other
- * names keep them (a GGUF may carry official names directly). */
+ * names keep them (a GGUF may carry official names directly). World tokens stored as llama.cpp
+ * stores them (Python repr escapes) are unescaped; UNUSED ("[PADi]") ids are dropped. */
 #include "gguf.h"
 #include "quant.h"
 

@@ -4,7 +4,8 @@
  * llama.cpp layout facts used here: LoRA matrices time_mix_{w,a,v,g}{1,2} are the transposes of
  * the official ones; att.x_r..x_g are stacked into time_mix_lerp_fused [6,1,1,C]; vectors are
  * flat [C] (lerp_k too); r_k is flat [C]; layer 0 carries dummy time_mix_v{0,1,2} (copies
- * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control). */
+ * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control), the others are
+ * escaped as llama.cpp's converter escapes them (checked against llama.cpp: docs/FORMATS.md). */
 #include "gguf.h"
 #include "quant.h"
 
