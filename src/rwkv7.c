@@ -24,6 +24,9 @@ typedef struct v7_layer {
     rwkv_weight a1, a2;              /* [C][Da], [Da][C] */
     rwkv_weight v1, v2;              /* [C][Dv], [Dv][C] (unused in layer 0) */
     rwkv_weight g1, g2;              /* [C][Dg], [Dg][C] */
+    int dw, da, dv, dg;              /* low-rank widths */
+    int lora_t;                      /* 1: the eight factors above are as stored, [in][out];
+                                        0: transposed at load to [out][in] (see transpose_lora) */
     rwkv_weight Wr, Wk, Wv, Wo;      /* [C][C] */
     rwkv_weight ffn_key;             /* [F][C] */
     rwkv_weight ffn_value;           /* [C][F] */
@@ -176,6 +179,39 @@ static rwkv_status alloc_scratch(v7_weights *W, int T) {
     return RWKV_OK;
 }
 
+/* Replaces w by an owned copy of its transpose ([rows][cols] -> [cols][rows], same dtype). */
+static rwkv_status transpose_weight(v7_weights *W, rwkv_weight *w) {
+    const size_t es = rwkv_dtype_size(w->dtype);
+    const size_t R = (size_t)w->rows, K = (size_t)w->cols;
+    char *t = malloc(R * K * es);
+    if (!own(W, (float *)t)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory transposing a low-rank factor");
+    const char *src = w->data;
+    for (size_t r = 0; r < R; r++)
+        for (size_t c = 0; c < K; c++) memcpy(t + (c * R + r) * es, src + (r * K + c) * es, es);
+    w->data = t;
+    w->rows = (int)K;
+    w->cols = (int)R;
+    return RWKV_OK;
+}
+
+/* The low-rank factors are stored [in][out] (y = xᵀ W). A product in that layout reads the
+ * matrix column-wise, which is slow for one token; the transposed [out][in] copy is read row by
+ * row like every other matrix. The copies are small (under 4% of the weights); the originals in
+ * the mapping are then never touched. Block-quantized factors are kept as stored. */
+static rwkv_status transpose_lora(v7_weights *W, v7_layer *l, bool has_v) {
+    rwkv_weight *f[8] = {&l->w1, &l->w2, &l->a1, &l->a2, &l->g1, &l->g2, &l->v1, &l->v2};
+    const int n = has_v ? 8 : 6;
+    l->lora_t = 1;
+    for (int i = 0; i < n; i++)
+        if (rwkv_dtype_size(f[i]->dtype) == 0) return RWKV_OK;
+    for (int i = 0; i < n; i++) {
+        rwkv_status st = transpose_weight(W, f[i]);
+        if (st != RWKV_OK) return st;
+    }
+    l->lora_t = 0;
+    return RWKV_OK;
+}
+
 static rwkv_status v7_load(rwkv_model *m) {
     v7_weights *W = calloc(1, sizeof *W);
     if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -262,7 +298,12 @@ static rwkv_status v7_load(rwkv_model *m) {
                 (st = mat(m, &l->v2, l->v1.cols, C, "blocks.%d.att.v2", i)))
                 return st;
         }
-        int ds[4] = {l->w1.cols, l->a1.cols, l->g1.cols, i > 0 ? l->v1.cols : 1};
+        l->dw = l->w1.cols;
+        l->da = l->a1.cols;
+        l->dg = l->g1.cols;
+        l->dv = i > 0 ? l->v1.cols : 1;
+        if ((st = transpose_lora(W, l, i > 0)) != RWKV_OK) return st;
+        int ds[4] = {l->dw, l->da, l->dg, l->dv};
         for (int j = 0; j < 4; j++)
             if (ds[j] > W->Dmax) W->Dmax = ds[j];
     }
@@ -381,19 +422,19 @@ static void forward_layers(rwkv_model *m, const v7_seg *seg, int nseg, int T) {
             {.W = &l->Wr, .X = s->xr, .Y = s->r},
             {.W = &l->Wk, .X = s->xk, .Y = s->k},
             {.W = &l->Wv, .X = s->xv, .Y = s->v},
-            {.W = &l->w1, .X = s->xw, .Y = s->lw, .transposed = 1},
-            {.W = &l->a1, .X = s->xA, .Y = s->la, .transposed = 1},
-            {.W = &l->g1, .X = s->xg, .Y = s->lg, .transposed = 1},
-            {.W = &l->v1, .X = s->xv, .Y = s->lv, .transposed = 1},
+            {.W = &l->w1, .X = s->xw, .Y = s->lw, .transposed = l->lora_t},
+            {.W = &l->a1, .X = s->xA, .Y = s->la, .transposed = l->lora_t},
+            {.W = &l->g1, .X = s->xg, .Y = s->lg, .transposed = l->lora_t},
+            {.W = &l->v1, .X = s->xv, .Y = s->lv, .transposed = l->lora_t},
         };
         rwkv_op_linear_batch(ctx, first, li > 0 ? 7 : 6, T);
-        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lw, NULL, s->lw, T, l->w1.cols);
-        rwkv_op_act(ctx, RWKV_ACT_SIGMOID, s->lg, NULL, s->lg, T, l->g1.cols);
+        rwkv_op_act(ctx, RWKV_ACT_TANH, s->lw, NULL, s->lw, T, l->dw);
+        rwkv_op_act(ctx, RWKV_ACT_SIGMOID, s->lg, NULL, s->lg, T, l->dg);
         rwkv_linear_job second[4] = {
-            {.W = &l->w2, .X = s->lw, .Y = s->w, .transposed = 1},
-            {.W = &l->a2, .X = s->la, .Y = s->a, .transposed = 1},
-            {.W = &l->g2, .X = s->lg, .Y = s->g, .transposed = 1},
-            {.W = &l->v2, .X = s->lv, .Y = s->y, .transposed = 1},
+            {.W = &l->w2, .X = s->lw, .Y = s->w, .transposed = l->lora_t},
+            {.W = &l->a2, .X = s->la, .Y = s->a, .transposed = l->lora_t},
+            {.W = &l->g2, .X = s->lg, .Y = s->g, .transposed = l->lora_t},
+            {.W = &l->v2, .X = s->lv, .Y = s->y, .transposed = l->lora_t},
         };
         rwkv_op_linear_batch(ctx, second, li > 0 ? 4 : 3, T);
         /* w = exp(−e^{−0.5}·σ(w0 + tanh(xw·w1)·w2));  a = σ(a0 + (xa·a1)·a2);  g = σ(xg·g1)·g2 */
