@@ -45,6 +45,129 @@ bool rwkv_dtype_of_ggml_id(uint32_t id, rwkv_dtype *dt) {
     return false;
 }
 
+/* ---- ggml k-quants (super-blocks of 256), dequantized at load time ------------------------
+ * Layouts (ggml's block_q{2..6}_K, little-endian, fp16 super-block scales):
+ *   Q2_K (id 10, 84 B):  scales[16] (low nibble scale, high nibble min), qs[64] (2-bit), d, dmin
+ *   Q3_K (id 11, 110 B): hmask[32], qs[64] (low 2 bits), scales[12] (16 6-bit scales, -32), d
+ *   Q4_K (id 12, 144 B): d, dmin, scales[12] (8 6-bit scales + 8 6-bit mins), qs[128] (4-bit)
+ *   Q5_K (id 13, 176 B): d, dmin, scales[12], qh[32] (5th bits), qs[128]
+ *   Q6_K (id 14, 210 B): ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] (int8), d */
+#define QK_K 256
+
+static size_t kq_block_bytes(uint32_t id) {
+    switch (id) {
+    case 10: return 84;
+    case 11: return 110;
+    case 12: return 144;
+    case 13: return 176;
+    case 14: return 210;
+    default: return 0;
+    }
+}
+
+static float f16_at(const unsigned char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return rwkv_f16_to_f32(h);
+}
+
+/* The j-th 6-bit scale and min of a Q4_K/Q5_K super-block (0 <= j < 8). */
+static void k4_scale_min(int j, const unsigned char *q, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static void dequant_q2_k(const unsigned char *b, float *y) {
+    const unsigned char *sc = b, *qs = b + 16;
+    float d = f16_at(b + 80), dmin = f16_at(b + 82);
+    int is = 0;
+    for (int half = 0; half < 2; half++, qs += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int part = 0; part < 2; part++, is++) {
+                float dl = d * (float)(sc[is] & 15), ml = dmin * (float)(sc[is] >> 4);
+                for (int l = 0; l < 16; l++) *y++ = dl * (float)((qs[16 * part + l] >> shift) & 3) - ml;
+            }
+}
+
+static void dequant_q3_k(const unsigned char *b, float *y) {
+    const unsigned char *hm = b, *qs = b + 32, *s = b + 96;
+    float d = f16_at(b + 108);
+    int8_t scales[16];
+    for (int i = 0; i < 16; i++) {
+        int low = i < 8 ? (s[i] & 15) : (s[i - 8] >> 4);
+        int high = (s[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
+        scales[i] = (int8_t)((low | (high << 4)) - 32);
+    }
+    int is = 0;
+    unsigned m = 1;
+    for (int half = 0; half < 2; half++, qs += 32)
+        for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+            for (int part = 0; part < 2; part++, is++) {
+                float dl = d * (float)scales[is];
+                for (int l = 0; l < 16; l++) {
+                    int k = 16 * part + l;
+                    int q = ((qs[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4);
+                    *y++ = dl * (float)q;
+                }
+            }
+}
+
+static void dequant_q45_k(const unsigned char *b, float *y, int five) {
+    float d = f16_at(b), dmin = f16_at(b + 2);
+    const unsigned char *sc = b + 4, *qh = b + 16, *qs = b + (five ? 48 : 16);
+    for (int j = 0; j < 4; j++, qs += 32) {
+        for (int nib = 0; nib < 2; nib++) {
+            int s, mn;
+            k4_scale_min(2 * j + nib, sc, &s, &mn);
+            float dl = d * (float)s, ml = dmin * (float)mn;
+            unsigned bit = 1u << (2 * j + nib);
+            for (int l = 0; l < 32; l++) {
+                int q = nib ? qs[l] >> 4 : qs[l] & 15;
+                if (five && (qh[l] & bit)) q += 16;
+                *y++ = dl * (float)q - ml;
+            }
+        }
+    }
+}
+
+static void dequant_q6_k(const unsigned char *b, float *y) {
+    const unsigned char *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    float d = f16_at(b + 208);
+    for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, y += 128)
+        for (int l = 0; l < 32; l++) {
+            int is = l / 16;
+            int q1 = ((ql[l] & 15) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            int q2 = ((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            y[l] = d * (float)sc[is] * (float)q1;
+            y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+            y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+            y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+        }
+}
+
+/* Dequantizes n (a multiple of 256) values of k-quant type id. */
+void rwkv_gguf_dequant_k(uint32_t id, const void *src, float *dst, size_t n) {
+    const unsigned char *b = src;
+    size_t bs = kq_block_bytes(id);
+    for (size_t i = 0; i < n / QK_K; i++, b += bs, dst += QK_K) {
+        switch (id) {
+        case 10: dequant_q2_k(b, dst); break;
+        case 11: dequant_q3_k(b, dst); break;
+        case 12: dequant_q45_k(b, dst, 0); break;
+        case 13: dequant_q45_k(b, dst, 1); break;
+        default: dequant_q6_k(b, dst); break;
+        }
+    }
+}
+
 typedef struct cur {
     const unsigned char *p;
     size_t size, off;
@@ -199,6 +322,7 @@ typedef struct gg_info {
     rwkv_dtype dt;
     uint64_t offset;
     size_t numel, nbytes;
+    uint32_t kq; /* ggml k-quant id (10..14), else 0 */
 } gg_info;
 
 /* Appends a tensor (name copied) to out. */
@@ -244,9 +368,46 @@ static bool is_big_matrix(const char *official) {
     return false;
 }
 
+static rwkv_status map_tensor(const char *label, const gg_info *g, const void *data, int head_size,
+                              rwkv_tensor_file *out, size_t cap);
+
+/* A k-quant tensor: dequantized, then stored as q8_0 when it is one of the big matrices (the
+ * engine has no k-quant kernels; q8_0 adds little error to a 2..6-bit k-quant), fp16 for the
+ * embedding, fp32 otherwise; then mapped like any other tensor. */
+static rwkv_status map_kquant(const char *label, const gg_info *g, const void *data, int head_size,
+                              rwkv_tensor_file *out, size_t cap) {
+    float *f = malloc(g->numel * sizeof *f);
+    if (rwkv_tensor_file_own(out, f) != RWKV_OK) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    rwkv_gguf_dequant_k(g->kq, data, f, g->numel);
+    gg_info h = *g;
+    h.kq = 0;
+    h.dt = RWKV_DT_F32;
+    static const char *const big[] = {"time_mix_key.weight", "time_mix_value.weight", "time_mix_receptance.weight",
+                                      "time_mix_output.weight", "time_mix_gate.weight", "channel_mix_key.weight",
+                                      "channel_mix_value.weight", "channel_mix_receptance.weight"};
+    bool is_big = g->n_dims == 2 && g->name_len == 13 && !memcmp(g->name, "output.weight", 13);
+    for (size_t i = 0; i < sizeof big / sizeof big[0] && g->n_dims == 2 && !is_big; i++) {
+        size_t bl = strlen(big[i]);
+        is_big = g->name_len > bl && !memcmp(g->name + g->name_len - bl, big[i], bl);
+    }
+    bool is_emb = g->name_len == 17 && !memcmp(g->name, "token_embd.weight", 17);
+    if (is_big || is_emb) {
+        h.dt = is_big ? RWKV_DT_Q8_0 : RWKV_DT_F16;
+        size_t inner = (size_t)g->shape[g->n_dims - 1], rows = g->numel / inner, rb = rwkv_dtype_row_bytes(h.dt, inner);
+        unsigned char *q = malloc(rb * rows);
+        if (rwkv_tensor_file_own(out, q) != RWKV_OK) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+        for (size_t r = 0; r < rows; r++) rwkv_quantize_row(h.dt, f + r * inner, q + r * rb, inner);
+        h.nbytes = rb * rows;
+        return map_tensor(label, &h, q, head_size, out, cap);
+    }
+    h.nbytes = g->numel * sizeof *f;
+    return map_tensor(label, &h, f, head_size, out, cap);
+}
+
 /* Maps one GGUF tensor to official tensors in out. head_size: rwkv7.wkv.head_size. */
 static rwkv_status map_tensor(const char *label, const gg_info *g, const void *data, int head_size,
                               rwkv_tensor_file *out, size_t cap) {
+    if (g->kq) return map_kquant(label, g, data, head_size, out, cap);
     char gname[256], name[300];
     if (g->name_len >= sizeof gname) return rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor name too long", label);
     memcpy(gname, g->name, g->name_len);
@@ -487,15 +648,26 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         }
         if ((st = rd(&c, &type, 4, "tensor type")) != RWKV_OK || (st = rd(&c, &g->offset, 8, "tensor offset")) != RWKV_OK)
             goto done;
-        if (!rwkv_dtype_of_ggml_id(type, &g->dt)) {
+        g->numel = (size_t)numel;
+        size_t inner = (size_t)g->shape[g->n_dims - 1], rb;
+        if (kq_block_bytes(type)) { /* k-quant: dequantized in map_tensor */
+            g->kq = type;
+            g->dt = RWKV_DT_F32;
+            rb = inner % QK_K ? 0 : inner / QK_K * kq_block_bytes(type);
+            if (rb == 0) {
+                st = rwkv_fail(RWKV_ERR_FORMAT, "%s: GGUF tensor '%.*s': rows of %zu are not whole k-quant blocks of 256",
+                               label, (int)g->name_len, g->name, inner);
+                goto done;
+            }
+        } else if (!rwkv_dtype_of_ggml_id(type, &g->dt)) {
             st = rwkv_fail(RWKV_ERR_UNSUPPORTED,
                            "%s: GGUF tensor '%.*s' has ggml type %" PRIu32
-                           " (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, rwkv.c nf4)",
+                           " (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K..q6_K, rwkv.c nf4)",
                            label, (int)g->name_len, g->name, type);
             goto done;
+        } else {
+            rb = rwkv_dtype_row_bytes(g->dt, inner);
         }
-        g->numel = (size_t)numel;
-        size_t inner = (size_t)g->shape[g->n_dims - 1], rb = rwkv_dtype_row_bytes(g->dt, inner);
         if (rb == 0 || !rwkv_mul_ok(rb, g->numel / inner, &g->nbytes)) {
             st = rwkv_fail(RWKV_ERR_FORMAT, "%s: GGUF tensor '%.*s': rows of %zu are not whole %s blocks", label,
                            (int)g->name_len, g->name, inner, rwkv_dtype_name(g->dt));

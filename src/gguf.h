@@ -29,6 +29,9 @@ typedef struct rwkv_gguf_meta {
     unsigned char *tok_buf;      /* owned unescaped token bytes, or NULL */
 } rwkv_gguf_meta;
 
+/* Dequantizes n (a multiple of 256) values of ggml k-quant type id (10 q2_K .. 14 q6_K). */
+void rwkv_gguf_dequant_k(uint32_t id, const void *src, float *dst, size_t n);
+
 int rwkv_ggml_id_of(rwkv_dtype dt);
 bool rwkv_dtype_of_ggml_id(uint32_t id, rwkv_dtype *dt);
 
