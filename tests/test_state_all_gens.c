@@ -149,8 +149,8 @@ out:
 /* rwkv.cpp .bin files: the same fixture agreement as the .pth files. FP32 within 1e-4 (measured
  * 4.8e-6); FP16 within 2e-2 (measured 2.6e-3 v4, 7.7e-3 v5.1, 5.0e-3 v5.2). There is no FP32 or
  * FP16 .bin of the v6 model: its fixture comes from the Q5_1 file dequantized, so the Q5_1 .bin
- * matched it to 1.7e-5 while quantized products ran in fp32; since the quantized linear quantizes
- * the activations to int8 (4082527) it is off by 0.16, bounded here at 0.5. */
+ * must agree as FP32 does (measured 2.3e-5; 0.16 while the quantized linear used int8
+ * activations by default, 4082527..f3d8852). */
 static void check_bin_files(void) {
     static const struct {
         const char *file;
@@ -160,7 +160,7 @@ static void check_bin_files(void) {
         {"tiny-rwkv-4v0-660K-FP32.bin", 0, 1e-4f},   {"tiny-rwkv-4v0-660K-FP16.bin", 0, 2e-2f},
         {"tiny-rwkv-5v1-730K-FP32.bin", 1, 1e-4f},   {"tiny-rwkv-5v1-730K-FP16.bin", 1, 2e-2f},
         {"tiny-rwkv-5v2-730K-FP32.bin", 2, 1e-4f},   {"tiny-rwkv-5v2-730K-FP16.bin", 2, 2e-2f},
-        {"tiny-rwkv-6v0-3m-Q5_1.bin", 3, 0.5f},
+        {"tiny-rwkv-6v0-3m-Q5_1.bin", 3, 1e-4f},
     };
     for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++) {
         char rel[160];
