@@ -41,9 +41,11 @@ static void *make_weights(rwkv_dtype dt, size_t n) {
 static const char *dt_name(rwkv_dtype dt) { return rwkv_dtype_name(dt); }
 
 static void test_linear(const rwkv_kernels *k, const rwkv_kernels *ref) {
-    const int Ks[] = {1, 7, 16, 31, 33, 64, 100, 773};
-    const int Rs[] = {1, 5, 17, 40};
-    const int Ts[] = {1, 2, 3, 4, 5, 9};
+    /* K past the AVX-512 GEMM's column block (64) and R past its 32-row panel; T across its
+     * token blocks (at most 14 tokens each) */
+    const int Ks[] = {1, 7, 16, 31, 33, 64, 100, 300, 773};
+    const int Rs[] = {1, 5, 17, 40, 70};
+    const int Ts[] = {1, 2, 3, 4, 5, 9, 15, 29, 64};
     int bad = 0, bad_slice = 0, bad_bounds = 0, checks = 0;
     for (int d = RWKV_DT_F32; d <= RWKV_DT_BF16; d++)
         for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)

@@ -117,39 +117,147 @@ INLINE void gemv_rows(rwkv_dtype dt, const void *W, int K, int r0, int r1, const
     }
 }
 
-/* ---- matrix × matrix (a chunk of tokens): 4 rows × 4 tokens register tile ------------------ */
+/* ---- matrix × matrix (a chunk of tokens): packed weight panels, outer products -------------- */
 
-/* res lane 4t+r = Σ_i w_r[i]·x_t[i] (fp32). */
-INLINE __m512 tile_f32(const float *const w[4], const float *const x[4], int K) {
-    __m512 acc[16];
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= K; i += 16) {
-        __m512 wv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) wv[r] = _mm512_loadu_ps(w[r] + i);
-#pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) {
-            __m512 xv = _mm512_loadu_ps(x[t] + i);
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) acc[4 * t + r] = _mm512_fmadd_ps(wv[r], xv, acc[4 * t + r]);
-        }
+/* Y = X·Wᵀ for a chunk of tokens. Rows of W are taken 32 at a time (a panel); a block of
+ * GEMM_KB columns of the panel is converted to fp32 and packed k-major — pk[k][32], so one
+ * zmm load gives 16 rows' weights for one k — into an 8 KiB buffer that stays in L1 while every
+ * token of the chunk passes over it. The register block is 2 zmm of rows × up to GEMM_NT
+ * tokens: X[t][k] is broadcast and multiplied into the 32 rows (outer-product FMAs), no
+ * horizontal sums. Every output is summed in two levels: each column block of GEMM_KB terms in
+ * order of k with one FMA per term, from zero, then the block sums in order of the blocks
+ * (carried through Y) — an order fixed by K alone (not by the rows, tokens, slice or thread
+ * count), and with the rounding error of ~GEMM_KB + K/GEMM_KB additions rather than K. */
+#define GEMM_KB 64 /* also bounds the rounding error: see above (128 put a tiny RWKV-6 model past 1e-5 sequence vs serial) */
+#define GEMM_NT 14
+
+/* 16×16 transpose of r[] in place (r[i] lane j -> r[j] lane i). */
+INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    if (i < K) {
-        __mmask16 m = tail16(K - i);
-        __m512 wv[4];
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) wv[r] = _mm512_maskz_loadu_ps(m, w[r] + i);
-#pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, x[t] + i);
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) acc[4 * t + r] = _mm512_fmadd_ps(wv[r], xv, acc[4 * t + r]);
-        }
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4 * i]), _mm512_castps_pd(t[4 * i + 2])));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4 * i]), _mm512_castps_pd(t[4 * i + 2])));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4 * i + 1]), _mm512_castps_pd(t[4 * i + 3])));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4 * i + 1]), _mm512_castps_pd(t[4 * i + 3])));
     }
-    return hsum16(acc);
+    /* u[4i+j] lane 4q+l holds r[4i+l] element 4q+j' with j' = (0,2,1,3)[j]... combined below */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(u[i], u[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(u[i], u[4 + i], 0xDD);
+        t[8 + i] = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0xDD);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+    }
 }
+
+/* Packs rows [o, o+n) (n <= 32) and columns [k0, k0+kb) (kb <= GEMM_KB) of W as fp32 into
+ * pk[k][ldp] (ldp = 16 or 32 >= n); rows from n to ldp are zero. */
+INLINE void pack_panel(rwkv_dtype dt, const void *W, int K, int o, int n, int k0, int kb,
+                       float *pk, int ldp) {
+    const size_t es = esize(dt);
+    for (int g = 0; g < ldp; g += 16) {
+        for (int c = 0; c < kb; c += 16) {
+            const __mmask16 m = tail16(kb - c);
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                r[i] = g + i < n ? load16(dt, (const char *)W + ((size_t)(o + g + i) * K + k0 + c) * es, m)
+                                 : _mm512_setzero_ps();
+            transpose16(r);
+            const int nc = kb - c < 16 ? kb - c : 16;
+            for (int i = 0; i < nc; i++) _mm512_store_ps(pk + (size_t)(c + i) * ldp + g, r[i]);
+        }
+    }
+}
+
+/* The register block: rows [0, 16·NV) of the packed panel × NT tokens, columns [0, kb) of the
+ * block, summed from zero and then added to Y (the sum of the earlier column blocks) unless
+ * first. m0/m1: the rows of the two zmm that are stored. */
+INLINE void gemm_block(const int NV, const int NT, const float *pk, int kb, const float *x,
+                       size_t ldx, float *y, size_t ldy, int first, __mmask16 m0, __mmask16 m1) {
+    __m512 a0[GEMM_NT], a1[GEMM_NT];
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+        a0[t] = _mm512_setzero_ps();
+        a1[t] = _mm512_setzero_ps();
+    }
+    const int ldp = 16 * NV;
+    for (int k = 0; k < kb; k++) {
+        const __m512 w0 = _mm512_load_ps(pk + (size_t)k * ldp);
+        const __m512 w1 = NV > 1 ? _mm512_load_ps(pk + (size_t)k * ldp + 16) : w0;
+#pragma GCC unroll 14
+        for (int t = 0; t < NT; t++) {
+            const __m512 xb = _mm512_set1_ps(x[t * ldx + k]);
+            a0[t] = _mm512_fmadd_ps(w0, xb, a0[t]);
+            if (NV > 1) a1[t] = _mm512_fmadd_ps(w1, xb, a1[t]);
+        }
+    }
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+        if (!first) a0[t] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, y + t * ldy), a0[t]);
+        _mm512_mask_storeu_ps(y + t * ldy, m0, a0[t]);
+        if (NV > 1) {
+            if (!first) a1[t] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, y + t * ldy + 16), a1[t]);
+            _mm512_mask_storeu_ps(y + t * ldy + 16, m1, a1[t]);
+        }
+    }
+}
+
+#define GEMM_CASE(NV, NT)                                                                          \
+    case NT:                                                                                       \
+        gemm_block(NV, NT, pk, kb, x, ldx, y, ldy, first, m0, m1);                                 \
+        break;
+#define GEMM_SWITCH(NV)                                                                            \
+    switch (nt) {                                                                                  \
+        GEMM_CASE(NV, 1) GEMM_CASE(NV, 2) GEMM_CASE(NV, 3) GEMM_CASE(NV, 4) GEMM_CASE(NV, 5)      \
+        GEMM_CASE(NV, 6) GEMM_CASE(NV, 7) GEMM_CASE(NV, 8) GEMM_CASE(NV, 9) GEMM_CASE(NV, 10)     \
+        GEMM_CASE(NV, 11) GEMM_CASE(NV, 12) GEMM_CASE(NV, 13) GEMM_CASE(NV, 14)                  \
+    }
+
+static void gemm_blocks(int nv, int nt, const float *pk, int kb, const float *x, size_t ldx,
+                        float *y, size_t ldy, int first, __mmask16 m0, __mmask16 m1) {
+    if (nv > 1) {
+        GEMM_SWITCH(2)
+    } else {
+        GEMM_SWITCH(1)
+    }
+}
+
+static void gemm_f32(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
+                     int T, float *Y, int ldy) {
+    float pk[32 * GEMM_KB] __attribute__((aligned(64)));
+    /* token blocks of near-equal size, at most GEMM_NT */
+    const int nblk = (T + GEMM_NT - 1) / GEMM_NT;
+    for (int p = r0; p < r1; p += 32) {
+        const int n = r1 - p < 32 ? r1 - p : 32, nv = n > 16 ? 2 : 1;
+        const __mmask16 m0 = tail16(n), m1 = n > 16 ? tail16(n - 16) : 0;
+        for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
+            const int kb = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
+            pack_panel(dt, W, K, p, n, k0, kb, pk, 16 * nv);
+            for (int b = 0, t0 = 0; b < nblk; b++) {
+                const int t1 = (int)((long)T * (b + 1) / nblk);
+                gemm_blocks(nv, t1 - t0, pk, kb, X + (size_t)t0 * ldx + k0, (size_t)ldx,
+                            Y + (size_t)t0 * ldy + p, (size_t)ldy, k0 == 0, m0, m1);
+                t0 = t1;
+            }
+        }
+    }
+}
+
+/* ---- bf16 matrix × matrix: 4 rows × 4 tokens register tile --------------------------------- */
 
 /* res lane 4t+r = Σ_i w_r[i]·x_t[i] with bf16 inputs (vdpbf16ps: pairs, fp32 sums). */
 INLINE __m512 tile_bf16(const uint16_t *const w[4], const uint16_t *const x[4], int K) {
@@ -191,53 +299,13 @@ INLINE void store_tile(__m512 res, float *Y, int ldy, int t0, int nt, int o, int
         for (int r = 0; r < nr; r++) Y[(size_t)(t0 + t) * ldy + o + r] = tmp[4 * t + r];
 }
 
-/* Converts rows [o, o+n) of W (K columns) to fp32 in buf (row stride K). */
-INLINE void panel_f32(rwkv_dtype dt, const void *W, int K, int o, int n, float *buf) {
-    const size_t es = esize(dt);
-    for (int r = 0; r < n; r++) {
-        const char *src = (const char *)W + (size_t)(o + r) * K * es;
-        float *dst = buf + (size_t)r * K;
-        int i = 0;
-        for (; i + 16 <= K; i += 16) _mm512_storeu_ps(dst + i, load16(dt, src + (size_t)i * es, 0xffff));
-        if (i < K) {
-            __mmask16 m = tail16(K - i);
-            _mm512_mask_storeu_ps(dst + i, m, load16(dt, src + (size_t)i * es, m));
-        }
-    }
-}
-
-INLINE void gemm_f32(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
-                     int T, float *Y, int ldy, float *buf) {
-    for (int p = r0; p < r1; p += RWKV_ROW_ALIGN) {
-        int np = r1 - p < RWKV_ROW_ALIGN ? r1 - p : RWKV_ROW_ALIGN;
-        const float *pw;
-        if (dt == RWKV_DT_F32) {
-            pw = (const float *)W + (size_t)p * K;
-        } else {
-            panel_f32(dt, W, K, p, np, buf);
-            pw = buf;
-        }
-        for (int t0 = 0; t0 < T; t0 += 4) {
-            int nt = T - t0 < 4 ? T - t0 : 4;
-            const float *x[4];
-            for (int t = 0; t < 4; t++) x[t] = X + (size_t)(t0 + (t < nt ? t : nt - 1)) * ldx;
-            for (int g = 0; g < np; g += 4) {
-                int nr = np - g < 4 ? np - g : 4;
-                const float *w[4];
-                for (int r = 0; r < 4; r++) w[r] = pw + (size_t)(g + (r < nr ? r : nr - 1)) * K;
-                store_tile(tile_f32(w, x, K), Y, ldy, t0, nt, p + g, nr);
-            }
-        }
-    }
-}
-
 #define LINEAR_DT(name, DT)                                                                        \
     static void name(const void *W, int K, int r0, int r1, const float *X, int ldx, int T,       \
                      float *Y, int ldy, void *work) {                                            \
         if (T < 4)                                                                                \
             gemv_rows(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                       \
         else                                                                                      \
-            gemm_f32(DT, W, K, r0, r1, X, ldx, T, Y, ldy, work);                                  \
+            gemm_f32(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                        \
     }
 LINEAR_DT(linear_f32w, RWKV_DT_F32)
 LINEAR_DT(linear_f16w, RWKV_DT_F16)
