@@ -248,13 +248,16 @@ static void product_unit(void *arg, int u, int ith) {
     epilogue(j, T, out, o0, o1);
 }
 
-/* Output rows per work unit: small blocks for chunks of tokens (a panel of converted weights
- * per unit), larger ones for a single token so that big matrices are not cut into thousands
- * of units. Always a multiple of RWKV_ROW_ALIGN, a function of the shape only. */
+/* Output rows per work unit: for chunks of tokens, 32 rows (the AVX-512 GEMM's weight panel;
+ * 16 when the matrix is too small to give every thread a few units), larger blocks for a single
+ * token so that big matrices are not cut into thousands of units. Always a multiple of
+ * RWKV_ROW_ALIGN, a function of the shape only. */
 static int unit_rows(int out, int T) {
     int r = RWKV_ROW_ALIGN;
     if (T == 1)
         while (r < 256 && out / (r * 2) >= 32) r *= 2;
+    else if (out >= 32 * 8)
+        r = 32;
     return r;
 }
 
