@@ -236,22 +236,35 @@ static void gemm_blocks(int nv, int nt, const float *pk, int kb, const float *x,
     }
 }
 
+/* Tokens per group: the group's partial sums live in a contiguous [GEMM_TG][32] buffer (8 KiB,
+ * L1) rather than in Y, whose rows may lie a multiple of 4 KiB apart (ldy = 3072 floats) and
+ * then fall into the same few L1 sets. */
+#define GEMM_TG 64
+
 static void gemm_f32(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
                      int T, float *Y, int ldy) {
     float pk[32 * GEMM_KB] __attribute__((aligned(64)));
-    /* token blocks of near-equal size, at most GEMM_NT */
-    const int nblk = (T + GEMM_NT - 1) / GEMM_NT;
+    float acc[GEMM_TG * 32] __attribute__((aligned(64)));
     for (int p = r0; p < r1; p += 32) {
         const int n = r1 - p < 32 ? r1 - p : 32, nv = n > 16 ? 2 : 1;
         const __mmask16 m0 = tail16(n), m1 = n > 16 ? tail16(n - 16) : 0;
-        for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
-            const int kb = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
-            pack_panel(dt, W, K, p, n, k0, kb, pk, 16 * nv);
-            for (int b = 0, t0 = 0; b < nblk; b++) {
-                const int t1 = (int)((long)T * (b + 1) / nblk);
-                gemm_blocks(nv, t1 - t0, pk, kb, X + (size_t)t0 * ldx + k0, (size_t)ldx,
-                            Y + (size_t)t0 * ldy + p, (size_t)ldy, k0 == 0, m0, m1);
-                t0 = t1;
+        for (int g0 = 0; g0 < T; g0 += GEMM_TG) {
+            const int tg = T - g0 < GEMM_TG ? T - g0 : GEMM_TG;
+            const int nblk = (tg + GEMM_NT - 1) / GEMM_NT; /* token blocks of near-equal size */
+            for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
+                const int kb = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
+                pack_panel(dt, W, K, p, n, k0, kb, pk, 16 * nv);
+                for (int b = 0, t0 = 0; b < nblk; b++) {
+                    const int t1 = tg * (b + 1) / nblk;
+                    gemm_blocks(nv, t1 - t0, pk, kb, X + (size_t)(g0 + t0) * ldx + k0, (size_t)ldx,
+                                acc + (size_t)t0 * 32, 32, k0 == 0, 0xffff, 0xffff);
+                    t0 = t1;
+                }
+            }
+            for (int t = 0; t < tg; t++) {
+                float *y = Y + (size_t)(g0 + t) * ldy + p;
+                _mm512_mask_storeu_ps(y, m0, _mm512_load_ps(acc + t * 32));
+                if (nv > 1) _mm512_mask_storeu_ps(y + 16, m1, _mm512_load_ps(acc + t * 32 + 16));
             }
         }
     }
