@@ -195,7 +195,11 @@ static void QX(dot)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int 
 #ifdef QX_VNNI
 typedef __m512 QX(vf);
 #define QX_VN 2 /* float vectors per 32 values */
-#define QX_FR 2 /* rows per tile */
+#define QX_FR 2 /* rows per tile (chunks of 4 tokens) */
+#define QX_FRD 4 /* rows per tile for T < 4 (decode): 4 weight streams in flight */
+INLINE __m512 QX(iota)(void) {
+    return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
 INLINE __m512 QX(codes_f)(__m256i c, int i, int sgn) {
     const __m128i h = i ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
     return _mm512_cvtepi32_ps(sgn ? _mm512_cvtepi8_epi32(h) : _mm512_cvtepu8_epi32(h));
@@ -218,6 +222,7 @@ INLINE float QX(hsumf)(__m512 v) {
 typedef __m256 QX(vf);
 #define QX_VN 4
 #define QX_FR 1
+#define QX_FRD 1
 INLINE __m256 QX(codes_f)(__m256i c, int i, int sgn) {
     __m128i h = (i >> 1) ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
     if (i & 1) h = _mm_srli_si128(h, 8);
@@ -245,11 +250,11 @@ INLINE float QX(hsumf)(__m256 v) { return QX(hsum)(v); }
  * reference dequantizer), then FMA'd with every token; two accumulators per (row, token)
  * alternate over the vectors of a block. The order per output is fixed, as in tile(). */
 INLINE void QX(tilef)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int K,
-                      const float *X, float *Y, int ldy) {
+                      const float *X, float *Y, int ldy, size_t pf) {
     const size_t bb = rwkv_dtype_block_bytes(dt);
     const int sub = dt == RWKV_DT_NF4 ? 2 : 1, nb = K / (32 * sub);
     const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
-    QX(vf) acc[QX_FR][4][2];
+    QX(vf) acc[QX_FRD > QX_FR ? QX_FRD : QX_FR][4][2];
     _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 4")
@@ -260,37 +265,72 @@ INLINE void QX(tilef)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, 
             __m256i c[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             float dw, mw = 0.0f;
             const uint8_t *p = rows[r] + (size_t)b * bb;
-            _mm_prefetch((const char *)p + QX_PREFETCH, _MM_HINT_T0);
+            if (bb >= 32 || !(b & 1)) /* every 64-byte line of the row, pf bytes ahead */
+                _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
 #ifdef QX_VNNI
-            if (dt == RWKV_DT_Q4_0 || dt == RWKV_DT_Q4_1 || dt == RWKV_DT_NF4) {
-                /* 4-bit codes straight to 16 int32 lanes (vpmovzxbd), nibbles split in place:
-                 * fewer shuffles than the int8 unpack; w as in the generic path (q4_0:
-                 * c·d − 8d with one rounding = (c − 8)·d exactly) */
+            {
+                /* every type: 16 fp32 weights per zmm, w = c·d [+ m] rounded once as in the
+                 * generic path (identical values). 4- and 5-bit codes index a per-block table
+                 * of the 16 (32) scaled levels (vpermps / vpermt2ps: no int→float conversion
+                 * per weight; the low nibble needs no mask, vpermps reads 4 index bits); the
+                 * fifth bits of q5 set bit 4 of the index under a 16-bit mask; q8_0 codes
+                 * go through vpmovsxbd + vcvtdq2ps. */
                 const float d0 = QX(half)(p);
-                const int nv = dt == RWKV_DT_NF4 ? 4 : 2;
-                const __m512 lv = _mm512_loadu_ps(rwkv_nf4_levels);
                 const __m512 vd = _mm512_set1_ps(d0);
-                const __m512 vm = _mm512_set1_ps(dt == RWKV_DT_Q4_0 ? -8.0f * d0
-                                                 : dt == RWKV_DT_Q4_1 ? QX(half)(p + 2) : 0.0f);
-                const uint8_t *qs = p + (dt == RWKV_DT_Q4_1 ? 4 : 2);
-                const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
-                const __m512i b1 = dt == RWKV_DT_NF4
-                                       ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)))
-                                       : b0;
+                const int nv = dt == RWKV_DT_NF4 ? 4 : 2;
+                __m512 w[4];
+                if (dt == RWKV_DT_Q8_0) {
+                    w[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))), vd);
+                    w[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))), vd);
+                } else if (dt == RWKV_DT_Q5_0 || dt == RWKV_DT_Q5_1) {
+                    const int q51 = dt == RWKV_DT_Q5_1;
+                    uint32_t qh;
+                    memcpy(&qh, p + (q51 ? 4 : 2), 4);
+                    const __m512 io = QX(iota)();
+                    const __m512 io16 = _mm512_add_ps(io, _mm512_set1_ps(16.0f));
+                    __m512 tl, th; /* levels of codes 0..15 and 16..31 */
+                    if (q51) {
+                        const __m512 vm = _mm512_set1_ps(QX(half)(p + 2));
+                        tl = _mm512_fmadd_ps(io, vd, vm);
+                        th = _mm512_fmadd_ps(io16, vd, vm);
+                    } else { /* (c − 16)·d */
+                        tl = _mm512_mul_ps(_mm512_sub_ps(io, _mm512_set1_ps(16.0f)), vd);
+                        th = _mm512_mul_ps(io, vd);
+                    }
+                    const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + (q51 ? 8 : 6))));
+                    const __m512i s16 = _mm512_set1_epi32(16);
+                    __m512i lo = _mm512_and_si512(b0, _mm512_set1_epi32(15)), hi = _mm512_srli_epi32(b0, 4);
+                    lo = _mm512_mask_or_epi32(lo, (__mmask16)(qh & 0xffffu), lo, s16);
+                    hi = _mm512_mask_or_epi32(hi, (__mmask16)(qh >> 16), hi, s16);
+                    w[0] = _mm512_permutex2var_ps(tl, lo, th);
+                    w[1] = _mm512_permutex2var_ps(tl, hi, th);
+                } else {
+                    __m512 tb; /* the 16 scaled levels */
+                    if (dt == RWKV_DT_Q4_0) /* (c − 8)·d, = fma(c, d, −8d) */
+                        tb = _mm512_mul_ps(_mm512_sub_ps(QX(iota)(), _mm512_set1_ps(8.0f)), vd);
+                    else if (dt == RWKV_DT_Q4_1)
+                        tb = _mm512_fmadd_ps(QX(iota)(), vd, _mm512_set1_ps(QX(half)(p + 2)));
+                    else
+                        tb = _mm512_mul_ps(_mm512_loadu_ps(rwkv_nf4_levels), vd);
+                    const uint8_t *qs = p + (dt == RWKV_DT_Q4_1 ? 4 : 2);
+                    const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+                    const __m512i b1 = dt == RWKV_DT_NF4
+                                           ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)))
+                                           : b0;
+                    /* vector v covers values 16v..16v+15: low nibbles of the first half of
+                     * the bytes, then (nf4) of the second half, then the high nibbles */
+                    _Pragma("GCC unroll 4")
+                    for (int v = 0; v < nv; v++) {
+                        const __m512i bv = (nv == 4 && (v & 1)) ? b1 : b0;
+                        w[v] = _mm512_permutexvar_ps(v >= nv / 2 ? _mm512_srli_epi32(bv, 4) : bv, tb);
+                    }
+                }
                 _Pragma("GCC unroll 4")
                 for (int v = 0; v < nv; v++) {
-                    /* vector v covers values 16v..16v+15: low nibbles of the first half of the
-                     * bytes, then (nf4) of the second half, then the high nibbles */
-                    const __m512i bv = (nv == 4 && (v & 1)) ? b1 : b0;
-                    const __m512i code = v >= nv / 2 ? _mm512_srli_epi32(bv, 4)
-                                                     : _mm512_and_si512(bv, _mm512_set1_epi32(15));
-                    const __m512 w = dt == RWKV_DT_NF4
-                                         ? _mm512_mul_ps(_mm512_permutexvar_ps(code, lv), vd)
-                                         : _mm512_fmadd_ps(_mm512_cvtepi32_ps(code), vd, vm);
                     const size_t off = (size_t)b * 32 * sub + (size_t)v * 16;
                     _Pragma("GCC unroll 4")
                     for (int t = 0; t < TT; t++)
-                        acc[r][t][v & 1] = _mm512_fmadd_ps(w, _mm512_loadu_ps(X + (size_t)t * K + off), acc[r][t][v & 1]);
+                        acc[r][t][v & 1] = _mm512_fmadd_ps(w[v], _mm512_loadu_ps(X + (size_t)t * K + off), acc[r][t][v & 1]);
                 }
                 continue;
             }
@@ -326,20 +366,37 @@ INLINE void QX(tilef)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, 
             Y[(size_t)t * ldy + r] = QX(hsumf)(acc[r][t][0]) + QX(hsumf)(acc[r][t][1]);
 }
 
+/* Rows [o0, o1): for T < 4 (decode) QX_FRD rows at a time, each row's stream prefetched a whole
+ * number of row groups (≥ 4 KiB) ahead, i.e. at the same offset of a later group's rows, so the
+ * prefetches run across 4 KiB pages where the hardware streamer stops; otherwise QX_FR rows × 4
+ * tokens. The tile shape does not change the order of operations of any output. */
 INLINE void QX(dotf_type)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
                           const float *X, int T, float *Y, int ldy) {
-    for (int o = o0; o < o1; o += QX_FR) {
+    int o = o0;
+    if (QX_FRD > 1 && T < 4) {
+        const size_t g = (size_t)QX_FRD * rb, pf = g * ((QX_PREFETCH + g - 1) / g);
+        for (; o + QX_FRD <= o1; o += QX_FRD) {
+            const uint8_t *rows[4];
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < 4; r++) rows[r] = (const uint8_t *)W + (size_t)(o + (r < QX_FRD ? r : 0)) * rb;
+            if (T == 1) QX(tilef)(dt, rows, QX_FRD, 1, K, X, Y + o, ldy, pf);
+            else if (T == 2) QX(tilef)(dt, rows, QX_FRD, 2, K, X, Y + o, ldy, pf);
+            else QX(tilef)(dt, rows, QX_FRD, 3, K, X, Y + o, ldy, pf);
+        }
+    }
+    for (; o < o1; o += QX_FR) {
         const int R = o + QX_FR - 1 < o1 ? QX_FR : 1;
         const uint8_t *rows[2] = {(const uint8_t *)W + (size_t)o * rb,
                                   (const uint8_t *)W + (size_t)(o + R - 1) * rb};
+        const size_t pf = QX_PREFETCH;
         int t = 0;
         for (; t + 4 <= T; t += 4) {
-            if (R == QX_FR) QX(tilef)(dt, rows, QX_FR, 4, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
-            else QX(tilef)(dt, rows, 1, 4, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
+            if (R == QX_FR) QX(tilef)(dt, rows, QX_FR, 4, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy, pf);
+            else QX(tilef)(dt, rows, 1, 4, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy, pf);
         }
         for (; t < T; t++) {
-            if (R == QX_FR) QX(tilef)(dt, rows, QX_FR, 1, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
-            else QX(tilef)(dt, rows, 1, 1, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy);
+            if (R == QX_FR) QX(tilef)(dt, rows, QX_FR, 1, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy, pf);
+            else QX(tilef)(dt, rows, 1, 1, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy, pf);
         }
     }
 }
