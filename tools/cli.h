@@ -113,4 +113,20 @@ int cli_new_state(rwkv_model *model, const char *state_path, rwkv_state **out);
 /* Seconds from a monotonic clock. */
 double cli_now(void);
 
+/* ---- byte buffer ------------------------------------------------------------------------- */
+
+/* A growing byte buffer, always NUL-terminated once data != NULL. {NULL, 0, 0} is empty. */
+typedef struct cli_buf {
+    char *data;
+    size_t len, cap;
+} cli_buf;
+
+/* Appends n bytes of s (allocating even when n == 0); -1 when out of memory (the buffer is then
+ * unchanged). */
+int cli_buf_add(cli_buf *b, const void *s, size_t n);
+/* Empties b, keeping its memory. */
+void cli_buf_clear(cli_buf *b);
+/* Frees b's memory and leaves it empty. */
+void cli_buf_free(cli_buf *b);
+
 #endif

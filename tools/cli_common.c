@@ -538,3 +538,32 @@ int cli_new_state(rwkv_model *model, const char *state_path, rwkv_state **out) {
     *out = NULL;
     return -1;
 }
+
+/* ---- byte buffer ------------------------------------------------------------------------- */
+
+int cli_buf_add(cli_buf *b, const void *s, size_t n) {
+    if (n > SIZE_MAX - b->len - 1) return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void cli_buf_clear(cli_buf *b) {
+    b->len = 0;
+    if (b->data) b->data[0] = '\0';
+}
+
+void cli_buf_free(cli_buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -11,6 +11,7 @@
  * Pipe mode (stdin not a terminal, or --plain): one message per input line, each reply printed
  * followed by "\n", no prompts, no escape codes. See docs/CHAT.md. */
 #include "cli.h"
+#include "g1.h"
 
 #include <editline/readline.h>
 #include <errno.h>
@@ -50,8 +51,6 @@ static const char chat_usage[] =
 /* Token 0 (end of text) is forbidden for the first tokens of a reply, as chat front-ends do. */
 enum { CHAT_NO_EOS_TOKENS = 4, CHAT_DEFAULT_MAX_TOKENS = 2048, CHAT_HISTORY_LINES = 1000 };
 
-typedef enum think_mode { THINK_PLAIN, THINK_ON, THINK_OFF } think_mode;
-
 /* How a reply ended. */
 typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT } reply_end;
 
@@ -65,34 +64,6 @@ static void on_sigint(int sig) {
     g_interrupted = 1;
 }
 
-/* A growing byte buffer (NUL-terminated). */
-typedef struct chat_buf {
-    char *data;
-    size_t len, cap;
-} chat_buf;
-
-/* Appends n bytes; -1 when out of memory. */
-static int buf_add(chat_buf *b, const char *s, size_t n) {
-    if (n > SIZE_MAX - b->len - 1) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static void buf_clear(chat_buf *b) {
-    b->len = 0;
-    if (b->data) b->data[0] = '\0';
-}
-
 /* Everything about one chat session. */
 typedef struct chat {
     rwkv_model *model;
@@ -102,15 +73,15 @@ typedef struct chat {
     rwkv_model_info info;
     rwkv_sampler_params sp;
     int max_tokens;
-    think_mode think;
+    g1_think think;
     const char *system;   /* NULL = none */
     int plain;            /* pipe mode */
     int color;            /* escape codes allowed */
     int verbose;
     float *logits;        /* [n_vocab] after the last token fed (valid when have_logits) */
     int have_logits;
-    chat_buf conv;        /* the text fed so far (what the state has consumed) */
-    chat_buf reply;       /* the current reply's raw text */
+    cli_buf conv;        /* the text fed so far (what the state has consumed) */
+    cli_buf reply;       /* the current reply's raw text */
     int turns;
     /* statistics of the last turn */
     size_t last_prompt_tokens, last_reply_tokens, last_sep_tokens, last_shown_bytes;
@@ -119,24 +90,6 @@ typedef struct chat {
 } chat;
 
 /* ---- text ---------------------------------------------------------------------------------- */
-
-/* G1 message cleaning in place: "\r\n" -> "\n", runs of 2+ newlines -> one "\n", then trimmed of
- * spaces, tabs and newlines at both ends. Returns the new length. */
-static size_t clean_message(char *s, size_t len) {
-    size_t w = 0;
-    for (size_t r = 0; r < len; r++) {
-        char ch = s[r];
-        if (ch == '\r' && r + 1 < len && s[r + 1] == '\n') continue;
-        if (ch == '\n' && w > 0 && s[w - 1] == '\n') continue;
-        s[w++] = ch;
-    }
-    size_t a = 0;
-    while (a < w && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r')) a++;
-    while (w > a && (s[w - 1] == ' ' || s[w - 1] == '\t' || s[w - 1] == '\n' || s[w - 1] == '\r')) w--;
-    memmove(s, s + a, w - a);
-    s[w - a] = '\0';
-    return w - a;
-}
 
 /* Number of user turns in a conversation text: "User: " at the start or after "\n\n". */
 static int count_turns(const char *t, size_t len) {
@@ -147,17 +100,8 @@ static int count_turns(const char *t, size_t len) {
     return n;
 }
 
-/* The text that ends a turn's prompt after "Assistant:". */
-static const char *think_suffix(think_mode m) {
-    switch (m) {
-    case THINK_ON: return " <think";
-    case THINK_OFF: return " <think>\n</think";
-    default: return "";
-    }
-}
-
-static const char *think_name(think_mode m) {
-    return m == THINK_ON ? "on" : m == THINK_OFF ? "off" : "plain";
+static const char *think_name(g1_think m) {
+    return m == G1_THINK_ON ? "on" : m == G1_THINK_OFF ? "off" : "plain";
 }
 
 /* ---- output -------------------------------------------------------------------------------- */
@@ -209,7 +153,7 @@ static int feed_text(chat *c, const char *text, size_t len, size_t *n_tokens) {
         return -1;
     }
     if (n) c->have_logits = 1;
-    if (buf_add(&c->conv, text, len)) {
+    if (cli_buf_add(&c->conv, text, len)) {
         cli_error("out of memory");
         return -1;
     }
@@ -220,7 +164,7 @@ static int feed_text(chat *c, const char *text, size_t len, size_t *n_tokens) {
 /* Feeds "System: ...\n\n" when a system prompt is set and the state is at its start. */
 static int feed_system(chat *c) {
     if (!c->system || rwkv_state_n_tokens(c->state) != 0) return 0;
-    chat_buf b = {NULL, 0, 0};
+    cli_buf b = {NULL, 0, 0};
     size_t sl = strlen(c->system);
     char *msg = malloc(sl + 1);
     if (!msg) {
@@ -228,11 +172,11 @@ static int feed_system(chat *c) {
         return -1;
     }
     memcpy(msg, c->system, sl + 1);
-    sl = clean_message(msg, sl);
+    sl = g1_clean(msg, sl);
     int r = 0;
     size_t n = 0;
     if (sl) {
-        if (buf_add(&b, "System: ", 8) || buf_add(&b, msg, sl) || buf_add(&b, "\n\n", 2)) {
+        if (cli_buf_add(&b, "System: ", 8) || cli_buf_add(&b, msg, sl) || cli_buf_add(&b, "\n\n", 2)) {
             cli_error("out of memory");
             r = -1;
         } else {
@@ -240,7 +184,7 @@ static int feed_system(chat *c) {
         }
         if (!r && c->verbose) fprintf(stderr, "rwkv: system prompt: %zu tokens\n", n);
     }
-    free(b.data);
+    cli_buf_free(&b);
     free(msg);
     return r;
 }
@@ -283,10 +227,10 @@ static int show_reply(chat *c, reply_view *v, size_t limit, int final) {
     const char *r = c->reply.data;
     if (v->start == SIZE_MAX) {
         size_t i = 0;
-        if (c->think == THINK_PLAIN) {
+        if (c->think == G1_THINK_PLAIN) {
             if (limit == 0 && !final) return 0;
             i = limit > 0 && r[0] == ' ' ? 1 : 0;
-        } else if (c->think == THINK_OFF) {
+        } else if (c->think == G1_THINK_OFF) {
             /* The model closes the empty think block with ">"; then the answer. */
             if (limit > 0 && r[0] == '>') i = 1;
             while (i < limit && (r[i] == ' ' || r[i] == '\n')) i++;
@@ -309,10 +253,10 @@ static int show_reply(chat *c, reply_view *v, size_t limit, int final) {
 
 /* Samples and streams one reply (the prompt has been fed). Returns 0 or -1 (error printed). */
 static int generate_reply(chat *c) {
-    buf_clear(&c->reply);
+    cli_buf_clear(&c->reply);
     rwkv_sampler_reset(c->sampler);
     reply_view v = {SIZE_MAX, 0, 0, 0};
-    if (c->think == THINK_ON) {
+    if (c->think == G1_THINK_ON) {
         if (c->color && outs("\033[2m")) return -1;
         v.dim = c->color;
         if (outs("<think")) return -1;
@@ -339,7 +283,7 @@ static int generate_reply(chat *c) {
         size_t tl = 0;
         const char *tb = rwkv_tokenizer_token(c->tok, t, &tl);
         size_t old = c->reply.len;
-        if (tl && (buf_add(&c->reply, tb, tl) || buf_add(&c->conv, tb, tl))) {
+        if (tl && (cli_buf_add(&c->reply, tb, tl) || cli_buf_add(&c->conv, tb, tl))) {
             cli_error("out of memory");
             return -1;
         }
@@ -376,19 +320,19 @@ static int generate_reply(chat *c) {
 
 /* One turn: feeds the user's (cleaned) message with the template, then the reply. */
 static int chat_turn(chat *c, char *msg, size_t len) {
-    len = clean_message(msg, len);
+    len = g1_clean(msg, len);
     if (len == 0) return 0;
-    chat_buf p = {NULL, 0, 0};
-    const char *suffix = think_suffix(c->think);
-    if (buf_add(&p, "User: ", 6) || buf_add(&p, msg, len) || buf_add(&p, "\n\nAssistant:", 12) ||
-        buf_add(&p, suffix, strlen(suffix))) {
-        free(p.data);
+    cli_buf p = {NULL, 0, 0};
+    const char *suffix = g1_think_suffix(c->think);
+    if (cli_buf_add(&p, "User: ", 6) || cli_buf_add(&p, msg, len) || cli_buf_add(&p, "\n\nAssistant:", 12) ||
+        cli_buf_add(&p, suffix, strlen(suffix))) {
+        cli_buf_free(&p);
         cli_error("out of memory");
         return -1;
     }
     size_t n = 0;
     int r = feed_text(c, p.data, p.len, &n);
-    free(p.data);
+    cli_buf_free(&p);
     if (r) return -1;
     c->turns++;
     c->last_prompt_tokens = n;
@@ -415,7 +359,7 @@ static int load_state(chat *c, const char *path, int quiet) {
         cli_lib_error(st, "cannot load state '%.300s'", path);
         return -1;
     }
-    buf_clear(&c->conv);
+    cli_buf_clear(&c->conv);
     c->have_logits = 0;
     c->turns = 0;
     if (ld.from_tuning) {
@@ -423,7 +367,7 @@ static int load_state(chat *c, const char *path, int quiet) {
         rwkv_state_loaded_free(&ld);
         return feed_system(c);
     }
-    if (ld.text && buf_add(&c->conv, ld.text, ld.text_len)) {
+    if (ld.text && cli_buf_add(&c->conv, ld.text, ld.text_len)) {
         rwkv_state_loaded_free(&ld);
         cli_error("out of memory");
         return -1;
@@ -543,15 +487,15 @@ static int run_command(chat *c, char *line) {
         print_stats(c);
     } else if (!strcmp(cmd, "/reset")) {
         rwkv_state_reset(c->state);
-        buf_clear(&c->conv);
+        cli_buf_clear(&c->conv);
         c->have_logits = 0;
         c->turns = 0;
         if (feed_system(c)) return -1;
         info_line("conversation reset");
     } else if (!strcmp(cmd, "/think")) {
-        if (arg && !strcmp(arg, "on")) c->think = THINK_ON;
-        else if (arg && !strcmp(arg, "off")) c->think = THINK_OFF;
-        else if (arg && !strcmp(arg, "plain")) c->think = THINK_PLAIN;
+        if (arg && !strcmp(arg, "on")) c->think = G1_THINK_ON;
+        else if (arg && !strcmp(arg, "off")) c->think = G1_THINK_OFF;
+        else if (arg && !strcmp(arg, "plain")) c->think = G1_THINK_PLAIN;
         else {
             cli_error("usage: /think on|off|plain");
             return 0;
@@ -667,7 +611,7 @@ int cmd_chat(int argc, char **argv) {
     chat c;
     memset(&c, 0, sizeof c);
     c.max_tokens = CHAT_DEFAULT_MAX_TOKENS;
-    c.think = THINK_PLAIN;
+    c.think = G1_THINK_PLAIN;
     rwkv_sampler_params_default(&c.sp);
     c.sp.temperature = 1.0f; /* the official chat demo's settings */
     c.sp.top_p = 0.3f;
@@ -687,8 +631,8 @@ int cmd_chat(int argc, char **argv) {
         case CLI_POSITIONAL: return cli_usage_error("chat", "unexpected argument '%.100s'", v);
         case OPT_MODEL: model_path = v; break;
         case OPT_SYSTEM: c.system = v; break;
-        case OPT_THINK: c.think = THINK_ON; break;
-        case OPT_NO_THINK: c.think = THINK_OFF; break;
+        case OPT_THINK: c.think = G1_THINK_ON; break;
+        case OPT_NO_THINK: c.think = G1_THINK_OFF; break;
         case OPT_STATE: state_path = v; break;
         case OPT_N: bad = cli_parse_int("--max-tokens", v, 0, 1000000000, &c.max_tokens); break;
         case OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &c.sp.temperature); break;
@@ -787,8 +731,8 @@ int cmd_chat(int argc, char **argv) {
     sigaction(SIGINT, &old_sa, NULL);
     if (!c.plain) clear_history();
 done:
-    free(c.conv.data);
-    free(c.reply.data);
+    cli_buf_free(&c.conv);
+    cli_buf_free(&c.reply);
     free(c.logits);
     rwkv_sampler_free(c.sampler);
     rwkv_state_free(c.state);

@@ -30,29 +30,6 @@ static const char generate_usage[] =
 
 enum { MAX_STOPS = 64 };
 
-/* A growing byte buffer. */
-typedef struct bytes_buf {
-    char *data;
-    size_t len, cap;
-} bytes_buf;
-
-/* Appends n bytes; -1 when out of memory. */
-static int buf_append(bytes_buf *b, const char *s, size_t n) {
-    if (n > SIZE_MAX - b->len - 1) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 /* Stop strings and where the generated text stands against them. */
 typedef struct stop_set {
     const char *str[MAX_STOPS];
@@ -191,7 +168,7 @@ int cmd_generate(int argc, char **argv) {
     rwkv_state *state = NULL;
     rwkv_sampler *sampler = NULL;
     float *logits = NULL;
-    bytes_buf gen = {NULL, 0, 0};
+    cli_buf gen = {NULL, 0, 0};
     rwkv_status st;
     if (prompt_file) {
         if (cli_read_file("prompt file", prompt_file, &text, &text_len)) goto done;
@@ -239,7 +216,7 @@ int cmd_generate(int argc, char **argv) {
         n_done++;
         size_t tlen = 0;
         const char *tb = rwkv_tokenizer_token(tok, t, &tlen);
-        if (tb && tlen && buf_append(&gen, tb, tlen)) {
+        if (tb && tlen && cli_buf_add(&gen, tb, tlen)) {
             cli_error("out of memory");
             goto done;
         }
@@ -279,7 +256,7 @@ int cmd_generate(int argc, char **argv) {
     }
     rc = CLI_EXIT_OK;
 done:
-    free(gen.data);
+    cli_buf_free(&gen);
     free(logits);
     rwkv_sampler_free(sampler);
     rwkv_state_free(state);

@@ -21,7 +21,7 @@
 typedef struct req_ctx {
     server *s;
     int endpoint;
-    srv_buf body;
+    cli_buf body;
     int too_big;
     srv_job *job;
 } req_ctx;
@@ -198,13 +198,13 @@ static enum MHD_Result finish_job(req_ctx *r, struct MHD_Connection *c) {
         pthread_mutex_unlock(&s->mu);
         return MHD_NO;
     }
-    srv_buf body = {0};
+    cli_buf body = {0};
     int status = j->status ? j->status : 500;
-    int oom = srv_buf_add(&body, j->out.data ? j->out.data : "", j->out.len);
+    int oom = cli_buf_add(&body, j->out.data ? j->out.data : "", j->out.len);
     pthread_mutex_unlock(&s->mu);
     if (oom) return respond_error(r, c, 500, "out of memory", NULL, NULL);
     enum MHD_Result ok = respond(r, c, status, "application/json", body.data, body.len, NULL);
-    srv_buf_free(&body);
+    cli_buf_free(&body);
     return ok;
 }
 
@@ -283,10 +283,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_data_size) { /* a piece of the body */
         if (!r->too_big && r->body.len + *upload_data_size <= s->max_body) {
-            if (srv_buf_add(&r->body, upload_data, *upload_data_size)) r->too_big = 1;
+            if (cli_buf_add(&r->body, upload_data, *upload_data_size)) r->too_big = 1;
         } else {
             r->too_big = 1; /* keep discarding; answered with 413 at the end */
-            srv_buf_free(&r->body);
+            cli_buf_free(&r->body);
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -311,7 +311,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         pthread_cond_signal(&s->wake);
         pthread_mutex_unlock(&s->mu);
     }
-    srv_buf_free(&r->body);
+    cli_buf_free(&r->body);
     free(r);
     *con_cls = NULL;
 }

@@ -25,13 +25,13 @@ void srv_metrics_count_locked(server *s, int endpoint, int status) {
 }
 
 /* Appends one counter or gauge with its HELP/TYPE lines. */
-static void one(srv_buf *b, const char *name, const char *type, const char *help,
+static void one(cli_buf *b, const char *name, const char *type, const char *help,
                 unsigned long long v) {
     srv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
 char *srv_metrics_render(server *s, size_t *len) {
-    srv_buf b = {0};
+    cli_buf b = {0};
     srv_buf_printf(&b, "# HELP rwkv_requests_total HTTP requests answered, by endpoint and status.\n"
                        "# TYPE rwkv_requests_total counter\n");
     pthread_mutex_lock(&s->mu);

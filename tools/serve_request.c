@@ -14,44 +14,22 @@
 
 /* ---- buffers and UTF-8 ------------------------------------------------------------------- */
 
-int srv_buf_add(srv_buf *b, const void *s, size_t n) {
-    if (n > SIZE_MAX / 2 - b->len) return -1;
-    if (!b->data || b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-int srv_buf_printf(srv_buf *b, const char *fmt, ...) {
+int srv_buf_printf(cli_buf *b, const char *fmt, ...) {
     char small[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0) return -1;
-    if ((size_t)n < sizeof small) return srv_buf_add(b, small, (size_t)n);
+    if ((size_t)n < sizeof small) return cli_buf_add(b, small, (size_t)n);
     char *big = malloc((size_t)n + 1);
     if (!big) return -1;
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    int rc = srv_buf_add(b, big, (size_t)n);
+    int rc = cli_buf_add(b, big, (size_t)n);
     free(big);
     return rc;
-}
-
-void srv_buf_free(srv_buf *b) {
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
 }
 
 /* Length of the valid UTF-8 character at s[0..n) (1..4), or 0 if it is not valid. */
@@ -75,14 +53,14 @@ static size_t utf8_char_len(const unsigned char *s, size_t n) {
 }
 
 char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len) {
-    srv_buf b = {0};
-    if (srv_buf_add(&b, "", 0)) return NULL;
+    cli_buf b = {0};
+    if (cli_buf_add(&b, "", 0)) return NULL;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         size_t k = utf8_char_len(u + i, len - i);
         int bad = k == 0 || (k == 1 && u[i] == 0); /* NUL is not allowed in jansson strings */
-        if (bad ? srv_buf_add(&b, "\xEF\xBF\xBD", 3) : srv_buf_add(&b, s + i, k)) {
-            srv_buf_free(&b);
+        if (bad ? cli_buf_add(&b, "\xEF\xBF\xBD", 3) : cli_buf_add(&b, s + i, k)) {
+            cli_buf_free(&b);
             return NULL;
         }
         i += bad ? 1 : k;
@@ -102,12 +80,12 @@ void srv_job_free(srv_job *j) {
     rwkv_sampler_free(j->sampler);
     free(j->logits);
     free(j->ptok);
-    srv_buf_free(&j->gen);
-    srv_buf_free(&j->split_hold);
-    srv_buf_free(&j->content);
-    srv_buf_free(&j->reasoning);
-    srv_buf_free(&j->out);
-    srv_buf_free(&j->pend);
+    cli_buf_free(&j->gen);
+    cli_buf_free(&j->split_hold);
+    cli_buf_free(&j->content);
+    cli_buf_free(&j->reasoning);
+    cli_buf_free(&j->out);
+    cli_buf_free(&j->pend);
     free(j);
 }
 
@@ -168,24 +146,17 @@ static int get_bool(perr *e, json_t *root, const char *key, int *out) {
     return 0;
 }
 
-/* G1 message cleaning (docs/RWKV7.md): "\r\n" -> "\n", runs of 2+ newlines -> one "\n", trimmed.
- * Appends the cleaned text of s[0..len) to b. */
-static int add_clean(srv_buf *b, const char *s, size_t len) {
-    size_t a = 0, z = len;
-    while (a < z && (s[a] == ' ' || s[a] == '\t' || s[a] == '\n' || s[a] == '\r')) a++;
-    while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t' || s[z - 1] == '\n' || s[z - 1] == '\r')) z--;
-    for (size_t r = a; r < z; r++) {
-        char ch = s[r];
-        if (ch == '\r' && r + 1 < z && s[r + 1] == '\n') continue;
-        if (ch == '\n' && b->len > 0 && b->data[b->len - 1] == '\n') continue;
-        if (srv_buf_add(b, &ch, 1)) return -1;
-    }
+/* Appends the G1-cleaned text of s[0..len) to b (g1_clean). */
+static int add_clean(cli_buf *b, const char *s, size_t len) {
+    size_t start = b->len;
+    if (cli_buf_add(b, s, len)) return -1;
+    b->len = start + g1_clean(b->data + start, len);
     return 0;
 }
 
 /* A job's prompt under construction: text plus segment ends. */
 typedef struct prompt_builder {
-    srv_buf text;
+    cli_buf text;
     size_t *seg;
     size_t n_seg, cap_seg;
 } prompt_builder;
@@ -213,23 +184,23 @@ static int add_content(perr *e, prompt_builder *pb, json_t *content, size_t idx)
         return add_clean(&pb->text, json_string_value(content), json_string_length(content))
                    ? fail(e, 500, param, "out of memory") : 0;
     if (!json_is_array(content)) return fail(e, 400, param, "'%s' must be a string or an array of text parts", param);
-    srv_buf joined = {0};
+    cli_buf joined = {0};
     size_t i;
     json_t *part;
     json_array_foreach(content, i, part) {
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
         if (!json_is_object(part) || !json_is_string(type) || strcmp(json_string_value(type), "text") ||
             !json_is_string(text)) {
-            srv_buf_free(&joined);
+            cli_buf_free(&joined);
             return fail(e, 400, param, "'%s' parts must be {\"type\": \"text\", \"text\": string}", param);
         }
-        if (srv_buf_add(&joined, json_string_value(text), json_string_length(text))) {
-            srv_buf_free(&joined);
+        if (cli_buf_add(&joined, json_string_value(text), json_string_length(text))) {
+            cli_buf_free(&joined);
             return fail(e, 500, param, "out of memory");
         }
     }
     int rc = add_clean(&pb->text, joined.data ? joined.data : "", joined.len);
-    srv_buf_free(&joined);
+    cli_buf_free(&joined);
     return rc ? fail(e, 500, param, "out of memory") : 0;
 }
 
@@ -237,7 +208,7 @@ static int add_content(perr *e, prompt_builder *pb, json_t *content, size_t idx)
  *   System: S\n\n  User: U\n\n  Assistant: A\n\n ... Assistant:<think suffix>
  * Segments: every message, with "Assistant:" separate from the reply after it, so that the text
  * the model generated after "Assistant:" can be matched by the prompt cache. */
-static int build_chat(perr *e, json_t *messages, srv_think think, prompt_builder *pb,
+static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder *pb,
                       size_t *mark) {
     if (!json_is_array(messages)) return fail(e, 400, "messages", "'messages' must be an array");
     size_t n = json_array_size(messages);
@@ -256,23 +227,23 @@ static int build_chat(perr *e, json_t *messages, srv_think think, prompt_builder
         if (!content || json_is_null(content))
             return fail(e, 400, param, "'%s.content' is required", param);
         if (!strcmp(r, "system") || !strcmp(r, "developer")) {
-            oom |= srv_buf_add(&pb->text, "System: ", 8);
+            oom |= cli_buf_add(&pb->text, "System: ", 8);
         } else if (!strcmp(r, "user")) {
-            oom |= srv_buf_add(&pb->text, "User: ", 6);
+            oom |= cli_buf_add(&pb->text, "User: ", 6);
         } else if (!strcmp(r, "assistant")) {
-            oom |= srv_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
-            oom |= srv_buf_add(&pb->text, " ", 1);
+            oom |= cli_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
+            oom |= cli_buf_add(&pb->text, " ", 1);
         } else {
             return fail(e, 400, param,
                         "'%s.role' must be 'system', 'user' or 'assistant' (got '%.40s')", param, r);
         }
         if (add_content(e, pb, content, i)) return -1;
-        oom |= srv_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
+        oom |= cli_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
     }
     *mark = pb->text.len;
-    oom |= srv_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
-    const char *suffix = think == SRV_THINK_ON ? " <think" : think == SRV_THINK_OFF ? " <think>\n</think" : "";
-    oom |= srv_buf_add(&pb->text, suffix, strlen(suffix)) | end_segment(pb);
+    oom |= cli_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
+    const char *suffix = g1_think_suffix(think);
+    oom |= cli_buf_add(&pb->text, suffix, strlen(suffix)) | end_segment(pb);
     return oom ? fail(e, 500, "", "out of memory") : 0;
 }
 
@@ -302,7 +273,7 @@ static int get_stops(perr *e, json_t *root, srv_job *j) {
 }
 
 /* Reads the thinking switch: "think": bool, or "chat_template_kwargs": {"enable_thinking": bool}. */
-static int get_think(perr *e, json_t *root, srv_think *out) {
+static int get_think(perr *e, json_t *root, g1_think *out) {
     int on = -1;
     if (get_bool(e, root, "think", &on)) return -1;
     json_t *kw = json_object_get(root, "chat_template_kwargs");
@@ -311,7 +282,7 @@ static int get_think(perr *e, json_t *root, srv_think *out) {
             return fail(e, 400, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
         if (get_bool(e, kw, "enable_thinking", &on)) return -1;
     }
-    *out = on < 0 ? SRV_THINK_PLAIN : on ? SRV_THINK_ON : SRV_THINK_OFF;
+    *out = on < 0 ? G1_THINK_PLAIN : on ? G1_THINK_ON : G1_THINK_OFF;
     return 0;
 }
 
@@ -389,7 +360,7 @@ static int parse_fields(const server *s, srv_kind kind, json_t *root, srv_job *j
         if (!p) return fail(e, 400, "prompt", "'prompt' is required");
         if (!json_is_string(p)) return fail(e, 400, "prompt", "'prompt' must be a string (or an array of one string)");
         if (json_string_length(p) == 0) return fail(e, 400, "prompt", "'prompt' must not be empty");
-        if (srv_buf_add(&pb->text, json_string_value(p), json_string_length(p)) || end_segment(pb))
+        if (cli_buf_add(&pb->text, json_string_value(p), json_string_length(p)) || end_segment(pb))
             return fail(e, 500, "", "out of memory");
     }
     return 0;
@@ -422,7 +393,7 @@ int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t l
     j->kind = kind;
     if (parse_fields(s, kind, root, j, &e, &pb)) {
         json_decref(root);
-        srv_buf_free(&pb.text);
+        cli_buf_free(&pb.text);
         free(pb.seg);
         srv_job_free(j);
         return e.status;

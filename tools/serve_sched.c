@@ -27,8 +27,8 @@ static int sse_obj(srv_job *j, json_t *obj) {
     char *txt = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     if (!txt) return -1;
-    int rc = srv_buf_add(&j->pend, "data: ", 6) | srv_buf_add(&j->pend, txt, strlen(txt)) |
-             srv_buf_add(&j->pend, "\n\n", 2);
+    int rc = cli_buf_add(&j->pend, "data: ", 6) | cli_buf_add(&j->pend, txt, strlen(txt)) |
+             cli_buf_add(&j->pend, "\n\n", 2);
     free(txt);
     return rc;
 }
@@ -84,7 +84,7 @@ static int emit(const server *s, srv_job *j, int reasoning, const char *text, si
     if (j->stream)
         rc = stream_chunk(s, j, reasoning ? "reasoning_content" : "content", clean, clen, NULL);
     else
-        rc = srv_buf_add(reasoning ? &j->reasoning : &j->content, clean, clen);
+        rc = cli_buf_add(reasoning ? &j->reasoning : &j->content, clean, clen);
     free(clean);
     return rc;
 }
@@ -97,8 +97,8 @@ static int is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r
 
 /* Feeds released reply bytes through the splitter; final = no more bytes will come. */
 static int split(const server *s, srv_job *j, const char *text, size_t len, int final) {
-    srv_buf *h = &j->split_hold;
-    if (srv_buf_add(h, text, len)) return -1;
+    cli_buf *h = &j->split_hold;
+    if (cli_buf_add(h, text, len)) return -1;
     size_t p = 0; /* consumed bytes of h */
     int rc = 0;
     for (int iter = 0; iter < 16 && rc == 0; iter++) {
@@ -232,7 +232,7 @@ static void finish_output(server *s, srv_job *j) {
                 sse_obj(j, o);
             }
         }
-        srv_buf_add(&j->pend, "data: [DONE]\n\n", 14);
+        cli_buf_add(&j->pend, "data: [DONE]\n\n", 14);
         return;
     }
     json_t *o;
@@ -260,11 +260,11 @@ static void finish_output(server *s, srv_job *j) {
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (txt) {
-        srv_buf_add(&j->pend, txt, strlen(txt));
+        cli_buf_add(&j->pend, txt, strlen(txt));
         free(txt);
     } else {
         j->status = 500;
-        srv_buf_add(&j->pend, "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}", 84);
+        cli_buf_add(&j->pend, "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}", 84);
     }
 }
 
@@ -272,7 +272,7 @@ static void finish_output(server *s, srv_job *j) {
 static void flush_job(server *s, srv_job *j, int finished) {
     struct MHD_Connection *c = NULL;
     pthread_mutex_lock(&s->mu);
-    if (!j->conn_gone && j->pend.len) srv_buf_add(&j->out, j->pend.data, j->pend.len);
+    if (!j->conn_gone && j->pend.len) cli_buf_add(&j->out, j->pend.data, j->pend.len);
     if (finished) j->done = 1;
     if (j->suspended && !j->conn_gone && (j->pend.len || finished)) {
         j->suspended = 0;
@@ -323,8 +323,8 @@ static int setup_job(sched *q, srv_job *j) {
         return -1;
     }
     j->split_state = j->kind == SRV_COMPLETION ? SP_RAW
-                     : j->think == SRV_THINK_ON ? SP_OPEN_GT
-                     : j->think == SRV_THINK_OFF ? SP_CLOSE_GT : SP_PLAIN_START;
+                     : j->think == G1_THINK_ON ? SP_OPEN_GT
+                     : j->think == G1_THINK_OFF ? SP_CLOSE_GT : SP_PLAIN_START;
     j->phase = SRV_PREFILL;
     j->t_start = now_s();
     return 0;
@@ -386,12 +386,12 @@ static int prefill_chunk(sched *q, srv_job *j) {
 
 /* Stores prompt + reply (everything the state has consumed) in the cache. */
 static void store_conversation(sched *q, srv_job *j) {
-    srv_buf all = {0};
-    if (srv_buf_add(&all, j->prompt, j->prompt_len) == 0 &&
-        srv_buf_add(&all, j->gen.data ? j->gen.data : "", j->gen.len) == 0)
+    cli_buf all = {0};
+    if (cli_buf_add(&all, j->prompt, j->prompt_len) == 0 &&
+        cli_buf_add(&all, j->gen.data ? j->gen.data : "", j->gen.len) == 0)
         srv_cache_store(q->s->cache, all.data, all.len, j->state, j->logits, q->n_vocab,
                         j->prompt_tokens + (uint64_t)j->n_gen);
-    srv_buf_free(&all);
+    cli_buf_free(&all);
 }
 
 /* One decode step over every decoding job. */
@@ -412,7 +412,7 @@ static void decode_step(sched *q) {
         atomic_fetch_add(&s->metrics.generated_tokens, 1);
         size_t tl = 0;
         const char *tb = rwkv_tokenizer_token(s->tok, t, &tl);
-        if (tb && tl && srv_buf_add(&j->gen, tb, tl)) {
+        if (tb && tl && cli_buf_add(&j->gen, tb, tl)) {
             j->error = 1;
             j->phase = SRV_FINISHED;
             continue;
