@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 rwkv_status rwkv_tensor_file_own(rwkv_tensor_file *tf, void *p) {
     if (!p) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -38,4 +39,20 @@ rwkv_status rwkv_tensor_file_open(const char *path, rwkv_tensor_file *out) {
                          "rwkv.cpp .bin file)",
                          path);
     }
+}
+
+rwkv_status rwkv_tensor_file_map_parse(const char *path, const char *format, rwkv_tensor_parse_fn parse,
+                                       rwkv_tensor_file *out) {
+    memset(out, 0, sizeof *out);
+    out->format = format;
+    rwkv_mapping map;
+    rwkv_status st = rwkv_map_file(path, &map);
+    if (st != RWKV_OK) return st;
+    st = parse(map.data, map.size, path, out);
+    if (st != RWKV_OK) {
+        rwkv_unmap(&map);
+        return st;
+    }
+    out->map = map;
+    return RWKV_OK;
 }

@@ -120,6 +120,14 @@ typedef struct rwkv_tensor_file {
 /* Opens a model file of any supported format, detected from its first bytes (format.c):
  * .pth zip, GGUF, rwkv.cpp .bin. */
 rwkv_status rwkv_tensor_file_open(const char *path, rwkv_tensor_file *out);
+/* Parses a whole file image; label names it in errors. One per reader (pth.c, gguf.c, ...). */
+typedef rwkv_status (*rwkv_tensor_parse_fn)(const void *data, size_t size, const char *label,
+                                            rwkv_tensor_file *out);
+/* The shared body of the readers' *_open (format.c): zeroes *out, sets out->format to format
+ * (may be NULL; kept when mapping fails), maps path and parses it with parse (label = path).
+ * On success out->map owns the mapping; on failure the mapping is released. */
+rwkv_status rwkv_tensor_file_map_parse(const char *path, const char *format, rwkv_tensor_parse_fn parse,
+                                       rwkv_tensor_file *out);
 /* Adds p to tf's owned buffers (freed by rwkv_tensor_file_close). On failure p is freed. */
 rwkv_status rwkv_tensor_file_own(rwkv_tensor_file *tf, void *p);
 /* rwkv.cpp .bin files (bin_reader.c): tensors get the official names, shapes and values. */

@@ -286,18 +286,7 @@ rwkv_status rwkv_pth_parse(const void *data, size_t size, rwkv_tensor_file *out)
 
 rwkv_status rwkv_pth_open(const char *path, rwkv_tensor_file *out) {
     if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_pth_open: no output given");
-    memset(out, 0, sizeof *out);
-    out->format = "pth";
-    rwkv_mapping map;
-    rwkv_status st = rwkv_map_file(path, &map);
-    if (st != RWKV_OK) return st;
-    st = parse_labeled(map.data, map.size, path, out);
-    if (st != RWKV_OK) {
-        rwkv_unmap(&map);
-        return st;
-    }
-    out->map = map;
-    return RWKV_OK;
+    return rwkv_tensor_file_map_parse(path, "pth", parse_labeled, out);
 }
 
 void rwkv_tensor_file_close(rwkv_tensor_file *tf) {
