@@ -7,6 +7,7 @@
  *   [att_x_prev: C][ffn_x_prev: C][wkv: H][N][N]   (wkv[h][value][key], read out y = S r)
  */
 #include "model.h"
+#include "weights.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,8 +58,7 @@ typedef struct v7_weights {
     float *lnout_w, *lnout_b;        /* [C] */
     rwkv_weight head;                /* [V][C] */
     v7_layer *layers;                /* [L] */
-    float **owned;                   /* every converted vector, freed at the end */
-    size_t n_owned, cap_owned;
+    rwkv_owned owned;                /* every converted vector, freed at the end */
     v7_scratch sc;
 } v7_weights;
 
@@ -72,22 +72,9 @@ static bool v7_detect(const rwkv_tensor_file *tf) {
            rwkv_tensor_file_find(tf, "blocks.0.att.k_k") != NULL;
 }
 
-/* Keeps p in the owned list so v7_free releases it. */
+/* Keeps p in the owned list so v7_free releases it (rwkv_w_own). */
 static bool own(v7_weights *W, float *p) {
-    if (!p) return false;
-    if (W->n_owned == W->cap_owned) {
-        size_t cap = W->cap_owned ? 2 * W->cap_owned : 64;
-        float **q = realloc(W->owned, cap * sizeof *q);
-        if (!q) {
-            free(p);
-            rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-            return false;
-        }
-        W->owned = q;
-        W->cap_owned = cap;
-    }
-    W->owned[W->n_owned++] = p;
-    return true;
+    return rwkv_w_own(&W->owned, p);
 }
 
 /* Loads a vector tensor of n elements (any leading 1-dims) as an owned fp32 copy. */
@@ -108,23 +95,6 @@ static rwkv_status vec(rwkv_model *m, v7_weights *W, float **out, int64_t n, con
     if (st != RWKV_OK) return st;
     *out = rwkv_tensor_to_f32(t);
     return own(W, *out) ? RWKV_OK : RWKV_ERR_NOMEM;
-}
-
-/* Binds a matrix tensor [rows][cols] (rows or cols < 0: any, returned through the weight). */
-static rwkv_status mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i) {
-    char name[128];
-    snprintf(name, sizeof name, fmt, i);
-    const rwkv_tensor *t;
-    int64_t dims[2] = {rows, cols};
-    rwkv_status st = rwkv_model_tensor(m, name, 2, dims, &t);
-    if (st != RWKV_OK) return st;
-    if (t->shape[0] < 1 || t->shape[1] < 1 || t->shape[0] > (1 << 24) || t->shape[1] > (1 << 24))
-        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has an unusable shape", name);
-    w->dtype = t->dtype;
-    w->rows = (int)t->shape[0];
-    w->cols = (int)t->shape[1];
-    w->data = t->data;
-    return RWKV_OK;
 }
 
 /* True if name is a tensor this loader knows (so unknown keys can be reported). */
@@ -150,8 +120,8 @@ static bool known_key(const char *name, int L) {
 static void v7_free(rwkv_model *m) {
     v7_weights *W = m->weights;
     if (!W) return;
-    for (size_t i = 0; i < W->n_owned; i++) free(W->owned[i]);
-    free(W->owned);
+    for (size_t i = 0; i < W->owned.n; i++) free(W->owned.p[i]);
+    free(W->owned.p);
     free(W->layers);
     m->weights = NULL;
     free(W);
@@ -251,7 +221,7 @@ static rwkv_status v7_load(rwkv_model *m) {
         (st = vec(m, W, &W->ln0_b, C, "blocks.%d.ln0.bias", 0)) ||
         (st = vec(m, W, &W->lnout_w, C, "ln_out.weight", 0)) ||
         (st = vec(m, W, &W->lnout_b, C, "ln_out.bias", 0)) ||
-        (st = mat(m, &W->head, W->V, C, "head.weight", 0)))
+        (st = rwkv_w_mat(m, &W->head, W->V, C, "head.weight", 0)))
         return st;
 
     W->layers = calloc((size_t)L, sizeof *W->layers);
@@ -278,24 +248,24 @@ static rwkv_status v7_load(rwkv_model *m) {
             (st = vec(m, W, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
             (st = vec(m, W, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
             (st = vec(m, W, &l->ffn_x_k, C, "blocks.%d.ffn.x_k", i)) ||
-            (st = mat(m, &l->w1, C, -1, "blocks.%d.att.w1", i)) ||
-            (st = mat(m, &l->w2, l->w1.cols, C, "blocks.%d.att.w2", i)) ||
-            (st = mat(m, &l->a1, C, -1, "blocks.%d.att.a1", i)) ||
-            (st = mat(m, &l->a2, l->a1.cols, C, "blocks.%d.att.a2", i)) ||
-            (st = mat(m, &l->g1, C, -1, "blocks.%d.att.g1", i)) ||
-            (st = mat(m, &l->g2, l->g1.cols, C, "blocks.%d.att.g2", i)) ||
-            (st = mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
-            (st = mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
-            (st = mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
-            (st = mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
-            (st = mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
+            (st = rwkv_w_mat(m, &l->w1, C, -1, "blocks.%d.att.w1", i)) ||
+            (st = rwkv_w_mat(m, &l->w2, l->w1.cols, C, "blocks.%d.att.w2", i)) ||
+            (st = rwkv_w_mat(m, &l->a1, C, -1, "blocks.%d.att.a1", i)) ||
+            (st = rwkv_w_mat(m, &l->a2, l->a1.cols, C, "blocks.%d.att.a2", i)) ||
+            (st = rwkv_w_mat(m, &l->g1, C, -1, "blocks.%d.att.g1", i)) ||
+            (st = rwkv_w_mat(m, &l->g2, l->g1.cols, C, "blocks.%d.att.g2", i)) ||
+            (st = rwkv_w_mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->Wo, C, C, "blocks.%d.att.output.weight", i)) ||
+            (st = rwkv_w_mat(m, &l->ffn_key, W->F < 0 ? -1 : W->F, C, "blocks.%d.ffn.key.weight", i)))
             return st;
         if (W->F < 0) W->F = l->ffn_key.rows;
-        if ((st = mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
+        if ((st = rwkv_w_mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
         if (i > 0) {
             if ((st = vec(m, W, &l->v0, C, "blocks.%d.att.v0", i)) ||
-                (st = mat(m, &l->v1, C, -1, "blocks.%d.att.v1", i)) ||
-                (st = mat(m, &l->v2, l->v1.cols, C, "blocks.%d.att.v2", i)))
+                (st = rwkv_w_mat(m, &l->v1, C, -1, "blocks.%d.att.v1", i)) ||
+                (st = rwkv_w_mat(m, &l->v2, l->v1.cols, C, "blocks.%d.att.v2", i)))
                 return st;
         }
         l->dw = l->w1.cols;
