@@ -9,7 +9,8 @@
  * pair sums of vpmaddubsw cannot saturate). Unsigned codes (q4_1, q5_1) go in directly and the
  * minimum adds m·s_x per block. Per (row, token) the int32 lanes are converted to fp32 and
  * accumulated with one FMA by d_w·d_x in 8 lanes, reduced at the row end by a fixed tree: the
- * sequence of operations for one output is the same whatever the tile (1–4 tokens × 1–2 rows),
+ * sequence of operations for one output is the same whatever the tile (1–4 tokens × 1–2 rows;
+ * the float path also 1–3 tokens × 4 rows on AVX-512),
  * so results do not depend on T or on the slice. */
 #ifndef QX_VNNI
 #include "cpu.h"
@@ -23,9 +24,10 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Distance, in bytes, at which the kernels prefetch each weight row (one prefetch per block
- * and row: the hardware streamer alone leaves the decode product at a fraction of bandwidth;
- * 4 KiB measured best of 1, 4, 8, 16 KiB on the 1.5B q4_0 decode, noisy shared machine). */
+/* Distance, in bytes, at which the kernels prefetch each weight row (one prefetch per 64-byte
+ * line and row: the hardware streamer alone leaves the decode product at a fraction of
+ * bandwidth; 4 KiB measured best of 1, 4, 8, 16 KiB on the 1.5B q4_0 decode, noisy shared
+ * machine). The AVX-512 decode tiles round it up to a whole number of 4-row groups. */
 #ifndef QX_PREFETCH
 #define QX_PREFETCH 4096
 #endif
