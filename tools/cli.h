@@ -67,6 +67,18 @@ int cli_parse_i64(const char *opt, const char *s, long long min, long long max, 
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 int cli_parse_float(const char *opt, const char *s, double min, double max, float *out);
 
+/* The sampling options of generate and chat: ids CLI_OPT_TEMP.. (above any subcommand's own),
+ * their table rows (CLI_SAMPLING_OPTIONS, for a cli_option array) and their parser. */
+enum { CLI_OPT_TEMP = 1000, CLI_OPT_TOP_P, CLI_OPT_TOP_K, CLI_OPT_PRESENCE, CLI_OPT_FREQUENCY,
+       CLI_OPT_DECAY, CLI_OPT_SEED };
+#define CLI_SAMPLING_OPTIONS                                                                        \
+    {CLI_OPT_TEMP, "temperature", 0, 1}, {CLI_OPT_TOP_P, "top-p", 0, 1}, {CLI_OPT_TOP_K, "top-k", 0, 1}, \
+        {CLI_OPT_PRESENCE, "presence-penalty", 0, 1}, {CLI_OPT_FREQUENCY, "frequency-penalty", 0, 1},    \
+        {CLI_OPT_DECAY, "penalty-decay", 0, 1}, {CLI_OPT_SEED, "seed", 0, 1}
+/* Stores the value v of sampling option id into sp (--seed also sets *have_seed = 1). Returns 0,
+ * or -1 after printing an error for a bad value. id must be one of CLI_OPT_TEMP..CLI_OPT_SEED. */
+int cli_parse_sampling(int id, const char *v, rwkv_sampler_params *sp, int *have_seed);
+
 /* Parses a list of token ids separated by commas and/or whitespace ("1,2, 3"). Every id must be
  * in [0, INT32_MAX). On success *ids is malloc'd (NULL when *n is 0) and 0 returned; otherwise an
  * error naming opt is printed and -1 returned. */
@@ -112,6 +124,9 @@ int cli_new_state(rwkv_model *model, const char *state_path, rwkv_state **out);
 
 /* Seconds from a monotonic clock. */
 double cli_now(void);
+
+/* A sampler seed that differs between runs (clock and process id, bits spread). */
+uint64_t cli_clock_seed(void);
 
 /* ---- byte buffer ------------------------------------------------------------------------- */
 

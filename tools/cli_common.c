@@ -567,3 +567,42 @@ void cli_buf_free(cli_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+/* ---- sampling options and seed ------------------------------------------------------------- */
+
+int cli_parse_sampling(int id, const char *v, rwkv_sampler_params *sp, int *have_seed) {
+    int bad = 0;
+    switch (id) {
+    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &sp->temperature); break;
+    case CLI_OPT_TOP_P:
+        bad = cli_parse_float("--top-p", v, 0, 1, &sp->top_p);
+        if (!bad && sp->top_p <= 0) {
+            cli_error("--top-p: %.100s is out of range (0, 1]", v);
+            bad = 1;
+        }
+        break;
+    case CLI_OPT_TOP_K: bad = cli_parse_int("--top-k", v, 0, 1 << 30, &sp->top_k); break;
+    case CLI_OPT_PRESENCE:
+        bad = cli_parse_float("--presence-penalty", v, -1e6, 1e6, &sp->presence_penalty);
+        break;
+    case CLI_OPT_FREQUENCY:
+        bad = cli_parse_float("--frequency-penalty", v, -1e6, 1e6, &sp->frequency_penalty);
+        break;
+    case CLI_OPT_DECAY: bad = cli_parse_float("--penalty-decay", v, 0, 1, &sp->penalty_decay); break;
+    case CLI_OPT_SEED:
+        bad = cli_parse_u64("--seed", v, &sp->seed);
+        *have_seed = 1;
+        break;
+    }
+    return bad ? -1 : 0;
+}
+
+uint64_t cli_clock_seed(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    x ^= x >> 33; /* a splitmix-style finaliser spreads the bits */
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}

@@ -573,20 +573,8 @@ static int read_input(chat *c, char **line, size_t *len) {
 
 /* ---- the command --------------------------------------------------------------------------- */
 
-/* A seed that differs between runs. */
-static uint64_t chat_clock_seed(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
 int cmd_chat(int argc, char **argv) {
-    enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_TEMP,
-           OPT_TOP_P, OPT_TOP_K, OPT_PRESENCE, OPT_FREQUENCY, OPT_DECAY, OPT_SEED, OPT_VOCAB,
+    enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_VOCAB,
            OPT_THREADS, OPT_PLAIN, OPT_VERBOSE };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
@@ -595,13 +583,7 @@ int cmd_chat(int argc, char **argv) {
         {OPT_NO_THINK, "no-think", 0, 0},
         {OPT_STATE, "state", 0, 1},
         {OPT_N, "max-tokens", 'n', 1},
-        {OPT_TEMP, "temperature", 0, 1},
-        {OPT_TOP_P, "top-p", 0, 1},
-        {OPT_TOP_K, "top-k", 0, 1},
-        {OPT_PRESENCE, "presence-penalty", 0, 1},
-        {OPT_FREQUENCY, "frequency-penalty", 0, 1},
-        {OPT_DECAY, "penalty-decay", 0, 1},
-        {OPT_SEED, "seed", 0, 1},
+        CLI_SAMPLING_OPTIONS,
         {OPT_VOCAB, "vocab", 0, 1},
         {OPT_THREADS, "threads", 't', 1},
         {OPT_PLAIN, "plain", 0, 0},
@@ -635,25 +617,9 @@ int cmd_chat(int argc, char **argv) {
         case OPT_NO_THINK: c.think = G1_THINK_OFF; break;
         case OPT_STATE: state_path = v; break;
         case OPT_N: bad = cli_parse_int("--max-tokens", v, 0, 1000000000, &c.max_tokens); break;
-        case OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &c.sp.temperature); break;
-        case OPT_TOP_P:
-            bad = cli_parse_float("--top-p", v, 0, 1, &c.sp.top_p);
-            if (!bad && c.sp.top_p <= 0) {
-                cli_error("--top-p: %.100s is out of range (0, 1]", v);
-                bad = 1;
-            }
-            break;
-        case OPT_TOP_K: bad = cli_parse_int("--top-k", v, 0, 1 << 30, &c.sp.top_k); break;
-        case OPT_PRESENCE:
-            bad = cli_parse_float("--presence-penalty", v, -1e6, 1e6, &c.sp.presence_penalty);
-            break;
-        case OPT_FREQUENCY:
-            bad = cli_parse_float("--frequency-penalty", v, -1e6, 1e6, &c.sp.frequency_penalty);
-            break;
-        case OPT_DECAY: bad = cli_parse_float("--penalty-decay", v, 0, 1, &c.sp.penalty_decay); break;
-        case OPT_SEED:
-            bad = cli_parse_u64("--seed", v, &c.sp.seed);
-            have_seed = 1;
+        case CLI_OPT_TEMP: case CLI_OPT_TOP_P: case CLI_OPT_TOP_K: case CLI_OPT_PRESENCE:
+        case CLI_OPT_FREQUENCY: case CLI_OPT_DECAY: case CLI_OPT_SEED:
+            bad = cli_parse_sampling(id, v, &c.sp, &have_seed) != 0;
             break;
         case OPT_VOCAB: vocab_path = v; break;
         case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
@@ -663,7 +629,7 @@ int cmd_chat(int argc, char **argv) {
         if (bad) return CLI_EXIT_USAGE;
     }
     if (!model_path) return cli_usage_error("chat", "missing -m MODEL");
-    if (!have_seed) c.sp.seed = chat_clock_seed();
+    if (!have_seed) c.sp.seed = cli_clock_seed();
     c.plain = force_plain || !isatty(STDIN_FILENO);
     c.color = !c.plain && isatty(STDOUT_FILENO);
 

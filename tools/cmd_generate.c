@@ -62,33 +62,15 @@ static size_t stop_holdback(const stop_set *s, const char *text, size_t len) {
     return hold;
 }
 
-/* A seed that differs between runs. */
-static uint64_t clock_seed(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    x ^= x >> 33; /* a splitmix-style finaliser spreads the bits */
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
 int cmd_generate(int argc, char **argv) {
-    enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_N, OPT_TEMP, OPT_TOP_P, OPT_TOP_K,
-           OPT_PRESENCE, OPT_FREQUENCY, OPT_DECAY, OPT_SEED, OPT_STOP, OPT_STATE, OPT_VOCAB,
+    enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_N, OPT_STOP, OPT_STATE, OPT_VOCAB,
            OPT_THREADS, OPT_QUIET, OPT_STATE_OUT };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_PROMPT, "prompt", 'p', 1},
         {OPT_PROMPT_FILE, "prompt-file", 'f', 1},
         {OPT_N, "n-tokens", 'n', 1},
-        {OPT_TEMP, "temperature", 0, 1},
-        {OPT_TOP_P, "top-p", 0, 1},
-        {OPT_TOP_K, "top-k", 0, 1},
-        {OPT_PRESENCE, "presence-penalty", 0, 1},
-        {OPT_FREQUENCY, "frequency-penalty", 0, 1},
-        {OPT_DECAY, "penalty-decay", 0, 1},
-        {OPT_SEED, "seed", 0, 1},
+        CLI_SAMPLING_OPTIONS,
         {OPT_STOP, "stop", 0, 1},
         {OPT_STATE, "state", 0, 1},
         {OPT_VOCAB, "vocab", 0, 1},
@@ -117,25 +99,9 @@ int cmd_generate(int argc, char **argv) {
         case OPT_PROMPT: prompt = v; break;
         case OPT_PROMPT_FILE: prompt_file = v; break;
         case OPT_N: bad = cli_parse_int("-n", v, 0, 1000000000, &n_gen); break;
-        case OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &sp.temperature); break;
-        case OPT_TOP_P:
-            bad = cli_parse_float("--top-p", v, 0, 1, &sp.top_p);
-            if (!bad && sp.top_p <= 0) {
-                cli_error("--top-p: %.100s is out of range (0, 1]", v);
-                bad = 1;
-            }
-            break;
-        case OPT_TOP_K: bad = cli_parse_int("--top-k", v, 0, 1 << 30, &sp.top_k); break;
-        case OPT_PRESENCE:
-            bad = cli_parse_float("--presence-penalty", v, -1e6, 1e6, &sp.presence_penalty);
-            break;
-        case OPT_FREQUENCY:
-            bad = cli_parse_float("--frequency-penalty", v, -1e6, 1e6, &sp.frequency_penalty);
-            break;
-        case OPT_DECAY: bad = cli_parse_float("--penalty-decay", v, 0, 1, &sp.penalty_decay); break;
-        case OPT_SEED:
-            bad = cli_parse_u64("--seed", v, &sp.seed);
-            have_seed = 1;
+        case CLI_OPT_TEMP: case CLI_OPT_TOP_P: case CLI_OPT_TOP_K: case CLI_OPT_PRESENCE:
+        case CLI_OPT_FREQUENCY: case CLI_OPT_DECAY: case CLI_OPT_SEED:
+            bad = cli_parse_sampling(id, v, &sp, &have_seed) != 0;
             break;
         case OPT_STOP:
             if (!*v) return cli_usage_error("generate", "--stop: the stop string is empty");
@@ -156,7 +122,7 @@ int cmd_generate(int argc, char **argv) {
     if (!prompt == !prompt_file)
         return cli_usage_error("generate", "give exactly one of -p TEXT, --prompt-file FILE");
     if (prompt && !*prompt) return cli_usage_error("generate", "the prompt is empty");
-    if (!have_seed) sp.seed = clock_seed();
+    if (!have_seed) sp.seed = cli_clock_seed();
 
     int rc = CLI_EXIT_RUNTIME;
     char *text = NULL;
