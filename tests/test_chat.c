@@ -24,38 +24,8 @@
 static char tmpdir[256];
 static const char *model_path;
 
-typedef struct run_result {
-    int rc;
-    char *out, *err;
-    size_t out_len, err_len;
-} run_result;
-
-static void result_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Appends s to cmd as a single-quoted shell word. */
-static void append_quoted(char *cmd, size_t cap, const char *s) {
-    size_t n = strlen(cmd);
-    if (n + 4 >= cap) return;
-    cmd[n++] = ' ';
-    cmd[n++] = '\'';
-    for (; *s && n + 6 < cap; s++) {
-        if (*s == '\'') {
-            memcpy(cmd + n, "'\\''", 4);
-            n += 4;
-        } else {
-            cmd[n++] = *s;
-        }
-    }
-    cmd[n++] = '\'';
-    cmd[n] = '\0';
-}
-
 /* Runs `rwkv chat -m MODEL -v ARGS... < input` (NULL-terminated args). */
-static void run_chat(run_result *r, const char *input, ...) {
+static void run_chat(test_run_result *r, const char *input, ...) {
     static char cmd[8192];
     char in_path[512], out_path[512], err_path[512];
     snprintf(in_path, sizeof in_path, "%s/stdin", tmpdir);
@@ -67,24 +37,19 @@ static void run_chat(run_result *r, const char *input, ...) {
         fclose(f);
     }
     snprintf(cmd, sizeof cmd, "unset RWKV_VOCAB;");
-    append_quoted(cmd, sizeof cmd, test_rwkv_bin());
-    append_quoted(cmd, sizeof cmd, "chat");
-    append_quoted(cmd, sizeof cmd, "-m");
-    append_quoted(cmd, sizeof cmd, model_path);
-    append_quoted(cmd, sizeof cmd, "-v");
-    append_quoted(cmd, sizeof cmd, "--threads=1");
+    test_shell_quote(cmd, sizeof cmd, test_rwkv_bin());
+    test_shell_quote(cmd, sizeof cmd, "chat");
+    test_shell_quote(cmd, sizeof cmd, "-m");
+    test_shell_quote(cmd, sizeof cmd, model_path);
+    test_shell_quote(cmd, sizeof cmd, "-v");
+    test_shell_quote(cmd, sizeof cmd, "--threads=1");
     va_list ap;
     va_start(ap, input);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) append_quoted(cmd, sizeof cmd, a);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) test_shell_quote(cmd, sizeof cmd, a);
     va_end(ap);
     size_t n = strlen(cmd);
     snprintf(cmd + n, sizeof cmd - n, " <'%s' >'%s' 2>'%s'", in_path, out_path, err_path);
-    int status = system(cmd);
-    r->rc = status == -1 ? -1 : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-    r->out = test_read_file(out_path, &r->out_len);
-    r->err = test_read_file(err_path, &r->err_len);
-    if (!r->out) r->out = calloc(1, 1), r->out_len = 0;
-    if (!r->err) r->err = calloc(1, 1), r->err_len = 0;
+    test_system_capture(cmd, out_path, err_path, r);
 }
 
 /* One "rwkv: turn" line. */
@@ -110,7 +75,7 @@ static int parse_turns(const char *err, turn_info *t, int max) {
 
 /* Splits the start of out (from *pos) into the next reply: shown bytes then "\n". Copies it into
  * buf (cap bytes, NUL-terminated); returns 0, or -1 if out does not have it. */
-static int take_reply(const run_result *r, size_t *pos, size_t shown, char *buf, size_t cap) {
+static int take_reply(const test_run_result *r, size_t *pos, size_t shown, char *buf, size_t cap) {
     if (*pos + shown + 1 > r->out_len || r->out[*pos + shown] != '\n' || shown + 1 > cap) return -1;
     memcpy(buf, r->out + *pos, shown);
     buf[shown] = '\0';
@@ -119,7 +84,7 @@ static int take_reply(const run_result *r, size_t *pos, size_t shown, char *buf,
 }
 
 /* Skips one line of out (a command's answer); returns it via buf. */
-static int take_line(const run_result *r, size_t *pos, char *buf, size_t cap) {
+static int take_line(const test_run_result *r, size_t *pos, char *buf, size_t cap) {
     const char *nl = memchr(r->out + *pos, '\n', r->out_len - *pos);
     if (!nl) return -1;
     size_t n = (size_t)(nl - (r->out + *pos));
@@ -132,7 +97,7 @@ static int take_line(const run_result *r, size_t *pos, char *buf, size_t cap) {
 
 /* Checks the per-turn accounting of a run: prompts[i] is the exact text fed for turn i (after
  * cleaning and templating), start the state's token count before the first turn. */
-static void check_accounting(const char *label, const run_result *r, const char *const *prompts,
+static void check_accounting(const char *label, const test_run_result *r, const char *const *prompts,
                              int n_turns, unsigned long long start, int max_tokens, int raw_ok) {
     turn_info t[64];
     int n = parse_turns(r->err, t, 64);
@@ -178,7 +143,7 @@ static const char *turn_text(const char *msg, const char *suffix) {
 }
 
 static void test_accounting(void) {
-    run_result r;
+    test_run_result r;
     run_chat(&r, "Hello there\n   spaced   message  \t\ntab\there\n\nA question?\n/stats\n", "--system",
              "  Be brief.  ", "--temperature", "0", "-n", "40", NULL);
     CHECK(r.rc == 0, "rc %d: %s", r.rc, r.err);
@@ -197,7 +162,7 @@ static void test_accounting(void) {
     CHECK(strstr(r.out, want) != NULL, "/stats reports the state's tokens (%s)", want);
     CHECK(strstr(r.out, "state: 202752 bytes") != NULL, "/stats reports the state size");
     CHECK(strstr(r.out, "rss: ") != NULL, "/stats reports memory");
-    result_free(&r);
+    test_result_free(&r);
 
     /* Sampling at a high temperature: some replies end by token 0, by length or by "\n\n". */
     run_chat(&r, "Hello there\nHow are you?\nWhat is your name?\nTell me a story.\nWhy?\n"
@@ -213,7 +178,7 @@ static void test_accounting(void) {
     int stops = 0;
     for (int i = 0; i < n; i++) stops += !strcmp(t[i].end, "\\n\\n");
     fprintf(stderr, "note: %d of %d sampled replies ended with \"\\n\\n\"\n", stops, n);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 /* Reads a whole file for comparison. */
@@ -233,7 +198,7 @@ static void test_resume(void) {
     snprintf(in_a, sizeof in_a, "%s\n%s\n%s\n%s\n/save %s\n", m[0], m[1], m[2], m[3], fa);
     snprintf(in_b, sizeof in_b, "%s\n%s\n/save %s\n", m[0], m[1], fb);
     snprintf(in_c, sizeof in_c, "%s\n%s\n/save %s\n", m[2], m[3], fc);
-    run_result a, b, c;
+    test_run_result a, b, c;
     run_chat(&a, in_a, "--temperature", "0", "-n", "30", NULL);
     run_chat(&b, in_b, "--temperature", "0", "-n", "30", NULL);
     run_chat(&c, in_c, "--temperature", "0", "-n", "30", "--state", fb, NULL);
@@ -260,8 +225,8 @@ static void test_resume(void) {
           "state files at the same point are byte-identical (%zu vs %zu bytes)", la, lc);
     free(da);
     free(dc);
-    result_free(&a);
-    result_free(&c);
+    test_result_free(&a);
+    test_result_free(&c);
 
     /* With sampling: the same seed set at the same point gives the same replies after a resume. */
     snprintf(in_a, sizeof in_a, "%s\n%s\n/set seed 11\n%s\n%s\n", m[0], m[1], m[2], m[3]);
@@ -270,10 +235,10 @@ static void test_resume(void) {
     run_chat(&c, in_c, "--temperature", "1", "--top-p", "1", "-n", "60", "--state", fb, NULL);
     /* b was made at temperature 0, but a's first two turns must match it for this to compare
      * like with like: so rerun b's part with a's settings. */
-    result_free(&b);
+    test_result_free(&b);
     snprintf(in_b, sizeof in_b, "%s\n%s\n/save %s\n", m[0], m[1], fb);
     run_chat(&b, in_b, "--temperature", "1", "--top-p", "1", "--seed", "3", "-n", "60", NULL);
-    result_free(&c);
+    test_result_free(&c);
     run_chat(&c, in_c, "--temperature", "1", "--top-p", "1", "-n", "60", "--state", fb, NULL);
     na = parse_turns(a.err, ta, 8);
     nc = parse_turns(c.err, tc, 8);
@@ -290,13 +255,13 @@ static void test_resume(void) {
         CHECK(ok && !strcmp(ra[2], rc2[0]) && !strcmp(ra[3], rc2[1]),
               "sampled replies after a resume equal the uninterrupted session's");
     }
-    result_free(&a);
-    result_free(&b);
-    result_free(&c);
+    test_result_free(&a);
+    test_result_free(&b);
+    test_result_free(&c);
 }
 
 static void test_commands(void) {
-    run_result r;
+    test_run_result r;
     /* /reset: the same message after a reset gets the same reply and token count. */
     run_chat(&r, "Hello there\n/reset\nHello there\n", "--temperature", "0", "-n", "30", NULL);
     turn_info t[16];
@@ -311,7 +276,7 @@ static void test_commands(void) {
         CHECK(ok && !strcmp(line, "conversation reset"), "reset acknowledged: '%s'", line);
         CHECK(ok && !strcmp(r1, r2) && t[0].state == t[1].state, "after /reset the chat starts over");
     }
-    result_free(&r);
+    test_result_free(&r);
 
     /* /set, /help, /think. */
     run_chat(&r, "/set temperature 0.7\n/set nosuch 1\n/set top_p 2\n/set max_tokens 12\n/help\n"
@@ -337,7 +302,7 @@ static void test_commands(void) {
         CHECK(t[0].reply <= 12 && t[1].reply <= 12, "/set max_tokens applies");
         CHECK(strstr(r.out, "\n<think") != NULL, "thinking reply shown after \"<think\"");
     }
-    result_free(&r);
+    test_result_free(&r);
 
     /* A bad /load leaves the conversation going; a state-tuning .pth and another model's state. */
     char garbage[512], other[512];
@@ -372,20 +337,20 @@ static void test_commands(void) {
         CHECK(t[1].state == t[0].state + t[1].prompt + t[1].reply + t[1].sep, "state kept after bad loads");
         CHECK(t[2].state == t[2].prompt + t[2].reply + t[2].sep, "tuning state starts at 0 tokens");
     }
-    result_free(&r);
+    test_result_free(&r);
 
     /* --state at start: a state-tuning file; a bad file is an error exit. */
     run_chat(&r, "Hi\n", "--temperature", "0", "-n", "10", "--state",
              test_shared("models/tiny-rwkv-7v0-834K-state.pth"), NULL);
     CHECK(r.rc == 0 && parse_turns(r.err, t, 16) == 1, "--state .pth: rc %d %s", r.rc, r.err);
-    result_free(&r);
+    test_result_free(&r);
     run_chat(&r, "Hi\n", "--state", garbage, NULL);
     CHECK(r.rc == 1 && strstr(r.err, "rwkv: error: ") && parse_turns(r.err, t, 16) == 0,
           "--state with a damaged file: rc %d", r.rc);
-    result_free(&r);
+    test_result_free(&r);
     run_chat(&r, "", "--bogus", NULL);
     CHECK(r.rc == 2, "unknown option: rc %d", r.rc);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 /* ---- terminal mode through a pseudo-terminal ---------------------------------------------- */
@@ -504,8 +469,6 @@ int main(void) {
     test_resume();
     test_commands();
     test_terminal();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_remove_dir(tmpdir);
     return test_summary("test_chat");
 }

@@ -13,70 +13,29 @@
 
 static char tmpdir[256];
 
-/* What one run of the program gave. */
-typedef struct run_result {
-    int rc;          /* exit status; 128+N when killed by signal N; -1 if it could not run */
-    char *out, *err; /* stdout / stderr (NUL-terminated, malloc'd) */
-    size_t out_len, err_len;
-} run_result;
-
-static void result_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Appends s to the command buffer as a single-quoted shell word. */
-static void append_quoted(char *cmd, size_t cap, const char *s) {
-    size_t n = strlen(cmd);
-    if (n + 4 >= cap) return;
-    cmd[n++] = ' ';
-    cmd[n++] = '\'';
-    for (; *s && n + 6 < cap; s++) {
-        if (*s == '\'') {
-            memcpy(cmd + n, "'\\''", 4);
-            n += 4;
-        } else {
-            cmd[n++] = *s;
-        }
-    }
-    cmd[n++] = '\'';
-    cmd[n] = '\0';
-}
-
 /* Runs `env_prefix rwkv args... <stdin_path` (NULL-terminated args; env_prefix and stdin_path may
  * be NULL) and captures everything into *r. RWKV_VOCAB is unset unless env_prefix sets it. */
-static void run_rwkv(run_result *r, const char *env_prefix, const char *stdin_path, ...) {
+static void run_rwkv(test_run_result *r, const char *env_prefix, const char *stdin_path, ...) {
     static char cmd[16384];
     char out_path[512], err_path[512];
     snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
     snprintf(cmd, sizeof cmd, "unset RWKV_VOCAB; %s", env_prefix ? env_prefix : "");
-    append_quoted(cmd, sizeof cmd, test_rwkv_bin());
+    test_shell_quote(cmd, sizeof cmd, test_rwkv_bin());
     va_list ap;
     va_start(ap, stdin_path);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) append_quoted(cmd, sizeof cmd, a);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) test_shell_quote(cmd, sizeof cmd, a);
     va_end(ap);
     size_t n = strlen(cmd);
     snprintf(cmd + n, sizeof cmd - n, " <");
-    append_quoted(cmd, sizeof cmd, stdin_path ? stdin_path : "/dev/null");
+    test_shell_quote(cmd, sizeof cmd, stdin_path ? stdin_path : "/dev/null");
     n = strlen(cmd);
     snprintf(cmd + n, sizeof cmd - n, " >");
-    append_quoted(cmd, sizeof cmd, out_path);
+    test_shell_quote(cmd, sizeof cmd, out_path);
     n = strlen(cmd);
     snprintf(cmd + n, sizeof cmd - n, " 2>");
-    append_quoted(cmd, sizeof cmd, err_path);
-    int status = system(cmd);
-    if (status == -1)
-        r->rc = -1;
-    else if (WIFSIGNALED(status))
-        r->rc = 128 + WTERMSIG(status);
-    else
-        r->rc = WEXITSTATUS(status); /* the shell reports a killed child as 128+N */
-    r->out = test_read_file(out_path, &r->out_len);
-    r->err = test_read_file(err_path, &r->err_len);
-    if (!r->out) { r->out = calloc(1, 1); r->out_len = 0; }
-    if (!r->err) { r->err = calloc(1, 1); r->err_len = 0; }
+    test_shell_quote(cmd, sizeof cmd, err_path);
+    test_system_capture(cmd, out_path, err_path, r);
 }
 
 /* Path of a file in the temporary directory (static buffer rotated over 8 slots). */
@@ -109,7 +68,7 @@ static int count_lines(const char *s) {
 
 /* Checks that r is a clean failure: non-zero exit, no signal, exactly one line on stderr
  * starting with "rwkv: ". */
-static void check_error(const char *what, const run_result *r) {
+static void check_error(const char *what, const test_run_result *r) {
     CHECK(r->rc > 0 && r->rc < 128, "%s: exit %d (want 1..127)\nstderr: %s", what, r->rc, r->err);
     CHECK(!strncmp(r->err, "rwkv: ", 6), "%s: stderr does not start with 'rwkv: ': %s", what, r->err);
     CHECK(count_lines(r->err) == 1, "%s: want one error line, got: %s", what, r->err);
@@ -152,7 +111,7 @@ static void check_logits_file(const char *what, const char *out_path, const char
 static const char *model_path;
 
 static void test_info(void) {
-    run_result r;
+    test_run_result r;
     run_rwkv(&r, NULL, NULL, "info", model_path, NULL);
     CHECK(r.rc == 0, "info: exit %d, stderr: %s", r.rc, r.err);
     CHECK(count_lines(r.out) == 1 && r.out[0] == '{', "info: want one JSON line, got: %s", r.out);
@@ -165,53 +124,53 @@ static void test_info(void) {
     CHECK(json_has(r.out, "format", "\"pth\""), "info: format: %s", r.out);
     CHECK(strstr(r.out, "\"params\":") && strstr(r.out, "\"state_bytes\":") &&
           strstr(r.out, "\"fingerprint\":\""), "info: missing fields: %s", r.out);
-    result_free(&r);
+    test_result_free(&r);
 
     run_rwkv(&r, NULL, NULL, "info", "--help", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "usage"), "info --help: exit %d, out %s", r.rc, r.out);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, NULL, NULL, "--help", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "generate") && strstr(r.out, "tokenize"),
           "--help: exit %d, out %s", r.rc, r.out);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, NULL, NULL, "help", "generate", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "--temperature"), "help generate: exit %d, out %s", r.rc, r.out);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, NULL, NULL, "--version", NULL);
     CHECK(r.rc == 0 && strstr(r.out, RWKV_VERSION_STRING), "--version: %s", r.out);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 static void test_logits(void) {
     const char *prompt = test_shared("fixtures/prompts/quick_fox.bin");
     const char *all = test_shared("fixtures/tiny-7v0-834K/logits-all-quick_fox.bin");
     const char *last = test_shared("fixtures/tiny-7v0-834K/logits-quick_fox.bin");
-    run_result r;
+    test_run_result r;
 
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--prompt-file", prompt, "--all", "-o",
              tmp_path("all.bin"), NULL);
     CHECK(r.rc == 0, "logits --all: exit %d, stderr: %s", r.rc, r.err);
     check_logits_file("logits --all", tmp_path("all.bin"), all, 19 * 256);
-    result_free(&r);
+    test_result_free(&r);
 
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--prompt-file", prompt, "--all",
              "--serial", "--output=" , tmp_path("serial.bin"), NULL);
     /* "--output=" with an empty inline value is an error; then do it properly. */
     CHECK(r.rc != 0, "logits --output= (empty): exit %d", r.rc);
-    result_free(&r);
+    test_result_free(&r);
     char oarg[600];
     snprintf(oarg, sizeof oarg, "--output=%s", tmp_path("serial.bin"));
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--prompt-file", prompt, "--all",
              "--serial", oarg, NULL);
     CHECK(r.rc == 0, "logits --all --serial: exit %d, stderr: %s", r.rc, r.err);
     check_logits_file("logits --all --serial", tmp_path("serial.bin"), all, 19 * 256);
-    result_free(&r);
+    test_result_free(&r);
 
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "-p", "The quick brown fox", "-o",
              tmp_path("last.bin"), "--threads", "2", NULL);
     CHECK(r.rc == 0, "logits -p: exit %d, stderr: %s", r.rc, r.err);
     check_logits_file("logits -p", tmp_path("last.bin"), last, 256);
-    result_free(&r);
+    test_result_free(&r);
 
     /* The same prompt as ids: T=84 h=104 e=101 ... */
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--tokens",
@@ -219,14 +178,14 @@ static void test_logits(void) {
              tmp_path("tok.bin"), NULL);
     CHECK(r.rc == 0, "logits --tokens: exit %d, stderr: %s", r.rc, r.err);
     check_logits_file("logits --tokens", tmp_path("tok.bin"), last, 256);
-    result_free(&r);
+    test_result_free(&r);
 
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--prompt-file", prompt, "--all", "--state",
              test_shared("models/tiny-rwkv-7v0-834K-state.pth"), "-o", tmp_path("state.bin"), NULL);
     CHECK(r.rc == 0, "logits --state: exit %d, stderr: %s", r.rc, r.err);
     check_logits_file("logits --state --all", tmp_path("state.bin"),
                       test_shared("fixtures/tiny-7v0-834K/logits-all-quick_fox-from-state.bin"), 19 * 256);
-    result_free(&r);
+    test_result_free(&r);
 
     /* -o - writes to stdout. */
     run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--prompt-file", prompt, "-o", "-", NULL);
@@ -239,13 +198,13 @@ static void test_logits(void) {
               "logits -o -: differs from the fixture");
         free(want);
     }
-    result_free(&r);
+    test_result_free(&r);
 }
 
 /* Greedy generation: deterministic, and each byte is the argmax of the logits before it. */
 static void test_generate(void) {
     const char *prompt = "The quick brown fox";
-    run_result a, b;
+    test_run_result a, b;
     run_rwkv(&a, NULL, NULL, "generate", "-m", model_path, "-p", prompt, "--temperature", "0",
              "-n", "20", NULL);
     CHECK(a.rc == 0, "generate greedy: exit %d, stderr: %s", a.rc, a.err);
@@ -256,7 +215,7 @@ static void test_generate(void) {
     CHECK(b.rc == 0 && b.out_len == a.out_len && !memcmp(a.out, b.out, a.out_len),
           "generate greedy: two runs differ: '%s' vs '%s'", a.out, b.out);
     CHECK(b.err_len == 0, "generate --quiet: stderr not empty: %s", b.err);
-    result_free(&b);
+    test_result_free(&b);
 
     /* Feed prompt + output through `logits --all`: row t's argmax must be byte t+1. */
     size_t plen = strlen(prompt), total = plen + a.out_len;
@@ -285,7 +244,7 @@ static void test_generate(void) {
     }
     free(lg);
     free(seq);
-    result_free(&b);
+    test_result_free(&b);
 
     /* Stop strings: output is the greedy text up to (not including) the first occurrence. */
     if (a.out_len >= 8) {
@@ -300,7 +259,7 @@ static void test_generate(void) {
             CHECK(b.rc == 0 && b.out_len == want && !memcmp(b.out, a.out, want),
                   "generate --stop '%s': got '%s' (%zu bytes), want %zu bytes of '%s'", stop, b.out,
                   b.out_len, want, a.out);
-            result_free(&b);
+            test_result_free(&b);
         }
         /* A stop string that never appears changes nothing (held-back bytes are flushed). */
         char never[3] = {a.out[a.out_len - 1], '\x02', 0};
@@ -308,11 +267,11 @@ static void test_generate(void) {
                  "-n", "20", "--stop", never, "-q", NULL);
         CHECK(b.rc == 0 && b.out_len == a.out_len && !memcmp(b.out, a.out, a.out_len),
               "generate --stop (absent): got '%s', want '%s'", b.out, a.out);
-        result_free(&b);
+        test_result_free(&b);
     } else {
         CHECK(0, "generate greedy: too short to test --stop (%zu bytes)", a.out_len);
     }
-    result_free(&a);
+    test_result_free(&a);
 
     /* Sampling with a seed is reproducible. */
     run_rwkv(&a, NULL, NULL, "generate", "-m", model_path, "-p", prompt, "-n", "30", "--seed", "42",
@@ -324,23 +283,23 @@ static void test_generate(void) {
     CHECK(a.rc == 0 && b.rc == 0, "generate --seed: exit %d/%d: %s", a.rc, b.rc, a.err);
     CHECK(a.out_len == b.out_len && !memcmp(a.out, b.out, a.out_len),
           "generate --seed 42: two runs differ: '%s' vs '%s'", a.out, b.out);
-    result_free(&a);
-    result_free(&b);
+    test_result_free(&a);
+    test_result_free(&b);
 
     /* -n 0 generates nothing. --state works with generate. */
     run_rwkv(&a, NULL, NULL, "generate", "-m", model_path, "-p", prompt, "-n", "0", "-q", NULL);
     CHECK(a.rc == 0 && a.out_len == 0, "generate -n 0: exit %d, %zu bytes", a.rc, a.out_len);
-    result_free(&a);
+    test_result_free(&a);
     run_rwkv(&a, NULL, NULL, "generate", "-m", model_path, "-p", prompt, "-n", "5", "--temperature",
              "0", "--state", test_shared("models/tiny-rwkv-7v0-834K-state.pth"), "-q", NULL);
     CHECK(a.rc == 0, "generate --state: exit %d: %s", a.rc, a.err);
-    result_free(&a);
+    test_result_free(&a);
 }
 
 static void test_tokenize(void) {
     const char *vocab = test_shared("data/rwkv_vocab_v20230424.txt");
     write_file(tmp_path("hello.txt"), "Hello world", 11);
-    run_result r;
+    test_run_result r;
     run_rwkv(&r, NULL, tmp_path("hello.txt"), "tokenize", "--vocab", vocab, NULL);
     CHECK(r.rc == 0, "tokenize: exit %d: %s", r.rc, r.err);
     CHECK(r.out_len > 1 && r.out[r.out_len - 1] == '\n' && count_lines(r.out) == 1 &&
@@ -350,11 +309,11 @@ static void test_tokenize(void) {
     for (size_t i = 0; i < r.out_len; i++) n_spaces += r.out[i] == ' ';
     CHECK(n_spaces >= 1 && n_spaces < 10, "tokenize: 'Hello world' gave %d ids", n_spaces + 1);
     write_file(tmp_path("ids.txt"), r.out, r.out_len);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, NULL, tmp_path("ids.txt"), "tokenize", "--vocab", vocab, "--decode", NULL);
     CHECK(r.rc == 0 && r.out_len == 11 && !memcmp(r.out, "Hello world", 11),
           "tokenize --decode: exit %d, got '%s'", r.rc, r.out);
-    result_free(&r);
+    test_result_free(&r);
 
     /* The official encoding of a fixture sentence. */
     write_file(tmp_path("fox.txt"), "The quick brown fox jumps over the lazy dog.", 44);
@@ -363,27 +322,27 @@ static void test_tokenize(void) {
     run_rwkv(&r, env, tmp_path("fox.txt"), "tokenize", NULL);
     CHECK(r.rc == 0 && !strcmp(r.out, "6699 39418 37917 21704 38828 31601 22590 31261 21551 47\n"),
           "tokenize (RWKV_VOCAB): exit %d, got '%s'", r.rc, r.out);
-    result_free(&r);
+    test_result_free(&r);
 
     /* Byte tokenizer both ways; empty input gives an empty line. */
     run_rwkv(&r, NULL, tmp_path("hello.txt"), "tokenize", "--bytes", NULL);
     CHECK(r.rc == 0 && !strcmp(r.out, "72 101 108 108 111 32 119 111 114 108 100\n"),
           "tokenize --bytes: got '%s'", r.out);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, NULL, NULL, "tokenize", "--bytes", NULL);
     CHECK(r.rc == 0 && !strcmp(r.out, "\n"), "tokenize --bytes (empty): got '%s'", r.out);
-    result_free(&r);
+    test_result_free(&r);
     write_file(tmp_path("bids.txt"), " 72\n105 \t 255\n", 14);
     run_rwkv(&r, NULL, tmp_path("bids.txt"), "tokenize", "--bytes", "--decode", NULL);
     CHECK(r.rc == 0 && r.out_len == 3 && !memcmp(r.out, "Hi\xff", 3), "tokenize --bytes --decode: '%s'",
           r.out);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 /* Every bad input gives one error line and a non-zero exit, never a crash. */
 static void test_bad_inputs(void) {
     const char *prompt = test_shared("fixtures/prompts/quick_fox.bin");
-    run_result r;
+    test_run_result r;
 
     /* Files to break things with. */
     size_t mlen = 0;
@@ -405,7 +364,7 @@ static void test_bad_inputs(void) {
     do {                                                        \
         run_rwkv(&r, NULL, NULL, __VA_ARGS__, NULL);            \
         check_error(what, &r);                                  \
-        result_free(&r);                                        \
+        test_result_free(&r);                                        \
     } while (0)
 
     BAD("missing model file", "info", tmp_path("does-not-exist.pth"));
@@ -470,25 +429,25 @@ static void test_bad_inputs(void) {
     write_file(tmp_path("bad-ids.txt"), "72 abc 5", 8);
     run_rwkv(&r, NULL, tmp_path("bad-ids.txt"), "tokenize", "--bytes", "--decode", NULL);
     check_error("tokenize --decode non-numeric", &r);
-    result_free(&r);
+    test_result_free(&r);
     write_file(tmp_path("big-ids.txt"), "72 300", 6);
     run_rwkv(&r, NULL, tmp_path("big-ids.txt"), "tokenize", "--bytes", "--decode", NULL);
     check_error("tokenize --decode out of range", &r);
-    result_free(&r);
+    test_result_free(&r);
     write_file(tmp_path("huge-ids.txt"), "70000", 5);
     char env[700];
     snprintf(env, sizeof env, "RWKV_VOCAB='%s' ", test_shared("data/rwkv_vocab_v20230424.txt"));
     run_rwkv(&r, env, tmp_path("huge-ids.txt"), "tokenize", "--decode", NULL);
     check_error("tokenize --decode 70000 (World)", &r);
-    result_free(&r);
+    test_result_free(&r);
 
     /* Usage errors exit 2, runtime errors 1. */
     run_rwkv(&r, NULL, NULL, "generate", "-m", model_path, "-p", "x", "-n", "abc", NULL);
     CHECK(r.rc == 2, "usage error exit %d, want 2", r.rc);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, NULL, NULL, "info", tmp_path("does-not-exist.pth"), NULL);
     CHECK(r.rc == 1, "runtime error exit %d, want 1", r.rc);
-    result_free(&r);
+    test_result_free(&r);
 #undef BAD
 }
 
@@ -513,8 +472,6 @@ int main(void) {
     test_tokenize();
     test_bad_inputs();
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmpdir);
+    test_remove_dir(tmpdir);
     return test_summary("test_cli");
 }

@@ -16,19 +16,6 @@
 static char tmpdir[256];
 static const char *model_path;
 
-/* What one run of the program gave. */
-typedef struct run_result {
-    int rc;          /* exit status; 128+N when killed by signal N; -1 if it could not run */
-    char *out, *err; /* stdout / stderr (NUL-terminated, malloc'd) */
-    size_t out_len, err_len;
-} run_result;
-
-static void result_free(run_result *r) {
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
 /* Path of name inside the temporary directory (static buffer rotated over 64 slots: callers
  * hold at most a few at a time; the runners below keep their own). */
 static const char *tmp_path(const char *name) {
@@ -40,7 +27,7 @@ static const char *tmp_path(const char *name) {
 }
 
 /* Runs `rwkv args...` (NULL-terminated) with stdin from /dev/null, capturing stdout and stderr. */
-static void run_rwkv(run_result *r, ...) {
+static void run_rwkv(test_run_result *r, ...) {
     const char *argv[64];
     int n = 0;
     argv[n++] = test_rwkv_bin();
@@ -105,7 +92,7 @@ static bool rel_close(double a, double b, double tol) {
 /* Logits of the byte model after every token of the byte string text[0..len) (or of the ids in
  * tokens, when not NULL), from `rwkv logits --all`. Returns malloc'd [len][256] floats or NULL. */
 static float *all_logits(const char *text, size_t len, const char *tokens) {
-    run_result r;
+    test_run_result r;
     static char out[512];
     snprintf(out, sizeof out, "%s/logits.bin", tmpdir);
     if (tokens) {
@@ -117,7 +104,7 @@ static float *all_logits(const char *text, size_t len, const char *tokens) {
     }
     int rc = r.rc;
     if (rc != 0) fprintf(stderr, "rwkv logits failed: %s\n", r.err);
-    result_free(&r);
+    test_result_free(&r);
     if (rc != 0) return NULL;
     size_t n;
     float *f = test_read_file(out, &n);
@@ -166,7 +153,7 @@ static const char sample_text[] =
 static void test_perplexity(void) {
     size_t len = strlen(sample_text);
     const char *txt = write_tmp("sample.txt", sample_text, len);
-    run_result r;
+    test_run_result r;
     run_rwkv(&r, "eval", "perplexity", "-m", model_path, "-f", txt, "--json", "-t", "1", NULL);
     CHECK(r.rc == 0, "eval perplexity exit %d: %s", r.rc, r.err);
     double ppl = json_get(r.out, "perplexity"), n = json_get(r.out, "n");
@@ -175,7 +162,7 @@ static void test_perplexity(void) {
     CHECK(json_get(r.out, "windows") == 1, "windows: %s", r.out);
     CHECK(json_get(r.out, "seconds") >= 0, "seconds: %s", r.out);
     CHECK(r.err_len == 0, "stderr not empty (not a terminal): %s", r.err);
-    result_free(&r);
+    test_result_free(&r);
 
     bool ok = true;
     double want = exp(window_nll(sample_text, len, &ok) / (double)(len - 1));
@@ -190,7 +177,7 @@ static void test_perplexity(void) {
              "1", NULL);
     CHECK(r.rc == 0 && rel_close(json_get(r.out, "perplexity"), ppl, 1e-9),
           "--ctx %s: %s %s", ctxbuf, r.out, r.err);
-    result_free(&r);
+    test_result_free(&r);
 
     /* --ctx 100: windows [0,100), [100,200), [200,len), each from a fresh state. */
     run_rwkv(&r, "eval", "perplexity", "-m", model_path, "-f", txt, "--json", "--ctx", "100", "-t",
@@ -211,12 +198,12 @@ static void test_perplexity(void) {
     want = exp(sum / (double)scored);
     CHECK(rel_close(ppl_ctx, want, 1e-4), "--ctx 100 perplexity %.8g, recomputed %.8g", ppl_ctx, want);
     CHECK(fabs(ppl_ctx - ppl) > 1e-6, "resetting the state changed nothing (%g)", ppl_ctx);
-    result_free(&r);
+    test_result_free(&r);
 
     /* Human-readable output. */
     run_rwkv(&r, "eval", "perplexity", "-m", model_path, "-f", txt, "-t", "1", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "perplexity ") == r.out, "text output: %s", r.out);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 /* Expected LAMBADA numbers for decoded texts (byte model), recomputed from `rwkv logits`. */
@@ -261,7 +248,7 @@ static void lambada_add(lambada_want *w, const char *text, size_t len, int pad) 
 /* Runs eval lambada on the jsonl file path (extra: one more option or NULL) and compares with w. */
 static void lambada_compare(const char *what, const char *path, const char *extra, const char *val,
                             const lambada_want *w) {
-    run_result r;
+    test_run_result r;
     if (extra)
         run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data", path, "--json", "-t", "1", extra,
                  val, NULL);
@@ -280,12 +267,12 @@ static void lambada_compare(const char *what, const char *path, const char *extr
           what, r.out, ppl);
     CHECK(rel_close(json_get(r.out, "perplexity_per_token"), ppl_tok, 1e-4),
           "%s: per-token perplexity %s, want %.8g", what, r.out, ppl_tok);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 static void test_lambada(void) {
     const char *data = test_shared("data/lambada_test.jsonl");
-    run_result r;
+    test_run_result r;
     run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data", data, "--limit", "20", "--json",
              "-t", "1", NULL);
     CHECK(r.rc == 0, "lambada --limit 20 exit %d: %s", r.rc, r.err);
@@ -295,7 +282,7 @@ static void test_lambada(void) {
     CHECK(json_get(r.out, "perplexity") > 1, "perplexity: %s", r.out);
     CHECK(json_get(r.out, "pad_token") == -1, "byte model gets no pad token: %s", r.out);
     CHECK(json_get(r.out, "tokens") > json_get(r.out, "target_tokens"), "tokens: %s", r.out);
-    result_free(&r);
+    test_result_free(&r);
 
     /* The first two lines of the real file without backslashes (so the text is the raw bytes
      * between the quotes), and a recomputation of their numbers. */
@@ -345,19 +332,19 @@ static void test_lambada(void) {
     run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data", lp, "--limit", "1", "-t", "1", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "LAMBADA: 1 examples") == r.out, "--limit 1: %s %s", r.out,
           r.err);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 /* Checks that r is a clean failure: non-zero exit, not a signal, one "rwkv: error:" line
  * (containing must, when not NULL). */
-static void check_bad(const char *what, run_result *r, const char *must) {
+static void check_bad(const char *what, test_run_result *r, const char *must) {
     CHECK(r->rc != 0 && r->rc < 128 && r->rc != -1, "%s: exit %d", what, r->rc);
     CHECK(!strncmp(r->err, "rwkv: error: ", 13), "%s: stderr '%s'", what, r->err);
     const char *nl = strchr(r->err, '\n');
     CHECK(nl && nl[1] == '\0', "%s: not exactly one line: '%s'", what, r->err);
     if (must) CHECK(strstr(r->err, must) != NULL, "%s: '%s' lacks '%s'", what, r->err, must);
     CHECK(r->out_len == 0, "%s: stdout '%s'", what, r->out);
-    result_free(r);
+    test_result_free(r);
 }
 
 static void test_bad_jsonl(void) {
@@ -385,7 +372,7 @@ static void test_bad_jsonl(void) {
         "{text: \"a b\"}",                       /* unquoted key */
         "\x01",                                  /* junk */
     };
-    run_result r;
+    test_run_result r;
     char buf[4096], what[64];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int n = snprintf(buf, sizeof buf, "{\"text\": \"fine line\"}\n%s\n", bad[i]);
@@ -414,7 +401,7 @@ static void test_bad_jsonl(void) {
              "-t", "1", NULL);
     CHECK(r.rc == 0 && json_get(r.out, "n") == 1, "empty context with a pad token: %s %s", r.out,
           r.err);
-    result_free(&r);
+    test_result_free(&r);
 }
 
 static void test_bad_args(void) {
@@ -424,7 +411,7 @@ static void test_bad_args(void) {
     const char *jl = write_tmp("ok.jsonl", "{\"text\": \"a b\"}\n", 16);
     const char *missing = tmp_path("no-such-file");
     const char *data = test_shared("data/lambada_test.jsonl");
-    run_result r;
+    test_run_result r;
 #define BAD(what, must, ...)                                   \
     do {                                                       \
         run_rwkv(&r, __VA_ARGS__, NULL);                       \
@@ -471,13 +458,13 @@ static void test_bad_args(void) {
 #undef BAD
     run_rwkv(&r, "eval", "--help", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "rwkv eval lambada"), "eval --help: %d", r.rc);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, "eval", "lambada", "--help", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "--pad-token"), "eval lambada --help: %d", r.rc);
-    result_free(&r);
+    test_result_free(&r);
     run_rwkv(&r, "--help", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "  eval "), "rwkv --help lists eval");
-    result_free(&r);
+    test_result_free(&r);
 }
 
 int main(void) {
@@ -494,8 +481,6 @@ int main(void) {
     test_lambada();
     test_bad_jsonl();
     test_bad_args();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_remove_dir(tmpdir);
     return test_summary("test_eval");
 }

@@ -322,8 +322,6 @@ int main(void) {
     test_writer_errors();
     test_random_models();
     test_cli();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_remove_dir(tmpdir);
     return test_summary("test_pth_write");
 }

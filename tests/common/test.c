@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 int test_passed, test_failed;
 
@@ -68,4 +69,48 @@ const char *test_rwkv_bin(void) {
 int test_summary(const char *name) {
     printf("%s: %d passed, %d failed\n", name, test_passed, test_failed);
     return test_failed ? 1 : 0;
+}
+
+void test_result_free(test_run_result *r) {
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+void test_shell_quote(char *cmd, size_t cap, const char *s) {
+    size_t n = strlen(cmd);
+    if (n + 4 >= cap) return;
+    cmd[n++] = ' ';
+    cmd[n++] = '\'';
+    for (; *s && n + 6 < cap; s++) {
+        if (*s == '\'') {
+            memcpy(cmd + n, "'\\''", 4);
+            n += 4;
+        } else {
+            cmd[n++] = *s;
+        }
+    }
+    cmd[n++] = '\'';
+    cmd[n] = '\0';
+}
+
+void test_system_capture(const char *cmd, const char *out_path, const char *err_path,
+                         test_run_result *r) {
+    int status = system(cmd);
+    if (status == -1)
+        r->rc = -1;
+    else if (WIFSIGNALED(status))
+        r->rc = 128 + WTERMSIG(status);
+    else
+        r->rc = WEXITSTATUS(status); /* the shell reports a killed child as 128+N */
+    r->out = test_read_file(out_path, &r->out_len);
+    r->err = test_read_file(err_path, &r->err_len);
+    if (!r->out) { r->out = calloc(1, 1); r->out_len = 0; }
+    if (!r->err) { r->err = calloc(1, 1); r->err_len = 0; }
+}
+
+void test_remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }

@@ -33,6 +33,23 @@ void *test_read_file(const char *path, size_t *len);
 float test_max_abs_diff(const float *a, const float *b, size_t n);
 /* Path of the built rwkv binary ($BUILD/rwkv). */
 const char *test_rwkv_bin(void);
+/* What one run of a program gave. */
+typedef struct test_run_result {
+    int rc;          /* exit status; 128+N when killed by signal N; -1 if it could not run */
+    char *out, *err; /* stdout / stderr (NUL-terminated, malloc'd) */
+    size_t out_len, err_len;
+} test_run_result;
+/* Frees r's buffers and zeroes it. */
+void test_result_free(test_run_result *r);
+/* Appends " 's'" to the NUL-terminated command cmd (capacity cap): s as one single-quoted shell
+ * word. Truncates silently when cmd is full. */
+void test_shell_quote(char *cmd, size_t cap, const char *s);
+/* Runs cmd through system(); cmd must itself redirect stdout to out_path and stderr to err_path.
+ * Fills r (rc as above; out/err read back from the files, "" when missing). */
+void test_system_capture(const char *cmd, const char *out_path, const char *err_path,
+                         test_run_result *r);
+/* Removes directory dir and everything in it (rm -rf); prints a note on stderr on failure. */
+void test_remove_dir(const char *dir);
 /* Prints the summary line and returns the exit status. */
 int test_summary(const char *name);
 
