@@ -23,6 +23,10 @@ step() {
     fi
 }
 
+# Node.js packages of the server test (openai, playwright-core) from the npm registry
+if [ ! -d tests/server/node_modules ]; then
+    step npm sh -c 'cd tests/server && npm ci --no-audit --no-fund'
+fi
 step test make -j2 test
 step sanitize make -j2 sanitize
 step clang make -j2 check-clang
