@@ -7,7 +7,8 @@
  *   time_mix_{key,value,receptance,output} -> att.*.weight, time_mix_ln -> att.ln_x,
  *   channel_mix_lerp_k -> ffn.x_k, channel_mix_{key,value} -> ffn.*.weight.
  * The dummy blk.0.time_mix_v* that llama.cpp's converter writes are dropped. Tensors with other
- * names keep them (a GGUF may carry official names directly). World tokens stored as llama.cpp
+ * names keep them (a GGUF may carry official names directly); files of architecture
+ * rwkv{4,5,6}-official (rwkv.c's own layout, gguf_write.c) keep their official shapes too. World tokens stored as llama.cpp
  * stores them (Python repr escapes) are unescaped; UNUSED ("[PADi]") ids are dropped. */
 #include "gguf.h"
 #include "quant.h"
@@ -609,6 +610,10 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         }
     }
     if ((st = finish_vocab(meta, tok_types, n_tok_types)) != RWKV_OK) goto done;
+    /* "rwkv4-official", "rwkv5-official", "rwkv6-official": official .pth names and shapes,
+     * taken as they are (map_tensor keeps names outside llama.cpp's rwkv7 scheme) */
+    const bool official = !strcmp(meta->arch, "rwkv4-official") || !strcmp(meta->arch, "rwkv5-official") ||
+                          !strcmp(meta->arch, "rwkv6-official");
     info = calloc((size_t)n_tensors, sizeof *info);
     if (!info) {
         st = rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -641,8 +646,9 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
             numel *= ne;
             g->shape[nd - 1 - d] = (int64_t)ne;
         }
-        /* drop leading size-1 dims that ggml pads with (ne[3] = 1 ...) */
-        while (g->n_dims > 1 && g->shape[0] == 1 && g->n_dims > 1) {
+        /* drop leading size-1 dims that ggml pads with (ne[3] = 1 ...); rwkv.c's own layout
+         * keeps the official shapes as written */
+        while (!official && g->n_dims > 1 && g->shape[0] == 1) {
             memmove(g->shape, g->shape + 1, sizeof g->shape[0] * (size_t)(g->n_dims - 1));
             g->n_dims--;
         }

@@ -1,5 +1,7 @@
-/* gguf_write.c — writing RWKV-7 models as GGUF v3 with llama.cpp's rwkv7 names and metadata
- * (the inverse of the mapping in gguf.c), and the embedded-vocabulary tokenizer.
+/* gguf_write.c — writing models as GGUF v3: RWKV-7 with llama.cpp's rwkv7 names and metadata
+ * (the inverse of the mapping in gguf.c); RWKV-4/5/6 in rwkv.c's own layout (official .pth names
+ * and shapes, architecture "rwkv4-official"/"rwkv5-official"/"rwkv6-official", not llama.cpp
+ * files); and the embedded-vocabulary tokenizer.
  *
  * llama.cpp layout facts used here: LoRA matrices time_mix_{w,a,v,g}{1,2} are the transposes of
  * the official ones; att.x_r..x_g are stacked into time_mix_lerp_fused [6,1,1,C]; vectors are
@@ -7,6 +9,7 @@
  * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control), the others are
  * escaped as llama.cpp's converter escapes them (checked against llama.cpp: docs/FORMATS.md). */
 #include "gguf.h"
+#include "model.h"
 #include "quant.h"
 
 #include <errno.h>
@@ -254,6 +257,46 @@ static void plan(writer *w, const rwkv_tensor_file *tf, bool keep, rwkv_dtype ta
 #undef SMALL
 }
 
+/* True when official tensor name n is one of the large matrices that take the target type
+ * (the same set as the RWKV-7 plan: attention and FFN projections, the head). */
+static bool official_big(const char *n) {
+    static const char *const big[] = {".att.key.weight", ".att.value.weight", ".att.receptance.weight",
+                                      ".att.output.weight", ".att.gate.weight", ".ffn.key.weight",
+                                      ".ffn.value.weight", ".ffn.receptance.weight"};
+    size_t len = strlen(n);
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        size_t b = strlen(big[i]);
+        if (len > b && !strcmp(n + len - b, big[i])) return true;
+    }
+    return false;
+}
+
+/* Plans every tensor of an RWKV-4/5/6 model tf under its own (official) name and full torch
+ * shape: big matrices in the target type (head at most q8_0), the embedding as in plan(), every
+ * other tensor (norms, decays, mixes, LoRA) in f32. */
+static void plan_official(writer *w, const rwkv_tensor_file *tf, bool keep, rwkv_dtype target) {
+    for (size_t i = 0; i < tf->n_tensors && w->st == RWKV_OK; i++) {
+        const rwkv_tensor *t = &tf->tensors[i];
+        if (strlen(t->name) >= sizeof w->t[0].name || t->n_dims > 4 || t->numel == 0) {
+            w->st = rwkv_fail(RWKV_ERR_SHAPE, "tensor '%.100s' has an overlong name, more than 4 dims or no elements",
+                              t->name);
+            return;
+        }
+        int64_t sh[4] = {1, 1, 1, 1};
+        int nd = t->n_dims ? t->n_dims : 1;
+        for (int d = 0; d < t->n_dims; d++) sh[d] = t->shape[d];
+        rwkv_dtype d = RWKV_DT_F32;
+        bool head = !strcmp(t->name, "head.weight");
+        if (!strcmp(t->name, "emb.weight"))
+            d = keep ? (rwkv_dtype_is_quant(t->dtype) ? RWKV_DT_F16 : t->dtype)
+                     : (target == RWKV_DT_F32 || target == RWKV_DT_BF16 ? target : RWKV_DT_F16);
+        else if (nd == 2 && (head || official_big(t->name)))
+            d = keep ? t->dtype : head && rwkv_dtype_is_quant(target) ? RWKV_DT_Q8_0 : target;
+        out_tensor *o = push(w, t->name, nd, sh, d, X_ROWS);
+        if (o) o->src[0] = t;
+    }
+}
+
 /* The vocabulary to embed: token bytes for ids 1..n-1 (id 0 is "<s>"). */
 typedef struct vocab {
     size_t n;
@@ -371,10 +414,17 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     const rwkv_tensor *rk = rwkv_tensor_file_find(&tf, "blocks.0.att.r_k");
     const rwkv_tensor *emb = rwkv_tensor_file_find(&tf, "emb.weight");
     const rwkv_tensor *ffk = rwkv_tensor_file_find(&tf, "blocks.0.ffn.key.weight");
-    if (!rk || !rwkv_tensor_file_find(&tf, "blocks.0.att.k_k") || !emb || !ffk || emb->n_dims != 2 || rk->n_dims < 1) {
-        st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: GGUF writing supports RWKV-7 models only", in_path);
+    /* RWKV-7: llama.cpp's layout; 4/5/6: ours, official names (docs/FORMATS.md) */
+    const char *arch = NULL;
+    if (rk && rwkv_tensor_file_find(&tf, "blocks.0.att.k_k") && rk->n_dims >= 1) arch = "rwkv7";
+    else if (rwkv_arch_v6.detect(&tf)) arch = "rwkv6-official";
+    else if (rwkv_arch_v5_2.detect(&tf) || rwkv_arch_v5_1.detect(&tf)) arch = "rwkv5-official";
+    else if (rwkv_arch_v4.detect(&tf)) arch = "rwkv4-official";
+    if (!arch || !emb || !ffk || emb->n_dims != 2) {
+        st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: not an RWKV-4, 5, 6 or 7 model (GGUF writing)", in_path);
         goto done;
     }
+    const bool v7 = !strcmp(arch, "rwkv7");
     int L = 0;
     for (;; L++) {
         char n[64];
@@ -382,8 +432,9 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         if (!rwkv_tensor_file_find(&tf, n) || L > 100000) break;
     }
     const int C = (int)emb->shape[1], V = (int)emb->shape[0];
-    const int N = (int)rk->shape[rk->n_dims - 1];
-    plan(&w, &tf, keep, target, L);
+    const int N = v7 ? (int)rk->shape[rk->n_dims - 1] : 0;
+    if (v7) plan(&w, &tf, keep, target, L);
+    else plan_official(&w, &tf, keep, target);
     if ((st = w.st) != RWKV_OK) goto done;
     if ((st = load_vocab(vocab_path, &tf, V, &v)) != RWKV_OK) goto done;
     /* temporary file next to the output */
@@ -402,7 +453,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         goto done;
     }
     const uint32_t align = 32;
-    uint64_t n_kv = 17 + (v.n ? 6 + (v.n > 261) : 0);
+    uint64_t n_kv = (v7 ? 17 : 8) + (v.n ? 6 + (v.n > 261) : 0);
     size_t max_len = 0;
     for (size_t i = 1; i < v.n; i++)
         if (v.len[i] > max_len) max_len = (size_t)v.len[i];
@@ -415,28 +466,38 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     wr_u32(&w, 3);
     wr_u64(&w, w.n);
     wr_u64(&w, n_kv);
-    kv_str(&w, "general.architecture", "rwkv7");
+    kv_str(&w, "general.architecture", arch);
     kv_str(&w, "general.name", "rwkv.c export");
     kv_u32(&w, "general.alignment", align);
     kv_u32(&w, "general.file_type", (uint32_t)ftype_of(keep ? RWKV_DT_F16 : target));
     kv_u32(&w, "general.quantization_version", 2);
-    kv_u32(&w, "rwkv7.context_length", 1048576);
-    kv_u32(&w, "rwkv7.embedding_length", (uint32_t)C);
-    kv_u32(&w, "rwkv7.block_count", (uint32_t)L);
-    kv_u32(&w, "rwkv7.feed_forward_length", (uint32_t)ffk->shape[0]);
-    kv_f32(&w, "rwkv7.attention.layer_norm_epsilon", 1e-5f);
-    kv_u32(&w, "rwkv7.wkv.head_size", (uint32_t)N);
-    kv_u32(&w, "rwkv7.attention.head_count", 0);
-    kv_u32(&w, "rwkv7.vocab_size", (uint32_t)V);
-    {
-        static const char *const keys[4] = {"rwkv7.attention.decay_lora_rank", "rwkv7.attention.iclr_lora_rank",
-                                            "rwkv7.attention.value_residual_mix_lora_rank",
-                                            "rwkv7.attention.gate_lora_rank"};
-        static const char *const src[4] = {"blocks.0.att.w1", "blocks.0.att.a1", "blocks.1.att.v1", "blocks.0.att.g1"};
-        for (int k = 0; k < 4; k++) {
-            const rwkv_tensor *t = rwkv_tensor_file_find(&tf, src[k]);
-            if (!t && k == 2) t = rwkv_tensor_file_find(&tf, "blocks.0.att.a1");
-            kv_u32(&w, keys[k], t ? (uint32_t)t->shape[t->n_dims - 1] : 0);
+    if (!v7) { /* informative only: the reader takes the shapes from the tensors */
+        char key[64];
+        snprintf(key, sizeof key, "%s.block_count", arch);
+        kv_u32(&w, key, (uint32_t)L);
+        snprintf(key, sizeof key, "%s.embedding_length", arch);
+        kv_u32(&w, key, (uint32_t)C);
+        snprintf(key, sizeof key, "%s.vocab_size", arch);
+        kv_u32(&w, key, (uint32_t)V);
+    } else {
+        kv_u32(&w, "rwkv7.context_length", 1048576);
+        kv_u32(&w, "rwkv7.embedding_length", (uint32_t)C);
+        kv_u32(&w, "rwkv7.block_count", (uint32_t)L);
+        kv_u32(&w, "rwkv7.feed_forward_length", (uint32_t)ffk->shape[0]);
+        kv_f32(&w, "rwkv7.attention.layer_norm_epsilon", 1e-5f);
+        kv_u32(&w, "rwkv7.wkv.head_size", (uint32_t)N);
+        kv_u32(&w, "rwkv7.attention.head_count", 0);
+        kv_u32(&w, "rwkv7.vocab_size", (uint32_t)V);
+        {
+            static const char *const keys[4] = {"rwkv7.attention.decay_lora_rank", "rwkv7.attention.iclr_lora_rank",
+                                                "rwkv7.attention.value_residual_mix_lora_rank",
+                                                "rwkv7.attention.gate_lora_rank"};
+            static const char *const src[4] = {"blocks.0.att.w1", "blocks.0.att.a1", "blocks.1.att.v1", "blocks.0.att.g1"};
+            for (int k = 0; k < 4; k++) {
+                const rwkv_tensor *t = rwkv_tensor_file_find(&tf, src[k]);
+                if (!t && k == 2) t = rwkv_tensor_file_find(&tf, "blocks.0.att.a1");
+                kv_u32(&w, keys[k], t ? (uint32_t)t->shape[t->n_dims - 1] : 0);
+            }
         }
     }
     if (v.n) {

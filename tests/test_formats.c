@@ -1,5 +1,6 @@
 /* test_formats.c — quantized types, rwkv.cpp .bin files, GGUF read/write (issue 4). */
 #include "common/test.h"
+#include "gguf.h"
 #include "internal.h"
 #include "quant.h"
 
@@ -197,8 +198,8 @@ static void test_gguf(void) {
     d = fox_diff(q, FOX_REF, 0);
     CHECK(d >= 0 && d <= 0.05f, "bin q5_1 -> gguf %g", d);
     CHECK(rwkv_convert_file(pth, q, "q7_9", NULL, NULL, NULL, NULL) == RWKV_ERR_INVALID_ARG, "bad type");
-    CHECK(rwkv_convert_file(test_shared("models/tiny-rwkv-5v2-730K.pth"), q, NULL, NULL, NULL, NULL, NULL) ==
-              RWKV_ERR_UNSUPPORTED, "v5 -> gguf unsupported");
+    CHECK(rwkv_convert_file(test_shared("fixtures/prompts/quick_fox.bin"), q, NULL, NULL, NULL, NULL, NULL) != RWKV_OK,
+          "not a model -> gguf fails");
 
     /* truncated and damaged files: every prefix of the header area, then a stride */
     size_t len;
@@ -251,12 +252,90 @@ static void test_gguf(void) {
     unlink(q);
 }
 
+/* All-token logits of model file path over the quick_fox prompt (*n = tokens, 256 logits each)
+ * and its generation into gen; NULL on a load/eval failure. */
+static float *fox_logits(const char *path, size_t *n, const char **gen) {
+    size_t plen;
+    unsigned char *prompt = test_read_file(test_shared("fixtures/prompts/quick_fox.bin"), &plen);
+    rwkv_model *m = NULL;
+    rwkv_state *s = NULL;
+    float *lg = NULL;
+    if (!prompt || plen > 64 || rwkv_model_load(path, NULL, &m) != RWKV_OK || rwkv_state_new(m, &s) != RWKV_OK) {
+        fprintf(stderr, "fox_logits(%s): %s\n", path, rwkv_last_error());
+        goto out;
+    }
+    rwkv_model_info info;
+    rwkv_model_get_info(m, &info);
+    *gen = info.generation;
+    int32_t tok[64];
+    for (size_t i = 0; i < plen; i++) tok[i] = prompt[i];
+    lg = malloc(plen * 256 * sizeof *lg);
+    if (lg && rwkv_eval(m, s, tok, plen, lg, RWKV_EVAL_ALL_LOGITS) != RWKV_OK) {
+        free(lg);
+        lg = NULL;
+    }
+    *n = plen * 256;
+out:
+    rwkv_state_free(s);
+    rwkv_model_free(m);
+    free(prompt);
+    return lg;
+}
+
+/* RWKV-4/5.1/5.2/6 -> GGUF (rwkv.c's own "rwkvN-official" layout) -> the same model back. */
+static void test_gguf_older(void) {
+    static const struct { const char *file, *gen; } cases[] = {
+        {"models/tiny-rwkv-4v0-660K.pth", "4"}, {"models/tiny-rwkv-5v1-730K.pth", "5.1"},
+        {"models/tiny-rwkv-5v2-730K.pth", "5.2"}, {"models/tiny-rwkv-6v0-3m-Q5_1.pth", "6"}};
+    static const char *const types[] = {"f32", "f16", "q8_0"};
+    static const float tols[] = {1e-6f, 1e-2f, -1.0f}; /* q8_0: finite logits only */
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/test_formats_%ld_old.gguf", (long)getpid());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n_ref = 0, n = 0;
+        const char *gen = "", *ggen = "";
+        float *ref = fox_logits(test_shared(cases[i].file), &n_ref, &gen);
+        CHECK(ref && !strcmp(gen, cases[i].gen), "%s: reference logits, generation %s", cases[i].file, gen);
+        for (size_t k = 0; ref && k < sizeof types / sizeof types[0]; k++) {
+            rwkv_convert_stats s;
+            CHECK(rwkv_convert_file(test_shared(cases[i].file), out, types[k], NULL, NULL, NULL, &s) == RWKV_OK,
+                  "%s -> %s: %s", cases[i].file, types[k], rwkv_last_error());
+            CHECK((s.n_quantized > 0) == (k == 2), "%s %s: %d quantized", cases[i].file, types[k], s.n_quantized);
+            float *lg = fox_logits(out, &n, &ggen);
+            CHECK(lg && n == n_ref && !strcmp(ggen, cases[i].gen), "%s %s: load back, generation %s", cases[i].file,
+                  types[k], ggen);
+            if (lg && n == n_ref) {
+                float d = test_max_abs_diff(lg, ref, n);
+                bool finite = true;
+                for (size_t j = 0; j < n; j++) finite = finite && isfinite(lg[j]);
+                printf("  %s as %s GGUF: logit diff %.4g\n", cases[i].file, types[k], d);
+                CHECK(finite && (tols[k] < 0 || d <= tols[k]), "%s %s: max diff %g", cases[i].file, types[k], d);
+            }
+            free(lg);
+        }
+        /* the architecture tag */
+        rwkv_tensor_file tf;
+        if (rwkv_gguf_open(out, &tf) == RWKV_OK) {
+            const char *want = cases[i].gen[0] == '4' ? "rwkv4-official" : cases[i].gen[0] == '5' ? "rwkv5-official"
+                                                                                               : "rwkv6-official";
+            const char *arch = tf.meta ? ((const rwkv_gguf_meta *)tf.meta)->arch : "";
+            CHECK(!strcmp(arch, want), "%s: architecture '%s'", cases[i].file, arch);
+            rwkv_tensor_file_close(&tf);
+        } else {
+            CHECK(0, "%s: reopen: %s", out, rwkv_last_error());
+        }
+        free(ref);
+    }
+    unlink(out);
+}
+
 int main(void) {
     test_hand_blocks();
     if (test_require_shared()) {
         test_bit_exact_vs_rwkvcpp();
         test_bin_models();
         test_gguf();
+        test_gguf_older();
     }
     return test_summary("test_formats");
 }
