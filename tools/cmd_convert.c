@@ -7,11 +7,12 @@
 
 static const char convert_usage[] =
     "usage: rwkv convert IN OUT.gguf [--vocab FILE] [--type T]\n"
-    "Writes IN (.pth, rwkv.cpp .bin or GGUF; RWKV-7) as a GGUF file with llama.cpp's rwkv7 names,\n"
-    "embedding the World vocabulary FILE if given. --type as for 'rwkv quantize' (default: keep).\n";
+    "Writes IN (.pth, rwkv.cpp .bin or GGUF) as a GGUF file: RWKV-7 with llama.cpp's rwkv7 names,\n"
+    "RWKV-4/5/6 in rwkv.c's own layout (official names; see docs/FORMATS.md), embedding the World\n"
+    "vocabulary FILE if given. --type as for 'rwkv quantize' (default: keep).\n";
 static const char quantize_usage[] =
     "usage: rwkv quantize IN OUT.gguf --type f16|bf16|int8|nf4|q4_0|q4_1|q5_0|q5_1|q8_0 [--vocab FILE]\n"
-    "Writes IN (RWKV-7, any supported format) as GGUF with its large matrices in type T (int8 =\n"
+    "Writes IN (RWKV-4..7, any supported format) as GGUF with its large matrices in type T (int8 =\n"
     "q8_0; the head at most q8_0; embedding f16; small tensors f32). See docs/FORMATS.md.\n";
 
 /* Redraws a one-line progress bar on stderr. */
