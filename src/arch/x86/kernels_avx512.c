@@ -138,10 +138,8 @@ INLINE void gemv4x2(rwkv_dtype dt, const char *const w[4], const float *x0p, con
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const char *p = w[r] + (size_t)i * es;
-            if (pf) {
-                _mm_prefetch(p + pf, _MM_HINT_T0);
-                if (es == 4) _mm_prefetch(p + pf + 64, _MM_HINT_T0);
-            }
+            _mm_prefetch(p + pf, _MM_HINT_T0);
+            if (es == 4) _mm_prefetch(p + pf + 64, _MM_HINT_T0);
             __m512 lo = load16(dt, p, 0xffff), hi = load16(dt, p + 16 * es, 0xffff);
             a0[2 * r] = _mm512_fmadd_ps(lo, x00, a0[2 * r]);
             a1[2 * r] = _mm512_fmadd_ps(hi, x01, a1[2 * r]);
@@ -172,45 +170,20 @@ INLINE void gemv4x2(rwkv_dtype dt, const char *const w[4], const float *x0p, con
     }
 }
 
-/* Converts 4 rows of K elements to fp32 rows of buf (stride K), prefetching pf bytes ahead. */
-INLINE void rows4_to_f32(rwkv_dtype dt, const char *const w[4], int K, float *buf, size_t pf) {
-    const size_t es = esize(dt);
-    for (int r = 0; r < 4; r++) {
-        int i = 0;
-        for (; i + 16 <= K; i += 16) {
-            if ((i & 31) == 0) _mm_prefetch(w[r] + (size_t)i * es + pf, _MM_HINT_T0);
-            _mm512_storeu_ps(buf + (size_t)r * K + i, load16(dt, w[r] + (size_t)i * es, 0xffff));
-        }
-        if (i < K) {
-            __mmask16 m = tail16(K - i);
-            _mm512_mask_storeu_ps(buf + (size_t)r * K + i, m, load16(dt, w[r] + (size_t)i * es, m));
-        }
-    }
-}
-
 /* Y[t][o] for a few tokens (a batch of decoding sequences, or a short chunk): each group of 4
- * rows is streamed from memory once and reused, from L1, for every pair of tokens. For fp16/bf16
- * weights and more than one pair, the group is converted to fp32 once (into work, at least
- * 4·K floats) instead of once per pair; the values are the same, so are the results. */
+ * rows is streamed from memory once and reused, from L1, for every pair of tokens. */
 INLINE void gemv_rows_multi(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X,
-                            int ldx, int T, float *Y, int ldy, float *work) {
+                            int ldx, int T, float *Y, int ldy) {
     const size_t rb = (size_t)K * esize(dt);
     const size_t pf = 4 * rb > GEMV_PREFETCH ? 4 * rb : GEMV_PREFETCH;
-    const bool convert_once = dt != RWKV_DT_F32 && T > 2 && work;
     for (int o = r0; o < r1; o += 4) {
         const char *w[4];
         for (int r = 0; r < 4; r++) w[r] = (const char *)W + (size_t)(o + r < r1 ? o + r : r1 - 1) * rb;
-        rwkv_dtype kdt = dt;
-        if (convert_once) {
-            rows4_to_f32(dt, w, K, work, pf);
-            for (int r = 0; r < 4; r++) w[r] = (const char *)(work + (size_t)r * K);
-            kdt = RWKV_DT_F32;
-        }
         for (int t = 0; t < T; t += 2) {
             const float *x0 = X + (size_t)t * ldx, *x1 = t + 1 < T ? x0 + ldx : x0;
             float out[8];
-            /* prefetch the next row group only on the first pass over the group's rows */
-            gemv4x2(kdt, w, x0, x1, K, out, t == 0 && !convert_once ? pf : 0);
+            /* prefetch the next row group only on the first token pair */
+            gemv4x2(dt, w, x0, x1, K, out, t == 0 ? pf : 0);
             for (int r = 0; r < 4 && o + r < r1; r++) {
                 Y[(size_t)t * ldy + o + r] = out[2 * r];
                 if (t + 1 < T) Y[(size_t)(t + 1) * ldy + o + r] = out[2 * r + 1];
@@ -420,7 +393,7 @@ INLINE void store_tile(__m512 res, float *Y, int ldy, int t0, int nt, int o, int
         if (T == 1)                                                                               \
             gemv_rows(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                       \
         else if (T <= GEMV_MAX_T)                                                                 \
-            gemv_rows_multi(DT, W, K, r0, r1, X, ldx, T, Y, ldy, work);                           \
+            gemv_rows_multi(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                 \
         else                                                                                      \
             gemm_f32(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                        \
     }
