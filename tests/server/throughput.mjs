@@ -15,7 +15,10 @@ async function one(i) {
   const text = await resp.text();
   let n = 0;
   for (const ev of text.split("\n\n"))
-    if (ev.startsWith("data: {") && ev.includes('"usage"')) n = JSON.parse(ev.slice(6)).usage.completion_tokens;
+    if (ev.startsWith("data: {") && ev.includes('"usage"')) {
+      const u = JSON.parse(ev.slice(6)).usage; // the text itself may contain "usage"
+      if (u && typeof u.completion_tokens === "number") n = u.completion_tokens;
+    }
   return n;
 }
 

@@ -73,121 +73,78 @@ INLINE __m512 hsum16(const __m512 *v) {
 
 /* ---- matrix × vector (few tokens): bound by memory, 4 weight rows streamed at once -------- */
 
-/* out[r] = Σ_i w_r[i]·x[i] for 4 rows (row pointers may repeat). pf: byte distance of the
- * prefetch from each row's read position (the next group of rows at the same column). */
-INLINE void gemv4(rwkv_dtype dt, const char *const w[4], const float *x, int K, float *out,
-                  size_t pf) {
-    const size_t es = esize(dt);
-    __m512 a0[4], a1[4];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= K; i += 32) {
-        __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const char *p = w[r] + (size_t)i * es;
-            _mm_prefetch(p + pf, _MM_HINT_T0);
-            if (es == 4) _mm_prefetch(p + pf + 64, _MM_HINT_T0);
-            a0[r] = _mm512_fmadd_ps(load16(dt, p, 0xffff), x0, a0[r]);
-            a1[r] = _mm512_fmadd_ps(load16(dt, p + 16 * es, 0xffff), x1, a1[r]);
-        }
-    }
-    for (; i < K; i += 16) {
-        __mmask16 m = tail16(K - i);
-        __m512 x0 = _mm512_maskz_loadu_ps(m, x + i);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) a0[r] = _mm512_fmadd_ps(load16(dt, w[r] + (size_t)i * es, m), x0, a0[r]);
-    }
-    __m128 s = hsum4(_mm512_add_ps(a0[0], a1[0]), _mm512_add_ps(a0[1], a1[1]),
-                     _mm512_add_ps(a0[2], a1[2]), _mm512_add_ps(a0[3], a1[3]));
-    _mm_storeu_ps(out, s);
-}
-
-INLINE void gemv_rows(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
-                      int T, float *Y, int ldy) {
-    const size_t rb = (size_t)K * esize(dt);
-    const size_t pf = 4 * rb > GEMV_PREFETCH ? 4 * rb : GEMV_PREFETCH;
-    for (int t = 0; t < T; t++) {
-        const float *x = X + (size_t)t * ldx;
-        float *y = Y + (size_t)t * ldy;
-        for (int o = r0; o < r1; o += 4) {
-            const char *w[4];
-            for (int r = 0; r < 4; r++) w[r] = (const char *)W + (size_t)(o + r < r1 ? o + r : r1 - 1) * rb;
-            float out[4];
-            gemv4(dt, w, x, K, out, pf);
-            for (int r = 0; r < 4 && o + r < r1; r++) y[o + r] = out[r];
-        }
-    }
-}
-
-/* Like gemv4, for 4 rows and 2 tokens at once: every weight vector is loaded and converted once
- * for both tokens, and each (row, token) keeps gemv4's two accumulators and reduction tree, so
- * the results are bit-identical to gemv4 on each token alone (a batch of sequences decodes
- * exactly like one sequence). x1 may equal x0. out[2r + t]. */
-INLINE void gemv4x2(rwkv_dtype dt, const char *const w[4], const float *x0p, const float *x1p, int K,
+/* out[nt·r + t] = Σ_i w_r[i]·x_t[i] for 4 rows and nt ≤ 4 tokens (row pointers may repeat). Every
+ * weight vector is loaded and converted once for all nt tokens; each (row, token) has one
+ * accumulator over 16-lane steps and the same reduction tree whatever nt is, so a token's result
+ * does not depend on which other tokens share the call (a batch of sequences decodes exactly
+ * like one sequence). pf: prefetch distance in bytes from each row's read position (the next
+ * group of rows at the same column); 0 = none. nt must be a compile-time constant after
+ * inlining (the callers pass literals). */
+INLINE void gemv4xn(rwkv_dtype dt, const char *const w[4], const float *const x[4], int nt, int K,
                     float *out, size_t pf) {
     const size_t es = esize(dt);
-    __m512 a0[8], a1[8];
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
     int i = 0;
-    for (; i + 32 <= K; i += 32) {
-        __m512 x00 = _mm512_loadu_ps(x0p + i), x01 = _mm512_loadu_ps(x0p + i + 16);
-        __m512 x10 = _mm512_loadu_ps(x1p + i), x11 = _mm512_loadu_ps(x1p + i + 16);
+    for (; i + 16 <= K; i += 16) {
+        __m512 xv[4];
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) xv[t] = _mm512_loadu_ps(x[t] + i);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const char *p = w[r] + (size_t)i * es;
-            _mm_prefetch(p + pf, _MM_HINT_T0);
-            if (es == 4) _mm_prefetch(p + pf + 64, _MM_HINT_T0);
-            __m512 lo = load16(dt, p, 0xffff), hi = load16(dt, p + 16 * es, 0xffff);
-            a0[2 * r] = _mm512_fmadd_ps(lo, x00, a0[2 * r]);
-            a1[2 * r] = _mm512_fmadd_ps(hi, x01, a1[2 * r]);
-            a0[2 * r + 1] = _mm512_fmadd_ps(lo, x10, a0[2 * r + 1]);
-            a1[2 * r + 1] = _mm512_fmadd_ps(hi, x11, a1[2 * r + 1]);
+            if (pf && ((i * (int)es) & 63) == 0) _mm_prefetch(p + pf, _MM_HINT_T0);
+            __m512 wv = load16(dt, p, 0xffff);
+#pragma GCC unroll 4
+            for (int t = 0; t < nt; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
         }
     }
-    for (; i < K; i += 16) {
+    if (i < K) {
         __mmask16 m = tail16(K - i);
-        __m512 x00 = _mm512_maskz_loadu_ps(m, x0p + i), x10 = _mm512_maskz_loadu_ps(m, x1p + i);
+        __m512 xv[4];
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            __m512 lo = load16(dt, w[r] + (size_t)i * es, m);
-            a0[2 * r] = _mm512_fmadd_ps(lo, x00, a0[2 * r]);
-            a0[2 * r + 1] = _mm512_fmadd_ps(lo, x10, a0[2 * r + 1]);
+            __m512 wv = load16(dt, w[r] + (size_t)i * es, m);
+#pragma GCC unroll 4
+            for (int t = 0; t < nt; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
         }
     }
-    __m128 s0 = hsum4(_mm512_add_ps(a0[0], a1[0]), _mm512_add_ps(a0[2], a1[2]),
-                      _mm512_add_ps(a0[4], a1[4]), _mm512_add_ps(a0[6], a1[6]));
-    __m128 s1 = hsum4(_mm512_add_ps(a0[1], a1[1]), _mm512_add_ps(a0[3], a1[3]),
-                      _mm512_add_ps(a0[5], a1[5]), _mm512_add_ps(a0[7], a1[7]));
-    float o0[4], o1[4];
-    _mm_storeu_ps(o0, s0);
-    _mm_storeu_ps(o1, s1);
-    for (int r = 0; r < 4; r++) {
-        out[2 * r] = o0[r];
-        out[2 * r + 1] = o1[r];
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) {
+        float o[4];
+        _mm_storeu_ps(o, hsum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+        for (int r = 0; r < 4; r++) out[nt * r + t] = o[r];
     }
 }
 
-/* Y[t][o] for a few tokens (a batch of decoding sequences, or a short chunk): each group of 4
- * rows is streamed from memory once and reused, from L1, for every pair of tokens. */
-INLINE void gemv_rows_multi(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X,
-                            int ldx, int T, float *Y, int ldy) {
+/* Y[t][o] for a few tokens (one decoding sequence, a batch of them, or a short chunk): each group
+ * of 4 rows is streamed from memory once and reused, from L1, for every group of 4 tokens. */
+INLINE void gemv_rows(rwkv_dtype dt, const void *W, int K, int r0, int r1, const float *X, int ldx,
+                      int T, float *Y, int ldy) {
     const size_t rb = (size_t)K * esize(dt);
     const size_t pf = 4 * rb > GEMV_PREFETCH ? 4 * rb : GEMV_PREFETCH;
     for (int o = r0; o < r1; o += 4) {
         const char *w[4];
         for (int r = 0; r < 4; r++) w[r] = (const char *)W + (size_t)(o + r < r1 ? o + r : r1 - 1) * rb;
-        for (int t = 0; t < T; t += 2) {
-            const float *x0 = X + (size_t)t * ldx, *x1 = t + 1 < T ? x0 + ldx : x0;
-            float out[8];
-            /* prefetch the next row group only on the first token pair */
-            gemv4x2(dt, w, x0, x1, K, out, t == 0 ? pf : 0);
-            for (int r = 0; r < 4 && o + r < r1; r++) {
-                Y[(size_t)t * ldy + o + r] = out[2 * r];
-                if (t + 1 < T) Y[(size_t)(t + 1) * ldy + o + r] = out[2 * r + 1];
+        for (int t0 = 0; t0 < T; t0 += 4) {
+            const int nt = T - t0 < 4 ? T - t0 : 4;
+            const float *x[4];
+            for (int t = 0; t < 4; t++) x[t] = X + (size_t)(t0 + (t < nt ? t : 0)) * ldx;
+            float out[16];
+            const size_t p = t0 == 0 ? pf : 0; /* prefetch on the first pass over the rows */
+            switch (nt) {
+            case 1: gemv4xn(dt, w, x, 1, K, out, p); break;
+            case 2: gemv4xn(dt, w, x, 2, K, out, p); break;
+            case 3: gemv4xn(dt, w, x, 3, K, out, p); break;
+            default: gemv4xn(dt, w, x, 4, K, out, p); break;
             }
+            for (int r = 0; r < 4 && o + r < r1; r++)
+                for (int t = 0; t < nt; t++) Y[(size_t)(t0 + t) * ldy + o + r] = out[nt * r + t];
         }
     }
 }
@@ -390,10 +347,8 @@ INLINE void store_tile(__m512 res, float *Y, int ldy, int t0, int nt, int o, int
 #define LINEAR_DT(name, DT)                                                                        \
     static void name(const void *W, int K, int r0, int r1, const float *X, int ldx, int T,       \
                      float *Y, int ldy, void *work) {                                            \
-        if (T == 1)                                                                               \
+        if (T <= GEMV_MAX_T)                                                                      \
             gemv_rows(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                       \
-        else if (T <= GEMV_MAX_T)                                                                 \
-            gemv_rows_multi(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                 \
         else                                                                                      \
             gemm_f32(DT, W, K, r0, r1, X, ldx, T, Y, ldy);                                        \
     }
