@@ -148,15 +148,6 @@ static void v4_state_zero(const rwkv_model *m, float *state) {
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* out[t] = cur[t]·mix + prev[t]·(1 − mix), where prev[t] is cur[t−1] (or last for t = 0). */
-static void token_mix(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
-    for (int t = 0; t < T; t++) {
-        const float *c = cur + (size_t)t * C;
-        const float *p = t ? c - C : last;
-        float *o = out + (size_t)t * C;
-        for (int i = 0; i < C; i++) o[i] = c[i] * mix[i] + p[i] * (1.0f - mix[i]);
-    }
-}
 
 /* The RWKV-4 WKV over T tokens, per channel, in the stable form with a running exponent pp:
  *   ww = u + k;  p = max(pp, ww);  wkv = (e^{pp−p}·aa + e^{ww−p}·v) / (e^{pp−p}·bb + e^{ww−p})
@@ -188,7 +179,7 @@ static void wkv4(float *aa, float *bb, float *pp, const float *u, const float *w
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v4_weights *W = m->weights;
     v4_scratch *s = &W->sc;
-    const int C = W->b.C, F = W->F;
+    const int C = W->b.C;
     const size_t TC = (size_t)T * C;
     rwkv_ctx *ctx = m->ctx;
 
@@ -200,9 +191,9 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
 
         /* ---- time mix: x += Wo·(σ(Wr·xr) ⊙ wkv(Wk·xk, Wv·xv)) ---- */
         rwkv_op_layernorm(s->x, s->xa, l->ln1_w, l->ln1_b, T, C, LN_EPS);
-        token_mix(s->xa, att_prev, l->mix_k, s->xk, T, C);
-        token_mix(s->xa, att_prev, l->mix_v, s->xv, T, C);
-        token_mix(s->xa, att_prev, l->mix_r, s->xr, T, C);
+        rwkv_w_token_mix(s->xa, att_prev, l->mix_k, s->xk, T, C);
+        rwkv_w_token_mix(s->xa, att_prev, l->mix_v, s->xv, T, C);
+        rwkv_w_token_mix(s->xa, att_prev, l->mix_r, s->xr, T, C);
         memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
 
         rwkv_op_linear(ctx, &l->Wr, s->xr, s->r, T);
@@ -214,18 +205,9 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
 
         /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)² ---- */
-        rwkv_op_layernorm(s->x, s->xa, l->ln2_w, l->ln2_b, T, C, LN_EPS);
-        token_mix(s->xa, ffn_prev, l->ffn_mix_k, s->xk, T, C);
-        token_mix(s->xa, ffn_prev, l->ffn_mix_r, s->xr, T, C);
-        memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
-        rwkv_op_linear(ctx, &l->ffn_r, s->xr, s->r, T);
-        rwkv_op_linear(ctx, &l->ffn_key, s->xk, s->ffn, T);
-        for (size_t i = 0; i < (size_t)T * F; i++) {
-            float q = s->ffn[i] > 0.0f ? s->ffn[i] : 0.0f;
-            s->ffn[i] = q * q;
-        }
-        rwkv_op_linear(ctx, &l->ffn_value, s->ffn, s->y, T);
-        for (size_t i = 0; i < TC; i++) s->x[i] += sigmoidf(s->r[i]) * s->y[i];
+        const rwkv_w_cmix cm = {l->ln2_w, l->ln2_b, l->ffn_mix_k, l->ffn_mix_r, &l->ffn_r, &l->ffn_key,
+                                &l->ffn_value};
+        rwkv_w_channel_mix(ctx, &cm, s->x, ffn_prev, s->xa, s->xk, s->xr, s->r, s->y, s->ffn, T, C);
     }
 }
 

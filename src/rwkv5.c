@@ -210,22 +210,13 @@ static rwkv_status v5_state_tuning(const rwkv_model *m, const rwkv_tensor_file *
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* out[t] = cur[t]·mix + prev[t]·(1 − mix), where prev[t] is cur[t−1] (or last for t = 0). */
-static void token_mix(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
-    for (int t = 0; t < T; t++) {
-        const float *c = cur + (size_t)t * C;
-        const float *p = t ? c - C : last;
-        float *o = out + (size_t)t * C;
-        for (int i = 0; i < C; i++) o[i] = c[i] * mix[i] + p[i] * (1.0f - mix[i]);
-    }
-}
 
 /* Runs T tokens (T <= scratch capacity) from sc.x (embedded, LayerNorm'd by ln0) through every
  * layer; leaves the final residual stream in sc.x. */
 static void forward_layers(rwkv_model *m, float *state, int T) {
     v5_weights *W = m->weights;
     v5_scratch *s = &W->sc;
-    const int C = W->b.C, H = W->H, N = W->N, F = W->F;
+    const int C = W->b.C, H = W->H, N = W->N;
     const size_t TC = (size_t)T * C;
     const size_t per_layer = (size_t)2 * C + (size_t)H * N * N;
     rwkv_ctx *ctx = m->ctx;
@@ -238,10 +229,10 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
 
         /* ---- time mix ---- */
         rwkv_op_layernorm(s->x, s->xa, l->ln1_w, l->ln1_b, T, C, LN_EPS);
-        token_mix(s->xa, att_prev, l->mix_k, s->xk, T, C);
-        token_mix(s->xa, att_prev, l->mix_v, s->xv, T, C);
-        token_mix(s->xa, att_prev, l->mix_r, s->xr, T, C);
-        if (W->gate) token_mix(s->xa, att_prev, l->mix_g, s->xg, T, C);
+        rwkv_w_token_mix(s->xa, att_prev, l->mix_k, s->xk, T, C);
+        rwkv_w_token_mix(s->xa, att_prev, l->mix_v, s->xv, T, C);
+        rwkv_w_token_mix(s->xa, att_prev, l->mix_r, s->xr, T, C);
+        if (W->gate) rwkv_w_token_mix(s->xa, att_prev, l->mix_g, s->xg, T, C);
         memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
 
         /* r = Wr·xr, k = Wk·xk, v = Wv·xv (no activation) */
@@ -262,18 +253,9 @@ static void forward_layers(rwkv_model *m, float *state, int T) {
         for (size_t i = 0; i < TC; i++) s->x[i] += s->xr[i];
 
         /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)² ---- */
-        rwkv_op_layernorm(s->x, s->xa, l->ln2_w, l->ln2_b, T, C, LN_EPS);
-        token_mix(s->xa, ffn_prev, l->ffn_mix_k, s->xk, T, C);
-        token_mix(s->xa, ffn_prev, l->ffn_mix_r, s->xr, T, C);
-        memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
-        rwkv_op_linear(ctx, &l->ffn_r, s->xr, s->r, T);
-        rwkv_op_linear(ctx, &l->ffn_key, s->xk, s->ffn, T);
-        for (size_t i = 0; i < (size_t)T * F; i++) {
-            float q = s->ffn[i] > 0.0f ? s->ffn[i] : 0.0f;
-            s->ffn[i] = q * q;
-        }
-        rwkv_op_linear(ctx, &l->ffn_value, s->ffn, s->y, T);
-        for (size_t i = 0; i < TC; i++) s->x[i] += sigmoidf(s->r[i]) * s->y[i];
+        const rwkv_w_cmix cm = {l->ln2_w, l->ln2_b, l->ffn_mix_k, l->ffn_mix_r, &l->ffn_r, &l->ffn_key,
+                                &l->ffn_value};
+        rwkv_w_channel_mix(ctx, &cm, s->x, ffn_prev, s->xa, s->xk, s->xr, s->r, s->y, s->ffn, T, C);
     }
 }
 

@@ -1,6 +1,7 @@
 /* weights.c — loader and eval plumbing shared by the RWKV-4/5/6 model files (see weights.h). */
 #include "weights.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -161,4 +162,30 @@ rwkv_status rwkv_w_state_tuning_kv(const rwkv_tensor_file *tf, float *state, int
     if (found != (size_t)L)
         return rwkv_fail(RWKV_ERR_SHAPE, "state file has time_state for %zu of %d layers", found, L);
     return RWKV_OK;
+}
+
+void rwkv_w_token_mix(const float *cur, const float *last, const float *mix, float *out, int T, int C) {
+    for (int t = 0; t < T; t++) {
+        const float *c = cur + (size_t)t * C;
+        const float *p = t ? c - C : last;
+        float *o = out + (size_t)t * C;
+        for (int i = 0; i < C; i++) o[i] = c[i] * mix[i] + p[i] * (1.0f - mix[i]);
+    }
+}
+
+void rwkv_w_channel_mix(rwkv_ctx *ctx, const rwkv_w_cmix *w, float *x, float *ffn_prev, float *xa,
+                        float *xk, float *xr, float *r, float *y, float *ffn, int T, int C) {
+    const size_t TC = (size_t)T * C, TF = (size_t)T * w->Wk->rows;
+    rwkv_op_layernorm(x, xa, w->ln_w, w->ln_b, T, C, LN_EPS);
+    rwkv_w_token_mix(xa, ffn_prev, w->mix_k, xk, T, C);
+    rwkv_w_token_mix(xa, ffn_prev, w->mix_r, xr, T, C);
+    memcpy(ffn_prev, xa + TC - C, (size_t)C * sizeof(float));
+    rwkv_op_linear(ctx, w->Wr, xr, r, T);
+    rwkv_op_linear(ctx, w->Wk, xk, ffn, T);
+    for (size_t i = 0; i < TF; i++) {
+        float q = ffn[i] > 0.0f ? ffn[i] : 0.0f;
+        ffn[i] = q * q;
+    }
+    rwkv_op_linear(ctx, w->Wv, ffn, y, T);
+    for (size_t i = 0; i < TC; i++) x[i] += (1.0f / (1.0f + expf(-r[i]))) * y[i];
 }

@@ -63,4 +63,22 @@ rwkv_status rwkv_w_eval(rwkv_model *m, const rwkv_base_weights *b, float *x, flo
  * each layer (per layer: [2·C token shift][H][N][N]). Every layer must be present once. */
 rwkv_status rwkv_w_state_tuning_kv(const rwkv_tensor_file *tf, float *state, int L, int C, int H, int N);
 
+/* ---- forward pieces shared by RWKV-4 and RWKV-5 --------------------------------------------- */
+
+/* out[t] = cur[t]·mix + prev[t]·(1 − mix), where prev[t] is cur[t−1] (or last for t = 0). */
+void rwkv_w_token_mix(const float *cur, const float *last, const float *mix, float *out, int T, int C);
+
+/* One layer's channel-mix weights (RWKV-4/5). */
+typedef struct rwkv_w_cmix {
+    const float *ln_w, *ln_b;          /* ln2 [C] */
+    const float *mix_k, *mix_r;        /* token-shift mixes [C] */
+    const rwkv_weight *Wr, *Wk, *Wv;   /* receptance [C][C], key [F][C], value [C][F] */
+} rwkv_w_cmix;
+
+/* Channel mix over T rows: xa = LayerNorm(x); xk, xr = token mixes of xa with ffn_prev (which
+ * becomes xa's last row); x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)². Scratch: xa, xk, xr, r, y [T][C] and
+ * ffn [T][F]. */
+void rwkv_w_channel_mix(rwkv_ctx *ctx, const rwkv_w_cmix *w, float *x, float *ffn_prev, float *xa,
+                        float *xk, float *xr, float *r, float *y, float *ffn, int T, int C);
+
 #endif
