@@ -30,6 +30,7 @@ typedef enum rwkv_act {
     RWKV_ACT_RELU_SQ = 2, /* max(x,0)² */
     RWKV_ACT_DECAY7 = 3,  /* exp(−e^−0.5 · σ(x)): the RWKV-7 decay, in (0,1) */
     RWKV_ACT_EXP = 4,     /* e^x */
+    RWKV_ACT_IDENTITY = 5, /* x (with a bias: the sum x + bias) */
     RWKV_ACT_COUNT
 } rwkv_act;
 

@@ -169,18 +169,17 @@ typedef struct batch_task {
     int conv_first[MAX_BATCH + 1]; /* bf16 rounding: first unit (one token row) of job i */
 } batch_task;
 
-static void epilogue(const rwkv_linear_job *j, int T, int out, int o0, int o1) {
+/* The job's epilogue on outputs [o0, o1) of every token, with the kernel table's elementwise
+ * op (SIMD): relu² in place, or acc += y (acc = identity(y + acc): the same sum). */
+static void epilogue(const rwkv_kernels *k, const rwkv_linear_job *j, int T, int out, int o0, int o1) {
     if (j->epilogue == RWKV_EPI_NONE || o0 >= o1) return;
     for (int t = 0; t < T; t++) {
-        float *y = j->Y + (size_t)t * out;
+        float *y = j->Y + (size_t)t * out + o0;
         if (j->epilogue == RWKV_EPI_RELU_SQ) {
-            for (int o = o0; o < o1; o++) {
-                float q = y[o] > 0.0f ? y[o] : 0.0f;
-                y[o] = q * q;
-            }
+            k->act(RWKV_ACT_RELU_SQ, y, NULL, y, o1 - o0);
         } else {
-            float *a = j->acc + (size_t)t * out;
-            for (int o = o0; o < o1; o++) a[o] += y[o];
+            float *a = j->acc + (size_t)t * out + o0;
+            k->act(RWKV_ACT_IDENTITY, y, a, a, o1 - o0);
         }
     }
 }
@@ -245,7 +244,7 @@ static void product_unit(void *arg, int u, int ith) {
         c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], W->cols, T, j->Y, out, work);
     else
         c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
-    epilogue(j, T, out, o0, o1);
+    epilogue(c->k, j, T, out, o0, o1);
 }
 
 /* Output rows per work unit: for chunks of tokens, 32 rows (the AVX-512 GEMM's weight panel;
@@ -307,7 +306,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         for (int i = 0; i < n; i++) {
             const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
             linear_fallback(&jobs[i], T);
-            epilogue(&jobs[i], T, out, 0, out);
+            epilogue(ctx->k, &jobs[i], T, out, 0, out);
         }
         return;
     }

@@ -269,6 +269,12 @@ static void test_norm_act(const rwkv_kernels *k, const rwkv_kernels *ref) {
         }
         CHECK(bad_act == 0, "%s act %d: %d values outside 1e-6 relative + 2e-7", k->name, kind, bad_act);
     }
+    /* relu² and the identity (the linear epilogues: y² in place, acc += y) are exact */
+    for (int kind = RWKV_ACT_RELU_SQ; kind <= RWKV_ACT_IDENTITY; kind += RWKV_ACT_IDENTITY - RWKV_ACT_RELU_SQ) {
+        ref->act((rwkv_act)kind, x, bias, yr, n);
+        k->act((rwkv_act)kind, x, bias, y, n);
+        CHECK(!memcmp(y, yr, 4 * (size_t)n), "%s act %d equals the scalar result bit for bit", k->name, kind);
+    }
     free(x); free(bias); free(y); free(yr);
 
     float f[37];

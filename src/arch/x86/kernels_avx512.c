@@ -589,6 +589,7 @@ static void act_avx512(rwkv_act kind, const float *x, const float *bias, float *
     case RWKV_ACT_RELU_SQ: act_impl(RWKV_ACT_RELU_SQ, x, bias, y, n); break;
     case RWKV_ACT_DECAY7: act_impl(RWKV_ACT_DECAY7, x, bias, y, n); break;
     case RWKV_ACT_EXP: act_impl(RWKV_ACT_EXP, x, bias, y, n); break;
+    case RWKV_ACT_IDENTITY: act_impl(RWKV_ACT_IDENTITY, x, bias, y, n); break;
     default: rwkv_kernels_scalar()->act(kind, x, bias, y, n); break;
     }
 }
