@@ -302,8 +302,13 @@ const rwkv_qkernels *rwkv_qkernels_neon(void) {
 /* acc + the 4 int32 lanes of Σ a·b over groups of 4 (sdot) or of the smull pairs. */
 INLINE QN_TARGET int32x4_t QN(idot)(int32x4_t acc, int8x16_t a0, int8x16_t x0, int8x16_t a1,
                                     int8x16_t x1) {
-#if QN_DP
+#if QN_DP && (defined(__ARM_FEATURE_DOTPROD) || !defined(__clang__))
     return vdotq_s32(vdotq_s32(acc, a0, x0), a1, x1);
+#elif QN_DP /* older clang declares vdotq_s32 only with -march=…+dotprod for the whole file */
+    __asm__("sdot %0.4s, %1.16b, %2.16b\n\tsdot %0.4s, %3.16b, %4.16b"
+            : "+w"(acc)
+            : "w"(a0), "w"(x0), "w"(a1), "w"(x1));
+    return acc;
 #else
     const int16x8_t p0 = vmlal_high_s8(vmull_s8(vget_low_s8(a0), vget_low_s8(x0)), a0, x0);
     const int16x8_t p1 = vmlal_high_s8(vmull_s8(vget_low_s8(a1), vget_low_s8(x1)), a1, x1);
