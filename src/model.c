@@ -138,7 +138,7 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     fill_common_info(m);
     const char *env = getenv("RWKV_FORCE_SCALAR");
     int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
-    st = rwkv_ctx_new(params->n_threads, force_scalar, &m->ctx);
+    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, &m->ctx);
     if (st != RWKV_OK) goto fail;
     *out = m;
     return RWKV_OK;

@@ -86,7 +86,7 @@ static rwkv_status setup_threads(rwkv_ctx *c, int n) {
     return rwkv_pool_new(n, &c->pool);
 }
 
-rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, rwkv_ctx **out) {
+rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, rwkv_ctx **out) {
     *out = NULL;
     if (n_threads < 0 || n_threads > 1024)
         return rwkv_fail(RWKV_ERR_INVALID_ARG, "thread count %d out of range 0..1024", n_threads);
@@ -95,7 +95,8 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, rwkv_ctx **out) {
     c->force_scalar = force_scalar;
     c->k = rwkv_kernels_best(force_scalar);
     const char *env = getenv("RWKV_PREFILL_BF16");
-    c->allow_bf16 = !force_scalar && env && *env && env[0] != '0';
+    if (env && *env) prefill_bf16 = env[0] != '0'; /* the environment overrides the parameter */
+    c->allow_bf16 = !force_scalar && prefill_bf16;
     rwkv_status st = setup_threads(c, n_threads ? n_threads : physical_cores());
     if (st != RWKV_OK) {
         rwkv_ctx_free(c);

@@ -14,7 +14,7 @@
 
 static const char bench_usage[] =
     "usage: rwkv bench [-m] MODEL [--threads N] [--prompt 512] [--gen 128] [--reps 5] [--json]\n"
-    "                  [--long N] [--seed S] [--bw-mb 1024]\n"
+    "                  [--long N] [--seed S] [--bw-mb 1024] [--prefill-bf16]\n"
     "Loads the model, warms up, then per repetition: prefill of a --prompt-token random prompt\n"
     "from a fresh state (logits of the last token), then --gen decode steps (one token each,\n"
     "greedy). Reports medians [min, max] over the repetitions of decode tok/s and ms/token and\n"
@@ -25,7 +25,9 @@ static const char bench_usage[] =
     "a child process so that the model's peak RSS is not affected).\n"
     "--long N also prefills N tokens (in chunks, no logits) and compares peak RSS and decode\n"
     "ms/token after it with those after a 100-token prompt.\n"
-    "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n";
+    "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
+    "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
+    "RWKV_PREFILL_BF16=1); the default is exact fp32.\n";
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
@@ -313,7 +315,7 @@ static void json_stats(const char *key, stats s) {
 
 typedef struct bench_opts {
     const char *model_path;
-    int threads, prompt, gen, reps, json, bw_mib;
+    int threads, prompt, gen, reps, json, bw_mib, prefill_bf16;
     long long long_n;
     uint64_t seed;
 } bench_opts;
@@ -361,14 +363,15 @@ static int run_long(bench_ctx *b, const bench_opts *o, int32_t *buf, size_t buf_
 
 /* Parses the command line into *o; returns -1 to continue, else the exit status. */
 static int parse_bench_args(int argc, char **argv, bench_opts *o) {
-    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG, OPT_SEED, OPT_BW };
+    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG, OPT_SEED, OPT_BW, OPT_BF16 };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt", 'p', 1},
         {OPT_GEN, "gen", 'n', 1},     {OPT_REPS, "reps", 'r', 1},       {OPT_JSON, "json", 0, 0},
         {OPT_LONG, "long", 0, 1},     {OPT_SEED, "seed", 0, 1},         {OPT_BW, "bw-mb", 0, 1},
+        {OPT_BF16, "prefill-bf16", 0, 0},
         {0, NULL, 0, 0},
     };
-    *o = (bench_opts){NULL, 0, 512, 128, 5, 0, 1024, 0, 1};
+    *o = (bench_opts){.threads = 0, .prompt = 512, .gen = 128, .reps = 5, .bw_mib = 1024, .seed = 1};
     cli_parser p;
     cli_parser_init(&p, "bench", argc, argv);
     const char *v;
@@ -386,6 +389,7 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
         case OPT_GEN: if (cli_parse_int("--gen", v, 1, 1 << 20, &o->gen)) return CLI_EXIT_USAGE; break;
         case OPT_REPS: if (cli_parse_int("--reps", v, 1, 1000, &o->reps)) return CLI_EXIT_USAGE; break;
         case OPT_JSON: o->json = 1; break;
+        case OPT_BF16: o->prefill_bf16 = 1; break;
         case OPT_LONG: if (cli_parse_i64("--long", v, 1, 1000000000LL, &o->long_n)) return CLI_EXIT_USAGE; break;
         case OPT_SEED: if (cli_parse_u64("--seed", v, &o->seed)) return CLI_EXIT_USAGE; break;
         case OPT_BW: if (cli_parse_int("--bw-mb", v, 1, 1 << 20, &o->bw_mib)) return CLI_EXIT_USAGE; break;
@@ -415,6 +419,7 @@ int cmd_bench(int argc, char **argv) {
     rwkv_model_params_default(&mp);
     mp.n_threads = o.threads;
     mp.prefault = 1;
+    mp.prefill_bf16 = o.prefill_bf16;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(b.model, &info);
@@ -465,6 +470,9 @@ int cmd_bench(int argc, char **argv) {
     cpu_model(cpu, sizeof cpu);
     cpu_features(feat, sizeof feat);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *bf_env = getenv("RWKV_PREFILL_BF16");
+    const int bf16 = bf_env && *bf_env ? bf_env[0] != '0' : o.prefill_bf16;
+    const char *arith = bf16 ? "bf16" : "fp32";
     if (o.json) {
         fputs("{\"model\":", stdout);
         json_string(o.model_path);
@@ -482,6 +490,7 @@ int cmd_bench(int argc, char **argv) {
         json_stats("decode_ms_per_token", sms);
         json_stats("prefill_tok_s", sp);
         json_stats("prefill_gflops", sg);
+        printf(",\"prefill_arithmetic\":\"%s\"", arith);
         printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
         json_stats("decode_gbs", sbw);
         printf(",\"mem_bw_gbs\":%.6g,\"mem_bw_mib\":%d,\"bw_fraction\":%.4f,\"peak_rss_mb\":%.2f", mem_bw,
@@ -504,7 +513,8 @@ int cmd_bench(int argc, char **argv) {
                bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
         printf("prefill  %.1f tok/s [min %.1f, max %.1f] for %d tokens -> %.1f GFLOP/s [%.1f, %.1f]\n", sp.med, sp.min,
                sp.max, o.prompt, sg.med, sg.min, sg.max);
-        printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s)\n", flops_per_token / 2e6);
+        printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products)\n",
+               flops_per_token / 2e6, arith);
         printf("rss      peak %.1f MB\n", rss);
         if (o.long_n > 0) {
             printf("long     %lld tokens prefilled at %.1f tok/s\n", o.long_n, lr.prefill_tok_s);
