@@ -108,6 +108,7 @@ INLINE int QX(unpack)(rwkv_dtype dt, const uint8_t *p, __m256i c[2], float *dw, 
     }
 }
 
+#ifndef QX_VNNI /* the AVX-512 table has its own zmm integer kernel (quant_avx512.c) */
 /* A tile of R rows × TT tokens over the whole row (R, TT compile-time constants after
  * inlining). rows[r] points at row r; Y[t·ldy + r] receives the results. */
 INLINE void QX(tile)(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int K,
@@ -191,6 +192,8 @@ static void QX(dot)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int 
     default: break;
     }
 }
+
+#endif
 
 /* ---- float path: weights dequantized exactly in registers, fp32 FMA with fp32 activations -- */
 

@@ -1,19 +1,350 @@
-/* quant_avx512.c — the AVX-512 VNNI twin of quant_avx2.c (contract in ops_quant.h): the same
- * kernels, included from quant_avx2.c with QX_VNNI defined, so the integer dots are vpdpbusd
- * (ymm, AVX512VL+VNNI encoding) instead of vpmaddubsw + vpmaddwd. Results equal the AVX2 table's
- * bit for bit (both sums are exact). Compiled with the AVX-512 flags (Makefile) and only called
- * after the run-time check in rwkv_qkernels_avx512().
- * Note: the Makefile does not know this file includes quant_avx2.c; touch both when editing. */
+/* quant_avx512.c — the AVX-512 VNNI kernels for block-quantized weights (contract in
+ * ops_quant.h). The float path (dotf) and the activation quantizer are quant_avx2.c's, included
+ * with QX_VNNI defined (zmm float twin); the integer path (dot) is the zmm kernel below.
+ * Compiled with the AVX-512 flags (Makefile) and only called after the run-time check in
+ * rwkv_qkernels_avx512().
+ * Note: the Makefile does not know this file includes quant_avx2.c; touch both when editing.
+ *
+ * Integer dot, one "group" of 128 activations (4 activation blocks of 32) at a time:
+ *  - the activations of a token are laid out once per call (prep): x1 = the first 16 codes of
+ *    each of the 4 blocks, x2 = the last 16 (so x1/x2 match the low/high nibbles of 4 ggml
+ *    4/5-bit blocks with no byte shuffle on the weights), plus per int32 lane of the dot the
+ *    offset correction −off·Σq (the 8 codes feeding that lane), the activation scale d_x of the
+ *    lane's block and, for the min types, s_x in the block's first lane;
+ *  - the weights are unsigned codes u = w + off (q4_0: nibble, off 8; q5_0: 5-bit code, off 16;
+ *    q8_0: w ^ 0x80, off 128; nf4: 127·level + 128 by vpshufb, off 128; q4_1 / q5_1: the code,
+ *    off 0), gathered from the group's bytes with vpermt2w (all code and scale fields of the
+ *    ggml blocks sit at even offsets);
+ *  - two vpdpbusd (x1, x2) on top of the correction give, in lanes 4k..4k+3, Σ w·q of block k
+ *    exactly (|lane| ≤ 8·255·127 + 8·128·127 < 2^24, so also exact in fp32); one vcvtdq2ps and
+ *    one FMA by (d_w·d_x) per lane accumulate 4 blocks (nf4: 2 blocks of 64) per instruction;
+ *    the min types add m_w·s_x with one more FMA. The 16 lanes are reduced at the row end by a
+ *    fixed tree.
+ * Per output the sequence of operations is the same whatever the tile (1 or 4 rows × 1–4
+ * tokens) and the row slice, so results depend only on W, X, the row and the token. */
 #include "cpu.h"
 #include "ops_quant.h"
 #include "quant.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define QX_VNNI 1
 #define QX(name) name##_avx512
 #include "quant_avx2.c"
+
+/* One group of 128 quantized activations of one token, in the kernel's layout. */
+typedef struct qz_x {
+    int8_t x1[64], x2[64]; /* first / last 16 codes of each of the 4 blocks */
+    int32_t corr[16];      /* −off·Σ of the 8 codes feeding each dot lane */
+    float dx[16];          /* d_x of the lane's block (nf4: d_x/127) */
+    float sx[16];          /* s_x in the block's first lane, 0 elsewhere (min types) */
+} qz_x;
+
+/* Per-type vpermt2w indices (words of the two 64-byte loads of a group) and the nf4 table. */
+typedef struct qz_idx {
+    __m512i c1, c2, sc, qh, tab;
+} qz_idx;
+
+/* Bytes of a group: 4 blocks, or 2 nf4 blocks. */
+INLINE int qz_group_bytes(rwkv_dtype dt) {
+    switch (dt) {
+    case RWKV_DT_Q8_0: return 136;
+    case RWKV_DT_Q4_0: return 72;
+    case RWKV_DT_Q4_1: return 80;
+    case RWKV_DT_Q5_0: return 88;
+    case RWKV_DT_Q5_1: return 96;
+    default: return 68; /* nf4 */
+    }
+}
+
+/* Offset of the unsigned codes: w = u − off. */
+INLINE int qz_off_shift(rwkv_dtype dt) {
+    switch (dt) {
+    case RWKV_DT_Q4_0: return 3;
+    case RWKV_DT_Q5_0: return 4;
+    case RWKV_DT_Q8_0:
+    case RWKV_DT_NF4: return 7;
+    default: return -1; /* q4_1, q5_1: no offset */
+    }
+}
+
+static qz_idx qz_make_idx(rwkv_dtype dt) {
+    uint16_t c1[32], c2[32], sc[32], qh[32];
+    memset(qh, 0, sizeof qh);
+    qz_idx ix;
+    if (dt == RWKV_DT_NF4) {
+        for (int j = 0; j < 32; j++) {
+            const int m = j / 8, i = j % 8;
+            c1[j] = (uint16_t)(m < 2 ? 1 + i : 18 + i);
+            c2[j] = (uint16_t)(m < 2 ? 9 + i : 26 + i);
+            sc[j] = (uint16_t)(j < 16 ? 17 * (j / 8) : 0);
+        }
+    } else {
+        int bb = 34, qs = 2, qhb = -1, minty = 0;
+        switch (dt) {
+        case RWKV_DT_Q4_0: bb = 18; break;
+        case RWKV_DT_Q4_1: bb = 20, qs = 4, minty = 1; break;
+        case RWKV_DT_Q5_0: bb = 22, qs = 6, qhb = 2; break;
+        case RWKV_DT_Q5_1: bb = 24, qs = 8, qhb = 4, minty = 1; break;
+        default: break; /* q8_0 */
+        }
+        const int w = bb / 2;
+        for (int j = 0; j < 32; j++) {
+            const int k = j / 8, i = j % 8;
+            c1[j] = (uint16_t)(qs / 2 + w * k + i);
+            /* q8_0: the last 16 codes come from the loads at +8 and +72 bytes */
+            c2[j] = (uint16_t)(dt == RWKV_DT_Q8_0 ? 5 + 17 * k + i : c1[j]);
+            sc[j] = (uint16_t)(j < 16 ? w * (j / 4) : minty ? w * ((j - 16) / 4) + 1 : 0);
+        }
+        if (qhb >= 0) { /* the two 16-bit halves of each block's qh: words 0..3 low, 4..7 high */
+            for (int k = 0; k < 4; k++) {
+                qh[k] = (uint16_t)(qhb / 2 + w * k);
+                qh[4 + k] = (uint16_t)(qhb / 2 + w * k + 1);
+            }
+            if (!minty) /* q5_0: in words 16..23 of the scale gather (no minimum there) */
+                for (int k = 0; k < 8; k++) sc[16 + k] = qh[k];
+        }
+    }
+    ix.c1 = _mm512_loadu_si512(c1);
+    ix.c2 = _mm512_loadu_si512(c2);
+    ix.sc = _mm512_loadu_si512(sc);
+    ix.qh = _mm512_loadu_si512(qh);
+    int8_t t[16];
+    for (int i = 0; i < 16; i++) t[i] = (int8_t)(rwkv_nf4_i8[i] ^ 0x80); /* 127·level + 128 */
+    ix.tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+    return ix;
+}
+
+/* The group of weights at p: unsigned codes w1 (lanes as x1) and w2 (as x2), per-lane d_w (dp)
+ * and, for the min types, per-lane m_w (mp). Reads exactly the group's bytes. */
+INLINE void qz_load(rwkv_dtype dt, const uint8_t *p, const qz_idx *ix, __m512i *w1, __m512i *w2,
+                    __m512 *dp, __m512 *mp) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i L0 = _mm512_loadu_si512(p);
+    const __m512i L1 = dt == RWKV_DT_Q8_0
+                           ? _mm512_loadu_si512(p + 64)
+                           : _mm512_maskz_loadu_epi16((__mmask32)((1u << ((qz_group_bytes(dt) - 64) / 2)) - 1), p + 64);
+    const __m512i S = _mm512_permutex2var_epi16(L0, ix->sc, L1);
+    *dp = _mm512_cvtph_ps(_mm512_castsi512_si256(S));
+    if (dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1) *mp = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(S, 1));
+    if (dt == RWKV_DT_Q8_0) {
+        const __m512i sgn = _mm512_set1_epi8((char)0x80);
+        *w1 = _mm512_xor_si512(_mm512_permutex2var_epi16(L0, ix->c1, L1), sgn);
+        const __m512i L0b = _mm512_loadu_si512(p + 8), L1b = _mm512_loadu_si512(p + 72);
+        *w2 = _mm512_xor_si512(_mm512_permutex2var_epi16(L0b, ix->c2, L1b), sgn);
+    } else if (dt == RWKV_DT_NF4) {
+        __m512i a = _mm512_permutex2var_epi16(L0, ix->c1, L1), b = _mm512_permutex2var_epi16(L0, ix->c2, L1);
+        /* 128-bit lanes 1 and 3 hold the high nibbles (the second sub-block of each block) */
+        a = _mm512_and_si512(_mm512_mask_srli_epi16(a, (__mmask32)0xFF00FF00u, a, 4), m4);
+        b = _mm512_and_si512(_mm512_mask_srli_epi16(b, (__mmask32)0xFF00FF00u, b, 4), m4);
+        *w1 = _mm512_shuffle_epi8(ix->tab, a);
+        *w2 = _mm512_shuffle_epi8(ix->tab, b);
+    } else {
+        const __m512i C = _mm512_permutex2var_epi16(L0, ix->c1, L1);
+        __m512i lo = _mm512_and_si512(C, m4), hi = _mm512_and_si512(_mm512_srli_epi16(C, 4), m4);
+        if (dt == RWKV_DT_Q5_0 || dt == RWKV_DT_Q5_1) { /* fifth bits: byte 16k+j ↔ bit j (16+j) of qh_k */
+            const __m128i h = dt == RWKV_DT_Q5_0 ? _mm512_extracti32x4_epi32(S, 2)
+                                                 : _mm512_castsi512_si128(_mm512_permutex2var_epi16(L0, ix->qh, L1));
+            const __m512i v16 = _mm512_set1_epi8(16);
+            lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(h)), lo, v16);
+            hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(h, 1)), hi, v16);
+        }
+        *w1 = lo;
+        *w2 = hi;
+    }
+}
+
+/* One token's group of activations, in registers. */
+typedef struct qz_xr {
+    __m512i corr, x1, x2;
+    __m512 dx, sx;
+} qz_xr;
+
+INLINE qz_xr qz_xload(rwkv_dtype dt, const qz_x *x) {
+    qz_xr r;
+    r.corr = _mm512_load_si512(x->corr);
+    r.x1 = _mm512_load_si512(x->x1);
+    r.x2 = _mm512_load_si512(x->x2);
+    r.dx = _mm512_load_ps(x->dx);
+    r.sx = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1 ? _mm512_load_ps(x->sx) : _mm512_setzero_ps();
+    return r;
+}
+
+/* acc += the group's contribution for one token. */
+INLINE __m512 qz_step(rwkv_dtype dt, __m512 acc, __m512i w1, __m512i w2, __m512 dp, __m512 mp, const qz_xr *x) {
+    __m512i is = _mm512_dpbusd_epi32(x->corr, w1, x->x1);
+    is = _mm512_dpbusd_epi32(is, w2, x->x2);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dp, x->dx), acc);
+    if (dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1) acc = _mm512_fmadd_ps(mp, x->sx, acc);
+    return acc;
+}
+
+/* Lays out one token's quantized activations (K/32 blocks) as G = ⌈K/128⌉ groups; missing
+ * blocks of the last group are zero (codes, corrections, scales). */
+static void qz_prep(rwkv_dtype dt, const int8_t *q, const float *d, const float *s, int K, qz_x *out) {
+    const int nx = K / 32, G = (nx + 3) / 4, sh = qz_off_shift(dt);
+    const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i bidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int g = 0; g < G; g++) {
+        const int nb = nx - 4 * g < 4 ? nx - 4 * g : 4;
+        const int8_t *qg = q + 128 * g;
+        __m512i A, B;
+        if (nb == 4) {
+            A = _mm512_loadu_si512(qg);
+            B = _mm512_loadu_si512(qg + 64);
+        } else {
+            const int n = 32 * nb;
+            A = _mm512_maskz_loadu_epi8(n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1), qg);
+            B = _mm512_maskz_loadu_epi8(n > 64 ? (((__mmask64)1 << (n - 64)) - 1) : 0, qg + 64);
+        }
+        const __m512i x1 = _mm512_shuffle_i64x2(A, B, 0x88), x2 = _mm512_shuffle_i64x2(A, B, 0xDD);
+        _mm512_store_si512(out[g].x1, x1);
+        _mm512_store_si512(out[g].x2, x2);
+        __m512i corr = _mm512_setzero_si512();
+        if (sh >= 0) {
+            const __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, x1), ones, x2);
+            corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(c, _mm_cvtsi32_si128(sh)));
+        }
+        _mm512_store_si512(out[g].corr, corr);
+        const __mmask16 bm = (__mmask16)((1u << nb) - 1);
+        __m512 dv = _mm512_permutexvar_ps(bidx, _mm512_maskz_loadu_ps(bm, d + 4 * g));
+        if (dt == RWKV_DT_NF4) dv = _mm512_div_ps(dv, _mm512_set1_ps(127.0f));
+        _mm512_store_ps(out[g].dx, dv);
+        _mm512_store_ps(out[g].sx, _mm512_maskz_permutexvar_ps((__mmask16)0x1111, bidx, _mm512_maskz_loadu_ps(bm, s + 4 * g)));
+    }
+}
+
+/* R rows × TT tokens over the whole row: rows[r] the rows, xt[t] the tokens' groups,
+ * Y[t·ldy + r] the results; pf the prefetch distance in bytes. */
+INLINE void qz_tile(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int gfull, int ntail,
+                    const qz_x *const *xt, const qz_idx *ix, float *Y, int ldy, size_t pf) {
+    const int gb = qz_group_bytes(dt);
+    const size_t bb = rwkv_dtype_block_bytes(dt);
+    __m512 acc[4][4];
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
+    __m512i w1[4], w2[4];
+    __m512 dp[4], mp[4];
+    for (int g = 0; g < gfull; g++) {
+        _Pragma("GCC unroll 4")
+        for (int r = 0; r < R; r++) { /* the R rows' weights, then each token once */
+            const uint8_t *p = rows[r] + (size_t)g * gb;
+            _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
+            if (gb > 128) _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
+            mp[r] = _mm512_setzero_ps();
+            qz_load(dt, p, ix, &w1[r], &w2[r], &dp[r], &mp[r]);
+        }
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < TT; t++) {
+            const qz_xr x = qz_xload(dt, xt[t] + g);
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < R; r++) acc[r][t] = qz_step(dt, acc[r][t], w1[r], w2[r], dp[r], mp[r], &x);
+        }
+    }
+    if (ntail) { /* the last, partial group: its blocks in a zero-padded copy */
+        _Alignas(64) uint8_t buf[192];
+        memset(buf, 0, sizeof buf);
+        for (int r = 0; r < R; r++) {
+            memcpy(buf, rows[r] + (size_t)gfull * gb, (size_t)ntail * bb);
+            mp[0] = _mm512_setzero_ps();
+            qz_load(dt, buf, ix, &w1[0], &w2[0], &dp[0], &mp[0]);
+            _Pragma("GCC unroll 4")
+            for (int t = 0; t < TT; t++) {
+                const qz_xr x = qz_xload(dt, xt[t] + gfull);
+                acc[r][t] = qz_step(dt, acc[r][t], w1[0], w2[0], dp[0], mp[0], &x);
+            }
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 4")
+        for (int t = 0; t < TT; t++) Y[(size_t)t * ldy + r] = hsumf_avx512(acc[r][t]);
+}
+
+/* Stack room for the laid-out activations (larger needs go to the heap). */
+#define QZ_STACK 24576
+
+/* One type's product: tokens in chunks of up to 4 (laid out once per chunk), rows 4 at a time
+ * (each row's stream prefetched a whole number of 4-row groups ahead, see QX_PREFETCH), then
+ * one at a time. */
+INLINE void qz_dot_type(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
+                        const int8_t *xq, const float *xd, const float *xs, int T, float *Y, int ldy) {
+    const int nx = K / 32, G = (nx + 3) / 4;
+    const int bpg = dt == RWKV_DT_NF4 ? 2 : 4, nbr = (int)((size_t)K / rwkv_dtype_block(dt));
+    const int gfull = nbr / bpg, ntail = nbr % bpg;
+    _Alignas(64) unsigned char stackbuf[QZ_STACK];
+    qz_x *xb = (qz_x *)stackbuf;
+    void *heap = NULL;
+    int tc = T < 4 ? T : 4;
+    const size_t per_tok = (size_t)G * sizeof(qz_x);
+    if ((size_t)tc * per_tok > sizeof stackbuf) {
+        heap = aligned_alloc(64, (size_t)tc * per_tok);
+        if (heap) xb = heap;
+        else tc = (int)(sizeof stackbuf / per_tok);
+    }
+    if (tc < 1) { /* no memory for even one token (K > ~19k and no heap): zeros, as the reference */
+        for (int t = 0; t < T; t++)
+            for (int o = o0; o < o1; o++) Y[(size_t)t * ldy + o] = 0.0f;
+        return;
+    }
+    const qz_idx ix = qz_make_idx(dt);
+    const size_t g4 = 4 * rb, pf4 = g4 * ((QX_PREFETCH + g4 - 1) / g4);
+    for (int t0 = 0; t0 < T; t0 += tc) {
+        const int n = T - t0 < tc ? T - t0 : tc;
+        const qz_x *xt[4];
+        for (int t = 0; t < 4; t++) {
+            const int tt = t < n ? t : 0;
+            xt[t] = xb + (size_t)tt * G;
+            if (t < n)
+                qz_prep(dt, xq + (size_t)(t0 + t) * K, xd + (size_t)(t0 + t) * nx, xs + (size_t)(t0 + t) * nx, K,
+                        xb + (size_t)t * G);
+        }
+        float *Yt = Y + (size_t)t0 * ldy;
+        int o = o0;
+        for (; o + 4 <= o1; o += 4) {
+            const uint8_t *rows[4];
+            for (int r = 0; r < 4; r++) rows[r] = (const uint8_t *)W + (size_t)(o + r) * rb;
+            switch (n) {
+            case 1: qz_tile(dt, rows, 4, 1, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
+            case 2: qz_tile(dt, rows, 4, 2, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
+            case 3: qz_tile(dt, rows, 4, 3, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
+            default: /* 4 tokens: 2 rows at a time (registers) */
+                qz_tile(dt, rows, 2, 4, gfull, ntail, xt, &ix, Yt + o, ldy, pf4);
+                qz_tile(dt, rows + 2, 2, 4, gfull, ntail, xt, &ix, Yt + o + 2, ldy, pf4);
+                break;
+            }
+        }
+        for (; o < o1; o++) {
+            const uint8_t *rows[4];
+            for (int r = 0; r < 4; r++) rows[r] = (const uint8_t *)W + (size_t)o * rb;
+            switch (n) {
+            case 1: qz_tile(dt, rows, 1, 1, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            case 2: qz_tile(dt, rows, 1, 2, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            case 3: qz_tile(dt, rows, 1, 3, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            default: qz_tile(dt, rows, 1, 4, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            }
+        }
+    }
+    free(heap);
+}
+
+static void dot_avx512(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1, const int8_t *xq,
+                       const float *xd, const float *xs, int T, float *Y, int ldy) {
+    switch (dt) { /* one specialised copy per type */
+    case RWKV_DT_Q8_0: qz_dot_type(RWKV_DT_Q8_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q4_0: qz_dot_type(RWKV_DT_Q4_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q4_1: qz_dot_type(RWKV_DT_Q4_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q5_0: qz_dot_type(RWKV_DT_Q5_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q5_1: qz_dot_type(RWKV_DT_Q5_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_NF4: qz_dot_type(RWKV_DT_NF4, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    default: break;
+    }
+}
 
 static const rwkv_qkernels avx512_qtable = {
     .name = "avx512vnni",
