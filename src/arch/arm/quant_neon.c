@@ -12,12 +12,14 @@
  *
  * Float path (dotf): the codes are widened to int32, converted (exact) and scaled as the
  * reference dequantizer does (c·d, or c·d + m as a separate multiply and add: the weights are
- * bit-identical to rwkv_dequantize_row's); nf4 looks its fp32 levels up with byte-wise table
+ * bit-identical to rwkv_dequantize_row's when that is compiled without FMA contraction, GCC's
+ * default with -std=c11); nf4 looks its fp32 levels up with byte-wise table
  * lookups (the 4 byte planes of the 16 levels, re-interleaved with zips: exact), times the
  * absmax. Two 4-lane accumulators per (row, token) alternate over the vectors of a block.
  *
- * Tiles: for T < 4 (decode) 4 rows × T tokens, otherwise 2 rows × 4 tokens (and 2 rows × the
- * 1–3 remaining tokens); leftover rows one at a time. The sequence of operations for one output
+ * Tiles: for small T (decode) 4 rows × T tokens (T < 4 for dot, T ≤ 2 for dotf, whose
+ * accumulators are twice as many), otherwise 2 rows × 4 tokens (and 2 rows × the 1–3 remaining
+ * tokens); leftover rows one at a time. The sequence of operations for one output
  * is the same in every tile shape, so a result depends only on W, X, the row and the token. The
  * integer kernels exist twice (sdot and smull); they are written once below and instantiated
  * by including this file into itself with QN_DP set, the sdot copy compiled for +dotprod. */
