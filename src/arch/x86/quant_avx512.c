@@ -328,7 +328,8 @@ INLINE void qz_tile(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, in
 
 /* One type's product: tokens in chunks of up to 4 (laid out once per chunk), rows 4 at a time
  * (each row's stream prefetched a whole number of 4-row groups ahead, see QX_PREFETCH), then
- * one at a time. */
+ * one at a time. 4 rows × 4 tokens measured equal or faster than 2 × 4 for every type (q8_0
+ * ~20%, single thread, 32 rows × 32 tokens, K = 2048). */
 INLINE void qz_dot_type(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
                         const int8_t *xq, const float *xd, const float *xs, int T, float *Y, int ldy) {
     const int nx = K / 32, G = (nx + 3) / 4;
@@ -370,10 +371,7 @@ INLINE void qz_dot_type(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, 
             case 1: qz_tile(dt, rows, 4, 1, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
             case 2: qz_tile(dt, rows, 4, 2, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
             case 3: qz_tile(dt, rows, 4, 3, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
-            default: /* 4 tokens: 2 rows at a time (registers) */
-                qz_tile(dt, rows, 2, 4, gfull, ntail, xt, &ix, Yt + o, ldy, pf4);
-                qz_tile(dt, rows + 2, 2, 4, gfull, ntail, xt, &ix, Yt + o + 2, ldy, pf4);
-                break;
+            default: qz_tile(dt, rows, 4, 4, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
             }
         }
         for (; o < o1; o++) {
