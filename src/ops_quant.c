@@ -253,6 +253,33 @@ void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, cons
     free(heap);
 }
 
+/* buf: codes [T][K], then scales [T][K/32], then scaled sums [T][K/32] (the layout dot takes). */
+size_t rwkv_quant_acts_bytes(int K, int T) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    if (!k || !g_int8 || K <= 0 || K % 32 != 0 || T <= 0) return 0;
+    return ((size_t)K + 2 * sizeof(float) * (size_t)(K / 32)) * (size_t)T;
+}
+
+void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    int8_t *xq = buf;
+    float *xd = (float *)(xq + (size_t)T * K), *xs = xd + (size_t)T * (K / 32);
+    for (int t = t0; t < t1; t++)
+        k->quantize_x(X + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32),
+                      xs + (size_t)t * (K / 32));
+}
+
+void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const void *buf, int T,
+                              float *Y) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    const int K = W->cols;
+    const int8_t *xq = buf;
+    const float *xd = (const float *)(xq + (size_t)T * K), *xs = xd + (size_t)T * (K / 32);
+    if (o0 >= o1 || T <= 0) return;
+    k->dot(W->dtype, W->data, rwkv_dtype_row_bytes(W->dtype, (size_t)K), K, o0, o1, xq, xd, xs, T, Y,
+           W->rows);
+}
+
 void rwkv_linear_quant_rows(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
                             float *Y) {
     pthread_once(&g_qonce, pick_qbest);

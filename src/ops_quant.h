@@ -65,6 +65,20 @@ extern const int8_t rwkv_nf4_i8[16];
 void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
                                float *Y, int force_scalar, void *work, size_t work_bytes);
 
+/* The integer path in two steps, so a caller can quantize the activations once per product
+ * instead of once per row slice (rwkv_linear_quant_rows_ex quantizes X in every call):
+ *  - rwkv_quant_acts_bytes: the scratch for T rows of K activations, or 0 when the integer path
+ *    is not the one in use (RWKV_QUANT_DOT is not int8, no SIMD table, K not a multiple of 32):
+ *    then use rwkv_linear_quant_rows_ex;
+ *  - rwkv_quant_acts: quantizes token rows [t0, t1) of X [T][K] into buf (threads may split the
+ *    rows);
+ *  - rwkv_linear_quant_rows_q: rows [o0, o1) of Y from buf (threads may split the rows).
+ * The results are rwkv_linear_quant_rows_ex's (int8 mode), bit for bit. */
+size_t rwkv_quant_acts_bytes(int K, int T);
+void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf);
+void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const void *buf, int T,
+                              float *Y);
+
 /* The float reference (force_scalar path), exposed for the tests. */
 void rwkv_linear_quant_rows_ref(const struct rwkv_weight *W, int o0, int o1, const float *X,
                                 int T, float *Y);

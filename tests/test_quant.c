@@ -13,7 +13,8 @@
  *  5. The float twins (dotf: exact weights, fp32 FMA) vs the float reference: ≤ 1e-5 of Σ|terms|,
  *     and independent of T and of the slice.
  *  6. rwkv_linear_quant_rows_ex: force_scalar equals the float reference exactly; the default
- *     equals the best table's dotf, RWKV_QUANT_DOT=int8 its integer dot (run both ways). */
+ *     equals the best table's dotf, RWKV_QUANT_DOT=int8 its integer dot (run both ways), and so
+ *     does the two-step path (rwkv_quant_acts + rwkv_linear_quant_rows_q). */
 #include "common/test.h"
 
 #include "ops.h"
@@ -180,6 +181,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
             CHECK(dep == 0, "%s dotf %s T=%d: result depends on T or slice", k->name, rwkv_dtype_name(dt), T);
             /* the dispatcher (default: the float path of the best table), in two slices */
             if (rwkv_qkernels_best() == k && !rwkv_quant_int8_acts()) {
+                CHECK(rwkv_quant_acts_bytes(K, T) == 0, "two-step int8 path offered in float mode");
                 unsigned char work[8];
                 rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, work, sizeof work);
                 rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
@@ -195,6 +197,21 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
             rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
             CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: int8 dispatcher differs",
                   k->name, rwkv_dtype_name(dt), T);
+            /* the two-step path: activations quantized once (in two token ranges), rows in slices */
+            const size_t qb = rwkv_quant_acts_bytes(K, T);
+            CHECK(qb > 0, "rwkv_quant_acts_bytes is 0 in int8 mode");
+            if (qb > 0) {
+                void *xbuf = malloc(qb);
+                float *yq = calloc((size_t)T * rows, sizeof(float));
+                rwkv_quant_acts(X, K, T, 0, T / 2, xbuf);
+                rwkv_quant_acts(X, K, T, T / 2, T, xbuf);
+                rwkv_linear_quant_rows_q(&W, 0, 9, xbuf, T, yq);
+                rwkv_linear_quant_rows_q(&W, 9, rows, xbuf, T, yq);
+                CHECK(memcmp(yq, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: two-step int8 path differs",
+                      k->name, rwkv_dtype_name(dt), T);
+                free(yq);
+                free(xbuf);
+            }
         }
         free(yf);
         free(ys);
