@@ -17,12 +17,14 @@
  * lookups (the 4 byte planes of the 16 levels, re-interleaved with zips: exact), times the
  * absmax. Two 4-lane accumulators per (row, token) alternate over the vectors of a block.
  *
- * Tiles: for small T (decode) 4 rows × T tokens (T < 4 for dot, T ≤ 2 for dotf, whose
- * accumulators are twice as many), otherwise 2 rows × 4 tokens (and 2 rows × the 1–3 remaining
- * tokens); leftover rows one at a time. The sequence of operations for one output
- * is the same in every tile shape, so a result depends only on W, X, the row and the token. The
- * integer kernels exist twice (sdot and smull); they are written once below and instantiated
- * by including this file into itself with QN_DP set, the sdot copy compiled for +dotprod. */
+ * Tiles: dot takes 4 rows × T tokens for T < 4 (decode), otherwise 2 rows × 4 tokens (and 2
+ * rows × the 1–3 remaining tokens), leftover rows one at a time; dotf takes 2 rows × T tokens
+ * for T < 4, otherwise 1 row × 4 tokens (and × the rest): larger float tiles spill registers
+ * and run more instructions per weight (counted under qemu). The sequence of operations for one
+ * output is the same in every tile shape, so a result depends only on W, X, the row and the
+ * token. The integer kernels exist twice (sdot and smull); they are written once below and
+ * instantiated by including this file into itself with QN_DP set, the sdot copy compiled for
+ * +dotprod. */
 #ifndef QN_DP
 #include "cpu.h"
 #include "ops_quant.h"
@@ -161,7 +163,7 @@ INLINE void tilef(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int 
     const size_t bb = rwkv_dtype_block_bytes(dt);
     const int nf4 = dt == RWKV_DT_NF4, qk = nf4 ? 64 : 32, nb = K / qk;
     const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
-    float32x4_t acc[4][4][2];
+    float32x4_t acc[2][4][2];
     _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++)
         _Pragma("GCC unroll 4")
@@ -203,8 +205,7 @@ INLINE void tilef(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int 
         for (int t = 0; t < TT; t++) Y[(size_t)t * ldy + r] = vaddvq_f32(vaddq_f32(acc[r][t][0], acc[r][t][1]));
 }
 
-/* Calls tilef with R and TT as constants (R ∈ {1, 2, 4}, TT ∈ 1..4; 4 rows only with ≤ 2
- * tokens: 4 × 3 would not fit the 32 registers). */
+/* Calls tilef with R and TT as constants (2 rows × 1–3 tokens, 1 row × 1–4 tokens). */
 INLINE void tilef_rt(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int K,
                      const float *X, float *Y, int ldy, const uint8x16x4_t *pl) {
 #define QN_F(r, tt) \
@@ -212,8 +213,7 @@ INLINE void tilef_rt(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, i
         tilef(dt, rows, r, tt, K, X, Y, ldy, pl);                   \
         return;                                                     \
     }
-    QN_F(4, 1); QN_F(4, 2);
-    QN_F(2, 1); QN_F(2, 2); QN_F(2, 3); QN_F(2, 4);
+    QN_F(2, 1); QN_F(2, 2); QN_F(2, 3);
     QN_F(1, 1); QN_F(1, 2); QN_F(1, 3); QN_F(1, 4);
 #undef QN_F
 }
@@ -221,11 +221,10 @@ INLINE void tilef_rt(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, i
 INLINE void dotf_type(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
                       const float *X, int T, float *Y, int ldy) {
     const uint8x16x4_t pl = vld4q_u8((const uint8_t *)rwkv_nf4_levels); /* byte planes */
-    const int rmax = T <= 2 ? 4 : 2;
     for (int o = o0; o < o1;) {
-        const int R = o1 - o >= rmax ? rmax : 1;
-        const uint8_t *rows[4];
-        for (int r = 0; r < 4; r++) rows[r] = (const uint8_t *)W + (size_t)(o + (r < R ? r : 0)) * rb;
+        const int R = T < 4 && o1 - o >= 2 ? 2 : 1;
+        const uint8_t *rows[2];
+        for (int r = 0; r < 2; r++) rows[r] = (const uint8_t *)W + (size_t)(o + (r < R ? r : 0)) * rb;
         for (int t = 0; t < T;) {
             const int TT = T - t < 4 ? T - t : 4;
             tilef_rt(dt, rows, R, TT, K, X + (size_t)t * K, Y + (size_t)t * ldy + o, ldy, &pl);
