@@ -16,12 +16,14 @@
  *    off 0), gathered from the group's bytes with vpermt2w (all code and scale fields of the
  *    ggml blocks sit at even offsets);
  *  - two vpdpbusd (x1, x2) on top of the correction give, in lanes 4k..4k+3, Σ w·q of block k
- *    exactly (|lane| ≤ 8·255·127 + 8·128·127 < 2^24, so also exact in fp32); one vcvtdq2ps and
- *    one FMA by (d_w·d_x) per lane accumulate 4 blocks (nf4: 2 blocks of 64) per instruction;
- *    the min types add m_w·s_x with one more FMA. The 16 lanes are reduced at the row end by a
- *    fixed tree.
- * Per output the sequence of operations is the same whatever the tile (1 or 4 rows × 1–4
- * tokens) and the row slice, so results depend only on W, X, the row and the token. */
+ *    exactly; the sums of 4 rows are packed by integer adds into one vector (lane 4k+p = block k
+ *    of row p, |lane| ≤ 32·255·127 + 32·128·127 < 2^24, so exact in fp32), then one vcvtdq2ps,
+ *    one multiply (d_w·d_x per lane) and one FMA serve 4 rows × 4 blocks (nf4: 2 blocks of 64);
+ *    the min types add m_w·s_x with one more FMA. Each output sums its 4 block lanes at the end
+ *    as (l0 + l1) + (l2 + l3).
+ * Per output the sequence of operations is the same whatever the tile (4 rows, the last 1–3 rows
+ * padded by repeating one, × 1–4 tokens) and the row slice, so results depend only on W, X, the
+ * row and the token. */
 #include "cpu.h"
 #include "ops_quant.h"
 #include "quant.h"
@@ -39,7 +41,7 @@ typedef struct qz_x {
     int8_t x1[64], x2[64]; /* first / last 16 codes of each of the 4 blocks */
     int32_t corr[16];      /* −off·Σ of the 8 codes feeding each dot lane */
     float dx[16];          /* d_x of the lane's block (nf4: d_x/127) */
-    float sx[16];          /* s_x in the block's first lane, 0 elsewhere (min types) */
+    float sx[16];          /* s_x of the lane's block (min types) */
 } qz_x;
 
 /* Per-type vpermt2w indices (words of the two 64-byte loads of a group) and the nf4 table. */
@@ -172,13 +174,25 @@ INLINE qz_xr qz_xload(rwkv_dtype dt, const qz_x *x) {
     return r;
 }
 
-/* acc += the group's contribution for one token. */
-INLINE __m512 qz_step(rwkv_dtype dt, __m512 acc, __m512i w1, __m512i w2, __m512 dp, __m512 mp, const qz_xr *x) {
-    __m512i is = _mm512_dpbusd_epi32(x->corr, w1, x->x1);
-    is = _mm512_dpbusd_epi32(is, w2, x->x2);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dp, x->dx), acc);
-    if (dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1) acc = _mm512_fmadd_ps(mp, x->sx, acc);
-    return acc;
+/* Σ w·q of one row and one token: lanes 4k..4k+3 hold block k's partial sums (exact). */
+INLINE __m512i qz_isum(__m512i w1, __m512i w2, const qz_xr *x) {
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x->corr, w1, x->x1), w2, x->x2);
+}
+
+/* Four rows' sums a, b, c, d → lane 4k+p = block k of row p (integer adds: exact). */
+INLINE __m512i qz_pack4(__m512i a, __m512i b, __m512i c, __m512i d) {
+#define QZ_SHUF(x, y, imm) _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(x), _mm512_castsi512_ps(y), imm))
+    const __m512i ab = _mm512_add_epi32(QZ_SHUF(a, b, 0x88), QZ_SHUF(a, b, 0xDD));
+    const __m512i cd = _mm512_add_epi32(QZ_SHUF(c, d, 0x88), QZ_SHUF(c, d, 0xDD));
+    return _mm512_add_epi32(QZ_SHUF(ab, cd, 0x88), QZ_SHUF(ab, cd, 0xDD));
+#undef QZ_SHUF
+}
+
+/* Per-lane (lane 4k+p) value of row p from four per-row vectors (each row's value in 4k..4k+3). */
+INLINE __m512 qz_blend4(const __m512 *v) {
+    __m512 r = _mm512_mask_blend_ps((__mmask16)0x2222, v[0], v[1]);
+    r = _mm512_mask_blend_ps((__mmask16)0x4444, r, v[2]);
+    return _mm512_mask_blend_ps((__mmask16)0x8888, r, v[3]);
 }
 
 /* Lays out one token's quantized activations (K/32 blocks) as G = ⌈K/128⌉ groups; missing
@@ -212,7 +226,7 @@ static void qz_prep(rwkv_dtype dt, const int8_t *q, const float *d, const float 
         __m512 dv = _mm512_permutexvar_ps(bidx, _mm512_maskz_loadu_ps(bm, d + 4 * g));
         if (dt == RWKV_DT_NF4) dv = _mm512_div_ps(dv, _mm512_set1_ps(127.0f));
         _mm512_store_ps(out[g].dx, dv);
-        _mm512_store_ps(out[g].sx, _mm512_maskz_permutexvar_ps((__mmask16)0x1111, bidx, _mm512_maskz_loadu_ps(bm, s + 4 * g)));
+        _mm512_store_ps(out[g].sx, _mm512_permutexvar_ps(bidx, _mm512_maskz_loadu_ps(bm, s + 4 * g)));
     }
 }
 
@@ -273,54 +287,56 @@ static void qz_quantize_x(const float *x, int K, int8_t *q, float *d, float *s) 
     if (b < nb) quantize_x_avx512(x + 32 * b, K - 32 * b, q + 32 * b, d + b, s + b);
 }
 
-/* R rows × TT tokens over the whole row: rows[r] the rows, xt[t] the tokens' groups,
- * Y[t·ldy + r] the results; pf the prefetch distance in bytes. */
+/* 4 rows × TT tokens over the whole row: rows[r] the rows (repeat a row to fill a tile of fewer
+ * rows: each lane depends on its own row only), xt[t] the tokens' groups, Y[t·ldy + r] the
+ * results for r < R; pf the prefetch distance in bytes. Per token one accumulator holds
+ * lane 4k+p = Σ over groups of block k of row p: the four rows' integer sums are packed first
+ * (exact adds), so each float op serves 4 rows; each output is (l0 + l1) + (l2 + l3) of its
+ * four block lanes at the end, whatever the tile. */
 INLINE void qz_tile(rwkv_dtype dt, const uint8_t *const *rows, int R, int TT, int gfull, int ntail,
                     const qz_x *const *xt, const qz_idx *ix, float *Y, int ldy, size_t pf) {
-    const int gb = qz_group_bytes(dt);
+    const int gb = qz_group_bytes(dt), minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
     const size_t bb = rwkv_dtype_block_bytes(dt);
-    __m512 acc[4][4];
+    __m512 acc[4];
     _Pragma("GCC unroll 4")
-    for (int r = 0; r < R; r++)
-        _Pragma("GCC unroll 4")
-        for (int t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int t = 0; t < TT; t++) acc[t] = _mm512_setzero_ps();
     __m512i w1[4], w2[4];
     __m512 dp[4], mp[4];
-    for (int g = 0; g < gfull; g++) {
+    _Alignas(64) uint8_t buf[4][192]; /* the last, partial group: zero-padded copies */
+    for (int g = 0; g < gfull + (ntail > 0); g++) {
         _Pragma("GCC unroll 4")
-        for (int r = 0; r < R; r++) { /* the R rows' weights, then each token once */
+        for (int r = 0; r < 4; r++) {
             const uint8_t *p = rows[r] + (size_t)g * gb;
-            _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
-            if (gb > 128) _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
+            if (g == gfull) {
+                memset(buf[r], 0, sizeof buf[r]);
+                memcpy(buf[r], p, (size_t)ntail * bb);
+                p = buf[r];
+            } else if (r < R) {
+                _mm_prefetch((const char *)p + pf, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + pf + 64, _MM_HINT_T0);
+                if (gb > 128) _mm_prefetch((const char *)p + pf + 128, _MM_HINT_T0);
+            }
             mp[r] = _mm512_setzero_ps();
             qz_load(dt, p, ix, &w1[r], &w2[r], &dp[r], &mp[r]);
         }
+        const __m512 dw = qz_blend4(dp), mw = minty ? qz_blend4(mp) : _mm512_setzero_ps();
         _Pragma("GCC unroll 4")
         for (int t = 0; t < TT; t++) {
             const qz_xr x = qz_xload(dt, xt[t] + g);
-            _Pragma("GCC unroll 4")
-            for (int r = 0; r < R; r++) acc[r][t] = qz_step(dt, acc[r][t], w1[r], w2[r], dp[r], mp[r], &x);
-        }
-    }
-    if (ntail) { /* the last, partial group: its blocks in a zero-padded copy */
-        _Alignas(64) uint8_t buf[192];
-        memset(buf, 0, sizeof buf);
-        for (int r = 0; r < R; r++) {
-            memcpy(buf, rows[r] + (size_t)gfull * gb, (size_t)ntail * bb);
-            mp[0] = _mm512_setzero_ps();
-            qz_load(dt, buf, ix, &w1[0], &w2[0], &dp[0], &mp[0]);
-            _Pragma("GCC unroll 4")
-            for (int t = 0; t < TT; t++) {
-                const qz_xr x = qz_xload(dt, xt[t] + gfull);
-                acc[r][t] = qz_step(dt, acc[r][t], w1[0], w2[0], dp[0], mp[0], &x);
-            }
+            const __m512i is = qz_pack4(qz_isum(w1[0], w2[0], &x), qz_isum(w1[1], w2[1], &x),
+                                        qz_isum(w1[2], w2[2], &x), qz_isum(w1[3], w2[3], &x));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dw, x.dx), acc[t]);
+            if (minty) acc[t] = _mm512_fmadd_ps(mw, x.sx, acc[t]);
         }
     }
     _Pragma("GCC unroll 4")
-    for (int r = 0; r < R; r++)
-        _Pragma("GCC unroll 4")
-        for (int t = 0; t < TT; t++) Y[(size_t)t * ldy + r] = hsumf_avx512(acc[r][t]);
+    for (int t = 0; t < TT; t++) {
+        const __m128 l0 = _mm512_castps512_ps128(acc[t]), l1 = _mm512_extractf32x4_ps(acc[t], 1);
+        const __m128 l2 = _mm512_extractf32x4_ps(acc[t], 2), l3 = _mm512_extractf32x4_ps(acc[t], 3);
+        _Alignas(16) float y[4];
+        _mm_store_ps(y, _mm_add_ps(_mm_add_ps(l0, l1), _mm_add_ps(l2, l3)));
+        for (int r = 0; r < R; r++) Y[(size_t)t * ldy + r] = y[r];
+    }
 }
 
 /* Stack room for the laid-out activations (larger needs go to the heap). */
@@ -374,14 +390,15 @@ INLINE void qz_dot_type(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, 
             default: qz_tile(dt, rows, 4, 4, gfull, ntail, xt, &ix, Yt + o, ldy, pf4); break;
             }
         }
-        for (; o < o1; o++) {
+        if (o < o1) { /* the last 1–3 rows: one tile, the last row repeated */
+            const int R = o1 - o;
             const uint8_t *rows[4];
-            for (int r = 0; r < 4; r++) rows[r] = (const uint8_t *)W + (size_t)o * rb;
+            for (int r = 0; r < 4; r++) rows[r] = (const uint8_t *)W + (size_t)(o + (r < R ? r : R - 1)) * rb;
             switch (n) {
-            case 1: qz_tile(dt, rows, 1, 1, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
-            case 2: qz_tile(dt, rows, 1, 2, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
-            case 3: qz_tile(dt, rows, 1, 3, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
-            default: qz_tile(dt, rows, 1, 4, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            case 1: qz_tile(dt, rows, R, 1, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            case 2: qz_tile(dt, rows, R, 2, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            case 3: qz_tile(dt, rows, R, 3, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
+            default: qz_tile(dt, rows, R, 4, gfull, ntail, xt, &ix, Yt + o, ldy, QX_PREFETCH); break;
             }
         }
     }
