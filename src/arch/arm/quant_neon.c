@@ -291,6 +291,9 @@ static const rwkv_qkernels neon_dotprod_qtable = {
 };
 
 const rwkv_qkernels *rwkv_qkernels_neon(void) {
+#if defined(__AARCH64EB__)
+    return NULL; /* the byte-plane lookups of nf4_levels and the qh bytes assume little-endian */
+#endif
     if (!rwkv_cpu_get()->neon) return NULL;
 #if defined(__linux__)
     if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) return &neon_dotprod_qtable;
