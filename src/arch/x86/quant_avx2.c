@@ -1,7 +1,8 @@
 /* quant_avx2.c — integer-dot kernels for the block-quantized weights (contract in ops_quant.h),
- * AVX2 version; quant_avx512.c includes this file with QX_VNNI defined to get the AVX-512 VNNI
- * twin (vpdpbusd instead of vpmaddubsw + vpmaddwd). Compiled with the per-ISA flags of the
- * Makefile and only called after the run-time CPU check of rwkv_qkernels_avx2/avx512().
+ * AVX2 version; quant_avx512.c includes this file with QX_VNNI defined to get the zmm twin of
+ * the float path (dotf) and of the activation quantizer; its integer dot is its own (the ymm
+ * integer dot below is compiled for AVX2 only). Compiled with the per-ISA flags of the Makefile
+ * and only called after the run-time CPU check of rwkv_qkernels_avx2/avx512().
  *
  * One weight block of 32 values is one ymm of int8 codes. Signed codes w (q8_0, q4_0, q5_0,
  * nf4) are dotted with the activations q by the sign trick: |w| (unsigned) · sign(q, w) (signed)
