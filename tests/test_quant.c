@@ -88,7 +88,8 @@ static double abs_mass(const float *wd, const float *X, int K) {
 }
 
 static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
-    const int rows = 37, K = 320 - (dt == RWKV_DT_NF4 ? 64 : 0) + 32 * (dt == RWKV_DT_Q4_1);
+    /* K: a partial last group of 4 blocks (nf4: 7 blocks of 64, an odd count) */
+    const int rows = 37, K = 320 + (dt == RWKV_DT_NF4 ? 128 : 0) + 32 * (dt == RWKV_DT_Q4_1);
     const size_t rb = rwkv_dtype_row_bytes(dt, (size_t)K);
     float *Wf = malloc(sizeof(float) * rows * K), *wd = malloc(sizeof(float) * rows * K);
     for (int i = 0; i < rows * K; i++) Wf[i] = frand() * (1.0f + (float)((i / 64) % 3));
