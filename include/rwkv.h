@@ -59,7 +59,16 @@ typedef struct rwkv_model_params {
                          rounded to bf16, sums in fp32): ~1.5x faster prefill, logits move by
                          ~1e-2 relative; 0 (default) = exact fp32 arithmetic. Also:
                          RWKV_PREFILL_BF16=1 (=0 forces it off). Decode is always fp32. */
+    int quant_dot;    /* products with block-quantized weights (int8/q4/q5/nf4):
+                         RWKV_QUANT_DOT_AUTO (0, default): integer dot products on activations
+                         quantized per block of 32 to int8 (as ggml does) where the CPU's integer
+                         kernels are the fast path (AVX-512 VNNI), else exact;
+                         RWKV_QUANT_DOT_EXACT: weights dequantized exactly, fp32 activations;
+                         RWKV_QUANT_DOT_INT8: the integer path wherever it exists.
+                         RWKV_QUANT_DOT=exact|int8 in the environment overrides it. */
 } rwkv_model_params;
+
+enum { RWKV_QUANT_DOT_AUTO = 0, RWKV_QUANT_DOT_EXACT = 1, RWKV_QUANT_DOT_INT8 = 2 };
 
 /* Fills *params with the defaults. */
 void rwkv_model_params_default(rwkv_model_params *params);

@@ -110,6 +110,9 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     if (params->seq_chunk < 0 || params->seq_chunk > 4096)
         return rwkv_fail(RWKV_ERR_INVALID_ARG, "sequence chunk %d out of range 0..4096",
                          params->seq_chunk);
+    if (params->quant_dot < RWKV_QUANT_DOT_AUTO || params->quant_dot > RWKV_QUANT_DOT_INT8)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "quant_dot %d is not 0 (auto), 1 (exact) or 2 (int8)",
+                         params->quant_dot);
     rwkv_model *m = calloc(1, sizeof *m);
     if (!m) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
@@ -138,7 +141,7 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     fill_common_info(m);
     const char *env = getenv("RWKV_FORCE_SCALAR");
     int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
-    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, &m->ctx);
+    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
     if (st != RWKV_OK) goto fail;
     *out = m;
     return RWKV_OK;

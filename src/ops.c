@@ -5,6 +5,7 @@
  * not depend on the thread count. The scalar oracle of every kernel is in ops_scalar.c. */
 #include "ops.h"
 #include "quant.h"
+#include "ops_quant.h"
 #include "threadpool.h"
 
 #include <math.h>
@@ -36,6 +37,9 @@ struct rwkv_ctx {
     size_t work_bytes;
     uint16_t *xb;               /* bf16 copies of batch inputs */
     size_t xb_len;              /* in elements */
+    int quant_int8;             /* quantized weights: integer path (int8 activations) */
+    unsigned char *qx;          /* activations quantized once per product (T > 1) */
+    size_t qx_len;              /* in bytes */
 };
 
 /* Number of physical cores (distinct core ids per package), falling back to online CPUs. */
@@ -86,7 +90,8 @@ static rwkv_status setup_threads(rwkv_ctx *c, int n) {
     return rwkv_pool_new(n, &c->pool);
 }
 
-rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, rwkv_ctx **out) {
+rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int quant_dot,
+                          rwkv_ctx **out) {
     *out = NULL;
     if (n_threads < 0 || n_threads > 1024)
         return rwkv_fail(RWKV_ERR_INVALID_ARG, "thread count %d out of range 0..1024", n_threads);
@@ -97,6 +102,13 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, rwkv
     const char *env = getenv("RWKV_PREFILL_BF16");
     if (env && *env) prefill_bf16 = env[0] != '0'; /* the environment overrides the parameter */
     c->allow_bf16 = !force_scalar && prefill_bf16;
+    const char *qenv = getenv("RWKV_QUANT_DOT");
+    if (qenv && *qenv) /* the environment overrides the parameter, as rwkv_quant_int8_acts() reads it */
+        c->quant_int8 = rwkv_quant_int8_acts();
+    else
+        c->quant_int8 = quant_dot == RWKV_QUANT_DOT_INT8   ? 1
+                        : quant_dot == RWKV_QUANT_DOT_EXACT ? 0
+                                                            : rwkv_quant_int8_acts();
     rwkv_status st = setup_threads(c, n_threads ? n_threads : physical_cores());
     if (st != RWKV_OK) {
         rwkv_ctx_free(c);
@@ -111,6 +123,7 @@ void rwkv_ctx_free(rwkv_ctx *ctx) {
     rwkv_pool_free(ctx->pool);
     free_work(ctx);
     free(ctx->xb);
+    free(ctx->qx);
     free(ctx);
 }
 
@@ -167,7 +180,9 @@ typedef struct batch_task {
     const uint16_t *xb[MAX_BATCH]; /* bf16 input of job i, or NULL for the fp32 path */
     int first[MAX_BATCH + 1];      /* first unit of job i (units of job i: blocks of rows) */
     int rows_per_unit[MAX_BATCH];  /* a multiple of RWKV_ROW_ALIGN */
-    int conv_first[MAX_BATCH + 1]; /* bf16 rounding: first unit (one token row) of job i */
+    int conv_first[MAX_BATCH + 1]; /* bf16 rounding or int8 quantization of the inputs: first
+                                      unit (one token row) of job i */
+    void *qx[MAX_BATCH];           /* job i's activations quantized once (ops_quant.h), or NULL */
 } batch_task;
 
 /* The job's epilogue on outputs [o0, o1) of every token, with the kernel table's elementwise
@@ -187,10 +202,12 @@ static void epilogue(const rwkv_kernels *k, const rwkv_linear_job *j, int T, int
 
 /* Outputs [o0, o1) of a product with block-quantized weights (quant.h, ops_quant.c). work holds
  * at least one dequantized row. */
-static void quant_slice(const rwkv_linear_job *j, int T, int o0, int o1, void *work) {
+static void quant_slice(const rwkv_ctx *c, const rwkv_linear_job *j, int T, int o0, int o1,
+                        void *work) {
     const rwkv_weight *W = j->W;
     if (!j->transposed) {
-        rwkv_linear_quant_rows(W, o0, o1, j->X, T, j->Y);
+        rwkv_linear_quant_rows_ex(W, o0, o1, j->X, T, j->Y, c->force_scalar, c->quant_int8, work,
+                                  c->work_bytes);
         return;
     }
     /* xᵀW with W [in][out] quantized along its rows: dequantize each row once per slice */
@@ -221,7 +238,10 @@ static void convert_unit(void *arg, int u, int ith) {
     const batch_task *bt = arg;
     int i = job_of(bt->conv_first, bt->n, u), t = u - bt->conv_first[i];
     const int K = bt->jobs[i].W->cols;
-    bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * K, K);
+    if (bt->qx[i])
+        rwkv_quant_acts(bt->jobs[i].X, K, bt->T, t, t + 1, bt->qx[i]);
+    else
+        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * K, K);
     (void)ith;
 }
 
@@ -238,7 +258,10 @@ static void product_unit(void *arg, int u, int ith) {
     if (o1 > out) o1 = out;
     void *work = c->work[ith];
     if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
-        quant_slice(j, T, o0, o1, work);
+        if (bt->qx[i])
+            rwkv_linear_quant_rows_q(W, o0, o1, bt->qx[i], T, j->Y);
+        else
+            quant_slice(c, j, T, o0, o1, work);
     else if (j->transposed)
         c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
     else if (bt->xb[i])
@@ -269,11 +292,18 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         return;
     }
     batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T};
-    size_t maxk = 1, xb_need = 0;
+    size_t maxk = 1, xb_need = 0, qx_need = 0, qx_bytes[MAX_BATCH];
     bool want[MAX_BATCH];
     for (int i = 0; i < n; i++) {
         const rwkv_weight *W = jobs[i].W;
         if ((size_t)W->cols > maxk) maxk = (size_t)W->cols;
+        /* integer path for more than one token: quantize each token row once for all units
+         * (a decode step quantizes its one row inside each unit: cheaper than another pass) */
+        qx_bytes[i] = 0;
+        if (T > 1 && ctx->quant_int8 && !ctx->force_scalar && !jobs[i].transposed &&
+            rwkv_dtype_is_quant(W->dtype))
+            qx_bytes[i] = (rwkv_quant_acts_bytes(W->cols, T) + 63) & ~(size_t)63;
+        qx_need += qx_bytes[i];
         want[i] = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
                   ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
                   (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);
@@ -287,16 +317,30 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         }
     }
     const bool bf16_ok = xb_need > 0 && xb_need <= ctx->xb_len; /* else: fp32 path */
-    size_t off = 0;
+    if (qx_need > ctx->qx_len) {
+        unsigned char *p = NULL;
+        if (posix_memalign((void **)&p, 64, qx_need) == 0) {
+            free(ctx->qx);
+            ctx->qx = p;
+            ctx->qx_len = qx_need;
+        }
+    }
+    const bool qx_ok = qx_need > 0 && qx_need <= ctx->qx_len; /* else: quantized per unit */
+    size_t off = 0, qoff = 0;
     int units = 0, conv_units = 0;
     for (int i = 0; i < n; i++) {
         bt.xb[i] = NULL;
+        bt.qx[i] = NULL;
         if (want[i] && bf16_ok) {
             bt.xb[i] = ctx->xb + off;
             off += (size_t)T * jobs[i].W->cols;
         }
+        if (qx_bytes[i] && qx_ok) {
+            bt.qx[i] = ctx->qx + qoff;
+            qoff += qx_bytes[i];
+        }
         bt.conv_first[i] = conv_units;
-        conv_units += bt.xb[i] ? T : 0;
+        conv_units += bt.xb[i] || bt.qx[i] ? T : 0;
         const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
         bt.rows_per_unit[i] = unit_rows(out, T, ctx->n_threads);
         bt.first[i] = units;

@@ -17,7 +17,8 @@ typedef struct rwkv_weight {
 typedef struct rwkv_ctx rwkv_ctx; /* per-model execution context: threads, kernel table */
 
 /* Creates / destroys an execution context. n_threads 0 = physical cores. */
-rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, rwkv_ctx **out);
+rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int quant_dot,
+                          rwkv_ctx **out);
 void rwkv_ctx_free(rwkv_ctx *ctx);
 rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads);
 int rwkv_ctx_threads(const rwkv_ctx *ctx);

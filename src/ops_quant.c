@@ -186,8 +186,11 @@ static void pick_qbest(void) {
     g_qbest = k;
     const char *env = getenv("RWKV_FORCE_SCALAR");
     g_env_scalar = env && *env && env[0] != '0';
+    /* RWKV_QUANT_DOT=int8 | exact; unset: int8 where the table's integer dot is the fast path */
     const char *m = getenv("RWKV_QUANT_DOT");
-    g_int8 = m && strcmp(m, "int8") == 0;
+    if (m && strcmp(m, "int8") == 0) g_int8 = 1;
+    else if (m && strcmp(m, "exact") == 0) g_int8 = 0;
+    else g_int8 = k && k->int8_default;
 }
 
 int rwkv_quant_int8_acts(void) {
@@ -206,7 +209,7 @@ const rwkv_qkernels *rwkv_qkernels_best(void) {
 #define QCHUNK_MAX 32
 
 void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                               float *Y, int force_scalar, void *work, size_t work_bytes) {
+                               float *Y, int force_scalar, int int8, void *work, size_t work_bytes) {
     const rwkv_qkernels *k = rwkv_qkernels_best(); /* also reads the environment */
     const int K = W->cols;
     const size_t rb = rwkv_dtype_row_bytes(W->dtype, (size_t)K);
@@ -214,7 +217,7 @@ void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, cons
         rwkv_linear_quant_rows_ref(W, o0, o1, X, T, Y);
         return;
     }
-    if (!g_int8 && k->dotf) { /* exact weights, fp32 activations */
+    if (!int8 && k->dotf) { /* exact weights, fp32 activations */
         k->dotf(W->dtype, W->data, rb, K, o0, o1, X, T, Y, W->rows);
         return;
     }
@@ -256,7 +259,7 @@ void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, cons
 /* buf: codes [T][K], then scales [T][K/32], then scaled sums [T][K/32] (the layout dot takes). */
 size_t rwkv_quant_acts_bytes(int K, int T) {
     const rwkv_qkernels *k = rwkv_qkernels_best();
-    if (!k || !g_int8 || K <= 0 || K % 32 != 0 || T <= 0) return 0;
+    if (!k || K <= 0 || K % 32 != 0 || T <= 0) return 0;
     return ((size_t)K + 2 * sizeof(float) * (size_t)(K / 32)) * (size_t)T;
 }
 
@@ -283,5 +286,5 @@ void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const
 void rwkv_linear_quant_rows(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
                             float *Y) {
     pthread_once(&g_qonce, pick_qbest);
-    rwkv_linear_quant_rows_ex(W, o0, o1, X, T, Y, g_env_scalar, NULL, 0);
+    rwkv_linear_quant_rows_ex(W, o0, o1, X, T, Y, g_env_scalar, g_int8, NULL, 0);
 }

@@ -33,6 +33,9 @@ typedef struct rwkv_qkernels {
      * reference is its scalar twin). */
     void (*dotf)(rwkv_dtype dt, const void *W, size_t row_bytes, int K, int o0, int o1,
                  const float *X, int T, float *Y, int ldy);
+    /* 1 where dot is clearly faster than dotf (measured): then the integer path is the default
+     * (RWKV_QUANT_DOT unset, rwkv_model_params.quant_dot = 0). */
+    int int8_default;
 } rwkv_qkernels;
 
 /* The scalar integer oracle (always there). */
@@ -50,26 +53,27 @@ const rwkv_qkernels *rwkv_qkernels_neon(void);
  * reference path is used). Decided once per process. */
 const rwkv_qkernels *rwkv_qkernels_best(void);
 
-/* 1 when RWKV_QUANT_DOT=int8 selects the integer path (activations rounded to int8), 0 for the
- * default float path (weights dequantized exactly in registers, fp32 activations). */
+/* The process default of the path: 1 = the integer path (activations rounded to int8 per block
+ * of 32), 0 = the float path (weights dequantized exactly in registers, fp32 activations).
+ * RWKV_QUANT_DOT=int8 or =exact decides; unset, the best table's int8_default (AVX-512 VNNI: 1). */
 int rwkv_quant_int8_acts(void);
 
 /* The signed int8 NF4 code book: round(127·rwkv_nf4_levels[i]). */
 extern const int8_t rwkv_nf4_i8[16];
 
-/* rwkv_linear_quant_rows with the context's choice made explicit: force_scalar = 1 runs the
- * float reference (dequantize a row, fp32 dot: no activation rounding), 0 the best integer
- * kernels. work (work_bytes, may be NULL/0) is scratch for the quantized activations; without
- * enough the call uses its stack or the heap. rwkv_linear_quant_rows (quant.h) is this with
- * force_scalar taken from RWKV_FORCE_SCALAR and no scratch. */
+/* rwkv_linear_quant_rows with the context's choices made explicit: force_scalar = 1 runs the
+ * float reference (dequantize a row, fp32 dot: no activation rounding); otherwise int8 = 1 the
+ * best table's integer path, 0 its float path. work (work_bytes, may be NULL/0) is scratch for
+ * the quantized activations; without enough the call uses its stack or the heap.
+ * rwkv_linear_quant_rows (quant.h) is this with RWKV_FORCE_SCALAR, rwkv_quant_int8_acts() and
+ * no scratch. */
 void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                               float *Y, int force_scalar, void *work, size_t work_bytes);
+                               float *Y, int force_scalar, int int8, void *work, size_t work_bytes);
 
 /* The integer path in two steps, so a caller can quantize the activations once per product
  * instead of once per row slice (rwkv_linear_quant_rows_ex quantizes X in every call):
- *  - rwkv_quant_acts_bytes: the scratch for T rows of K activations, or 0 when the integer path
- *    is not the one in use (RWKV_QUANT_DOT is not int8, no SIMD table, K not a multiple of 32):
- *    then use rwkv_linear_quant_rows_ex;
+ *  - rwkv_quant_acts_bytes: the scratch for T rows of K activations, or 0 when there is no
+ *    integer path (no SIMD table, K not a multiple of 32): then use rwkv_linear_quant_rows_ex;
  *  - rwkv_quant_acts: quantizes token rows [t0, t1) of X [T][K] into buf (threads may split the
  *    rows);
  *  - rwkv_linear_quant_rows_q: rows [o0, o1) of Y from buf (threads may split the rows).

@@ -12,9 +12,9 @@
  *     (nf4 adds its int8 code book, 0.5/127 of the absmax per weight).
  *  5. The float twins (dotf: exact weights, fp32 FMA) vs the float reference: ≤ 1e-5 of Σ|terms|,
  *     and independent of T and of the slice.
- *  6. rwkv_linear_quant_rows_ex: force_scalar equals the float reference exactly; the default
- *     equals the best table's dotf, RWKV_QUANT_DOT=int8 its integer dot (run both ways), and so
- *     does the two-step path (rwkv_quant_acts + rwkv_linear_quant_rows_q). */
+ *  6. rwkv_linear_quant_rows_ex: force_scalar equals the float reference exactly; int8 = 0
+ *     equals the best table's dotf, int8 = 1 its integer dot, and so does the two-step path
+ *     (rwkv_quant_acts + rwkv_linear_quant_rows_q). Both modes run whatever RWKV_QUANT_DOT says. */
 #include "common/test.h"
 
 #include "ops.h"
@@ -156,7 +156,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
         CHECK(diff == 0, "%s %s T=%d: result depends on T or slice", k->name, rwkv_dtype_name(dt), T);
         /* the dispatcher: force_scalar is the float reference, exactly */
         float *yf = calloc((size_t)T * rows, sizeof(float));
-        rwkv_linear_quant_rows_ex(&W, 0, rows, X, T, yf, 1, NULL, 0);
+        rwkv_linear_quant_rows_ex(&W, 0, rows, X, T, yf, 1, 1, NULL, 0);
         CHECK(memcmp(yf, yr, sizeof(float) * T * rows) == 0, "force_scalar is not the reference");
         /* the float twin: exact weights, fp32 activations, so the reference up to order */
         if (k->dotf) {
@@ -180,27 +180,27 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
                 dep += memcmp(y1, yg + t * rows, sizeof(float) * rows) != 0;
             }
             CHECK(dep == 0, "%s dotf %s T=%d: result depends on T or slice", k->name, rwkv_dtype_name(dt), T);
-            /* the dispatcher (default: the float path of the best table), in two slices */
-            if (rwkv_qkernels_best() == k && !rwkv_quant_int8_acts()) {
-                CHECK(rwkv_quant_acts_bytes(K, T) == 0, "two-step int8 path offered in float mode");
+            /* the dispatcher in float mode (int8 = 0: the float path of the best table), in two
+             * slices */
+            if (rwkv_qkernels_best() == k) {
                 unsigned char work[8];
-                rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, work, sizeof work);
-                rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
+                rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, 0, work, sizeof work);
+                rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, 0, NULL, 0);
                 CHECK(memcmp(yf, yg, sizeof(float) * T * rows) == 0, "%s %s T=%d: dispatcher differs",
                       k->name, rwkv_dtype_name(dt), T);
             }
             free(yg);
         }
-        /* the dispatcher in int8 mode (RWKV_QUANT_DOT=int8), chunked through a tiny work buffer */
-        if (rwkv_qkernels_best() == k && rwkv_quant_int8_acts()) {
+        /* the dispatcher in int8 mode (int8 = 1), chunked through a tiny work buffer */
+        if (rwkv_qkernels_best() == k) {
             unsigned char work[8];
-            rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, work, sizeof work);
-            rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, NULL, 0);
+            rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, 1, work, sizeof work);
+            rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, 1, NULL, 0);
             CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: int8 dispatcher differs",
                   k->name, rwkv_dtype_name(dt), T);
             /* the two-step path: activations quantized once (in two token ranges), rows in slices */
             const size_t qb = rwkv_quant_acts_bytes(K, T);
-            CHECK(qb > 0, "rwkv_quant_acts_bytes is 0 in int8 mode");
+            CHECK(qb > 0, "rwkv_quant_acts_bytes is 0 with an integer table");
             if (qb > 0) {
                 void *xbuf = malloc(qb);
                 float *yq = calloc((size_t)T * rows, sizeof(float));
