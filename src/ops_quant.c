@@ -62,7 +62,9 @@ static void quantize_x_scalar(const float *x, int K, int8_t *q, float *d, float 
         const float *xb = x + 32 * b;
         float amax = 0.0f;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        const float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        if (isinf(id)) id = 0.0f; /* amax < ~3.7e-37: codes 0 (1/d would overflow) */
         int sum = 0;
         for (int j = 0; j < 32; j++) {
             int v = (int)nearbyintf(xb[j] * id);

@@ -68,6 +68,12 @@ static void test_quantize_x(const rwkv_qkernels *k) {
     const int K = 32 * 37; /* 2 runs of 16 blocks (the AVX-512 quantizer's stride) and a tail of 5 */
     float *X = rand_acts(3, K);
     X[5] = 0.5f * (1.0f + 1e-7f); /* ties and near ties */
+    /* blocks with a tiny but nonzero max|x|: 1/d overflows below ~3.7e-37, codes must be 0 */
+    for (int j = 0; j < 32; j++) {
+        X[3 * 32 + j] = (j & 1 ? -1e-38f : 2e-39f);   /* normal/subnormal, 1/d = inf */
+        X[4 * 32 + j] = (j & 1 ? 1e-36f : -3e-37f);   /* just above the limit */
+        X[K + 20 * 32 + j] = j == 7 ? 1.4e-45f : 0.0f; /* smallest subnormal */
+    }
     qx a = quantize_acts(rwkv_qkernels_scalar(), X, 3, K), b = quantize_acts(k, X, 3, K);
     CHECK(memcmp(a.q, b.q, 3 * K) == 0, "%s quantize_x codes differ", k->name);
     CHECK(memcmp(a.d, b.d, sizeof(float) * 3 * (K / 32)) == 0, "%s quantize_x scales differ", k->name);

@@ -31,6 +31,7 @@
 #include "quant.h"
 
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 #if defined(__linux__)
 #include <sys/auxv.h>
@@ -258,7 +259,9 @@ static void quantize_x_neon(const float *x, int K, int8_t *q, float *d, float *s
             mx = vmaxnmq_f32(mx, vabsq_f32(v[i])); /* fmaxf semantics: NaN ignored */
         }
         const float amax = vmaxnmvq_f32(mx);
-        const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        const float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        if (isinf(id)) id = 0.0f; /* amax < ~3.7e-37: codes 0 (1/d would overflow) */
         int32x4_t i32[8], sum = vdupq_n_s32(0);
         for (int i = 0; i < 8; i++) {
             i32[i] = vcvtnq_s32_f32(vmulq_n_f32(v[i], id)); /* round to nearest, ties to even */

@@ -19,6 +19,7 @@
 #include "quant.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 #define QX(name) name##_avx2
 #endif
@@ -434,7 +435,9 @@ static void QX(quantize_x)(const float *x, int K, int8_t *q, float *d, float *s)
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         const float amax = _mm_cvtss_f32(m4);
-        const float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+        const float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        if (isinf(id)) id = 0.0f; /* amax < ~3.7e-37: codes 0 (1/d would overflow) */
         const __m256 vid = _mm256_set1_ps(id);
         __m256i i32[4];
         for (int i = 0; i < 4; i++) i32[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));

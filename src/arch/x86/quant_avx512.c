@@ -29,6 +29,7 @@
 #include "quant.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,8 +265,10 @@ static void qz_quantize_x(const float *x, int K, int8_t *q, float *d, float *s) 
         __m512 amax;
         QZ_RED16(__m512, _mm512_max_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps, m, amax);
         const __m512 db = _mm512_div_ps(amax, _mm512_set1_ps(127.0f));
-        const __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(db, _mm512_setzero_ps(), _CMP_NEQ_OQ),
-                                              _mm512_set1_ps(1.0f), db);
+        __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(db, _mm512_setzero_ps(), _CMP_NEQ_OQ),
+                                        _mm512_set1_ps(1.0f), db);
+        /* amax < ~3.7e-37: 1/d overflows; codes 0 as in the scalar oracle */
+        id = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(id, _mm512_set1_ps(INFINITY), _CMP_NEQ_OQ), id);
         _mm512_storeu_ps(d + b, db);
         __m512i sm[16];
         const __m512i pk = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
