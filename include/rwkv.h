@@ -56,8 +56,9 @@ typedef struct rwkv_model_params {
                          resident from the start (RSS then no longer grows with the tokens seen) */
     int prefill_bf16; /* 1 = prefill products of fp16/bf16 matrices with >= 512 inputs in bfloat16
                          arithmetic (AVX-512 BF16 dot products: activations, and fp16 weights,
-                         rounded to bf16, sums in fp32): ~1.5x faster prefill, logits move by
-                         ~1e-2 relative; 0 (default) = exact fp32 arithmetic. Also:
+                         rounded to bf16, sums in fp32): ~1.5x faster prefill; measured 0.032 max
+                         abs logit change on a random 0.1B bf16 model after 512 tokens (logits up
+                         to 4.4); 0 (default) = exact fp32 arithmetic. Also:
                          RWKV_PREFILL_BF16=1 (=0 forces it off). Decode is always fp32. */
     int quant_dot;    /* products with block-quantized weights (int8/q4/q5/nf4):
                          RWKV_QUANT_DOT_AUTO (0, default): integer dot products on activations
