@@ -98,6 +98,9 @@ typedef struct rwkv_model_info {
     uint64_t file_bytes;      /* size of the model file */
     uint64_t decode_bytes;    /* weight bytes read to decode one token (all tensors except the
                                  embedding table, plus one embedding row) */
+    const char *quant_products; /* how products with block-quantized weights are computed:
+                                   "int8" (int8 activations, integer dots), "exact" or "scalar"
+                                   (the float reference); "none" when no weight is quantized */
 } rwkv_model_info;
 
 /* Describes the model. Strings point to static storage. */

@@ -1,5 +1,6 @@
 /* model.c — loading a model file, detecting its generation, and the public model/eval API. */
 #include "model.h"
+#include "quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,9 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
     st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
     if (st != RWKV_OK) goto fail;
+    m->info.quant_products = "none";
+    for (size_t i = 0; i < m->file.n_tensors; i++)
+        if (rwkv_dtype_is_quant(m->file.tensors[i].dtype)) m->info.quant_products = rwkv_ctx_quant_products(m->ctx);
     *out = m;
     return RWKV_OK;
 fail:

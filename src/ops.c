@@ -118,6 +118,11 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
     return RWKV_OK;
 }
 
+const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx) {
+    if (ctx->force_scalar || !rwkv_qkernels_best()) return "scalar";
+    return ctx->quant_int8 ? "int8" : "exact";
+}
+
 void rwkv_ctx_free(rwkv_ctx *ctx) {
     if (!ctx) return;
     rwkv_pool_free(ctx->pool);

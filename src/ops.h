@@ -19,6 +19,8 @@ typedef struct rwkv_ctx rwkv_ctx; /* per-model execution context: threads, kerne
 /* Creates / destroys an execution context. n_threads 0 = physical cores. */
 rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int quant_dot,
                           rwkv_ctx **out);
+/* "int8", "exact" or "scalar": the path the context takes for block-quantized weights. */
+const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx);
 void rwkv_ctx_free(rwkv_ctx *ctx);
 rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads);
 int rwkv_ctx_threads(const rwkv_ctx *ctx);

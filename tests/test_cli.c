@@ -121,6 +121,7 @@ static void test_info(void) {
     CHECK(json_has(r.out, "n_vocab", "256"), "info: n_vocab: %s", r.out);
     CHECK(json_has(r.out, "head_size", "64"), "info: head_size: %s", r.out);
     CHECK(json_has(r.out, "weight_dtype", "\"fp32\""), "info: weight_dtype: %s", r.out);
+    CHECK(json_has(r.out, "quant_products", "\"none\""), "info: quant_products of an fp32 model: %s", r.out);
     CHECK(json_has(r.out, "format", "\"pth\""), "info: format: %s", r.out);
     CHECK(strstr(r.out, "\"params\":") && strstr(r.out, "\"state_bytes\":") &&
           strstr(r.out, "\"fingerprint\":\""), "info: missing fields: %s", r.out);

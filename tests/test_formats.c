@@ -2,6 +2,7 @@
 #include "common/test.h"
 #include "gguf.h"
 #include "internal.h"
+#include "ops_quant.h"
 #include "quant.h"
 
 #include <math.h>
@@ -369,11 +370,45 @@ static void test_gguf_older(void) {
     unlink(out);
 }
 
+/* rwkv_model_info.quant_products reports the path each quant_dot setting takes. */
+static void test_quant_products(void) {
+    static const struct { int q; const char *want; } cases[] = {
+        {RWKV_QUANT_DOT_EXACT, "exact"}, {RWKV_QUANT_DOT_INT8, "int8"}, {RWKV_QUANT_DOT_AUTO, NULL}};
+    const int simd = rwkv_qkernels_best() != NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rwkv_model_params mp;
+        rwkv_model_params_default(&mp);
+        mp.quant_dot = cases[i].q;
+        rwkv_model *m = NULL;
+        if (rwkv_model_load(test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"), &mp, &m) != RWKV_OK) {
+            CHECK(0, "load Q5_1 .bin: %s", rwkv_last_error());
+            continue;
+        }
+        rwkv_model_info info;
+        rwkv_model_get_info(m, &info);
+        const char *want = !simd || getenv("RWKV_FORCE_SCALAR") ? "scalar"
+                           : getenv("RWKV_QUANT_DOT")          ? NULL /* the environment decides */
+                           : cases[i].want                       ? cases[i].want
+                           : rwkv_quant_int8_acts()              ? "int8"
+                                                                 : "exact";
+        CHECK(want == NULL || !strcmp(info.quant_products, want), "quant_dot %d: quant_products %s, want %s",
+              cases[i].q, info.quant_products, want ? want : "?");
+        rwkv_model_free(m);
+    }
+    rwkv_model_params mp;
+    rwkv_model_params_default(&mp);
+    mp.quant_dot = 3;
+    rwkv_model *m = NULL;
+    CHECK(rwkv_model_load(test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"), &mp, &m) == RWKV_ERR_INVALID_ARG && !m,
+          "quant_dot 3 refused");
+}
+
 int main(void) {
     test_hand_blocks();
     if (test_require_shared()) {
         test_bit_exact_vs_rwkvcpp();
         test_bin_models();
+        test_quant_products();
         test_gguf();
         test_gguf_older();
     }

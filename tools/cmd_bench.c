@@ -490,7 +490,8 @@ int cmd_bench(int argc, char **argv) {
         json_stats("decode_ms_per_token", sms);
         json_stats("prefill_tok_s", sp);
         json_stats("prefill_gflops", sg);
-        printf(",\"prefill_arithmetic\":\"%s\"", arith);
+        printf(",\"prefill_arithmetic\":\"%s\",\"quant_products\":", arith);
+        json_string(info.quant_products ? info.quant_products : "none");
         printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
         json_stats("decode_gbs", sbw);
         printf(",\"mem_bw_gbs\":%.6g,\"mem_bw_mib\":%d,\"bw_fraction\":%.4f,\"peak_rss_mb\":%.2f", mem_bw,
@@ -505,6 +506,10 @@ int cmd_bench(int argc, char **argv) {
                info.generation, info.n_layer, info.n_embd, info.n_vocab, info.weight_dtype, info.params / 1e6,
                info.file_bytes / 1e6);
         printf("machine  %s (%ld logical CPUs; %s), %d threads\n", cpu, online, feat[0] ? feat : "-", bw_threads);
+        if (info.quant_products && strcmp(info.quant_products, "none") != 0)
+            printf("quant    products with the quantized weights: %s\n",
+                   !strcmp(info.quant_products, "int8") ? "int8 activations, integer dot products"
+                                                        : info.quant_products);
         printf("memory   read bandwidth %.1f GB/s (sum over %d MiB, %d threads, best of 8)\n", mem_bw, o.bw_mib,
                bw_threads);
         printf("decode   %.2f tok/s = %.2f ms/token  [min %.2f, max %.2f tok/s]  (%d reps x %d tokens)\n", sd.med,
