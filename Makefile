@@ -59,6 +59,9 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
 $(BUILD)/obj/tools/serve_page.o: tools/web/index.html
 
+# quant_avx512.c compiles quant_avx2.c's shared parts with QX_VNNI defined (#include).
+$(BUILD)/obj/src/arch/x86/quant_avx512.o: src/arch/x86/quant_avx2.c
+
 tests: $(TEST_BIN)
 
 test: all $(TEST_BIN)

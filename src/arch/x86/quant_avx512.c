@@ -3,7 +3,7 @@
  * with QX_VNNI defined (zmm float twin); the integer path (dot) is the zmm kernel below.
  * Compiled with the AVX-512 flags (Makefile) and only called after the run-time check in
  * rwkv_qkernels_avx512().
- * Note: the Makefile does not know this file includes quant_avx2.c; touch both when editing.
+ * The Makefile rebuilds this object when quant_avx2.c changes (it is #included here).
  *
  * Integer dot, one "group" of 128 activations (4 activation blocks of 32) at a time:
  *  - the activations of a token are laid out once per call (prep): x1 = the first 16 codes of
