@@ -102,13 +102,11 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
     const char *env = getenv("RWKV_PREFILL_BF16");
     if (env && *env) prefill_bf16 = env[0] != '0'; /* the environment overrides the parameter */
     c->allow_bf16 = !force_scalar && prefill_bf16;
+    /* rwkv_quant_int8_acts(): the process default, RWKV_QUANT_DOT included, which overrides
+     * the parameter */
     const char *qenv = getenv("RWKV_QUANT_DOT");
-    if (qenv && *qenv) /* the environment overrides the parameter, as rwkv_quant_int8_acts() reads it */
-        c->quant_int8 = rwkv_quant_int8_acts();
-    else
-        c->quant_int8 = quant_dot == RWKV_QUANT_DOT_INT8   ? 1
-                        : quant_dot == RWKV_QUANT_DOT_EXACT ? 0
-                                                            : rwkv_quant_int8_acts();
+    c->quant_int8 = (qenv && *qenv) || quant_dot == RWKV_QUANT_DOT_AUTO ? rwkv_quant_int8_acts()
+                                                                        : quant_dot == RWKV_QUANT_DOT_INT8;
     rwkv_status st = setup_threads(c, n_threads ? n_threads : physical_cores());
     if (st != RWKV_OK) {
         rwkv_ctx_free(c);
