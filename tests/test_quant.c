@@ -64,6 +64,14 @@ static float *rand_acts(int T, int K) {
     return X;
 }
 
+/* The dispatcher (rwkv_linear_quant_rows_ex, path int8 or float) over rows [3, rows) through a
+ * tiny work buffer, then [0, 3) with none, into Y. */
+static void dispatch_in_two_slices(const rwkv_weight *W, int rows, const float *X, int T, float *Y, int int8) {
+    unsigned char work[8];
+    rwkv_linear_quant_rows_ex(W, 3, rows, X, T, Y, 0, int8, work, sizeof work);
+    rwkv_linear_quant_rows_ex(W, 0, 3, X, T, Y, 0, int8, NULL, 0);
+}
+
 static void test_quantize_x(const rwkv_qkernels *k) {
     const int K = 32 * 37; /* 2 runs of 16 blocks (the AVX-512 quantizer's stride) and a tail of 5 */
     float *X = rand_acts(3, K);
@@ -189,9 +197,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
             /* the dispatcher in float mode (int8 = 0: the float path of the best table), in two
              * slices */
             if (rwkv_qkernels_best() == k) {
-                unsigned char work[8];
-                rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, 0, work, sizeof work);
-                rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, 0, NULL, 0);
+                dispatch_in_two_slices(&W, rows, X, T, yf, 0);
                 CHECK(memcmp(yf, yg, sizeof(float) * T * rows) == 0, "%s %s T=%d: dispatcher differs",
                       k->name, rwkv_dtype_name(dt), T);
             }
@@ -199,9 +205,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
         }
         /* the dispatcher in int8 mode (int8 = 1), chunked through a tiny work buffer */
         if (rwkv_qkernels_best() == k) {
-            unsigned char work[8];
-            rwkv_linear_quant_rows_ex(&W, 3, rows, X, T, yf, 0, 1, work, sizeof work);
-            rwkv_linear_quant_rows_ex(&W, 0, 3, X, T, yf, 0, 1, NULL, 0);
+            dispatch_in_two_slices(&W, rows, X, T, yf, 1);
             CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: int8 dispatcher differs",
                   k->name, rwkv_dtype_name(dt), T);
             /* the two-step path: activations quantized once (in two token ranges), rows in slices */
