@@ -90,14 +90,23 @@ static void fill_common_info(rwkv_model *m) {
     m->info.state_bytes = m->state_floats * sizeof(float);
 }
 
-/* Touches one byte per page of the file mapping so that it is resident. */
-static void prefault_mapping(const rwkv_tensor_file *tf) {
+/* Touches one byte per page of the file mapping so that it is resident, except the pages of
+ * matrices the products read from packed copies (rwkv_w_pack released those). */
+static void prefault_mapping(const rwkv_model *m) {
+    const rwkv_tensor_file *tf = &m->file;
     const volatile unsigned char *p = tf->map.data;
     if (!p) return;
+    const size_t pages = (tf->map.size + 4095) / 4096;
+    unsigned char *skip = calloc(pages, 1);
+    for (size_t i = 0; skip && i < m->n_packs; i++)
+        for (uintptr_t a = m->pack_spans[2 * i]; a < m->pack_spans[2 * i + 1]; a += 4096)
+            skip[(a - (uintptr_t)tf->map.data) / 4096] = 1;
     madvise(tf->map.data, tf->map.size, MADV_WILLNEED);
     unsigned sum = 0;
-    for (size_t i = 0; i < tf->map.size; i += 4096) sum += p[i];
+    for (size_t i = 0; i < pages; i++)
+        if (!skip || !skip[i]) sum += p[i * 4096];
     (void)sum;
+    free(skip);
 }
 
 rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, rwkv_model **out) {
@@ -130,6 +139,11 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
         st = rwkv_fail(RWKV_ERR_FORMAT, "%s: not an RWKV checkpoint (no known RWKV tensor names)", path);
         goto fail;
     }
+    /* the context first: it decides whether rwkv_w_mat packs quantized matrices */
+    const char *env = getenv("RWKV_FORCE_SCALAR");
+    int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
+    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
+    if (st != RWKV_OK) goto fail;
     st = m->arch->load(m);
     if (st != RWKV_OK) {
         char msg[512];
@@ -137,13 +151,9 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
         st = rwkv_fail(st, "%s: %s", path, msg);
         goto fail;
     }
-    if (params->prefault) prefault_mapping(&m->file);
+    if (params->prefault) prefault_mapping(m);
     m->info.generation = m->arch->generation;
     fill_common_info(m);
-    const char *env = getenv("RWKV_FORCE_SCALAR");
-    int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
-    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
-    if (st != RWKV_OK) goto fail;
     m->info.quant_products = "none";
     for (size_t i = 0; i < m->file.n_tensors; i++)
         if (rwkv_dtype_is_quant(m->file.tensors[i].dtype)) m->info.quant_products = rwkv_ctx_quant_products(m->ctx);
@@ -158,6 +168,9 @@ void rwkv_model_free(rwkv_model *m) {
     if (!m) return;
     if (m->arch && m->weights) m->arch->free(m);
     rwkv_ctx_free(m->ctx);
+    for (size_t i = 0; i < m->n_packs; i++) free(m->packs[i]);
+    free(m->packs);
+    free(m->pack_spans);
     rwkv_tensor_file_close(&m->file);
     pthread_mutex_destroy(&m->lock);
     free(m);

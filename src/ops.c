@@ -40,6 +40,13 @@ struct rwkv_ctx {
     int quant_int8;             /* quantized weights: integer path (int8 activations) */
     unsigned char *qx;          /* activations quantized once per product (T > 1) */
     size_t qx_len;              /* in bytes */
+    /* decode (T = 1): each thread quantizes a job's one activation row once and keeps it for
+     * the job's other units it runs (qm[i] tagged with the batch serial and the job) */
+    unsigned char **qm;         /* [n_threads] of qm_bytes */
+    size_t qm_bytes;
+    unsigned *qm_serial;        /* [n_threads] */
+    int *qm_job;                /* [n_threads] */
+    unsigned serial;            /* batches run so far */
 };
 
 /* Number of physical cores (distinct core ids per package), falling back to online CPUs. */
@@ -77,6 +84,38 @@ static void free_work(rwkv_ctx *c) {
     free(c->work);
     c->work = NULL;
     c->work_bytes = 0;
+    if (c->qm)
+        for (int i = 0; i < c->n_threads; i++) free(c->qm[i]);
+    free(c->qm);
+    free(c->qm_serial);
+    free(c->qm_job);
+    c->qm = NULL;
+    c->qm_serial = NULL;
+    c->qm_job = NULL;
+    c->qm_bytes = 0;
+}
+
+/* Makes every thread's decode activation buffer at least bytes long (tags cleared). */
+static bool reserve_qm(rwkv_ctx *c, size_t bytes) {
+    if (c->qm && c->qm_bytes >= bytes) return true;
+    if (!c->qm) {
+        c->qm = calloc((size_t)c->n_threads, sizeof *c->qm);
+        c->qm_serial = calloc((size_t)c->n_threads, sizeof *c->qm_serial);
+        c->qm_job = calloc((size_t)c->n_threads, sizeof *c->qm_job);
+        if (!c->qm || !c->qm_serial || !c->qm_job) return false;
+    }
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    for (int i = 0; i < c->n_threads; i++) {
+        free(c->qm[i]);
+        c->qm[i] = aligned_alloc(64, bytes);
+        c->qm_job[i] = -1;
+        if (!c->qm[i]) {
+            c->qm_bytes = 0;
+            return false;
+        }
+    }
+    c->qm_bytes = bytes;
+    return true;
 }
 
 /* (Re)creates the pool and the per-thread scratch table for n threads. */
@@ -119,6 +158,11 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
 const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx) {
     if (ctx->force_scalar || !rwkv_qkernels_best()) return "scalar";
     return ctx->quant_int8 ? "int8" : "exact";
+}
+
+int rwkv_ctx_packs_quant(const rwkv_ctx *ctx) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    return !ctx->force_scalar && ctx->quant_int8 && k && k->pack && k->dot_packed;
 }
 
 void rwkv_ctx_free(rwkv_ctx *ctx) {
@@ -186,6 +230,8 @@ typedef struct batch_task {
     int conv_first[MAX_BATCH + 1]; /* bf16 rounding or int8 quantization of the inputs: first
                                       unit (one token row) of job i */
     void *qx[MAX_BATCH];           /* job i's activations quantized once (ops_quant.h), or NULL */
+    bool qm[MAX_BATCH];            /* decode: job i's row quantized once per thread (ctx->qm) */
+    unsigned serial;               /* ctx->serial of this batch */
 } batch_task;
 
 /* The job's epilogue on outputs [o0, o1) of every token, with the kernel table's elementwise
@@ -261,9 +307,16 @@ static void product_unit(void *arg, int u, int ith) {
     if (o1 > out) o1 = out;
     void *work = c->work[ith];
     if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
-        if (bt->qx[i])
+        if (bt->qx[i]) {
             rwkv_linear_quant_rows_q(W, o0, o1, bt->qx[i], T, j->Y);
-        else
+        } else if (bt->qm[i]) {
+            if (c->qm_serial[ith] != bt->serial || c->qm_job[ith] != i) {
+                rwkv_quant_acts(j->X, W->cols, 1, 0, 1, c->qm[ith]);
+                c->qm_serial[ith] = bt->serial;
+                c->qm_job[ith] = i;
+            }
+            rwkv_linear_quant_rows_q(W, o0, o1, c->qm[ith], 1, j->Y);
+        } else
             quant_slice(c, j, T, o0, o1, work);
     else if (j->transposed)
         c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
@@ -294,8 +347,8 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
             rwkv_op_linear_batch(ctx, jobs + i, n - i < MAX_BATCH ? n - i : MAX_BATCH, T);
         return;
     }
-    batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T};
-    size_t maxk = 1, xb_need = 0, qx_need = 0, qx_bytes[MAX_BATCH];
+    batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T, .serial = ++ctx->serial};
+    size_t maxk = 1, xb_need = 0, qx_need = 0, qx_bytes[MAX_BATCH], qm_need = 0;
     bool want[MAX_BATCH];
     for (int i = 0; i < n; i++) {
         const rwkv_weight *W = jobs[i].W;
@@ -307,6 +360,9 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
             rwkv_dtype_is_quant(W->dtype))
             qx_bytes[i] = (rwkv_quant_acts_bytes(W->cols, T) + 63) & ~(size_t)63;
         qx_need += qx_bytes[i];
+        bt.qm[i] = T == 1 && ctx->quant_int8 && !ctx->force_scalar && !jobs[i].transposed &&
+                   rwkv_dtype_is_quant(W->dtype) && rwkv_quant_acts_bytes(W->cols, 1) > 0;
+        if (bt.qm[i] && rwkv_quant_acts_bytes(W->cols, 1) > qm_need) qm_need = rwkv_quant_acts_bytes(W->cols, 1);
         want[i] = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
                   ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
                   (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);
@@ -359,6 +415,8 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         }
         return;
     }
+    if (qm_need && !reserve_qm(ctx, qm_need)) /* no memory: quantized in every unit */
+        for (int i = 0; i < n; i++) bt.qm[i] = false;
     if (conv_units) rwkv_pool_run_units(ctx->pool, convert_unit, &bt, conv_units);
     rwkv_pool_run_units(ctx->pool, product_unit, &bt, units);
 }

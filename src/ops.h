@@ -12,6 +12,8 @@ typedef struct rwkv_weight {
     int rows;          /* first PyTorch dimension */
     int cols;          /* second PyTorch dimension (contiguous) */
     const void *data;  /* rows*cols elements, row-major */
+    const void *packed; /* NULL, or block-quantized data re-laid for the integer path
+                           (rwkv_quant_pack, owned by the model) */
 } rwkv_weight;
 
 typedef struct rwkv_ctx rwkv_ctx; /* per-model execution context: threads, kernel table */
@@ -21,6 +23,9 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
                           rwkv_ctx **out);
 /* "int8", "exact" or "scalar": the path the context takes for block-quantized weights. */
 const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx);
+/* True when the context's products with block-quantized weights would use packed copies
+ * (rwkv_quant_pack): integer path, SIMD, and a kernel table with a packed layout. */
+int rwkv_ctx_packs_quant(const rwkv_ctx *ctx);
 void rwkv_ctx_free(rwkv_ctx *ctx);
 rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads);
 int rwkv_ctx_threads(const rwkv_ctx *ctx);

@@ -1,5 +1,9 @@
 /* weights.c — loader and eval plumbing shared by the RWKV-4/5/6 model files (see weights.h). */
 #include "weights.h"
+#include "ops_quant.h"
+#include "quant.h"
+
+#include <sys/mman.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +62,37 @@ rwkv_status rwkv_w_mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols
     w->rows = (int)t->shape[0];
     w->cols = (int)t->shape[1];
     w->data = t->data;
+    w->packed = NULL;
+    return rwkv_w_pack(m, w);
+}
+
+rwkv_status rwkv_w_pack(rwkv_model *m, rwkv_weight *w) {
+    if (!m->ctx || !rwkv_dtype_is_quant(w->dtype) || !rwkv_ctx_packs_quant(m->ctx)) return RWKV_OK;
+    if (m->n_packs == m->cap_packs) {
+        size_t cap = m->cap_packs ? 2 * m->cap_packs : 64;
+        void **p = realloc(m->packs, cap * sizeof *p);
+        if (p) m->packs = p;
+        uintptr_t *s = realloc(m->pack_spans, 2 * cap * sizeof *s);
+        if (s) m->pack_spans = s;
+        if (!p || !s) return RWKV_OK; /* no room to keep it: the file's layout serves */
+        m->cap_packs = cap;
+    }
+    void *p = rwkv_quant_pack(w);
+    if (!p) return RWKV_OK;
+    uintptr_t *span = m->pack_spans + 2 * m->n_packs;
+    m->packs[m->n_packs++] = p;
+    w->packed = p;
+    /* products now read the copy: let the kernel drop the file's pages of this matrix from
+     * the process (a read-only file mapping: they come back from the file if ever read) */
+    const uintptr_t lo = (uintptr_t)m->file.map.data, hi = lo + m->file.map.size;
+    const uintptr_t a = (uintptr_t)w->data, b = a + rwkv_dtype_row_bytes(w->dtype, (size_t)w->cols) * (size_t)w->rows;
+    const uintptr_t pg = 4096, a2 = (a + pg - 1) & ~(pg - 1), b2 = b & ~(pg - 1);
+    span[0] = span[1] = 0;
+    if (lo && a >= lo && b <= hi && a2 < b2) {
+        madvise((void *)a2, b2 - a2, MADV_DONTNEED);
+        span[0] = a2;
+        span[1] = b2;
+    }
     return RWKV_OK;
 }
 

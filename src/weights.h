@@ -38,6 +38,11 @@ rwkv_status rwkv_w_vec(rwkv_model *m, rwkv_owned *o, float **out, int64_t n, con
 /* Binds a matrix tensor [rows][cols] in place (rows or cols < 0: any; each must be 1..2^24). */
 rwkv_status rwkv_w_mat(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i);
 
+/* For a block-quantized w, when the model's context takes the integer path with a packed
+ * layout (rwkv_ctx_packs_quant): makes w->packed (owned by m) and releases the file's pages of
+ * w from the process. Otherwise, or short of memory, leaves w as it is. Never fails. */
+rwkv_status rwkv_w_pack(rwkv_model *m, rwkv_weight *w);
+
 /* Loads b: emb.weight (sets V, C), the layer count L (blocks.N.ln1.weight present for N < L),
  * ln0, ln_out and head. Every tensor of the file must be a top-level one of those or
  * "blocks.<i>." + one of per_layer[0..n_per) with i < L; otherwise RWKV_ERR_SHAPE names it and

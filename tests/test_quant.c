@@ -101,6 +101,39 @@ static double abs_mass(const float *wd, const float *X, int K) {
     return m;
 }
 
+/* 7. The packed layout (where the table has one): dot_packed equals dot bit for bit (yk: dot's
+ * rows [0, rows) for T tokens), in whole 16-row groups, in slices that cut groups, and with
+ * o1 past the last row; rows outside a slice are not written; packing reads only the rows. */
+static void test_packed(const rwkv_qkernels *k, rwkv_dtype dt, const unsigned char *Wq, int rows, int K,
+                        const qx *a, int T, const float *yk) {
+    const size_t pb = k->packed_bytes(dt, rows, K);
+    CHECK(pb == (size_t)((rows + 15) / 16) * 16 * rwkv_dtype_row_bytes(dt, (size_t)K),
+          "packed size %zu for %d rows", pb, rows);
+    unsigned char *P = malloc(pb + 64);
+    memset(P, 0xA5, pb + 64);
+    k->pack(dt, Wq, rows, K, P);
+    int tail_ok = 1;
+    for (int i = 0; i < 64; i++) tail_ok &= P[pb + i] == 0xA5;
+    CHECK(tail_ok, "%s pack wrote past its %zu bytes", k->name, pb);
+    const float sentinel = -12345.0f;
+    float *yp = malloc(sizeof(float) * T * rows);
+    for (int i = 0; i < T * rows; i++) yp[i] = sentinel;
+    /* slices [3, 5), [5, 21), [21, 32), [32, rows + 40): start mid-group, end mid-group, clamp */
+    const int cut[] = {3, 5, 21, 32, rows + 40};
+    for (int c = 0; c + 1 < 5; c++) k->dot_packed(dt, P, rows, K, cut[c], cut[c + 1], a->q, a->d, a->s, T, yp, rows);
+    int same = 1, untouched = 1;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < rows; o++) {
+            const float v = yp[t * rows + o];
+            if (o < 3) untouched &= v == sentinel;
+            else same &= memcmp(&v, &yk[t * rows + o], sizeof v) == 0;
+        }
+    CHECK(same, "%s %s T=%d: packed dot differs from dot", k->name, rwkv_dtype_name(dt), T);
+    CHECK(untouched, "%s %s T=%d: packed dot wrote rows outside its slice", k->name, rwkv_dtype_name(dt), T);
+    free(yp);
+    free(P);
+}
+
 static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
     /* K: a partial last group of 4 blocks (nf4: 7 blocks of 64, an odd count) */
     const int rows = 37, K = 320 + (dt == RWKV_DT_NF4 ? 128 : 0) + 32 * (dt == RWKV_DT_Q4_1);
@@ -126,6 +159,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
         k->dot(dt, Wq, rb, K, 16, rows, a.q, a.d, a.s, T, yk, rows);
         rwkv_weight W = {.dtype = dt, .rows = rows, .cols = K, .data = Wq};
         rwkv_linear_quant_rows_ref(&W, 0, rows, X, T, yr);
+        if (k->pack) test_packed(k, dt, Wq, rows, K, &a, T, yk);
         int bad = 0, bad_ref = 0;
         double worst = 0, worst_ref = 0;
         for (int t = 0; t < T; t++)

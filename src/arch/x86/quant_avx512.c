@@ -421,11 +421,267 @@ static void dot_avx512(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, i
     }
 }
 
+/* ---- the packed layout: 16 rows interleaved ---------------------------------------------------
+ *
+ * The kernel above reads 4 rows at a time and gathers each row's codes with vpermt2w, then packs
+ * the four rows' block sums together: ~68 instructions per 4 rows × 128 weights, and 4 separate
+ * streams. A model loaded for the integer path keeps a second copy of every quantized matrix in
+ * this layout instead (qp_pack, done once at load; the file's copy stays for the other paths):
+ * groups of 16 rows one after the other, each group one contiguous stream of "units" (a ggml
+ * block of 32 weights, or an NF4 block of 64) holding, for its 16 rows:
+ *   d[16] fp16, then m[16] fp16 (q4_1, q5_1);
+ *   the codes of each 32-weight block as 8 vectors of 64 bytes, vector v lane r (int32) = row r's
+ *   unsigned codes u = w + off of weights 4v..4v+3 of the block (the order of the activations'
+ *   dword v) — for the 4/5-bit types two vectors share 64 bytes as low and high nibbles (vector
+ *   2i low, 2i+1 high: weights 8i..8i+3 and 8i+4..8i+7), q8_0 stores w ^ 0x80;
+ *   q5_0 / q5_1: then 8 64-bit masks, bit 4r+j of mask v = the fifth bit of that code.
+ * A unit takes exactly the bytes of the 16 rows' blocks, so a packed matrix is ⌈rows/16⌉·16 rows
+ * of the row size (the padding rows are zero). One vpdpbusd then serves 16 rows × 4 weights with
+ * the activation dword broadcast, with no gather and no horizontal packing: ~30 instructions per
+ * 16 rows × 32 weights, one stream per 16 rows.
+ * The arithmetic is the kernel's above, term for term: per output, block b's exact integer sum
+ * (with the same offset correction), one multiply d_w·d_x and one FMA into accumulator b mod 4,
+ * then m_w·s_x by one more FMA (min types), and (a0 + a1) + (a2 + a3) at the end — so the
+ * results equal dot_avx512's bit for bit (tests/test_quant.c checks it). */
+
+/* Bytes of one unit of 16 rows. */
+INLINE size_t qp_unit_bytes(rwkv_dtype dt) { return 16 * rwkv_dtype_block_bytes(dt); }
+
+static size_t qp_packed_bytes(rwkv_dtype dt, int rows, int K) {
+    return (size_t)((rows + 15) / 16) * 16 * rwkv_dtype_row_bytes(dt, (size_t)K);
+}
+
+/* One row's 16 code bytes of a 32-weight block in the packed order (vector i at 4i: byte j =
+ * code 8i+j | code 8i+4+j << 4) from ggml's (qs[j] = code j | code j+16 << 4). */
+INLINE void qp_nibbles(const uint8_t *qs, uint8_t *o) {
+    uint32_t q[4], v[4];
+    memcpy(q, qs, 16);
+    v[0] = (q[0] & 0x0F0F0F0Fu) | (q[1] & 0x0F0F0F0Fu) << 4;
+    v[1] = (q[2] & 0x0F0F0F0Fu) | (q[3] & 0x0F0F0F0Fu) << 4;
+    v[2] = (q[0] >> 4 & 0x0F0F0F0Fu) | (q[1] & 0xF0F0F0F0u);
+    v[3] = (q[2] >> 4 & 0x0F0F0F0Fu) | (q[3] & 0xF0F0F0F0u);
+    for (int i = 0; i < 4; i++) memcpy(o + 64 * i, &v[i], 4);
+}
+
+/* Writes the packed copy of W [rows][K] (K a multiple of the block size) to P
+ * (qp_packed_bytes). */
+static void qp_pack(rwkv_dtype dt, const void *W, int rows, int K, void *P) {
+    const size_t rb = rwkv_dtype_row_bytes(dt, (size_t)K), bb = rwkv_dtype_block_bytes(dt);
+    const int nu = (int)((size_t)K / rwkv_dtype_block(dt));
+    const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
+    const int q5 = dt == RWKV_DT_Q5_0 || dt == RWKV_DT_Q5_1;
+    const size_t ub = qp_unit_bytes(dt), gbytes = (size_t)nu * ub;
+    const int G = (rows + 15) / 16;
+    if (rows % 16) /* the padding rows of the last group are zero */
+        memset((uint8_t *)P + (size_t)(G - 1) * gbytes, 0, gbytes);
+    for (int g = 0; g < G; g++)
+        for (int r = 0; r < 16 && 16 * g + r < rows; r++) {
+            const uint8_t *row = (const uint8_t *)W + (size_t)(16 * g + r) * rb;
+            uint8_t *o = (uint8_t *)P + (size_t)g * gbytes;
+            for (int b = 0; b < nu; b++, o += ub) {
+                const uint8_t *blk = row + (size_t)b * bb;
+                uint8_t *c = o + 32 * (1 + minty) + 4 * r;
+                memcpy(o + 2 * r, blk, 2);
+                if (minty) memcpy(o + 32 + 2 * r, blk + 2, 2);
+                if (dt == RWKV_DT_Q8_0) {
+                    for (int v = 0; v < 8; v++) {
+                        uint32_t x;
+                        memcpy(&x, blk + 2 + 4 * v, 4);
+                        x ^= 0x80808080u;
+                        memcpy(c + 64 * v, &x, 4);
+                    }
+                } else if (dt == RWKV_DT_NF4) { /* code j: qs[j] & 15, code 32 + j: qs[j] >> 4 */
+                    uint32_t q[8], lo[4], hi[4]; /* each half in ggml's 32-code nibble order */
+                    memcpy(q, blk + 2, 32);
+                    for (int i = 0; i < 4; i++) {
+                        lo[i] = (q[i] & 0x0F0F0F0Fu) | (q[4 + i] & 0x0F0F0F0Fu) << 4;
+                        hi[i] = (q[i] >> 4 & 0x0F0F0F0Fu) | (q[4 + i] & 0xF0F0F0F0u);
+                    }
+                    qp_nibbles((const uint8_t *)lo, c);
+                    qp_nibbles((const uint8_t *)hi, c + 256);
+                } else {
+                    const uint8_t *qs = blk + 2 + 2 * minty + 4 * q5;
+                    qp_nibbles(qs, c);
+                    if (q5) { /* mask v, bits 4r..4r+3 = fifth bits of codes 4v..4v+3 */
+                        uint32_t qh;
+                        memcpy(&qh, blk + 2 + 2 * minty, 4);
+                        uint8_t *mk = o + 32 * (1 + minty) + 256;
+                        for (int v = 0; v < 8; v++) {
+                            uint64_t m;
+                            memcpy(&m, mk + 8 * v, 8);
+                            if (r == 0) m = 0;
+                            m |= (uint64_t)((qh >> (4 * v)) & 15) << (4 * r);
+                            memcpy(mk + 8 * v, &m, 8);
+                        }
+                    }
+                }
+            }
+        }
+}
+
+/* The 8 code vectors of 32-weight block sb of the unit at p (lane r, dword v). */
+INLINE void qp_decode(rwkv_dtype dt, const uint8_t *p, int sb, __m512i tab, __m512i *w) {
+    const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
+    const uint8_t *c = p + 32 * (1 + minty);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    if (dt == RWKV_DT_Q8_0) {
+        _Pragma("GCC unroll 8")
+        for (int v = 0; v < 8; v++) w[v] = _mm512_loadu_si512(c + 64 * v);
+        return;
+    }
+    c += 256 * sb;
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < 4; i++) {
+        const __m512i x = _mm512_loadu_si512(c + 64 * i);
+        w[2 * i] = _mm512_and_si512(x, m4);
+        w[2 * i + 1] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+    }
+    if (dt == RWKV_DT_Q5_0 || dt == RWKV_DT_Q5_1) {
+        const __m512i v16 = _mm512_set1_epi8(16);
+        _Pragma("GCC unroll 8")
+        for (int v = 0; v < 8; v++) {
+            uint64_t k;
+            memcpy(&k, c + 256 + 8 * v, 8);
+            w[v] = _mm512_mask_add_epi8(w[v], _cvtu64_mask64(k), w[v], v16);
+        }
+    } else if (dt == RWKV_DT_NF4) {
+        _Pragma("GCC unroll 8")
+        for (int v = 0; v < 8; v++) w[v] = _mm512_shuffle_epi8(tab, w[v]);
+    }
+}
+
+/* Per token and activation block: the offset correction −off·Σq and the scales d_x (nf4:
+ * d_x/127, as qz_prep) and s_x. */
+typedef struct qp_xs {
+    int32_t corr;
+    float dx, sx;
+} qp_xs;
+
+static void qp_prep(rwkv_dtype dt, const int8_t *q, const float *d, const float *s, int K, qp_xs *out) {
+    const int nx = K / 32, sh = qz_off_shift(dt);
+    for (int b = 0; b < nx; b++) {
+        int32_t c = 0;
+        if (sh >= 0) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
+            const __m256i s16 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1));
+            const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s16), _mm256_extracti128_si256(s16, 1));
+            const __m128i h2 = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+            c = -(_mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_shuffle_epi32(h2, 0xB1))) * (1 << sh));
+        }
+        out[b].corr = c;
+        out[b].dx = dt == RWKV_DT_NF4 ? d[b] / 127.0f : d[b];
+        out[b].sx = s[b];
+    }
+}
+
+/* One group of 16 rows × TT tokens: y[t][r] for the group at p (nu units). */
+INLINE void qp_group(rwkv_dtype dt, const uint8_t *p, int nu, int TT, const qp_xs *const *xs,
+                     const int32_t *const *xq, __m512i tab, __m512 *yout) {
+    const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1, nsub = dt == RWKV_DT_NF4 ? 2 : 1;
+    const size_t ub = qp_unit_bytes(dt);
+    __m512 acc[4][4];
+    _Pragma("GCC unroll 4")
+    for (int t = 0; t < TT; t++)
+        for (int a = 0; a < 4; a++) acc[t][a] = _mm512_setzero_ps();
+    for (int u = 0; u < nu; u++, p += ub) {
+        for (size_t o = 0; o < ub; o += 64) _mm_prefetch((const char *)p + QX_PREFETCH + o, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512 mw = minty ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))) : _mm512_setzero_ps();
+        for (int sb = 0; sb < nsub; sb++) {
+            const int b = u * nsub + sb;
+            __m512i w[8];
+            qp_decode(dt, p, sb, tab, w);
+            _Pragma("GCC unroll 4")
+            for (int t = 0; t < TT; t++) {
+                const int32_t *xa = xq[t] + 8 * b;
+                __m512i is = _mm512_set1_epi32(xs[t][b].corr);
+                _Pragma("GCC unroll 8")
+                for (int v = 0; v < 8; v++) is = _mm512_dpbusd_epi32(is, w[v], _mm512_set1_epi32(xa[v]));
+                acc[t][b & 3] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dw, _mm512_set1_ps(xs[t][b].dx)),
+                                                acc[t][b & 3]);
+                if (minty) acc[t][b & 3] = _mm512_fmadd_ps(mw, _mm512_set1_ps(xs[t][b].sx), acc[t][b & 3]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int t = 0; t < TT; t++)
+        yout[t] = _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3]));
+}
+
+/* Rows [o0, o1) of Y from the packed copy P of a [rows][K] matrix; tokens in tiles of up to 4
+ * (each 16-row group read once per tile). Rows outside [o0, o1) ∩ [0, rows) are not written. */
+INLINE void qp_dot_type(rwkv_dtype dt, const void *P, int rows, int K, int o0, int o1, const int8_t *xq,
+                        const float *xd, const float *xsum, int T, float *Y, int ldy) {
+    const int nx = K / 32, nu = (int)((size_t)K / rwkv_dtype_block(dt));
+    const size_t gbytes = (size_t)nu * qp_unit_bytes(dt);
+    if (o1 > rows) o1 = rows;
+    if (o0 >= o1 || T <= 0) return;
+    int8_t t8[16];
+    for (int i = 0; i < 16; i++) t8[i] = (int8_t)(rwkv_nf4_i8[i] ^ 0x80); /* 127·level + 128 */
+    const __m512i tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t8));
+    _Alignas(64) qp_xs stackbuf[QZ_STACK / sizeof(qp_xs)];
+    qp_xs *xs = stackbuf, *heap = NULL;
+    int tc = T < 4 ? T : 4;
+    if ((size_t)tc * nx > sizeof stackbuf / sizeof stackbuf[0]) {
+        heap = malloc((size_t)tc * nx * sizeof *heap);
+        if (heap) xs = heap;
+        else tc = (int)(sizeof stackbuf / sizeof stackbuf[0] / (size_t)nx);
+    }
+    if (tc < 1) { /* no memory even for one token (K > ~65k and no heap) */
+        for (int t = 0; t < T; t++)
+            for (int o = o0; o < o1; o++) Y[(size_t)t * ldy + o] = 0.0f;
+        return;
+    }
+    for (int t0 = 0; t0 < T; t0 += tc) {
+        const int n = T - t0 < tc ? T - t0 : tc;
+        const qp_xs *xt[4];
+        const int32_t *qt[4];
+        for (int t = 0; t < 4; t++) {
+            const int tt = t < n ? t : 0;
+            xt[t] = xs + (size_t)tt * nx;
+            qt[t] = (const int32_t *)(xq + (size_t)(t0 + tt) * K);
+            if (t < n)
+                qp_prep(dt, xq + (size_t)(t0 + t) * K, xd + (size_t)(t0 + t) * nx, xsum + (size_t)(t0 + t) * nx, K,
+                        xs + (size_t)t * nx);
+        }
+        for (int g = o0 / 16; g * 16 < o1; g++) {
+            const uint8_t *p = (const uint8_t *)P + (size_t)g * gbytes;
+            __m512 y[4];
+            switch (n) {
+            case 1: qp_group(dt, p, nu, 1, xt, qt, tab, y); break;
+            case 2: qp_group(dt, p, nu, 2, xt, qt, tab, y); break;
+            case 3: qp_group(dt, p, nu, 3, xt, qt, tab, y); break;
+            default: qp_group(dt, p, nu, 4, xt, qt, tab, y); break;
+            }
+            const int r0 = 16 * g < o0 ? o0 - 16 * g : 0, r1 = 16 * g + 16 > o1 ? o1 - 16 * g : 16;
+            const __mmask16 km = (__mmask16)(((1u << r1) - 1) & ~((1u << r0) - 1));
+            for (int t = 0; t < n; t++) _mm512_mask_storeu_ps(Y + (size_t)(t0 + t) * ldy + 16 * g, km, y[t]);
+        }
+    }
+    free(heap);
+}
+
+static void dot_packed_avx512(rwkv_dtype dt, const void *P, int rows, int K, int o0, int o1, const int8_t *xq,
+                              const float *xd, const float *xs, int T, float *Y, int ldy) {
+    switch (dt) { /* one specialised copy per type */
+    case RWKV_DT_Q8_0: qp_dot_type(RWKV_DT_Q8_0, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q4_0: qp_dot_type(RWKV_DT_Q4_0, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q4_1: qp_dot_type(RWKV_DT_Q4_1, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q5_0: qp_dot_type(RWKV_DT_Q5_0, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_Q5_1: qp_dot_type(RWKV_DT_Q5_1, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    case RWKV_DT_NF4: qp_dot_type(RWKV_DT_NF4, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
+    default: break;
+    }
+}
+
 static const rwkv_qkernels avx512_qtable = {
     .name = "avx512vnni",
     .quantize_x = qz_quantize_x,
     .dot = dot_avx512,
     .dotf = dotf_avx512,
+    .packed_bytes = qp_packed_bytes,
+    .pack = qp_pack,
+    .dot_packed = dot_packed_avx512,
     .int8_default = 1, /* 1.5B decode 1.3-1.5x, prefill 1.4-1.6x the float path (docs/FORMATS.md) */
 };
 
