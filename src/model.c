@@ -81,7 +81,7 @@ static void fill_common_info(rwkv_model *m) {
     }
     m->info.params = params;
     m->info.fingerprint = fp;
-    m->info.decode_bytes = bytes;
+    m->info.decode_bytes = bytes - (m->decode_bytes_saved < bytes ? m->decode_bytes_saved : 0);
     m->info.file_bytes = m->file.map.size;
     m->info.weight_dtype = "mixed";
     for (int d = 0; d < RWKV_DT_COUNT; d++)

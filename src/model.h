@@ -18,6 +18,8 @@ struct rwkv_model {
     rwkv_ctx *ctx;             /* threads and kernels */
     pthread_mutex_t lock;      /* serialises eval (scratch memory is per model) */
     int seq_chunk;             /* tokens per chunk in sequence mode */
+    uint64_t decode_bytes_saved; /* bytes per token the loader's copies read less than the file's
+                                    tensors (fp32 factors kept in 16 bits, exactly) */
     void **packs;              /* packed copies of quantized matrices (rwkv_weight.packed) */
     uintptr_t *pack_spans;     /* [2·n_packs]: the pages of the file each one replaces (or 0, 0) */
     size_t n_packs, cap_packs;

@@ -149,16 +149,49 @@ static rwkv_status alloc_scratch(v7_weights *W, int T) {
     return RWKV_OK;
 }
 
-/* Replaces w by an owned copy of its transpose ([rows][cols] -> [cols][rows], same dtype). */
-static rwkv_status transpose_weight(v7_weights *W, rwkv_weight *w) {
-    const size_t es = rwkv_dtype_size(w->dtype);
+/* The 16-bit type that holds each of the n fp32 values exactly (bf16, else fp16), or fp32.
+ * Checkpoints are trained in bf16 and converters often widen the low-rank factors to fp32 (every
+ * GGUF from llama.cpp; our own quantized files from an fp16 .pth): the values then fit 16 bits. */
+static rwkv_dtype exact16(const float *v, size_t n) {
+    bool bf = true, hf = true;
+    for (size_t i = 0; i < n && (bf || hf); i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        if (bf && ((u & 0xffffu) || (u & 0x7f800000u) == 0x7f800000u)) bf = false;
+        if (hf) {
+            const float back = rwkv_f16_to_f32(rwkv_f32_to_f16(v[i]));
+            uint32_t b;
+            memcpy(&b, &back, 4);
+            if (b != u || (u & 0x7f800000u) == 0x7f800000u) hf = false;
+        }
+    }
+    return bf ? RWKV_DT_BF16 : hf ? RWKV_DT_F16 : RWKV_DT_F32;
+}
+
+/* Replaces w by an owned copy of its transpose ([rows][cols] -> [cols][rows]), in the same
+ * dtype or, for fp32 values that all fit a 16-bit type exactly, in that type: the same numbers
+ * (the kernels widen 16-bit weights to fp32 exactly, so every product is bit-identical) in half
+ * the bytes a decode step reads. *saved grows by the bytes saved per pass over the matrix. */
+static rwkv_status transpose_weight(v7_weights *W, rwkv_weight *w, uint64_t *saved) {
     const size_t R = (size_t)w->rows, K = (size_t)w->cols;
-    char *t = malloc(R * K * es);
+    const rwkv_dtype dt = w->dtype == RWKV_DT_F32 ? exact16(w->data, R * K) : w->dtype;
+    const size_t es = rwkv_dtype_size(w->dtype), eo = rwkv_dtype_size(dt);
+    char *t = malloc(R * K * eo);
     if (!own(W, (float *)t)) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory transposing a low-rank factor");
     const char *src = w->data;
-    for (size_t r = 0; r < R; r++)
-        for (size_t c = 0; c < K; c++) memcpy(t + (c * R + r) * es, src + (r * K + c) * es, es);
+    if (dt == w->dtype) {
+        for (size_t r = 0; r < R; r++)
+            for (size_t c = 0; c < K; c++) memcpy(t + (c * R + r) * es, src + (r * K + c) * es, es);
+    } else {
+        uint16_t *t16 = (uint16_t *)t;
+        const float *f = w->data;
+        for (size_t r = 0; r < R; r++)
+            for (size_t c = 0; c < K; c++)
+                t16[c * R + r] = dt == RWKV_DT_BF16 ? rwkv_f32_to_bf16(f[r * K + c]) : rwkv_f32_to_f16(f[r * K + c]);
+        *saved += R * K * (es - eo);
+    }
     w->data = t;
+    w->dtype = dt;
     w->rows = (int)K;
     w->cols = (int)R;
     return RWKV_OK;
@@ -168,14 +201,14 @@ static rwkv_status transpose_weight(v7_weights *W, rwkv_weight *w) {
  * matrix column-wise, which is slow for one token; the transposed [out][in] copy is read row by
  * row like every other matrix. The copies are small (under 4% of the weights); the originals in
  * the mapping are then never touched. Block-quantized factors are kept as stored. */
-static rwkv_status transpose_lora(v7_weights *W, v7_layer *l, bool has_v) {
+static rwkv_status transpose_lora(v7_weights *W, v7_layer *l, bool has_v, uint64_t *saved) {
     rwkv_weight *f[8] = {&l->w1, &l->w2, &l->a1, &l->a2, &l->g1, &l->g2, &l->v1, &l->v2};
     const int n = has_v ? 8 : 6;
     l->lora_t = 1;
     for (int i = 0; i < n; i++)
         if (rwkv_dtype_size(f[i]->dtype) == 0) return RWKV_OK;
     for (int i = 0; i < n; i++) {
-        rwkv_status st = transpose_weight(W, f[i]);
+        rwkv_status st = transpose_weight(W, f[i], saved);
         if (st != RWKV_OK) return st;
     }
     l->lora_t = 0;
@@ -272,7 +305,7 @@ static rwkv_status v7_load(rwkv_model *m) {
         l->da = l->a1.cols;
         l->dg = l->g1.cols;
         l->dv = i > 0 ? l->v1.cols : 1;
-        if ((st = transpose_lora(W, l, i > 0)) != RWKV_OK) return st;
+        if ((st = transpose_lora(W, l, i > 0, &m->decode_bytes_saved)) != RWKV_OK) return st;
         int ds[4] = {l->dw, l->da, l->dg, l->dv};
         for (int j = 0; j < 4; j++)
             if (ds[j] > W->Dmax) W->Dmax = ds[j];

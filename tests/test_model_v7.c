@@ -3,6 +3,7 @@
 #include "rwkv.h"
 
 #include <math.h>
+#include <unistd.h>
 
 #define V 256
 
@@ -25,6 +26,47 @@ static float *run_all(rwkv_model *m, const int32_t *tok, size_t n, unsigned flag
     CHECK(rwkv_eval(m, s, tok, n, out, flags | RWKV_EVAL_ALL_LOGITS) == RWKV_OK, "eval: %s", rwkv_last_error());
     rwkv_state_free(s);
     return out;
+}
+
+/* The same fp16 model as an all-f32 GGUF (the converter widens every float to fp32): the
+ * loader keeps the low-rank factors, whose values all fit fp16, in 16 bits, and the kernels
+ * widen 16-bit weights exactly, so the logits equal the fp16 .pth's bit for bit (sequence and
+ * serial mode) while a decode step reads fewer bytes than the file's tensors hold. */
+static void test_lora_exact16(const int32_t *tok) {
+    char out[] = "/tmp/rwkv_test_v7_f32_XXXXXX";
+    int fd = mkstemp(out);
+    CHECK(fd >= 0, "temp file");
+    if (fd < 0) return;
+    close(fd);
+    CHECK(rwkv_convert_file(test_shared("models/tiny-rwkv-7v0-834K-fp16.pth"), out, "f32", NULL, NULL, NULL, NULL) ==
+              RWKV_OK,
+          "convert to f32 GGUF: %s", rwkv_last_error());
+    rwkv_model *a = load("models/tiny-rwkv-7v0-834K-fp16.pth", 0), *b = NULL;
+    rwkv_model_params p;
+    rwkv_model_params_default(&p);
+    CHECK(rwkv_model_load(out, &p, &b) == RWKV_OK, "load f32 GGUF: %s", rwkv_last_error());
+    if (a && b) {
+        for (int serial = 0; serial < 2; serial++) {
+            const unsigned fl = serial ? RWKV_EVAL_SERIAL : 0;
+            float *la = run_all(a, tok, 19, fl, NULL), *lb = run_all(b, tok, 19, fl, NULL);
+            CHECK(!memcmp(la, lb, 19 * V * sizeof(float)), "f32 GGUF of an fp16 model: logits differ (%s, max %g)",
+                  serial ? "serial" : "sequence", test_max_abs_diff(la, lb, 19 * V));
+            free(la);
+            free(lb);
+        }
+        rwkv_model_info ib;
+        rwkv_model_get_info(b, &ib);
+        /* every tensor of the f32 file once, the embedding one row: what decode would read
+         * without the 16-bit factors */
+        const uint64_t C = (uint64_t)ib.n_embd, all = 4 * (ib.params - (uint64_t)ib.n_vocab * C + C);
+        CHECK(ib.decode_bytes < all && ib.decode_bytes > all / 2, "decode bytes %llu of %llu: the factors are not counted at 16 bits",
+              (unsigned long long)ib.decode_bytes, (unsigned long long)all);
+        printf("f32 GGUF of the fp16 model: decode reads %llu of its %llu tensor bytes\n",
+               (unsigned long long)ib.decode_bytes, (unsigned long long)all);
+    }
+    rwkv_model_free(a);
+    rwkv_model_free(b);
+    unlink(out);
 }
 
 int main(void) {
@@ -182,6 +224,8 @@ int main(void) {
         CHECK(rwkv_model_load(test_shared("models/tiny-rwkv-7v0-834K.pth"), &bad, &x) == RWKV_ERR_INVALID_ARG,
               "negative threads rejected");
     }
+
+    test_lora_exact16(tok);
 
     free(seq);
     free(ser);
