@@ -165,6 +165,30 @@ int rwkv_ctx_packs_quant(const rwkv_ctx *ctx) {
     return !ctx->force_scalar && ctx->quant_int8 && k && k->pack && k->dot_packed;
 }
 
+typedef struct pack_task {
+    const rwkv_weight *W;
+    void *P;
+    int groups;
+} pack_task;
+
+#define PACK_GROUPS_PER_UNIT 64
+
+static void pack_unit(void *arg, int u, int ith) {
+    const pack_task *pt = arg;
+    const int g0 = u * PACK_GROUPS_PER_UNIT, g1 = g0 + PACK_GROUPS_PER_UNIT;
+    rwkv_quant_pack_groups(pt->W, g0, g1 < pt->groups ? g1 : pt->groups, pt->P);
+    (void)ith;
+}
+
+void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *W) {
+    pack_task pt = {.W = W};
+    pt.P = rwkv_quant_pack_alloc(W, &pt.groups);
+    if (!pt.P) return NULL;
+    /* the threads share the page faults of the fresh copy (most of the time in a VM) */
+    rwkv_pool_run_units(ctx->pool, pack_unit, &pt, (pt.groups + PACK_GROUPS_PER_UNIT - 1) / PACK_GROUPS_PER_UNIT);
+    return pt.P;
+}
+
 void rwkv_ctx_free(rwkv_ctx *ctx) {
     if (!ctx) return;
     rwkv_pool_free(ctx->pool);

@@ -24,8 +24,11 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
 /* "int8", "exact" or "scalar": the path the context takes for block-quantized weights. */
 const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx);
 /* True when the context's products with block-quantized weights would use packed copies
- * (rwkv_quant_pack): integer path, SIMD, and a kernel table with a packed layout. */
+ * (rwkv_quant_pack_alloc): integer path, SIMD, and a kernel table with a packed layout. */
 int rwkv_ctx_packs_quant(const rwkv_ctx *ctx);
+/* The packed copy of W (ops_quant.h), written by the context's threads; NULL as
+ * rwkv_quant_pack_alloc. */
+void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *W);
 void rwkv_ctx_free(rwkv_ctx *ctx);
 rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads);
 int rwkv_ctx_threads(const rwkv_ctx *ctx);

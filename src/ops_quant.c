@@ -263,8 +263,9 @@ void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, cons
     free(heap);
 }
 
-void *rwkv_quant_pack(const struct rwkv_weight *W) {
+void *rwkv_quant_pack_alloc(const struct rwkv_weight *W, int *groups) {
     const rwkv_qkernels *k = rwkv_qkernels_best();
+    *groups = 0;
     if (!k || !k->pack || !k->packed_bytes || !k->dot_packed || !rwkv_dtype_is_quant(W->dtype) ||
         W->cols % 32 != 0 || W->cols % (int)rwkv_dtype_block(W->dtype) != 0 || W->rows < 1)
         return NULL;
@@ -277,8 +278,12 @@ void *rwkv_quant_pack(const struct rwkv_weight *W) {
 #ifdef MADV_HUGEPAGE
     if (n >= huge) madvise(p, n, MADV_HUGEPAGE);
 #endif
-    k->pack(W->dtype, W->data, W->rows, W->cols, p);
+    *groups = (W->rows + 15) / 16;
     return p;
+}
+
+void rwkv_quant_pack_groups(const struct rwkv_weight *W, int g0, int g1, void *P) {
+    rwkv_qkernels_best()->pack(W->dtype, W->data, W->rows, W->cols, g0, g1, P);
 }
 
 /* buf: codes [T][K], then scales [T][K/32], then scaled sums [T][K/32] (the layout dot takes). */

@@ -35,11 +35,11 @@ typedef struct rwkv_qkernels {
                  const float *X, int T, float *Y, int ldy);
     /* Optional (NULL where absent): a second layout of a quantized matrix made once at load for
      * the integer path (quant_avx512.c: 16 rows interleaved, one stream per 16 rows, no
-     * gathers). packed_bytes(dt, rows, K) is its size, pack(dt, W, rows, K, P) writes it and
-     * dot_packed computes rows [o0, o1) of Y from it (o1 may be beyond rows: clamped), with
+     * gathers). packed_bytes(dt, rows, K) is its size, pack(dt, W, rows, K, g0, g1, P) writes
+     * its 16-row groups [g0, g1) (threads may split the groups) and dot_packed computes rows [o0, o1) of Y from it (o1 may be beyond rows: clamped), with
      * results equal to dot's bit for bit. */
     size_t (*packed_bytes)(rwkv_dtype dt, int rows, int K);
-    void (*pack)(rwkv_dtype dt, const void *W, int rows, int K, void *P);
+    void (*pack)(rwkv_dtype dt, const void *W, int rows, int K, int g0, int g1, void *P);
     void (*dot_packed)(rwkv_dtype dt, const void *P, int rows, int K, int o0, int o1, const int8_t *xq,
                        const float *xd, const float *xs, int T, float *Y, int ldy);
     /* 1 where dot is clearly faster than dotf (measured): then the integer path is the default
@@ -92,12 +92,14 @@ void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf);
 void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const void *buf, int T,
                               float *Y);
 
-/* A copy of W in the best table's packed layout (rwkv_qkernels.pack), malloc'd (free() it), or
+/* Room for a copy of W in the best table's packed layout (rwkv_qkernels.pack; free() it), or
  * NULL when the table has none, W is not a block-quantized matrix with K a multiple of 32, or
- * memory is short (then products read W->data as before). Set W->packed to it and the integer
- * path of rwkv_linear_quant_rows_ex / _q reads it instead of W->data (same results, bit for
- * bit). */
-void *rwkv_quant_pack(const struct rwkv_weight *W);
+ * memory is short (then products read W->data as before). *groups: its 16-row groups.
+ * rwkv_quant_pack_groups writes groups [g0, g1) (threads may split them). Set W->packed to the
+ * copy and the integer path of rwkv_linear_quant_rows_ex / _q reads it instead of W->data
+ * (same results, bit for bit). */
+void *rwkv_quant_pack_alloc(const struct rwkv_weight *W, int *groups);
+void rwkv_quant_pack_groups(const struct rwkv_weight *W, int g0, int g1, void *P);
 
 /* The float reference (force_scalar path), exposed for the tests. */
 void rwkv_linear_quant_rows_ref(const struct rwkv_weight *W, int o0, int o1, const float *X,

@@ -77,7 +77,7 @@ rwkv_status rwkv_w_pack(rwkv_model *m, rwkv_weight *w) {
         if (!p || !s) return RWKV_OK; /* no room to keep it: the file's layout serves */
         m->cap_packs = cap;
     }
-    void *p = rwkv_quant_pack(w);
+    void *p = rwkv_ctx_quant_pack(m->ctx, w);
     if (!p) return RWKV_OK;
     uintptr_t *span = m->pack_spans + 2 * m->n_packs;
     m->packs[m->n_packs++] = p;

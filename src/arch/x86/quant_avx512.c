@@ -463,18 +463,19 @@ INLINE void qp_nibbles(const uint8_t *qs, uint8_t *o) {
     for (int i = 0; i < 4; i++) memcpy(o + 64 * i, &v[i], 4);
 }
 
-/* Writes the packed copy of W [rows][K] (K a multiple of the block size) to P
- * (qp_packed_bytes). */
-static void qp_pack(rwkv_dtype dt, const void *W, int rows, int K, void *P) {
+/* Writes 16-row groups [g0, g1) of the packed copy of W [rows][K] (K a multiple of the block
+ * size) into P (qp_packed_bytes for the whole matrix). */
+static void qp_pack(rwkv_dtype dt, const void *W, int rows, int K, int g0, int g1, void *P) {
     const size_t rb = rwkv_dtype_row_bytes(dt, (size_t)K), bb = rwkv_dtype_block_bytes(dt);
     const int nu = (int)((size_t)K / rwkv_dtype_block(dt));
     const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
     const int q5 = dt == RWKV_DT_Q5_0 || dt == RWKV_DT_Q5_1;
     const size_t ub = qp_unit_bytes(dt), gbytes = (size_t)nu * ub;
     const int G = (rows + 15) / 16;
-    if (rows % 16) /* the padding rows of the last group are zero */
+    if (g1 > G) g1 = G;
+    if (rows % 16 && g0 < G && g1 == G) /* the padding rows of the last group are zero */
         memset((uint8_t *)P + (size_t)(G - 1) * gbytes, 0, gbytes);
-    for (int g = 0; g < G; g++)
+    for (int g = g0; g < g1; g++)
         for (int r = 0; r < 16 && 16 * g + r < rows; r++) {
             const uint8_t *row = (const uint8_t *)W + (size_t)(16 * g + r) * rb;
             uint8_t *o = (uint8_t *)P + (size_t)g * gbytes;
