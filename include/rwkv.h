@@ -74,8 +74,10 @@ enum { RWKV_QUANT_DOT_AUTO = 0, RWKV_QUANT_DOT_EXACT = 1, RWKV_QUANT_DOT_INT8 = 
 /* Fills *params with the defaults. */
 void rwkv_model_params_default(rwkv_model_params *params);
 
-/* Loads a model file (official .pth; the format is detected from the content). The tensor data
- * is memory-mapped, not copied. params may be NULL for defaults.
+/* Loads a model file (.pth, GGUF or rwkv.cpp .bin; the format is detected from the content). The
+ * tensor data is memory-mapped, not copied — except block-quantized matrices on CPUs whose
+ * integer path uses a packed layout (AVX-512 VNNI, quant_dot not "exact"): those are copied once
+ * into that layout and their file pages released. params may be NULL for defaults.
  * On success *out owns the model (free with rwkv_model_free); on failure *out is NULL. */
 rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, rwkv_model **out);
 

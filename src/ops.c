@@ -371,7 +371,12 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
             rwkv_op_linear_batch(ctx, jobs + i, n - i < MAX_BATCH ? n - i : MAX_BATCH, T);
         return;
     }
-    batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T, .serial = ++ctx->serial};
+    if (++ctx->serial == 0) { /* wrapped: no tag may match a batch of 2^32 batches ago */
+        ctx->serial = 1;
+        if (ctx->qm_job)
+            for (int i = 0; i < ctx->n_threads; i++) ctx->qm_job[i] = -1;
+    }
+    batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T, .serial = ctx->serial};
     size_t maxk = 1, xb_need = 0, qx_need = 0, qx_bytes[MAX_BATCH], qm_need = 0;
     bool want[MAX_BATCH];
     for (int i = 0; i < n; i++) {
