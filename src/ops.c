@@ -22,6 +22,9 @@
 #define BF16_MIN_T 4
 #define BF16_MIN_K 512
 
+/* Least weights per work unit of a decode product (unit_rows), where the matrix allows. */
+#define UNIT_MIN_ELEMS 16384
+
 /* Element counts below which an elementwise op runs on the calling thread alone. */
 #define PAR_MIN_ELEMS 16384
 
@@ -356,11 +359,15 @@ static void product_unit(void *arg, int u, int ith) {
  * token so that big matrices are not cut into thousands of units. Always a multiple of
  * RWKV_ROW_ALIGN, a function of the shape only. (Blocks of up to 256 rows keeping ~6 units per
  * thread were tried: 1.5B fp16 decode 5-14% slower in three A/B pairs, 0.1B within the noise.) */
-static int unit_rows(int out, int T) {
+static int unit_rows(int out, int in, int T) {
     int r = RWKV_ROW_ALIGN;
-    if (T == 1)
+    if (T == 1) {
         while (r < 256 && out / (r * 2) >= 32) r *= 2;
-    else if (out >= 32 * 8)
+        /* narrow matrices (the second low-rank factors: 768-2048 rows of 32-256 inputs): units of
+         * at least UNIT_MIN_ELEMS weights, still >= 4 per product — 16-row units of 1-4 K weights
+         * spent more time in claiming and calling than in reading */
+        while (r < 256 && (size_t)r * (size_t)in < UNIT_MIN_ELEMS && out / (r * 2) >= 4) r *= 2;
+    } else if (out >= 32 * 8)
         r = 32;
     return r;
 }
@@ -430,7 +437,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         bt.conv_first[i] = conv_units;
         conv_units += bt.xb[i] || bt.qx[i] ? T : 0;
         const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
-        bt.rows_per_unit[i] = unit_rows(out, T);
+        bt.rows_per_unit[i] = unit_rows(out, jobs[i].transposed ? jobs[i].W->rows : jobs[i].W->cols, T);
         bt.first[i] = units;
         units += (out + bt.rows_per_unit[i] - 1) / bt.rows_per_unit[i];
     }
