@@ -101,10 +101,14 @@ static void free_work(rwkv_ctx *c) {
 /* Makes every thread's decode activation buffer at least bytes long (tags cleared). */
 static bool reserve_qm(rwkv_ctx *c, size_t bytes) {
     if (c->qm && c->qm_bytes >= bytes) return true;
-    if (!c->qm) {
+    if (!c->qm || !c->qm_serial || !c->qm_job) {
+        free(c->qm);
+        free(c->qm_serial);
+        free(c->qm_job);
         c->qm = calloc((size_t)c->n_threads, sizeof *c->qm);
         c->qm_serial = calloc((size_t)c->n_threads, sizeof *c->qm_serial);
         c->qm_job = calloc((size_t)c->n_threads, sizeof *c->qm_job);
+        c->qm_bytes = 0;
         if (!c->qm || !c->qm_serial || !c->qm_job) return false;
     }
     bytes = (bytes + 4095) & ~(size_t)4095;
