@@ -34,7 +34,8 @@ HEADERS  := $(wildcard include/*.h src/*.h src/arch/*.h tools/*.h tests/common/*
 # Per-ISA flags: kernels for one instruction set live in files named after it and are only
 # called after a run-time CPU check.
 ISA_avx2   := -mavx2 -mfma -mf16c
-ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mfma -mf16c -mavx2
+ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mfma -mf16c -mavx2 \
+              -mamx-tile -mamx-bf16
 ISA_neon   :=
 
 .PHONY: all test sanitize fuzz clean check-clang check tests

@@ -3,10 +3,28 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+/* AMX tile data is a dynamically enabled state on Linux (5.16+): a process asks for it once,
+ * for all its threads, with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); without the
+ * grant the first tile instruction faults. Returns whether the grant was given. */
+static bool request_amx(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    const char *env = getenv("RWKV_AMX");
+    if (env && env[0] == '0') return false;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return false;
+#endif
+}
 
 /* XCR0: which register states the OS saves (ymm needs bits 1-2, zmm also bits 5-7). */
 static unsigned long long read_xcr0(void) {
@@ -36,10 +54,13 @@ static void detect(rwkv_cpu *c) {
         c->avx512bw = (b >> 30) & 1;
         c->avx512vl = (b >> 31) & 1;
         c->avx512vnni = (cx >> 11) & 1;
+        /* AMX-BF16 (edx bit 22) and AMX-TILE (bit 24); XCR0 bits 17-18: tile config and data */
+        bool amx = ((d >> 22) & 1) && ((d >> 24) & 1) && (xcr0 & 0x60000) == 0x60000;
         unsigned a1, b1, c1, d1;
         __cpuid_count(7, 1, a1, b1, c1, d1);
         c->avx512bf16 = (a1 >> 5) & 1;
         (void)b1; (void)c1; (void)d1;
+        c->amx_bf16 = amx && c->avx512bf16 && c->avx512bw && request_amx();
     }
 }
 #elif defined(__aarch64__) && defined(__linux__)
@@ -69,7 +90,8 @@ static void init_once(void) {
     detect(&g_cpu);
     const struct { bool on; const char *name; } f[] = {
         {g_cpu.avx512f && g_cpu.avx512bw && g_cpu.avx512vl && g_cpu.avx512dq, "avx512"},
-        {g_cpu.avx512bf16, "avx512bf16"}, {g_cpu.avx512vnni, "avx512vnni"}, {g_cpu.avx2, "avx2"},
+        {g_cpu.avx512bf16, "avx512bf16"}, {g_cpu.avx512vnni, "avx512vnni"},
+        {g_cpu.amx_bf16, "amx-bf16"}, {g_cpu.avx2, "avx2"},
         {g_cpu.fma, "fma"}, {g_cpu.f16c, "f16c"}, {g_cpu.neon, "neon"}, {g_cpu.neon_fp16, "fp16"}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].on) {

@@ -8,6 +8,8 @@ typedef struct rwkv_cpu {
     bool avx2, fma, f16c;               /* x86: AVX2 + FMA3 + F16C (with OS support for ymm) */
     bool avx512f, avx512bw, avx512vl, avx512dq; /* x86: with OS support for zmm/opmask state */
     bool avx512bf16, avx512vnni;
+    bool amx_bf16;                      /* x86: AMX tiles + bf16, the OS has granted this process
+                                         * the tile state (Linux arch_prctl) and RWKV_AMX is not 0 */
     bool neon;                          /* aarch64: Advanced SIMD (always present) */
     bool neon_fp16;                     /* aarch64: FEAT_FP16 arithmetic (informational) */
 } rwkv_cpu;

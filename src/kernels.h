@@ -84,6 +84,8 @@ const rwkv_kernels *rwkv_kernels_scalar(void);
 #if defined(__x86_64__)
 const rwkv_kernels *rwkv_kernels_avx2(void);
 const rwkv_kernels *rwkv_kernels_avx512(void);
+/* The AVX-512 table whose bf16 products run on AMX tiles (needs AMX-BF16 and the OS grant). */
+const rwkv_kernels *rwkv_kernels_amx(void);
 #endif
 #if defined(__aarch64__)
 const rwkv_kernels *rwkv_kernels_neon(void);

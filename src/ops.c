@@ -30,6 +30,12 @@
 
 #define MAX_BATCH 16
 
+/* Row stride, in elements, of the bf16 copy of a product's input: 32 elements (one cache line)
+ * more than the width, so that the rows of a token block do not all fall in one set of the L1
+ * cache when the width is a multiple of 2048 (the AMX tile loads read 16 rows at this stride:
+ * 1.5B prefill 267 -> see bench/README.md). */
+static size_t xb_ld(int cols) { return (size_t)cols + 32; }
+
 struct rwkv_ctx {
     int n_threads;
     int force_scalar;
@@ -165,6 +171,15 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
 const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx) {
     if (ctx->force_scalar || !rwkv_qkernels_best()) return "scalar";
     return ctx->quant_int8 ? "int8" : "exact";
+}
+
+int rwkv_ctx_bf16_tiles(const rwkv_ctx *ctx) {
+#if defined(__x86_64__)
+    return ctx->allow_bf16 && ctx->k == rwkv_kernels_amx();
+#else
+    (void)ctx;
+    return 0;
+#endif
 }
 
 int rwkv_ctx_packs_quant(const rwkv_ctx *ctx) {
@@ -321,7 +336,7 @@ static void convert_unit(void *arg, int u, int ith) {
     if (bt->qx[i])
         rwkv_quant_acts(bt->jobs[i].X, K, bt->T, t, t + 1, bt->qx[i]);
     else
-        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * K, K);
+        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K), K);
     (void)ith;
 }
 
@@ -352,7 +367,8 @@ static void product_unit(void *arg, int u, int ith) {
     else if (j->transposed)
         c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
     else if (bt->xb[i])
-        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], W->cols, T, j->Y, out, work);
+        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols), T, j->Y, out,
+                          work);
     else
         c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
     epilogue(c->k, j, T, out, o0, o1);
@@ -406,7 +422,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         want[i] = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
                   ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
                   (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);
-        if (want[i]) xb_need += (size_t)T * W->cols;
+        if (want[i]) xb_need += (size_t)T * xb_ld(W->cols);
     }
     if (xb_need > ctx->xb_len) {
         uint16_t *p = realloc(ctx->xb, xb_need * sizeof *p);
@@ -432,7 +448,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         bt.qx[i] = NULL;
         if (want[i] && bf16_ok) {
             bt.xb[i] = ctx->xb + off;
-            off += (size_t)T * jobs[i].W->cols;
+            off += (size_t)T * xb_ld(jobs[i].W->cols);
         }
         if (qx_bytes[i] && qx_ok) {
             bt.qx[i] = ctx->qx + qoff;

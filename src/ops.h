@@ -26,6 +26,9 @@ const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx);
 /* True when the context's products with block-quantized weights would use packed copies
  * (rwkv_quant_pack_alloc): integer path, SIMD, and a kernel table with a packed layout. */
 int rwkv_ctx_packs_quant(const rwkv_ctx *ctx);
+
+/* Whether the context's opt-in bf16 prefill products run on AMX tiles (rwkv_kernels_amx). */
+int rwkv_ctx_bf16_tiles(const rwkv_ctx *ctx);
 /* The packed copy of W (ops_quant.h), written by the context's threads; NULL as
  * rwkv_quant_pack_alloc. */
 void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *W);

@@ -141,7 +141,8 @@ static pthread_once_t g_best_once = PTHREAD_ONCE_INIT;
 static void pick_best(void) {
     const rwkv_kernels *k = NULL;
 #if defined(__x86_64__)
-    k = rwkv_kernels_avx512();
+    k = rwkv_kernels_amx();
+    if (!k) k = rwkv_kernels_avx512();
     if (!k) k = rwkv_kernels_avx2();
 #elif defined(__aarch64__)
     k = rwkv_kernels_neon();

@@ -95,9 +95,11 @@ static void test_linear(const rwkv_kernels *k, const rwkv_kernels *ref) {
  * arithmetic against exact fp32 products (printed: this is the precision cost of the path). */
 static void test_linear_bf16(const rwkv_kernels *k, const rwkv_kernels *ref) {
     if (!k->linear_bf16) return;
-    const int Ks[] = {1, 31, 32, 33, 100, 512, 773};
+    /* 64/1024 inputs and 16-50 tokens: the AMX tiles' k-steps of 32 and token blocks of 32 + a
+     * tail (other K fall back to the vdpbf16ps kernel there) */
+    const int Ks[] = {1, 31, 32, 33, 64, 100, 512, 773, 1024};
     const int Rs[] = {1, 5, 17, 40};
-    const int Ts[] = {1, 4, 5, 9};
+    const int Ts[] = {1, 4, 5, 9, 16, 33, 50};
     int bad = 0, bad_slice = 0, checks = 0;
     double worst_rel = 0;
     for (int d = RWKV_DT_F16; d <= RWKV_DT_BF16; d++)
@@ -307,12 +309,17 @@ int main(void) {
     int n_simd = 0;
 #if defined(__x86_64__)
     const rwkv_kernels *t2 = rwkv_kernels_avx2(), *t5 = rwkv_kernels_avx512();
+    const rwkv_kernels *ta = rwkv_kernels_amx();
     const rwkv_cpu *cpu = rwkv_cpu_get();
     CHECK((t2 != NULL) == (cpu->avx2 && cpu->fma && cpu->f16c), "avx2 table iff avx2+fma+f16c");
-    if (t5) CHECK(best == t5, "avx512 preferred when available");
+    CHECK((ta != NULL) == (t5 != NULL && cpu->amx_bf16), "amx table iff avx512 and amx-bf16");
+    if (t5) CHECK(best == (ta ? ta : t5), "avx512 (with amx where granted) preferred when available");
     if (t5) CHECK((t5->linear_bf16 != NULL) == cpu->avx512bf16, "bf16 products iff avx512bf16");
     if (t2) { test_table(t2); n_simd++; }
     if (t5) { test_table(t5); n_simd++; }
+    /* the amx table differs from the avx512 one only in its bf16 products */
+    if (ta) test_linear_bf16(ta, s);
+    else printf("no AMX-BF16 on this CPU (or RWKV_AMX=0): the AMX bf16 products were not checked\n");
 #elif defined(__aarch64__)
     const rwkv_kernels *tn = rwkv_kernels_neon();
     CHECK(tn != NULL, "neon table on aarch64");

@@ -14,7 +14,7 @@
 
 static const char bench_usage[] =
     "usage: rwkv bench [-m] MODEL [--threads N] [--prompt 512] [--gen 128] [--reps 5] [--json]\n"
-    "                  [--long N] [--seed S] [--bw-mb 1024] [--prefill-bf16]\n"
+    "                  [--long N] [--seed S] [--bw-mb 1024] [--prefill-bf16] [--chunk N]\n"
     "Loads the model, warms up, then per repetition: prefill of a --prompt-token random prompt\n"
     "from a fresh state (logits of the last token), then --gen decode steps (one token each,\n"
     "greedy). Reports medians [min, max] over the repetitions of decode tok/s and ms/token and\n"
@@ -27,7 +27,9 @@ static const char bench_usage[] =
     "ms/token after it with those after a 100-token prompt.\n"
     "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
     "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
-    "RWKV_PREFILL_BF16=1); the default is exact fp32.\n";
+    "RWKV_PREFILL_BF16=1); the default is exact fp32.\n"
+    "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"
+    "library's).\n";
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
@@ -315,7 +317,7 @@ static void json_stats(const char *key, stats s) {
 
 typedef struct bench_opts {
     const char *model_path;
-    int threads, prompt, gen, reps, json, bw_mib, prefill_bf16;
+    int threads, prompt, gen, reps, json, bw_mib, prefill_bf16, chunk;
     long long long_n;
     uint64_t seed;
 } bench_opts;
@@ -363,12 +365,12 @@ static int run_long(bench_ctx *b, const bench_opts *o, int32_t *buf, size_t buf_
 
 /* Parses the command line into *o; returns -1 to continue, else the exit status. */
 static int parse_bench_args(int argc, char **argv, bench_opts *o) {
-    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG, OPT_SEED, OPT_BW, OPT_BF16 };
+    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG, OPT_SEED, OPT_BW, OPT_BF16, OPT_CHUNK };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt", 'p', 1},
         {OPT_GEN, "gen", 'n', 1},     {OPT_REPS, "reps", 'r', 1},       {OPT_JSON, "json", 0, 0},
         {OPT_LONG, "long", 0, 1},     {OPT_SEED, "seed", 0, 1},         {OPT_BW, "bw-mb", 0, 1},
-        {OPT_BF16, "prefill-bf16", 0, 0},
+        {OPT_BF16, "prefill-bf16", 0, 0}, {OPT_CHUNK, "chunk", 0, 1},
         {0, NULL, 0, 0},
     };
     *o = (bench_opts){.threads = 0, .prompt = 512, .gen = 128, .reps = 5, .bw_mib = 1024, .seed = 1};
@@ -390,6 +392,7 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
         case OPT_REPS: if (cli_parse_int("--reps", v, 1, 1000, &o->reps)) return CLI_EXIT_USAGE; break;
         case OPT_JSON: o->json = 1; break;
         case OPT_BF16: o->prefill_bf16 = 1; break;
+        case OPT_CHUNK: if (cli_parse_int("--chunk", v, 1, 4096, &o->chunk)) return CLI_EXIT_USAGE; break;
         case OPT_LONG: if (cli_parse_i64("--long", v, 1, 1000000000LL, &o->long_n)) return CLI_EXIT_USAGE; break;
         case OPT_SEED: if (cli_parse_u64("--seed", v, &o->seed)) return CLI_EXIT_USAGE; break;
         case OPT_BW: if (cli_parse_int("--bw-mb", v, 1, 1 << 20, &o->bw_mib)) return CLI_EXIT_USAGE; break;
@@ -420,6 +423,7 @@ int cmd_bench(int argc, char **argv) {
     mp.n_threads = o.threads;
     mp.prefault = 1;
     mp.prefill_bf16 = o.prefill_bf16;
+    mp.seq_chunk = o.chunk;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(b.model, &info);

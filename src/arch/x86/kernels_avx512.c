@@ -13,6 +13,8 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -404,6 +406,137 @@ static void linear_bf16_avx512(rwkv_dtype dt, const void *W, int K, int r0, int 
     }
 }
 
+/* ---- bf16 matrix × matrix on AMX tiles ----------------------------------------------------- */
+
+/* The same product on the AMX tile unit (tdpbf16ps: bf16 pairs, fp32 sums, denormals flushed —
+ * the vdpbf16ps contract). Tiles: C 0-3 (tokens × 16 outputs, fp32), A 4-5 (tokens × 32 inputs,
+ * read in place from Xb), B 6-7 (16 input pairs × 16 outputs). A panel of 32 weight rows is
+ * rounded to bf16 and packed pair-interleaved into work (each k-step of a 16-row group is one
+ * 1 KiB B tile), then every token of the chunk passes over it, 32 tokens (2 A tiles × 2 B
+ * tiles) at a time. Each output is summed over k-steps of 32 in order: the same whatever the
+ * slice, the panel position or the other tokens. K must be a multiple of 32 (else the
+ * vdpbf16ps kernel above runs). */
+typedef struct amx_tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_tilecfg;
+
+/* Tiles 0-5 get m rows (tokens), tiles 6-7 16 rows; every row is 64 bytes. */
+static void amx_config(int m) {
+    amx_tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        c.rows[i] = (uint8_t)(i < 6 ? m : 16);
+        c.colsb[i] = 64;
+    }
+    _tile_loadconfig(&c);
+}
+
+/* Rows [o, o+n) (n <= 16, the rest zero), columns [32s, 32s+32) of W as a B tile at dst:
+ * dst[16·d + r] (32-bit pairs) = (W[o+r][32s+2d], W[o+r][32s+2d+1]) in bf16. */
+INLINE void amx_pack_b(rwkv_dtype dt, const void *W, int K, int o, int n, int s, uint16_t *dst) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) {
+        if (i >= n) {
+            r[i] = _mm512_setzero_ps();
+            continue;
+        }
+        const uint16_t *src = (const uint16_t *)W + (size_t)(o + i) * K + 32 * (size_t)s;
+        r[i] = dt == RWKV_DT_BF16 ? _mm512_castsi512_ps(_mm512_loadu_si512(src))
+                                  : _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(
+                                        load16(dt, src + 16, 0xffff), load16(dt, src, 0xffff)));
+    }
+    transpose16(r);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) _mm512_store_ps((float *)dst + 16 * i, r[i]);
+}
+
+/* Stores the m × 16 fp32 tile held in tmp (row stride 16) to Y, outputs [o, o+n). */
+INLINE void amx_store_part(const float *tmp, int m, float *Y, int ldy, int t0, int o, int n) {
+    for (int t = 0; t < m; t++)
+        _mm512_mask_storeu_ps(Y + (size_t)(t0 + t) * ldy + o, tail16(n), _mm512_load_ps(tmp + 16 * t));
+}
+
+#define AMX_STORE(TILE, t0_, o_, n_)                                                               \
+    do {                                                                                           \
+        if ((n_) == 16) {                                                                          \
+            _tile_stored(TILE, Y + (size_t)(t0_) * ldy + (o_), (long)ldy * 4);                     \
+        } else {                                                                                   \
+            _tile_stored(TILE, tmp, 64);                                                           \
+            amx_store_part(tmp, m, Y, ldy, t0_, o_, n_);                                           \
+        }                                                                                          \
+    } while (0)
+
+static void linear_bf16_amx(rwkv_dtype dt, const void *W, int K, int r0, int r1,
+                            const uint16_t *Xb, int ldxb, int T, float *Y, int ldy, void *work) {
+    if (K % 32) {
+        linear_bf16_avx512(dt, W, K, r0, r1, Xb, ldxb, T, Y, ldy, work);
+        return;
+    }
+    /* 32 rows × K bf16 = 64·K bytes of RWKV_LINEAR_WORK_BYTES(K), 64-byte aligned */
+    uint16_t *pk = (uint16_t *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    float tmp[256] __attribute__((aligned(64)));
+    const int S = K / 32;
+    const long sx = (long)ldxb * 2;
+    int cfg = 16;
+    amx_config(cfg);
+    for (int p = r0; p < r1; p += 32) {
+        const int np = r1 - p < 32 ? r1 - p : 32;
+        const int n0 = np < 16 ? np : 16, n1 = np - n0; /* outputs of the two B tiles */
+        for (int s = 0; s < S; s++) {
+            amx_pack_b(dt, W, K, p, n0, s, pk + (size_t)512 * (2 * s));
+            if (n1 > 0) amx_pack_b(dt, W, K, p + 16, n1, s, pk + (size_t)512 * (2 * s + 1));
+        }
+        for (int t0 = 0; t0 < T;) {
+            const int rest = T - t0;
+            const int m = rest >= 16 ? 16 : rest;
+            if (m != cfg) amx_config(cfg = m);
+            if (rest >= 32) { /* 2 A tiles × 2 B tiles */
+                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+                const uint16_t *x0 = Xb + (size_t)t0 * ldxb, *x1 = x0 + (size_t)16 * ldxb;
+                for (int s = 0; s < S; s++) {
+                    _tile_loadd(4, x0 + 32 * s, sx);
+                    _tile_loadd(5, x1 + 32 * s, sx);
+                    _tile_loadd(6, pk + (size_t)512 * (2 * s), 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (n1 > 0) {
+                        _tile_loadd(7, pk + (size_t)512 * (2 * s + 1), 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                }
+                AMX_STORE(0, t0, p, n0);
+                AMX_STORE(2, t0 + 16, p, n0);
+                if (n1 > 0) {
+                    AMX_STORE(1, t0, p + 16, n1);
+                    AMX_STORE(3, t0 + 16, p + 16, n1);
+                }
+                t0 += 32;
+            } else { /* one A tile of m tokens */
+                _tile_zero(0); _tile_zero(1);
+                const uint16_t *x0 = Xb + (size_t)t0 * ldxb;
+                for (int s = 0; s < S; s++) {
+                    _tile_loadd(4, x0 + 32 * s, sx);
+                    _tile_loadd(6, pk + (size_t)512 * (2 * s), 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    if (n1 > 0) {
+                        _tile_loadd(7, pk + (size_t)512 * (2 * s + 1), 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                    }
+                }
+                AMX_STORE(0, t0, p, n0);
+                if (n1 > 0) AMX_STORE(1, t0, p + 16, n1);
+                t0 += m;
+            }
+        }
+    }
+    _tile_release();
+}
+
 /* ---- xᵀW for the low-rank factors: 4 tokens × 32 columns register tile ----------------------- */
 
 INLINE void linear_t_impl(rwkv_dtype dt, const void *W, int K, int M, int c0, int c1,
@@ -630,6 +763,22 @@ static rwkv_kernels table_nobf16 = {
     .act = act_avx512,
     .to_bf16 = to_bf16_avx512_nobf16,
 };
+
+/* The AVX-512 table with the bf16 products on AMX tiles. */
+static rwkv_kernels table_amx = {
+    .name = "avx512-amx",
+    .linear = linear_avx512,
+    .linear_bf16 = linear_bf16_amx,
+    .linear_t = linear_t_avx512,
+    .wkv7 = wkv7_avx512,
+    .groupnorm = groupnorm_avx512,
+    .act = act_avx512,
+    .to_bf16 = to_bf16_avx512,
+};
+
+const rwkv_kernels *rwkv_kernels_amx(void) {
+    return rwkv_kernels_avx512() && rwkv_cpu_get()->amx_bf16 ? &table_amx : NULL;
+}
 
 const rwkv_kernels *rwkv_kernels_avx512(void) {
     const rwkv_cpu *c = rwkv_cpu_get();
