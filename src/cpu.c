@@ -35,8 +35,6 @@ static unsigned long long read_xcr0(void) {
 
 static void detect(rwkv_cpu *c) {
     unsigned a, b, cx, d;
-    if (!__get_cpuid(0, &a, &b, &cx, &d)) return;
-    c->intel = b == 0x756e6547u && d == 0x49656e69u && cx == 0x6c65746eu; /* "GenuineIntel" */
     if (!__get_cpuid(1, &a, &b, &cx, &d)) return;
     bool osxsave = (cx >> 27) & 1, avx = (cx >> 28) & 1;
     bool fma = (cx >> 12) & 1, f16c = (cx >> 29) & 1;

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 
 typedef struct rwkv_cpu {
-    bool intel;                         /* x86: vendor GenuineIntel (only tunes distances) */
     bool avx2, fma, f16c;               /* x86: AVX2 + FMA3 + F16C (with OS support for ymm) */
     bool avx512f, avx512bw, avx512vl, avx512dq; /* x86: with OS support for zmm/opmask state */
     bool avx512bf16, avx512vnni;

@@ -575,12 +575,12 @@ static void qp_prep(rwkv_dtype dt, const int8_t *q, const float *d, const float 
     }
 }
 
-/* Prefetch distance of the packed kernel on Intel CPUs: there a software prefetch waits for a
- * free line-fill buffer, and 4 KiB ahead (best on AMD Zen 4/5) kept too many in flight — 1.5B
- * decode on a 2-core Xeon with AMX, 3 reps × 48 tokens: nf4 25.3 tok/s at 4 KiB, 28.0 at 512 B,
- * 28.7 at 1 KiB, 28.9 at 2 KiB; q4_0 25.7 / 27.0 / 28.5 / 27.7; int8 17.2 / 17.4 / 18.1 / 18.7;
- * 0.1B q4_0 equal at 2 and 4 KiB, 6-9% slower at 1 KiB. */
-#define QP_PREFETCH_INTEL 2048
+/* Prefetch distance of the packed kernel (shorter than QX_PREFETCH). On a 2-core Xeon with AMX,
+ * where a software prefetch waits for a free line-fill buffer, 4 KiB kept too many in flight —
+ * 1.5B decode, 3 reps × 48 tokens: nf4 25.3 tok/s at 4 KiB, 28.0 at 512 B, 28.7 at 1 KiB, 28.9
+ * at 2 KiB; q4_0 25.7 / 27.0 / 28.5 / 27.7; int8 17.2 / 17.4 / 18.1 / 18.7; 0.1B q4_0 equal at 2
+ * and 4 KiB, 6-9% slower at 1 KiB. On the AMD Zen 5 VM 2 KiB and 4 KiB were within the noise. */
+#define QP_PREFETCH 2048
 
 /* One group of 16 rows × TT tokens: y[t][r] for the group at p (nu units); each unit's bytes
  * are prefetched pf bytes ahead. */
@@ -628,7 +628,7 @@ INLINE void qp_dot_type(rwkv_dtype dt, const void *P, int rows, int K, int o0, i
     int8_t t8[16];
     for (int i = 0; i < 16; i++) t8[i] = (int8_t)(rwkv_nf4_i8[i] ^ 0x80); /* 127·level + 128 */
     const __m512i tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t8));
-    const size_t pf = rwkv_cpu_get()->intel ? QP_PREFETCH_INTEL : QX_PREFETCH;
+    const size_t pf = QP_PREFETCH;
     _Alignas(64) qp_xs stackbuf[QZ_STACK / sizeof(qp_xs)];
     qp_xs *xs = stackbuf, *heap = NULL;
     int tc = T < 4 ? T : 4;
