@@ -21,7 +21,7 @@
 #define RWKV_ROW_ALIGN 16
 
 /* Bytes of private scratch a linear / linear_bf16 call may use for an input width K. */
-#define RWKV_LINEAR_WORK_BYTES(K) ((size_t)RWKV_ROW_ALIGN * 4u * (size_t)(K) + 256u)
+#define RWKV_LINEAR_WORK_BYTES(K) ((size_t)RWKV_ROW_ALIGN * 8u * (size_t)(K) + 256u)
 
 /* Elementwise activations (rwkv_kernels.act). */
 typedef enum rwkv_act {
@@ -52,6 +52,16 @@ typedef struct rwkv_kernels {
     void (*linear_bf16)(rwkv_dtype dt, const void *W, int K, int r0, int r1, const uint16_t *Xb,
                         int ldxb, int T, float *Y, int ldy, void *work);
 
+    /* The product of `linear` (fp16/bf16 weights) at fp32 grade on bf16 matrix units: Xs holds
+     * each token's activations split exactly into three bf16 parts (to_bf16x3: row t at
+     * Xs + t·ldxs, parts at offsets 0, K, 2K), fp16 weights are split exactly into two bf16
+     * parts (bf16 weights are one). Every product of two parts is exact in fp32; all of them
+     * are summed in fp32 but w_lo·x_lo (fp16 weights only; < 2^-24·|w·x|) — an error of the
+     * order of one fp32 rounding of each product. Denormals flushed. K must be a multiple of
+     * 32. NULL where the CPU has no such unit (AMX). work: RWKV_LINEAR_WORK_BYTES(K). */
+    void (*linear_x3)(rwkv_dtype dt, const void *W, int K, int r0, int r1, const uint16_t *Xs,
+                      int ldxs, int T, float *Y, int ldy, void *work);
+
     /* Columns [c0, c1) of Y = X·W for T tokens, W row-major [K][M] of type dt:
      *   Y[t·ldy + o] = Σ_{i<K} X[t·ldx + i] · W[i·M + o]      c0 <= o < c1, t < T
      * summed in order of i. */
@@ -74,6 +84,11 @@ typedef struct rwkv_kernels {
 
     /* y[i] = x[i] rounded to bf16 (nearest even), i < n. */
     void (*to_bf16)(const float *x, uint16_t *y, int n);
+
+    /* x split into three bf16 parts, hi = y[i], mid = y[n+i], lo = y[2n+i]: hi = bf16(x),
+     * mid = bf16(x − hi), lo = x − hi − mid (exact: x = hi + mid + lo for finite x whose parts
+     * stay normal). */
+    void (*to_bf16x3)(const float *x, uint16_t *y, int n);
 } rwkv_kernels;
 
 /* The scalar reference table (always available). */

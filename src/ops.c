@@ -22,6 +22,12 @@
 #define BF16_MIN_T 4
 #define BF16_MIN_K 512
 
+/* Products on split bf16 operands at fp32 grade (rwkv_kernels.linear_x3, AMX tiles) are the
+ * default for fp16/bf16 weights in sequence mode where the kernel table has them: from this many
+ * tokens (fewer stream the weights row by row, memory-bound, in `linear`) and BF16_MIN_K input
+ * columns (a multiple of 32). Their error is that of an fp32 product (tests/test_kernels.c). */
+#define X3_MIN_T 17
+
 /* Least weights per work unit of a decode product (unit_rows), where the matrix allows. */
 #define UNIT_MIN_ELEMS 16384
 
@@ -30,16 +36,21 @@
 
 #define MAX_BATCH 16
 
-/* Row stride, in elements, of the bf16 copy of a product's input: 32 elements (one cache line)
+/* How a product's input is converted for the products: none (fp32 or int8 path), rounded to
+ * bf16 (linear_bf16), split into three bf16 parts (linear_x3). */
+enum { XM_NONE, XM_BF16, XM_X3 };
+
+/* Row stride, in elements, of the bf16 copy of a product's input (three parts for XM_X3): 32 elements (one cache line)
  * more than the width, so that the rows of a token block do not all fall in one set of the L1
  * cache when the width is a multiple of 2048 (the AMX tile loads read 16 rows at this stride:
  * 1.5B prefill 267 -> see bench/README.md). */
-static size_t xb_ld(int cols) { return (size_t)cols + 32; }
+static size_t xb_ld(int cols, int mode) { return (size_t)cols * (mode == XM_X3 ? 3 : 1) + 32; }
 
 struct rwkv_ctx {
     int n_threads;
     int force_scalar;
     int allow_bf16;             /* bf16 prefill products allowed */
+    int allow_x3;               /* fp32-grade split-bf16 products (linear_x3) available */
     const rwkv_kernels *k;      /* the kernel table */
     rwkv_pool *pool;            /* n_threads workers (the caller is one) */
     unsigned char **work;       /* [n_threads] private scratch of work_bytes */
@@ -154,6 +165,7 @@ rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int 
     const char *env = getenv("RWKV_PREFILL_BF16");
     if (env && *env) prefill_bf16 = env[0] != '0'; /* the environment overrides the parameter */
     c->allow_bf16 = !force_scalar && prefill_bf16;
+    c->allow_x3 = !force_scalar && c->k->linear_x3 && c->k->to_bf16x3;
     /* rwkv_quant_int8_acts(): the process default, RWKV_QUANT_DOT included, which overrides
      * the parameter */
     const char *qenv = getenv("RWKV_QUANT_DOT");
@@ -271,6 +283,7 @@ typedef struct batch_task {
     const rwkv_linear_job *jobs;
     int n, T;
     const uint16_t *xb[MAX_BATCH]; /* bf16 input of job i, or NULL for the fp32 path */
+    unsigned char xmode[MAX_BATCH]; /* XM_*: what xb[i] holds */
     int first[MAX_BATCH + 1];      /* first unit of job i (units of job i: blocks of rows) */
     int rows_per_unit[MAX_BATCH];  /* a multiple of RWKV_ROW_ALIGN */
     int conv_first[MAX_BATCH + 1]; /* bf16 rounding or int8 quantization of the inputs: first
@@ -335,8 +348,10 @@ static void convert_unit(void *arg, int u, int ith) {
     const int K = bt->jobs[i].W->cols;
     if (bt->qx[i])
         rwkv_quant_acts(bt->jobs[i].X, K, bt->T, t, t + 1, bt->qx[i]);
+    else if (bt->xmode[i] == XM_X3)
+        bt->ctx->k->to_bf16x3(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K, XM_X3), K);
     else
-        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K), K);
+        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K, XM_BF16), K);
     (void)ith;
 }
 
@@ -366,9 +381,12 @@ static void product_unit(void *arg, int u, int ith) {
             quant_slice(c, j, T, o0, o1, work);
     else if (j->transposed)
         c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
+    else if (bt->xb[i] && bt->xmode[i] == XM_X3)
+        c->k->linear_x3(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols, XM_X3), T, j->Y, out,
+                        work);
     else if (bt->xb[i])
-        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols), T, j->Y, out,
-                          work);
+        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols, XM_BF16), T, j->Y,
+                          out, work);
     else
         c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
     epilogue(c->k, j, T, out, o0, o1);
@@ -405,7 +423,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
     }
     batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T, .serial = ctx->serial};
     size_t maxk = 1, xb_need = 0, qx_need = 0, qx_bytes[MAX_BATCH], qm_need = 0;
-    bool want[MAX_BATCH];
+    unsigned char want[MAX_BATCH]; /* XM_* */
     for (int i = 0; i < n; i++) {
         const rwkv_weight *W = jobs[i].W;
         if ((size_t)W->cols > maxk) maxk = (size_t)W->cols;
@@ -419,10 +437,14 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         bt.qm[i] = T == 1 && ctx->quant_int8 && !ctx->force_scalar && !jobs[i].transposed &&
                    rwkv_dtype_is_quant(W->dtype) && rwkv_quant_acts_bytes(W->cols, 1) > 0;
         if (bt.qm[i] && rwkv_quant_acts_bytes(W->cols, 1) > qm_need) qm_need = rwkv_quant_acts_bytes(W->cols, 1);
-        want[i] = !jobs[i].transposed && ctx->allow_bf16 && ctx->k->linear_bf16 &&
-                  ctx->k != rwkv_kernels_scalar() && T >= BF16_MIN_T && W->cols >= BF16_MIN_K &&
-                  (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16);
-        if (want[i]) xb_need += (size_t)T * xb_ld(W->cols);
+        const bool f16w = !jobs[i].transposed && (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16) &&
+                          ctx->k != rwkv_kernels_scalar() && W->cols >= BF16_MIN_K;
+        want[i] = XM_NONE;
+        if (f16w && ctx->allow_bf16 && ctx->k->linear_bf16 && T >= BF16_MIN_T)
+            want[i] = XM_BF16;
+        else if (f16w && ctx->allow_x3 && T >= X3_MIN_T && W->cols % 32 == 0)
+            want[i] = XM_X3;
+        if (want[i]) xb_need += (size_t)T * xb_ld(W->cols, want[i]);
     }
     if (xb_need > ctx->xb_len) {
         uint16_t *p = realloc(ctx->xb, xb_need * sizeof *p);
@@ -446,9 +468,11 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
     for (int i = 0; i < n; i++) {
         bt.xb[i] = NULL;
         bt.qx[i] = NULL;
+        bt.xmode[i] = XM_NONE;
         if (want[i] && bf16_ok) {
             bt.xb[i] = ctx->xb + off;
-            off += (size_t)T * xb_ld(jobs[i].W->cols);
+            bt.xmode[i] = want[i];
+            off += (size_t)T * xb_ld(jobs[i].W->cols, want[i]);
         }
         if (qx_bytes[i] && qx_ok) {
             bt.qx[i] = ctx->qx + qoff;

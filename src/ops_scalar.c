@@ -122,6 +122,17 @@ static void to_bf16_scalar(const float *x, uint16_t *y, int n) {
     for (int i = 0; i < n; i++) y[i] = rwkv_f32_to_bf16(x[i]);
 }
 
+static void to_bf16x3_scalar(const float *x, uint16_t *y, int n) {
+    for (int i = 0; i < n; i++) {
+        const uint16_t hi = rwkv_f32_to_bf16(x[i]);
+        const float r1 = x[i] - rwkv_bf16_to_f32(hi);
+        const uint16_t mid = rwkv_f32_to_bf16(r1);
+        y[i] = hi;
+        y[n + i] = mid;
+        y[2 * n + i] = rwkv_f32_to_bf16(r1 - rwkv_bf16_to_f32(mid));
+    }
+}
+
 static const rwkv_kernels scalar_table = {
     .name = "scalar",
     .linear = linear_scalar,
@@ -131,6 +142,7 @@ static const rwkv_kernels scalar_table = {
     .groupnorm = groupnorm_scalar,
     .act = act_scalar,
     .to_bf16 = to_bf16_scalar,
+    .to_bf16x3 = to_bf16x3_scalar, /* linear_x3: none (its oracle is linear, exact fp32) */
 };
 
 const rwkv_kernels *rwkv_kernels_scalar(void) { return &scalar_table; }

@@ -150,6 +150,80 @@ static void test_linear_bf16(const rwkv_kernels *k, const rwkv_kernels *ref) {
     CHECK(bad_slice == 0, "%s linear_bf16: %d outputs of a row slice differ from the full range", k->name, bad_slice);
 }
 
+/* fp32-grade products on split bf16 operands (linear_x3): the split is exact and matches the
+ * scalar one bit for bit; the products agree with the exact fp32 kernel (ref->linear) as the
+ * SIMD fp32 kernels do, and their error against a double-precision sum is no larger than that
+ * of the table's own fp32 kernel (k->linear) on the same inputs, up to a factor 2. */
+static void test_linear_x3(const rwkv_kernels *k, const rwkv_kernels *ref) {
+    if (!k->linear_x3) return;
+    const int Ks[] = {32, 64, 512, 1024, 2048};
+    const int Rs[] = {1, 5, 17, 40};
+    const int Ts[] = {1, 5, 16, 33, 50};
+    int bad = 0, bad_split = 0, bad_slice = 0, checks = 0;
+    double worst_x3 = 0, worst_f32 = 0;
+    for (int d = RWKV_DT_F16; d <= RWKV_DT_BF16; d++)
+        for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
+            for (size_t ri = 0; ri < sizeof Rs / sizeof *Rs; ri++)
+                for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+                    const int K = Ks[ki], R = Rs[ri], T = Ts[ti], ld = 3 * K + 32;
+                    const rwkv_dtype dt = (rwkv_dtype)d;
+                    void *W = make_weights(dt, (size_t)R * K);
+                    float *X = malloc(sizeof(float) * T * K), *Y = malloc(sizeof(float) * T * R);
+                    float *Yr = malloc(sizeof(float) * T * R), *Ys = malloc(sizeof(float) * T * R);
+                    float *Yf = malloc(sizeof(float) * T * R);
+                    uint16_t *Xs = malloc(2 * (size_t)T * ld), *Xr = malloc(2 * (size_t)3 * K);
+                    void *work = malloc(RWKV_LINEAR_WORK_BYTES(K));
+                    fill(X, (size_t)T * K, 2.0f);
+                    for (int t = 0; t < T; t++) {
+                        k->to_bf16x3(X + (size_t)t * K, Xs + (size_t)t * ld, K);
+                        ref->to_bf16x3(X + (size_t)t * K, Xr, K);
+                        bad_split += memcmp(Xr, Xs + (size_t)t * ld, 2 * (size_t)3 * K) != 0;
+                        for (int i = 0; i < K; i++) {
+                            const uint16_t *y = Xs + (size_t)t * ld;
+                            float sum = rwkv_bf16_to_f32(y[i]) + rwkv_bf16_to_f32(y[K + i]) + rwkv_bf16_to_f32(y[2 * K + i]);
+                            bad_split += sum != X[(size_t)t * K + i];
+                        }
+                    }
+                    ref->linear(dt, W, K, 0, R, X, K, T, Yr, R, work);
+                    k->linear(dt, W, K, 0, R, X, K, T, Yf, R, work);
+                    k->linear_x3(dt, W, K, 0, R, Xs, ld, T, Y, R, work);
+                    for (int t = 0; t < T; t++)
+                        for (int o = 0; o < R; o++) {
+                            double mag = 0, exact = 0;
+                            for (int i = 0; i < K; i++) {
+                                double p = (double)rwkv_load_elem(dt, W, (size_t)o * K + i) * X[t * K + i];
+                                mag += fabs(p);
+                                exact += p;
+                            }
+                            float e = fabsf(Y[t * R + o] - Yr[t * R + o]);
+                            if (!(e <= 1e-5 * mag + 1e-6)) {
+                                if (bad < 5)
+                                    fprintf(stderr, "%s linear_x3 %s K%d R%d T%d [%d][%d]: %g vs %g\n",
+                                            k->name, dt_name(dt), K, R, T, t, o, Y[t * R + o], Yr[t * R + o]);
+                                bad++;
+                            }
+                            double ex = fabs(Y[t * R + o] - exact) / (mag + 1e-30);
+                            double ef = fabs(Yf[t * R + o] - exact) / (mag + 1e-30);
+                            if (ex > worst_x3) worst_x3 = ex;
+                            if (ef > worst_f32) worst_f32 = ef;
+                            checks++;
+                        }
+                    if (R > RWKV_ROW_ALIGN) {
+                        k->linear_x3(dt, W, K, RWKV_ROW_ALIGN, R, Xs, ld, T, Ys, R, work);
+                        for (int t = 0; t < T; t++)
+                            for (int o = RWKV_ROW_ALIGN; o < R; o++)
+                                bad_slice += memcmp(&Ys[t * R + o], &Y[t * R + o], 4) != 0;
+                    }
+                    free(W); free(X); free(Y); free(Yr); free(Ys); free(Yf); free(Xs); free(Xr); free(work);
+                }
+    printf("%s linear_x3: worst |y − exact| / Σ|w·x| = %.2e (the fp32 kernel: %.2e)\n", k->name, worst_x3,
+           worst_f32);
+    CHECK(bad_split == 0, "%s to_bf16x3: %d rows/elements differ from the scalar split or do not sum to x", k->name, bad_split);
+    CHECK(bad == 0, "%s linear_x3: %d of %d outputs outside 1e-5*sum|wx|+1e-6 of the fp32 oracle", k->name, bad, checks);
+    CHECK(worst_x3 <= 2 * worst_f32 + 1e-7, "%s linear_x3: error %g against %g of the fp32 kernel", k->name, worst_x3, worst_f32);
+    CHECK(bad_slice == 0, "%s linear_x3: %d outputs of a row slice differ from the full range", k->name, bad_slice);
+}
+
 static void test_linear_t(const rwkv_kernels *k, const rwkv_kernels *ref) {
     const int Ks[] = {1, 5, 64, 97};
     const int Ms[] = {1, 7, 16, 33, 64, 100};
@@ -318,7 +392,10 @@ int main(void) {
     if (t2) { test_table(t2); n_simd++; }
     if (t5) { test_table(t5); n_simd++; }
     /* the amx table differs from the avx512 one only in its bf16 products */
-    if (ta) test_linear_bf16(ta, s);
+    if (ta) {
+        test_linear_bf16(ta, s);
+        test_linear_x3(ta, s);
+    }
     else printf("no AMX-BF16 on this CPU (or RWKV_AMX=0): the AMX bf16 products were not checked\n");
 #elif defined(__aarch64__)
     const rwkv_kernels *tn = rwkv_kernels_neon();
