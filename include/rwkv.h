@@ -51,8 +51,8 @@ typedef struct rwkv_model rwkv_model;
 typedef struct rwkv_model_params {
     int n_threads;    /* worker threads for eval; 0 = number of physical cores */
     int force_scalar; /* 1 = use the scalar reference kernels only (also: RWKV_FORCE_SCALAR=1) */
-    int seq_chunk;    /* tokens per chunk in sequence mode, 1..4096; 0 = default (64; 256 with
-                         prefill_bf16 where the bf16 products run on AMX tiles) */
+    int seq_chunk;    /* tokens per chunk in sequence mode, 1..4096; 0 = default (64; 128 where
+                         the products run on AMX tiles, 256 there with prefill_bf16) */
     int prefault;     /* 1 = read every page of the mapped file at load, so the weights are
                          resident from the start (RSS then no longer grows with the tokens seen) */
     int prefill_bf16; /* 1 = prefill products of fp16/bf16 matrices with >= 512 inputs in bfloat16

@@ -23,6 +23,15 @@
 /* Bytes of private scratch a linear / linear_bf16 call may use for an input width K. */
 #define RWKV_LINEAR_WORK_BYTES(K) ((size_t)RWKV_ROW_ALIGN * 8u * (size_t)(K) + 256u)
 
+/* The tile layout of split activations (linear_x3): per block of 16 tokens, per 32 input
+ * columns, per part, one 16 × 16 array of pairs (row: column pair, column: token) — the B
+ * operand of a bf16 tile product. Elements of the T tokens: rwkv_x3_elems(K, T). */
+static inline size_t rwkv_x3_index(int K, int t, int part, int k) {
+    const size_t tile = ((size_t)(t / 16) * (size_t)(K / 32) + (size_t)(k / 32)) * 3 + (size_t)part;
+    return tile * 512 + (size_t)((k % 32) / 2) * 32 + (size_t)(t % 16) * 2 + (size_t)(k % 2);
+}
+static inline size_t rwkv_x3_elems(int K, int T) { return (size_t)((T + 15) / 16) * 16 * 3 * (size_t)K; }
+
 /* Elementwise activations (rwkv_kernels.act). */
 typedef enum rwkv_act {
     RWKV_ACT_TANH = 0,    /* tanh(x) */
@@ -53,14 +62,14 @@ typedef struct rwkv_kernels {
                         int ldxb, int T, float *Y, int ldy, void *work);
 
     /* The product of `linear` (fp16/bf16 weights) at fp32 grade on bf16 matrix units: Xs holds
-     * each token's activations split exactly into three bf16 parts (to_bf16x3: row t at
-     * Xs + t·ldxs, parts at offsets 0, K, 2K), fp16 weights are split exactly into two bf16
-     * parts (bf16 weights are one). Every product of two parts is exact in fp32; all of them
-     * are summed in fp32 but w_lo·x_lo (fp16 weights only; < 2^-24·|w·x|) — an error of the
-     * order of one fp32 rounding of each product. Denormals flushed. K must be a multiple of
-     * 32. NULL where the CPU has no such unit (AMX). work: RWKV_LINEAR_WORK_BYTES(K). */
-    void (*linear_x3)(rwkv_dtype dt, const void *W, int K, int r0, int r1, const uint16_t *Xs,
-                      int ldxs, int T, float *Y, int ldy, void *work);
+     * the activations of the T tokens split exactly into three bf16 parts, in the tile layout of
+     * rwkv_x3_index (to_bf16x3); fp16 weights are split exactly into two bf16 parts (bf16
+     * weights are one). Every product of two parts is exact in fp32; all of them are summed in
+     * fp32 but w_lo·x_lo (fp16 weights only; < 2^-24·|w·x|) — an error of the order of one
+     * fp32 rounding of each product. Denormals flushed. K must be a multiple of 32. NULL where
+     * the CPU has no such unit (AMX). work: RWKV_LINEAR_WORK_BYTES(K). */
+    void (*linear_x3)(rwkv_dtype dt, const void *W, int K, int r0, int r1, const uint16_t *Xs, int T,
+                      float *Y, int ldy, void *work);
 
     /* Columns [c0, c1) of Y = X·W for T tokens, W row-major [K][M] of type dt:
      *   Y[t·ldy + o] = Σ_{i<K} X[t·ldx + i] · W[i·M + o]      c0 <= o < c1, t < T
@@ -85,10 +94,10 @@ typedef struct rwkv_kernels {
     /* y[i] = x[i] rounded to bf16 (nearest even), i < n. */
     void (*to_bf16)(const float *x, uint16_t *y, int n);
 
-    /* x split into three bf16 parts, hi = y[i], mid = y[n+i], lo = y[2n+i]: hi = bf16(x),
-     * mid = bf16(x − hi), lo = x − hi − mid (exact: x = hi + mid + lo for finite x whose parts
-     * stay normal). */
-    void (*to_bf16x3)(const float *x, uint16_t *y, int n);
+    /* Tokens [16b, 16b+16) of X ([T][ldx] fp32, rows past T read as 0) split into three bf16
+     * parts, written at Xs[rwkv_x3_index(K, t, part, k)]: hi = bf16(x), mid = bf16(x − hi),
+     * lo = x − hi − mid (exact: x = hi + mid + lo for finite x whose parts stay normal). */
+    void (*to_bf16x3)(const float *X, int ldx, int K, int T, int b, uint16_t *Xs);
 } rwkv_kernels;
 
 /* The scalar reference table (always available). */

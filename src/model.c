@@ -143,10 +143,7 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
     st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
     if (st != RWKV_OK) goto fail;
-    /* default chunk: 64 tokens (fp32 products: 64-256 measured within 4% at 1.5B); 256 where
-     * the bf16 products run on AMX tiles, which pack each weight panel once per chunk (1.5B
-     * prefill 220 tok/s at 64, 300 at 256: bench/README.md) */
-    m->seq_chunk = params->seq_chunk ? params->seq_chunk : rwkv_ctx_bf16_tiles(m->ctx) ? 256 : 64;
+    m->seq_chunk = params->seq_chunk ? params->seq_chunk : rwkv_ctx_default_chunk(m->ctx);
     st = m->arch->load(m);
     if (st != RWKV_OK) {
         char msg[512];

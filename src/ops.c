@@ -40,11 +40,16 @@
  * bf16 (linear_bf16), split into three bf16 parts (linear_x3). */
 enum { XM_NONE, XM_BF16, XM_X3 };
 
-/* Row stride, in elements, of the bf16 copy of a product's input (three parts for XM_X3): 32 elements (one cache line)
+/* Row stride, in elements, of the bf16 copy of a product's input: 32 elements (one cache line)
  * more than the width, so that the rows of a token block do not all fall in one set of the L1
  * cache when the width is a multiple of 2048 (the AMX tile loads read 16 rows at this stride:
  * 1.5B prefill 267 -> see bench/README.md). */
-static size_t xb_ld(int cols, int mode) { return (size_t)cols * (mode == XM_X3 ? 3 : 1) + 32; }
+static size_t xb_ld(int cols) { return (size_t)cols + 32; }
+
+/* Elements of the converted input of a job (XM_X3: rwkv_x3_index's tile layout). */
+static size_t xb_elems(int cols, int T, int mode) {
+    return mode == XM_X3 ? rwkv_x3_elems(cols, T) : (size_t)T * xb_ld(cols);
+}
 
 struct rwkv_ctx {
     int n_threads;
@@ -185,13 +190,15 @@ const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx) {
     return ctx->quant_int8 ? "int8" : "exact";
 }
 
-int rwkv_ctx_bf16_tiles(const rwkv_ctx *ctx) {
+int rwkv_ctx_default_chunk(const rwkv_ctx *ctx) {
+    /* measured at 1.5B and 0.1B with 512-token prompts (bench/README.md): the tile kernels pack
+     * each weight panel once per chunk, and their split activations of a chunk of 128 tokens
+     * (0.4-1.5 MB per product at 1.5B) still mostly stay in the L2 cache */
 #if defined(__x86_64__)
-    return ctx->allow_bf16 && ctx->k == rwkv_kernels_amx();
-#else
-    (void)ctx;
-    return 0;
+    if (ctx->allow_bf16 && ctx->k == rwkv_kernels_amx()) return 256;
 #endif
+    if (ctx->allow_x3) return 128;
+    return 64; /* fp32 products: 64-256 within 4% at 1.5B */
 }
 
 int rwkv_ctx_packs_quant(const rwkv_ctx *ctx) {
@@ -341,17 +348,18 @@ static int job_of(const int *first, int n, int u) {
     return j;
 }
 
-/* Unit u of the bf16 rounding: one token row of one bf16 job's input. */
+/* Unit u of the input conversion: one token row of a bf16 or int8 job, or a block of 16 tokens
+ * of a split-bf16 (XM_X3) job. */
 static void convert_unit(void *arg, int u, int ith) {
     const batch_task *bt = arg;
     int i = job_of(bt->conv_first, bt->n, u), t = u - bt->conv_first[i];
     const int K = bt->jobs[i].W->cols;
     if (bt->qx[i])
         rwkv_quant_acts(bt->jobs[i].X, K, bt->T, t, t + 1, bt->qx[i]);
-    else if (bt->xmode[i] == XM_X3)
-        bt->ctx->k->to_bf16x3(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K, XM_X3), K);
+    else if (bt->xmode[i] == XM_X3) /* t: a block of 16 tokens */
+        bt->ctx->k->to_bf16x3(bt->jobs[i].X, K, K, bt->T, t, (uint16_t *)bt->xb[i]);
     else
-        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K, XM_BF16), K);
+        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K), K);
     (void)ith;
 }
 
@@ -382,11 +390,10 @@ static void product_unit(void *arg, int u, int ith) {
     else if (j->transposed)
         c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
     else if (bt->xb[i] && bt->xmode[i] == XM_X3)
-        c->k->linear_x3(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols, XM_X3), T, j->Y, out,
-                        work);
+        c->k->linear_x3(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], T, j->Y, out, work);
     else if (bt->xb[i])
-        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols, XM_BF16), T, j->Y,
-                          out, work);
+        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols), T, j->Y, out,
+                          work);
     else
         c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
     epilogue(c->k, j, T, out, o0, o1);
@@ -444,7 +451,7 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
             want[i] = XM_BF16;
         else if (f16w && ctx->allow_x3 && T >= X3_MIN_T && W->cols % 32 == 0)
             want[i] = XM_X3;
-        if (want[i]) xb_need += (size_t)T * xb_ld(W->cols, want[i]);
+        if (want[i]) xb_need += xb_elems(W->cols, T, want[i]);
     }
     if (xb_need > ctx->xb_len) {
         uint16_t *p = realloc(ctx->xb, xb_need * sizeof *p);
@@ -472,14 +479,14 @@ void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int
         if (want[i] && bf16_ok) {
             bt.xb[i] = ctx->xb + off;
             bt.xmode[i] = want[i];
-            off += (size_t)T * xb_ld(jobs[i].W->cols, want[i]);
+            off += xb_elems(jobs[i].W->cols, T, want[i]);
         }
         if (qx_bytes[i] && qx_ok) {
             bt.qx[i] = ctx->qx + qoff;
             qoff += qx_bytes[i];
         }
         bt.conv_first[i] = conv_units;
-        conv_units += bt.xb[i] || bt.qx[i] ? T : 0;
+        conv_units += bt.xmode[i] == XM_X3 ? (T + 15) / 16 : bt.xb[i] || bt.qx[i] ? T : 0;
         const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
         bt.rows_per_unit[i] = unit_rows(out, jobs[i].transposed ? jobs[i].W->rows : jobs[i].W->cols, T);
         bt.first[i] = units;

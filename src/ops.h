@@ -27,8 +27,9 @@ const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx);
  * (rwkv_quant_pack_alloc): integer path, SIMD, and a kernel table with a packed layout. */
 int rwkv_ctx_packs_quant(const rwkv_ctx *ctx);
 
-/* Whether the context's opt-in bf16 prefill products run on AMX tiles (rwkv_kernels_amx). */
-int rwkv_ctx_bf16_tiles(const rwkv_ctx *ctx);
+/* The default sequence chunk for this context's products (tokens): 64, 128 with the split-bf16
+ * tile products (linear_x3), 256 with the opt-in bf16 products on tiles. */
+int rwkv_ctx_default_chunk(const rwkv_ctx *ctx);
 /* The packed copy of W (ops_quant.h), written by the context's threads; NULL as
  * rwkv_quant_pack_alloc. */
 void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *W);

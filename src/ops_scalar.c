@@ -122,15 +122,17 @@ static void to_bf16_scalar(const float *x, uint16_t *y, int n) {
     for (int i = 0; i < n; i++) y[i] = rwkv_f32_to_bf16(x[i]);
 }
 
-static void to_bf16x3_scalar(const float *x, uint16_t *y, int n) {
-    for (int i = 0; i < n; i++) {
-        const uint16_t hi = rwkv_f32_to_bf16(x[i]);
-        const float r1 = x[i] - rwkv_bf16_to_f32(hi);
-        const uint16_t mid = rwkv_f32_to_bf16(r1);
-        y[i] = hi;
-        y[n + i] = mid;
-        y[2 * n + i] = rwkv_f32_to_bf16(r1 - rwkv_bf16_to_f32(mid));
-    }
+static void to_bf16x3_scalar(const float *X, int ldx, int K, int T, int b, uint16_t *Xs) {
+    for (int t = 16 * b; t < 16 * b + 16; t++)
+        for (int k = 0; k < K; k++) {
+            const float x = t < T ? X[(size_t)t * ldx + k] : 0.0f;
+            const uint16_t hi = rwkv_f32_to_bf16(x);
+            const float r1 = x - rwkv_bf16_to_f32(hi);
+            const uint16_t mid = rwkv_f32_to_bf16(r1);
+            Xs[rwkv_x3_index(K, t, 0, k)] = hi;
+            Xs[rwkv_x3_index(K, t, 1, k)] = mid;
+            Xs[rwkv_x3_index(K, t, 2, k)] = rwkv_f32_to_bf16(r1 - rwkv_bf16_to_f32(mid));
+        }
 }
 
 static const rwkv_kernels scalar_table = {

@@ -165,28 +165,31 @@ static void test_linear_x3(const rwkv_kernels *k, const rwkv_kernels *ref) {
         for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)
             for (size_t ri = 0; ri < sizeof Rs / sizeof *Rs; ri++)
                 for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
-                    const int K = Ks[ki], R = Rs[ri], T = Ts[ti], ld = 3 * K + 32;
+                    const int K = Ks[ki], R = Rs[ri], T = Ts[ti];
+                    const size_t nx = rwkv_x3_elems(K, T);
                     const rwkv_dtype dt = (rwkv_dtype)d;
                     void *W = make_weights(dt, (size_t)R * K);
                     float *X = malloc(sizeof(float) * T * K), *Y = malloc(sizeof(float) * T * R);
                     float *Yr = malloc(sizeof(float) * T * R), *Ys = malloc(sizeof(float) * T * R);
                     float *Yf = malloc(sizeof(float) * T * R);
-                    uint16_t *Xs = malloc(2 * (size_t)T * ld), *Xr = malloc(2 * (size_t)3 * K);
+                    uint16_t *Xs = malloc(2 * nx), *Xr = malloc(2 * nx);
                     void *work = malloc(RWKV_LINEAR_WORK_BYTES(K));
                     fill(X, (size_t)T * K, 2.0f);
-                    for (int t = 0; t < T; t++) {
-                        k->to_bf16x3(X + (size_t)t * K, Xs + (size_t)t * ld, K);
-                        ref->to_bf16x3(X + (size_t)t * K, Xr, K);
-                        bad_split += memcmp(Xr, Xs + (size_t)t * ld, 2 * (size_t)3 * K) != 0;
-                        for (int i = 0; i < K; i++) {
-                            const uint16_t *y = Xs + (size_t)t * ld;
-                            float sum = rwkv_bf16_to_f32(y[i]) + rwkv_bf16_to_f32(y[K + i]) + rwkv_bf16_to_f32(y[2 * K + i]);
-                            bad_split += sum != X[(size_t)t * K + i];
-                        }
+                    for (int b = 0; b < (T + 15) / 16; b++) {
+                        k->to_bf16x3(X, K, K, T, b, Xs);
+                        ref->to_bf16x3(X, K, K, T, b, Xr);
                     }
+                    bad_split += memcmp(Xr, Xs, 2 * nx) != 0;
+                    for (int t = 0; t < (T + 15) / 16 * 16; t++)
+                        for (int i = 0; i < K; i++) {
+                            float sum = rwkv_bf16_to_f32(Xs[rwkv_x3_index(K, t, 0, i)]) +
+                                        rwkv_bf16_to_f32(Xs[rwkv_x3_index(K, t, 1, i)]) +
+                                        rwkv_bf16_to_f32(Xs[rwkv_x3_index(K, t, 2, i)]);
+                            bad_split += sum != (t < T ? X[(size_t)t * K + i] : 0.0f); /* padding: 0 */
+                        }
                     ref->linear(dt, W, K, 0, R, X, K, T, Yr, R, work);
                     k->linear(dt, W, K, 0, R, X, K, T, Yf, R, work);
-                    k->linear_x3(dt, W, K, 0, R, Xs, ld, T, Y, R, work);
+                    k->linear_x3(dt, W, K, 0, R, Xs, T, Y, R, work);
                     for (int t = 0; t < T; t++)
                         for (int o = 0; o < R; o++) {
                             double mag = 0, exact = 0;
@@ -209,7 +212,7 @@ static void test_linear_x3(const rwkv_kernels *k, const rwkv_kernels *ref) {
                             checks++;
                         }
                     if (R > RWKV_ROW_ALIGN) {
-                        k->linear_x3(dt, W, K, RWKV_ROW_ALIGN, R, Xs, ld, T, Ys, R, work);
+                        k->linear_x3(dt, W, K, RWKV_ROW_ALIGN, R, Xs, T, Ys, R, work);
                         for (int t = 0; t < T; t++)
                             for (int o = RWKV_ROW_ALIGN; o < R; o++)
                                 bad_slice += memcmp(&Ys[t * R + o], &Y[t * R + o], 4) != 0;
@@ -218,7 +221,7 @@ static void test_linear_x3(const rwkv_kernels *k, const rwkv_kernels *ref) {
                 }
     printf("%s linear_x3: worst |y − exact| / Σ|w·x| = %.2e (the fp32 kernel: %.2e)\n", k->name, worst_x3,
            worst_f32);
-    CHECK(bad_split == 0, "%s to_bf16x3: %d rows/elements differ from the scalar split or do not sum to x", k->name, bad_split);
+    CHECK(bad_split == 0, "%s to_bf16x3: %d layouts/elements differ from the scalar split or do not sum to x", k->name, bad_split);
     CHECK(bad == 0, "%s linear_x3: %d of %d outputs outside 1e-5*sum|wx|+1e-6 of the fp32 oracle", k->name, bad, checks);
     CHECK(worst_x3 <= 2 * worst_f32 + 1e-7, "%s linear_x3: error %g against %g of the fp32 kernel", k->name, worst_x3, worst_f32);
     CHECK(bad_slice == 0, "%s linear_x3: %d outputs of a row slice differ from the full range", k->name, bad_slice);

@@ -539,146 +539,144 @@ static void linear_bf16_amx(rwkv_dtype dt, const void *W, int K, int r0, int r1,
 
 /* ---- fp32-grade products on AMX tiles: split operands ------------------------------------ */
 
-/* Rows [o, o+n) (n <= 16), columns [32s, 32s+32) of fp16 W split exactly into two bf16 parts,
- * as B tiles at hi and lo (layout of amx_pack_b). */
-INLINE void amx_pack_b2(const void *W, int K, int o, int n, int s, uint16_t *hi, uint16_t *lo) {
-    __m512 h[16], l[16];
-#pragma GCC unroll 16
+/* fp32 lanes of 16 bf16 values. */
+INLINE __m512 bf16x16_ps(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+
+/* Rows [o, o+n) (n <= 16, the rest zero), columns [32s, 32s+32) of W as A tiles (16 rows of 32
+ * bf16, row-major) at hi and, for fp16 weights, lo: w = hi + lo exactly (w − hi has at most 4
+ * significant bits). */
+INLINE void x3_pack_a(rwkv_dtype dt, const void *W, int K, int o, int n, int s, uint16_t *hi, uint16_t *lo) {
     for (int i = 0; i < 16; i++) {
         if (i >= n) {
-            h[i] = l[i] = _mm512_setzero_ps();
+            _mm512_store_si512(hi + 32 * i, _mm512_setzero_si512());
+            if (dt == RWKV_DT_F16) _mm512_store_si512(lo + 32 * i, _mm512_setzero_si512());
             continue;
         }
         const uint16_t *src = (const uint16_t *)W + (size_t)(o + i) * K + 32 * (size_t)s;
+        if (dt == RWKV_DT_BF16) {
+            _mm512_store_si512(hi + 32 * i, _mm512_loadu_si512(src));
+            continue;
+        }
         const __m512 w0 = load16(RWKV_DT_F16, src, 0xffff), w1 = load16(RWKV_DT_F16, src + 16, 0xffff);
-        const __m512bh b = _mm512_cvtne2ps_pbh(w1, w0);
-        const __m512i bi = (__m512i)b;
-        /* the bf16 parts back in fp32: elements 0-15 from the low half, 16-31 from the high */
-        const __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bi)), 16));
-        const __m512 h1 = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bi, 1)), 16));
-        h[i] = _mm512_castsi512_ps(bi);
-        /* w − hi is exact in fp32 and has at most 4 significant bits: exact in bf16 */
-        l[i] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
-    }
-    transpose16(h);
-    transpose16(l);
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) {
-        _mm512_store_ps((float *)hi + 16 * i, h[i]);
-        _mm512_store_ps((float *)lo + 16 * i, l[i]);
+        const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(w1, w0);
+        const __m512 h0 = bf16x16_ps(_mm512_castsi512_si256(b)), h1 = bf16x16_ps(_mm512_extracti64x4_epi64(b, 1));
+        _mm512_store_si512(hi + 32 * i, b);
+        _mm512_store_si512(lo + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
     }
 }
 
-/* linear_x3 on tiles: per k-step of 32 and A part (hi, mid, lo of the activations), the hi
- * weight tiles, then (fp16 weights, A parts hi and mid only) the lo weight tiles. Tiles as in
- * linear_bf16_amx; the packed panel holds the hi tiles of the 32 rows, then their lo tiles. */
-static void linear_x3_amx(rwkv_dtype dt, const void *W, int K, int r0, int r1, const uint16_t *Xs,
-                          int ldxs, int T, float *Y, int ldy, void *work) {
-    /* the hi and lo panels: 2 × 64·K bytes of RWKV_LINEAR_WORK_BYTES(K), 64-byte aligned */
+/* Stores C (16 outputs × 16 tokens, fp32, in tmp) transposed to Y: tokens [t0, t0+nt), outputs
+ * [o, o+n). */
+INLINE void x3_store(float *tmp, float *Y, int ldy, int t0, int nt, int o, int n) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(tmp + 16 * i);
+    transpose16(r);
+    for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(Y + (size_t)(t0 + t) * ldy + o, tail16(n), r[t]);
+}
+
+/* linear_x3 on tiles, the weights as the A operand (C = W·Xᵀ: 16 outputs × 16 tokens per tile):
+ * C 0-3 = (output half 0/1) × (token block b/b+1), A 4-5 = the panel's two 16-row halves (hi,
+ * then lo), B 6-7 = the two token blocks' activation parts (already in tile layout). Per k-step
+ * of 32 each output sums hi·x_hi, hi·x_mid, hi·x_lo, then lo·x_hi, lo·x_mid. */
+static void linear_x3_amx(rwkv_dtype dt, const void *W, int K, int r0, int r1, const uint16_t *Xs, int T,
+                          float *Y, int ldy, void *work) {
+    /* hi and lo panels of 32 rows: 2 × 64·K bytes of RWKV_LINEAR_WORK_BYTES(K), 64-byte aligned */
     uint16_t *pk = (uint16_t *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
     uint16_t *pl = pk + (size_t)32 * K;
     const int lo = dt == RWKV_DT_F16;
     float tmp[256] __attribute__((aligned(64)));
-    const int S = K / 32;
-    const long sx = (long)ldxs * 2;
-    int cfg = 16;
-    amx_config(cfg);
+    const int S = K / 32, nb = (T + 15) / 16;
+    amx_config(16);
     for (int p = r0; p < r1; p += 32) {
         const int np = r1 - p < 32 ? r1 - p : 32;
         const int n0 = np < 16 ? np : 16, n1 = np - n0;
         for (int s = 0; s < S; s++) {
-            uint16_t *h0 = pk + (size_t)512 * (2 * s), *l0 = pl + (size_t)512 * (2 * s);
-            if (lo) {
-                amx_pack_b2(W, K, p, n0, s, h0, l0);
-                if (n1 > 0) amx_pack_b2(W, K, p + 16, n1, s, h0 + 512, l0 + 512);
-            } else {
-                amx_pack_b(dt, W, K, p, n0, s, h0);
-                if (n1 > 0) amx_pack_b(dt, W, K, p + 16, n1, s, h0 + 512);
-            }
+            x3_pack_a(dt, W, K, p, n0, s, pk + (size_t)1024 * s, pl + (size_t)1024 * s);
+            if (n1 > 0) x3_pack_a(dt, W, K, p + 16, n1, s, pk + (size_t)1024 * s + 512, pl + (size_t)1024 * s + 512);
         }
-        for (int t0 = 0; t0 < T;) {
-            const int rest = T - t0;
-            const int m = rest >= 16 ? 16 : rest;
-            if (m != cfg) amx_config(cfg = m);
-            const uint16_t *x0 = Xs + (size_t)t0 * ldxs;
-            if (rest >= 32) { /* 2 A tiles × 2 B tiles */
-                const uint16_t *x1 = x0 + (size_t)16 * ldxs;
-                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-                for (int s = 0; s < S; s++) {
-                    const uint16_t *bh = pk + (size_t)512 * (2 * s), *bl = pl + (size_t)512 * (2 * s);
-                    for (int a = 0; a < 3; a++) {
-                        _tile_loadd(4, x0 + (size_t)a * K + 32 * s, sx);
-                        _tile_loadd(5, x1 + (size_t)a * K + 32 * s, sx);
-                        _tile_loadd(6, bh, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(2, 5, 6);
-                        if (n1 > 0) {
-                            _tile_loadd(7, bh + 512, 64);
-                            _tile_dpbf16ps(1, 4, 7);
-                            _tile_dpbf16ps(3, 5, 7);
-                        }
-                        if (lo && a < 2) {
-                            _tile_loadd(6, bl, 64);
-                            _tile_dpbf16ps(0, 4, 6);
-                            _tile_dpbf16ps(2, 5, 6);
-                            if (n1 > 0) {
-                                _tile_loadd(7, bl + 512, 64);
-                                _tile_dpbf16ps(1, 4, 7);
-                                _tile_dpbf16ps(3, 5, 7);
-                            }
-                        }
+        for (int b = 0; b < nb; b += 2) {
+            const int two = b + 1 < nb;
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            for (int s = 0; s < S; s++) {
+                const uint16_t *x0 = Xs + ((size_t)b * S + s) * 3 * 512, *x1 = x0 + (size_t)S * 3 * 512;
+                _tile_loadd(4, pk + (size_t)1024 * s, 64);
+                if (n1 > 0) _tile_loadd(5, pk + (size_t)1024 * s + 512, 64);
+                for (int a = 0; a < 3; a++) {
+                    _tile_loadd(6, x0 + 512 * a, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    if (n1 > 0) _tile_dpbf16ps(2, 5, 6);
+                    if (two) {
+                        _tile_loadd(7, x1 + 512 * a, 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                        if (n1 > 0) _tile_dpbf16ps(3, 5, 7);
                     }
                 }
-                AMX_STORE(0, t0, p, n0);
-                AMX_STORE(2, t0 + 16, p, n0);
+                if (!lo) continue;
+                _tile_loadd(4, pl + (size_t)1024 * s, 64);
+                if (n1 > 0) _tile_loadd(5, pl + (size_t)1024 * s + 512, 64);
+                for (int a = 0; a < 2; a++) {
+                    _tile_loadd(6, x0 + 512 * a, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    if (n1 > 0) _tile_dpbf16ps(2, 5, 6);
+                    if (two) {
+                        _tile_loadd(7, x1 + 512 * a, 64);
+                        _tile_dpbf16ps(1, 4, 7);
+                        if (n1 > 0) _tile_dpbf16ps(3, 5, 7);
+                    }
+                }
+            }
+            const int t0 = 16 * b, nt0 = T - t0 < 16 ? T - t0 : 16;
+            _tile_stored(0, tmp, 64);
+            x3_store(tmp, Y, ldy, t0, nt0, p, n0);
+            if (n1 > 0) {
+                _tile_stored(2, tmp, 64);
+                x3_store(tmp, Y, ldy, t0, nt0, p + 16, n1);
+            }
+            if (two) {
+                const int nt1 = T - t0 - 16 < 16 ? T - t0 - 16 : 16;
+                _tile_stored(1, tmp, 64);
+                x3_store(tmp, Y, ldy, t0 + 16, nt1, p, n0);
                 if (n1 > 0) {
-                    AMX_STORE(1, t0, p + 16, n1);
-                    AMX_STORE(3, t0 + 16, p + 16, n1);
+                    _tile_stored(3, tmp, 64);
+                    x3_store(tmp, Y, ldy, t0 + 16, nt1, p + 16, n1);
                 }
-                t0 += 32;
-            } else { /* one A tile of m tokens */
-                _tile_zero(0); _tile_zero(1);
-                for (int s = 0; s < S; s++) {
-                    const uint16_t *bh = pk + (size_t)512 * (2 * s), *bl = pl + (size_t)512 * (2 * s);
-                    for (int a = 0; a < 3; a++) {
-                        _tile_loadd(4, x0 + (size_t)a * K + 32 * s, sx);
-                        _tile_loadd(6, bh, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        if (n1 > 0) {
-                            _tile_loadd(7, bh + 512, 64);
-                            _tile_dpbf16ps(1, 4, 7);
-                        }
-                        if (lo && a < 2) {
-                            _tile_loadd(6, bl, 64);
-                            _tile_dpbf16ps(0, 4, 6);
-                            if (n1 > 0) {
-                                _tile_loadd(7, bl + 512, 64);
-                                _tile_dpbf16ps(1, 4, 7);
-                            }
-                        }
-                    }
-                }
-                AMX_STORE(0, t0, p, n0);
-                if (n1 > 0) AMX_STORE(1, t0, p + 16, n1);
-                t0 += m;
             }
         }
     }
     _tile_release();
 }
 
-static void to_bf16x3_avx512(const float *x, uint16_t *y, int n) {
-    for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = tail16(n - i);
-        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
-        const __m512 r1 = _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-        const __m256i md = (__m256i)_mm512_cvtneps_pbh(r1);
-        const __m512 r2 = _mm512_sub_ps(r1, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(md), 16)));
-        _mm256_mask_storeu_epi16(y + i, m, h);
-        _mm256_mask_storeu_epi16(y + n + i, m, md);
-        _mm256_mask_storeu_epi16(y + 2 * (size_t)n + i, m, (__m256i)_mm512_cvtneps_pbh(r2));
+/* Token block b of X split into bf16 parts in the tile layout (kernels.h rwkv_x3_index): per 32
+ * columns, each token's 32 values → 32 bf16 (16 pairs) per part, then a 16 × 16 transpose of
+ * the pairs puts the tokens along the rows. */
+static void to_bf16x3_avx512(const float *X, int ldx, int K, int T, int b, uint16_t *Xs) {
+    const int S = K / 32;
+    for (int s = 0; s < S; s++) {
+        __m512 part[3][16];
+        for (int n = 0; n < 16; n++) {
+            const int t = 16 * b + n;
+            if (t >= T) {
+                part[0][n] = part[1][n] = part[2][n] = _mm512_setzero_ps();
+                continue;
+            }
+            const float *x = X + (size_t)t * ldx + 32 * s;
+            const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+            const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+            const __m512 a0 = _mm512_sub_ps(x0, bf16x16_ps(_mm512_castsi512_si256(h)));
+            const __m512 a1 = _mm512_sub_ps(x1, bf16x16_ps(_mm512_extracti64x4_epi64(h, 1)));
+            const __m512i m = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);
+            const __m512 c0 = _mm512_sub_ps(a0, bf16x16_ps(_mm512_castsi512_si256(m)));
+            const __m512 c1 = _mm512_sub_ps(a1, bf16x16_ps(_mm512_extracti64x4_epi64(m, 1)));
+            part[0][n] = _mm512_castsi512_ps(h);
+            part[1][n] = _mm512_castsi512_ps(m);
+            part[2][n] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(c1, c0));
+        }
+        for (int a = 0; a < 3; a++) {
+            transpose16(part[a]);
+            uint16_t *dst = Xs + (((size_t)b * S + s) * 3 + a) * 512;
+            for (int kp = 0; kp < 16; kp++) _mm512_storeu_ps((float *)(dst + 32 * kp), part[a][kp]);
+        }
     }
 }
 
