@@ -104,6 +104,11 @@ typedef struct rwkv_model_info {
     const char *quant_products; /* how products with block-quantized weights are computed:
                                    "int8" (int8 activations, integer dots), "exact" or "scalar"
                                    (the float reference); "none" when no weight is quantized */
+    const char *prefill_products; /* how sequence mode multiplies fp16/bf16 weights: "fp32" (FMA),
+                                     "fp32-x3-amx" (fp32 grade: activations split into three
+                                     bf16 parts, fp16 weights into two, on AMX tiles), "bf16" or
+                                     "bf16-amx" (opt-in prefill_bf16) */
+    int seq_chunk;                /* tokens per sequence-mode chunk in use */
 } rwkv_model_info;
 
 /* Describes the model. Strings point to static storage. */

@@ -155,6 +155,8 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     m->info.generation = m->arch->generation;
     fill_common_info(m);
     m->info.quant_products = "none";
+    m->info.prefill_products = rwkv_ctx_prefill_products(m->ctx);
+    m->info.seq_chunk = m->seq_chunk;
     for (size_t i = 0; i < m->file.n_tensors; i++)
         if (rwkv_dtype_is_quant(m->file.tensors[i].dtype)) m->info.quant_products = rwkv_ctx_quant_products(m->ctx);
     *out = m;

@@ -190,6 +190,16 @@ const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx) {
     return ctx->quant_int8 ? "int8" : "exact";
 }
 
+const char *rwkv_ctx_prefill_products(const rwkv_ctx *ctx) {
+    if (ctx->allow_bf16 && ctx->k->linear_bf16) {
+#if defined(__x86_64__)
+        if (ctx->k == rwkv_kernels_amx()) return "bf16-amx";
+#endif
+        return "bf16";
+    }
+    return ctx->allow_x3 ? "fp32-x3-amx" : "fp32";
+}
+
 int rwkv_ctx_default_chunk(const rwkv_ctx *ctx) {
     /* measured at 1.5B and 0.1B with 512-token prompts (bench/README.md): the tile kernels pack
      * each weight panel once per chunk, and their split activations of a chunk of 128 tokens

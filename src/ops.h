@@ -30,6 +30,8 @@ int rwkv_ctx_packs_quant(const rwkv_ctx *ctx);
 /* The default sequence chunk for this context's products (tokens): 64, 128 with the split-bf16
  * tile products (linear_x3), 256 with the opt-in bf16 products on tiles. */
 int rwkv_ctx_default_chunk(const rwkv_ctx *ctx);
+/* rwkv_model_info.prefill_products of a model run by this context (static string). */
+const char *rwkv_ctx_prefill_products(const rwkv_ctx *ctx);
 /* The packed copy of W (ops_quant.h), written by the context's threads; NULL as
  * rwkv_quant_pack_alloc. */
 void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *W);

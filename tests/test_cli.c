@@ -123,6 +123,10 @@ static void test_info(void) {
     CHECK(json_has(r.out, "weight_dtype", "\"fp32\""), "info: weight_dtype: %s", r.out);
     CHECK(json_has(r.out, "quant_products", "\"none\""), "info: quant_products of an fp32 model: %s", r.out);
     CHECK(json_has(r.out, "format", "\"pth\""), "info: format: %s", r.out);
+    /* the library's choice for this CPU, one of four names; the fp32 default chunk is 64 */
+    CHECK(json_has(r.out, "prefill_products", "\"fp32\"") || json_has(r.out, "prefill_products", "\"fp32-x3-amx\""),
+          "info: prefill_products (default params): %s", r.out);
+    CHECK(json_has(r.out, "seq_chunk", "64") || json_has(r.out, "seq_chunk", "128"), "info: seq_chunk: %s", r.out);
     CHECK(strstr(r.out, "\"params\":") && strstr(r.out, "\"state_bytes\":") &&
           strstr(r.out, "\"fingerprint\":\""), "info: missing fields: %s", r.out);
     test_result_free(&r);

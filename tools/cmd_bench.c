@@ -474,9 +474,7 @@ int cmd_bench(int argc, char **argv) {
     cpu_model(cpu, sizeof cpu);
     cpu_features(feat, sizeof feat);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *bf_env = getenv("RWKV_PREFILL_BF16");
-    const int bf16 = bf_env && *bf_env ? bf_env[0] != '0' : o.prefill_bf16;
-    const char *arith = bf16 ? "bf16" : "fp32";
+    const char *arith = info.prefill_products ? info.prefill_products : "fp32";
     if (o.json) {
         fputs("{\"model\":", stdout);
         json_string(o.model_path);
@@ -494,7 +492,7 @@ int cmd_bench(int argc, char **argv) {
         json_stats("decode_ms_per_token", sms);
         json_stats("prefill_tok_s", sp);
         json_stats("prefill_gflops", sg);
-        printf(",\"prefill_arithmetic\":\"%s\",\"quant_products\":", arith);
+        printf(",\"prefill_arithmetic\":\"%s\",\"seq_chunk\":%d,\"quant_products\":", arith, info.seq_chunk);
         json_string(info.quant_products ? info.quant_products : "none");
         printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
         json_stats("decode_gbs", sbw);
@@ -522,8 +520,9 @@ int cmd_bench(int argc, char **argv) {
                bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
         printf("prefill  %.1f tok/s [min %.1f, max %.1f] for %d tokens -> %.1f GFLOP/s [%.1f, %.1f]\n", sp.med, sp.min,
                sp.max, o.prompt, sg.med, sg.min, sg.max);
-        printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products)\n",
-               flops_per_token / 2e6, arith);
+        printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products,\n"
+               "         chunks of %d tokens)\n",
+               flops_per_token / 2e6, arith, info.seq_chunk);
         printf("rss      peak %.1f MB\n", rss);
         if (o.long_n > 0) {
             printf("long     %lld tokens prefilled at %.1f tok/s\n", o.long_n, lr.prefill_tok_s);
