@@ -424,7 +424,9 @@ typedef struct amx_tilecfg {
 
 /* Tiles 0-5 get m rows (tokens), tiles 6-7 16 rows; every row is 64 bytes. */
 static void amx_config(int m) {
-    amx_tilecfg c;
+    /* not a local: gcc 12 may drop stores to a local whose only reader is ldtilecfg (seen in
+     * a test program: the rows and widths were never written and the tile loads faulted) */
+    static _Thread_local amx_tilecfg c __attribute__((aligned(64)));
     memset(&c, 0, sizeof c);
     c.palette = 1;
     for (int i = 0; i < 8; i++) {
