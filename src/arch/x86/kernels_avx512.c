@@ -577,6 +577,21 @@ INLINE void x3_store(float *tmp, float *Y, int ldy, int t0, int nt, int o, int n
     for (int t = 0; t < nt; t++) _mm512_mask_storeu_ps(Y + (size_t)(t0 + t) * ldy + o, tail16(n), r[t]);
 }
 
+/* C tiles += the weight tiles in 4 (and 5 when half1) × the first nparts activation parts of
+ * token blocks x0 (and x1 when two). */
+INLINE void x3_parts(const uint16_t *x0, const uint16_t *x1, int nparts, int half1, int two) {
+    for (int a = 0; a < nparts; a++) {
+        _tile_loadd(6, x0 + 512 * a, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        if (half1) _tile_dpbf16ps(2, 5, 6);
+        if (two) {
+            _tile_loadd(7, x1 + 512 * a, 64);
+            _tile_dpbf16ps(1, 4, 7);
+            if (half1) _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+}
+
 /* linear_x3 on tiles, the weights as the A operand (C = W·Xᵀ: 16 outputs × 16 tokens per tile):
  * C 0-3 = (output half 0/1) × (token block b/b+1), A 4-5 = the panel's two 16-row halves (hi,
  * then lo), B 6-7 = the two token blocks' activation parts (already in tile layout). Per k-step
@@ -604,29 +619,11 @@ static void linear_x3_amx(rwkv_dtype dt, const void *W, int K, int r0, int r1, c
                 const uint16_t *x0 = Xs + ((size_t)b * S + s) * 3 * 512, *x1 = x0 + (size_t)S * 3 * 512;
                 _tile_loadd(4, pk + (size_t)1024 * s, 64);
                 if (n1 > 0) _tile_loadd(5, pk + (size_t)1024 * s + 512, 64);
-                for (int a = 0; a < 3; a++) {
-                    _tile_loadd(6, x0 + 512 * a, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    if (n1 > 0) _tile_dpbf16ps(2, 5, 6);
-                    if (two) {
-                        _tile_loadd(7, x1 + 512 * a, 64);
-                        _tile_dpbf16ps(1, 4, 7);
-                        if (n1 > 0) _tile_dpbf16ps(3, 5, 7);
-                    }
-                }
+                x3_parts(x0, x1, 3, n1 > 0, two);
                 if (!lo) continue;
                 _tile_loadd(4, pl + (size_t)1024 * s, 64);
                 if (n1 > 0) _tile_loadd(5, pl + (size_t)1024 * s + 512, 64);
-                for (int a = 0; a < 2; a++) {
-                    _tile_loadd(6, x0 + 512 * a, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    if (n1 > 0) _tile_dpbf16ps(2, 5, 6);
-                    if (two) {
-                        _tile_loadd(7, x1 + 512 * a, 64);
-                        _tile_dpbf16ps(1, 4, 7);
-                        if (n1 > 0) _tile_dpbf16ps(3, 5, 7);
-                    }
-                }
+                x3_parts(x0, x1, 2, n1 > 0, two);
             }
             const int t0 = 16 * b, nt0 = T - t0 < 16 ? T - t0 : 16;
             _tile_stored(0, tmp, 64);
