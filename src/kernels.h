@@ -20,7 +20,8 @@
 /* Row slices of rwkv_kernels.linear / linear_bf16 start at multiples of this. */
 #define RWKV_ROW_ALIGN 16
 
-/* Bytes of private scratch a linear / linear_bf16 call may use for an input width K. */
+/* Bytes of private scratch a linear / linear_bf16 / linear_x3 call may use for an input width K
+ * (linear_x3: two bf16 panels of 32 rows). */
 #define RWKV_LINEAR_WORK_BYTES(K) ((size_t)RWKV_ROW_ALIGN * 8u * (size_t)(K) + 256u)
 
 /* The tile layout of split activations (linear_x3): per block of 16 tokens, per 32 input

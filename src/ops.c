@@ -419,14 +419,13 @@ static void product_unit(void *arg, int u, int ith) {
  * thread were tried: 1.5B fp16 decode 5-14% slower in three A/B pairs, 0.1B within the noise.) */
 static int unit_rows(int out, int in, int T, bool quant) {
     int r = RWKV_ROW_ALIGN;
-    if (T > 1 && quant) {
+    if (T > 1 && quant && out >= 32 * 8) {
         /* the integer kernel prepares each token's per-block terms once per call: units of up
          * to QUANT_SEQ_ROWS rows, still >= 8 per product (512-token prefill, 3 reps: 1.5B q4_0
          * 131 / 147 / 155 / 161 tok/s at 32 / 64 / 128 / 256 rows, 0.1B q4_0 1409 / 1532 /
          * 1551 / 1579) */
         r = 32;
         while (r < QUANT_SEQ_ROWS && out / (r * 2) >= 8) r *= 2;
-        if (out < 32 * 8) r = RWKV_ROW_ALIGN;
     } else if (T == 1) {
         while (r < 256 && out / (r * 2) >= 32) r *= 2;
         /* narrow matrices (the second low-rank factors: 768-2048 rows of 32-256 inputs): units of

@@ -32,12 +32,13 @@
 INLINE __mmask16 tail16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 INLINE __mmask32 tail32(int n) { return n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1u); }
 
+/* fp32 lanes of 16 bf16 values. */
+INLINE __m512 bf16x16_ps(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+
 /* 16 elements of type dt at p (masked lanes read as 0) as fp32. */
 INLINE __m512 load16(rwkv_dtype dt, const void *p, __mmask16 m) {
     if (dt == RWKV_DT_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-    if (dt == RWKV_DT_BF16)
-        return _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+    if (dt == RWKV_DT_BF16) return bf16x16_ps(_mm256_maskz_loadu_epi16(m, p));
     return _mm512_maskz_loadu_ps(m, p);
 }
 
@@ -541,8 +542,14 @@ static void linear_bf16_amx(rwkv_dtype dt, const void *W, int K, int r0, int r1,
 
 /* ---- fp32-grade products on AMX tiles: split operands ------------------------------------ */
 
-/* fp32 lanes of 16 bf16 values. */
-INLINE __m512 bf16x16_ps(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+/* x0 (elements 0-15) and x1 (16-31) rounded to 32 bf16 (nearest even); *r0, *r1 = what the
+ * rounding left out, exact in fp32. */
+INLINE __m512i bf16_split32(__m512 x0, __m512 x1, __m512 *r0, __m512 *r1) {
+    const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+    *r0 = _mm512_sub_ps(x0, bf16x16_ps(_mm512_castsi512_si256(b)));
+    *r1 = _mm512_sub_ps(x1, bf16x16_ps(_mm512_extracti64x4_epi64(b, 1)));
+    return b;
+}
 
 /* Rows [o, o+n) (n <= 16, the rest zero), columns [32s, 32s+32) of W as A tiles (16 rows of 32
  * bf16, row-major) at hi and, for fp16 weights, lo: w = hi + lo exactly (w − hi has at most 4
@@ -559,11 +566,10 @@ INLINE void x3_pack_a(rwkv_dtype dt, const void *W, int K, int o, int n, int s, 
             _mm512_store_si512(hi + 32 * i, _mm512_loadu_si512(src));
             continue;
         }
-        const __m512 w0 = load16(RWKV_DT_F16, src, 0xffff), w1 = load16(RWKV_DT_F16, src + 16, 0xffff);
-        const __m512i b = (__m512i)_mm512_cvtne2ps_pbh(w1, w0);
-        const __m512 h0 = bf16x16_ps(_mm512_castsi512_si256(b)), h1 = bf16x16_ps(_mm512_extracti64x4_epi64(b, 1));
-        _mm512_store_si512(hi + 32 * i, b);
-        _mm512_store_si512(lo + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(w1, h1), _mm512_sub_ps(w0, h0)));
+        __m512 l0, l1;
+        _mm512_store_si512(hi + 32 * i, bf16_split32(load16(RWKV_DT_F16, src, 0xffff),
+                                                     load16(RWKV_DT_F16, src + 16, 0xffff), &l0, &l1));
+        _mm512_store_si512(lo + 32 * i, (__m512i)_mm512_cvtne2ps_pbh(l1, l0));
     }
 }
 
@@ -660,15 +666,9 @@ static void to_bf16x3_avx512(const float *X, int ldx, int K, int T, int b, uint1
                 continue;
             }
             const float *x = X + (size_t)t * ldx + 32 * s;
-            const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-            const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
-            const __m512 a0 = _mm512_sub_ps(x0, bf16x16_ps(_mm512_castsi512_si256(h)));
-            const __m512 a1 = _mm512_sub_ps(x1, bf16x16_ps(_mm512_extracti64x4_epi64(h, 1)));
-            const __m512i m = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);
-            const __m512 c0 = _mm512_sub_ps(a0, bf16x16_ps(_mm512_castsi512_si256(m)));
-            const __m512 c1 = _mm512_sub_ps(a1, bf16x16_ps(_mm512_extracti64x4_epi64(m, 1)));
-            part[0][n] = _mm512_castsi512_ps(h);
-            part[1][n] = _mm512_castsi512_ps(m);
+            __m512 a0, a1, c0, c1;
+            part[0][n] = _mm512_castsi512_ps(bf16_split32(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), &a0, &a1));
+            part[1][n] = _mm512_castsi512_ps(bf16_split32(a0, a1, &c0, &c1));
             part[2][n] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(c1, c0));
         }
         for (int a = 0; a < 3; a++) {
