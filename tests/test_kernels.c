@@ -26,6 +26,19 @@ static void fill(float *p, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
 }
 
+/* Σ_i |W[o][i]·X[t][i]| for a [rows][K] matrix of type dt and X [T][K] (each product exact in
+ * double); *exact, if given, = Σ_i W[o][i]·X[t][i] in double. */
+static double sum_abs_wx(rwkv_dtype dt, const void *W, const float *X, int K, int o, int t, double *exact) {
+    double mag = 0, sum = 0;
+    for (int i = 0; i < K; i++) {
+        const double p = (double)rwkv_load_elem(dt, W, (size_t)o * K + i) * X[(size_t)t * K + i];
+        mag += fabs(p);
+        sum += p;
+    }
+    if (exact) *exact = sum;
+    return mag;
+}
+
 /* Random weights of type dt (values exactly representable), returned as raw bytes. */
 static void *make_weights(rwkv_dtype dt, size_t n) {
     void *w = malloc(n * 4 + 64);
@@ -62,9 +75,7 @@ static void test_linear(const rwkv_kernels *k, const rwkv_kernels *ref) {
                     k->linear(dt, W, K, 0, R, X, K, T, Y, R, work);
                     for (int t = 0; t < T; t++)
                         for (int o = 0; o < R; o++) {
-                            double mag = 0;
-                            for (int i = 0; i < K; i++)
-                                mag += fabs(rwkv_load_elem(dt, W, (size_t)o * K + i) * X[t * K + i]);
+                            const double mag = sum_abs_wx(dt, W, X, K, o, t, NULL);
                             float e = fabsf(Y[t * R + o] - Yr[t * R + o]);
                             if (!(e <= 1e-5 * mag + 1e-6)) {
                                 if (bad < 5)
@@ -121,9 +132,7 @@ static void test_linear_bf16(const rwkv_kernels *k, const rwkv_kernels *ref) {
                     ref->linear(dt, W, K, 0, R, X, K, T, Yf, R, work);
                     for (int t = 0; t < T; t++)
                         for (int o = 0; o < R; o++) {
-                            double mag = 0;
-                            for (int i = 0; i < K; i++)
-                                mag += fabs(rwkv_load_elem(dt, W, (size_t)o * K + i) * X[t * K + i]);
+                            const double mag = sum_abs_wx(dt, W, X, K, o, t, NULL);
                             float e = fabsf(Y[t * R + o] - Yr[t * R + o]);
                             if (!(e <= 1e-5 * mag + 1e-6)) {
                                 if (bad < 5)
@@ -192,12 +201,8 @@ static void test_linear_x3(const rwkv_kernels *k, const rwkv_kernels *ref) {
                     k->linear_x3(dt, W, K, 0, R, Xs, T, Y, R, work);
                     for (int t = 0; t < T; t++)
                         for (int o = 0; o < R; o++) {
-                            double mag = 0, exact = 0;
-                            for (int i = 0; i < K; i++) {
-                                double p = (double)rwkv_load_elem(dt, W, (size_t)o * K + i) * X[t * K + i];
-                                mag += fabs(p);
-                                exact += p;
-                            }
+                            double exact;
+                            const double mag = sum_abs_wx(dt, W, X, K, o, t, &exact);
                             float e = fabsf(Y[t * R + o] - Yr[t * R + o]);
                             if (!(e <= 1e-5 * mag + 1e-6)) {
                                 if (bad < 5)
