@@ -7,29 +7,30 @@ BUILD    ?= build
 OPT      ?= -O2 -g
 SANFLAGS ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-             -Iinclude -Isrc -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
+             -Iinclude -Isrc -Itools -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
 TOOL_LIBS += -ledit
 TOOL_LIBS += -lmicrohttpd -ljansson
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
-  ARCH_SRC := $(wildcard src/arch/x86/*.c)
+  ARCH_SRC := $(wildcard src/backend/cpu/x86/*.c)
 else ifneq (,$(findstring aarch64,$(MACHINE)))
-  ARCH_SRC := $(wildcard src/arch/arm/*.c)
+  ARCH_SRC := $(wildcard src/backend/cpu/arm/*.c)
 else
   ARCH_SRC :=
 endif
 
-LIB_SRC  := $(wildcard src/*.c) $(ARCH_SRC)
+# Every .c under src/ except the per-ISA folders, which only the matching target builds.
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/backend/cpu/x86/*' -not -path 'src/backend/cpu/arm/*')) $(ARCH_SRC)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-TOOL_SRC := $(wildcard tools/*.c)
+TOOL_SRC := $(wildcard tools/*/*.c)
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_COMMON := $(wildcard tests/common/*.c)
 TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_COMMON))
-HEADERS  := $(wildcard include/*.h src/*.h src/arch/*.h tools/*.h tests/common/*.h)
+HEADERS  := $(shell find include src tools tests/common -name '*.h' -not -path '*/node_modules/*')
 
 # Per-ISA flags: kernels for one instruction set live in files named after it and are only
 # called after a run-time CPU check.
@@ -58,10 +59,10 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
 	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
 
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
-$(BUILD)/obj/tools/serve_page.o: tools/web/index.html
+$(BUILD)/obj/tools/serve/serve_page.o: tools/serve/web/index.html
 
 # quant_avx512.c compiles quant_avx2.c's shared parts with QX_VNNI defined (#include).
-$(BUILD)/obj/src/arch/x86/quant_avx512.o: src/arch/x86/quant_avx2.c
+$(BUILD)/obj/src/backend/cpu/x86/quant_avx512.o: src/backend/cpu/x86/quant_avx2.c
 
 tests: $(TEST_BIN)
 

@@ -1,7 +1,7 @@
 /* fuzz_bin.c — libFuzzer target: any byte string given to the bin reader must be either accepted
  * (every tensor's bytes inside the input or in a buffer owned by the table) or rejected with a
  * message, never crash. */
-#include "internal.h"
+#include "base/internal.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* fuzz_pth.c — libFuzzer target: any byte string given to the .pth reader must be either
  * accepted (with every tensor inside the input) or rejected with a message, never crash. */
-#include "internal.h"
+#include "base/internal.h"
 
 #include <stdlib.h>
 

@@ -1,9 +1,9 @@
 /* test_formats.c — quantized types, rwkv.cpp .bin files, GGUF read/write (issue 4). */
 #include "common/test.h"
-#include "gguf.h"
-#include "internal.h"
-#include "ops_quant.h"
-#include "quant.h"
+#include "io/gguf.h"
+#include "base/internal.h"
+#include "backend/cpu/ops_quant.h"
+#include "types/quant.h"
 
 #include <math.h>
 #include <unistd.h>

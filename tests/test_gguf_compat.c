@@ -10,9 +10,9 @@
  * against the raw token bytes, and that our own writer produces the same tensor table. */
 #include "common/test.h"
 #include "rwkv.h"
-#include "internal.h"
-#include "quant.h"
-#include "gguf.h"
+#include "base/internal.h"
+#include "types/quant.h"
+#include "io/gguf.h"
 
 #include <stdint.h>
 #include <unistd.h>

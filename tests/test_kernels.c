@@ -8,8 +8,8 @@
  * bf16 rounding: exact. Slices: a slice [r0, r1) with r0 a multiple of RWKV_ROW_ALIGN must give
  * bit-identical values to the whole range, and must not write outside itself. */
 #include "common/test.h"
-#include "cpu.h"
-#include "kernels.h"
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/kernels.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * outputs (../shared/fixtures/tiny-*), serial and sequence mode, chunk sizes, state copies, and
  * the v5/v6 state-tuning transpose on a synthetic state file. */
 #include "common/test.h"
-#include "pth_write.h"
+#include "io/pth_write.h"
 #include "rwkv.h"
 
 #include <math.h>

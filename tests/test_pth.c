@@ -1,7 +1,7 @@
 /* test_pth.c — the .pth reader: real checkpoints of every generation, value agreement between
  * fp32/fp16/bf16 files, and robustness against truncated, corrupted and hand-crafted files. */
 #include "common/test.h"
-#include "internal.h"
+#include "base/internal.h"
 
 #include <math.h>
 #include <stdint.h>

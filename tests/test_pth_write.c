@@ -1,10 +1,10 @@
-/* test_pth_write.c — the .pth writer (src/pth_write.c), random-weight models
+/* test_pth_write.c — the .pth writer (src/io/pth_write.c), random-weight models
  * (rwkv_model_init_random) and the `rwkv init` / `rwkv bench` commands. */
 #include "common/test.h"
-#include "internal.h"
-#include "pth_write.h"
+#include "base/internal.h"
+#include "io/pth_write.h"
 #include "rwkv.h"
-#include "zip.h"
+#include "io/zip.h"
 
 #include <dirent.h>
 #include <math.h>

@@ -17,9 +17,9 @@
  *     (rwkv_quant_acts + rwkv_linear_quant_rows_q). Both modes run whatever RWKV_QUANT_DOT says. */
 #include "common/test.h"
 
-#include "ops.h"
-#include "ops_quant.h"
-#include "quant.h"
+#include "backend/cpu/ops.h"
+#include "backend/cpu/ops_quant.h"
+#include "types/quant.h"
 
 #include <math.h>
 

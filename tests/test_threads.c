@@ -3,7 +3,7 @@
  * fixture model and on a random model large enough for the matrix-matrix and bf16 paths. */
 #include "common/test.h"
 #include "rwkv.h"
-#include "threadpool.h"
+#include "backend/cpu/threadpool.h"
 
 #include <math.h>
 #include <stdatomic.h>

@@ -1,5 +1,5 @@
 /* test_tokenizer.c — the World and byte tokenizers, vocab parsing, UTF-8 prefix helper. */
-#include "internal.h"
+#include "base/internal.h"
 #include "common/test.h"
 
 #include <stdint.h>

@@ -1,0 +1,649 @@
+/* ops.c — the execution context (thread pool, kernel table, scratch) and the ops of ops.h.
+ * Each op is one parallel step on the pool: the work is cut into slices that depend only on the
+ * op's shape and the thread count, every output element is computed by one thread with the
+ * kernels of kernels.h, and the slice starts are multiples of RWKV_ROW_ALIGN so the result does
+ * not depend on the thread count. The scalar oracle of every kernel is in ops_scalar.c. */
+#include "ops.h"
+#include "types/quant.h"
+#include "ops_quant.h"
+#include "threadpool.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* bf16 products (rwkv_kernels.linear_bf16: activations and fp16 weights rounded to bf16, fp32
+ * sums) are an opt-in for prefill speed: with RWKV_PREFILL_BF16=1 they are used for fp16/bf16
+ * weights in sequence mode when the chunk has at least this many tokens and the matrix this
+ * many input columns. They are off by default: arithmetic stays fp32 (sequence mode then equals
+ * serial mode to float rounding), whereas the bf16 path moves the logits of a 0.1B model by
+ * ~0.04 and changes greedy continuations. */
+#define BF16_MIN_T 4
+#define BF16_MIN_K 512
+
+/* Products on split bf16 operands at fp32 grade (rwkv_kernels.linear_x3, AMX tiles) are the
+ * default for fp16/bf16 weights in sequence mode where the kernel table has them: from this many
+ * tokens (fewer stream the weights row by row, memory-bound, in `linear`) and BF16_MIN_K input
+ * columns (a multiple of 32). Their error is that of an fp32 product (tests/test_kernels.c). */
+#define X3_MIN_T 17
+
+/* Least weights per work unit of a decode product (unit_rows), where the matrix allows. */
+#define UNIT_MIN_ELEMS 16384
+
+/* Element counts below which an elementwise op runs on the calling thread alone. */
+#define PAR_MIN_ELEMS 16384
+
+#define MAX_BATCH 16
+
+#define QUANT_SEQ_ROWS 256
+
+/* How a product's input is converted for the products: none (fp32 or int8 path), rounded to
+ * bf16 (linear_bf16), split into three bf16 parts (linear_x3). */
+enum { XM_NONE, XM_BF16, XM_X3 };
+
+/* Row stride, in elements, of the bf16 copy of a product's input: 32 elements (one cache line)
+ * more than the width, so that the rows of a token block do not all fall in one set of the L1
+ * cache when the width is a multiple of 2048 (the AMX tile loads read 16 rows at this stride:
+ * 1.5B --prefill-bf16 prefill 267 -> 300 tok/s). */
+static size_t xb_ld(int cols) { return (size_t)cols + 32; }
+
+/* Elements of the converted input of a job (XM_X3: rwkv_x3_index's tile layout). */
+static size_t xb_elems(int cols, int T, int mode) {
+    return mode == XM_X3 ? rwkv_x3_elems(cols, T) : (size_t)T * xb_ld(cols);
+}
+
+struct rwkv_ctx {
+    int n_threads;
+    int force_scalar;
+    int allow_bf16;             /* bf16 prefill products allowed */
+    int allow_x3;               /* fp32-grade split-bf16 products (linear_x3) available */
+    const rwkv_kernels *k;      /* the kernel table */
+    rwkv_pool *pool;            /* n_threads workers (the caller is one) */
+    unsigned char **work;       /* [n_threads] private scratch of work_bytes */
+    size_t work_bytes;
+    uint16_t *xb;               /* bf16 copies of batch inputs */
+    size_t xb_len;              /* in elements */
+    int quant_int8;             /* quantized weights: integer path (int8 activations) */
+    unsigned char *qx;          /* activations quantized once per product (T > 1) */
+    size_t qx_len;              /* in bytes */
+    /* decode (T = 1): each thread quantizes a job's one activation row once and keeps it for
+     * the job's other units it runs (qm[i] tagged with the batch serial and the job) */
+    unsigned char **qm;         /* [n_threads] of qm_bytes */
+    size_t qm_bytes;
+    unsigned *qm_serial;        /* [n_threads] */
+    int *qm_job;                /* [n_threads] */
+    unsigned serial;            /* batches run so far */
+};
+
+/* Number of physical cores (distinct core ids per package), falling back to online CPUs. */
+static int physical_cores(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+    int seen = 0;
+    uint64_t keys[1024];
+    for (long cpu = 0; cpu < online && cpu < 1024; cpu++) {
+        char path[128];
+        int core = -1, pkg = -1;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/core_id", cpu);
+        FILE *f = fopen(path, "r");
+        if (!f) return (int)online;
+        if (fscanf(f, "%d", &core) != 1) core = -1;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/physical_package_id", cpu);
+        f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%d", &pkg) != 1) pkg = -1;
+            fclose(f);
+        }
+        if (core < 0) return (int)online;
+        uint64_t key = ((uint64_t)(uint32_t)pkg << 32) | (uint32_t)core;
+        int dup = 0;
+        for (int i = 0; i < seen; i++) dup |= keys[i] == key;
+        if (!dup) keys[seen++] = key;
+    }
+    return seen > 0 ? seen : (int)online;
+}
+
+static void free_work(rwkv_ctx *c) {
+    if (c->work)
+        for (int i = 0; i < c->n_threads; i++) free(c->work[i]);
+    free(c->work);
+    c->work = NULL;
+    c->work_bytes = 0;
+    if (c->qm)
+        for (int i = 0; i < c->n_threads; i++) free(c->qm[i]);
+    free(c->qm);
+    free(c->qm_serial);
+    free(c->qm_job);
+    c->qm = NULL;
+    c->qm_serial = NULL;
+    c->qm_job = NULL;
+    c->qm_bytes = 0;
+}
+
+/* Makes every thread's decode activation buffer at least bytes long (tags cleared). */
+static bool reserve_qm(rwkv_ctx *c, size_t bytes) {
+    if (c->qm && c->qm_bytes >= bytes) return true;
+    if (!c->qm || !c->qm_serial || !c->qm_job) {
+        free(c->qm);
+        free(c->qm_serial);
+        free(c->qm_job);
+        c->qm = calloc((size_t)c->n_threads, sizeof *c->qm);
+        c->qm_serial = calloc((size_t)c->n_threads, sizeof *c->qm_serial);
+        c->qm_job = calloc((size_t)c->n_threads, sizeof *c->qm_job);
+        c->qm_bytes = 0;
+        if (!c->qm || !c->qm_serial || !c->qm_job) return false;
+    }
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    for (int i = 0; i < c->n_threads; i++) {
+        free(c->qm[i]);
+        c->qm[i] = aligned_alloc(64, bytes);
+        c->qm_job[i] = -1;
+        if (!c->qm[i]) {
+            c->qm_bytes = 0;
+            return false;
+        }
+    }
+    c->qm_bytes = bytes;
+    return true;
+}
+
+/* (Re)creates the pool and the per-thread scratch table for n threads. */
+static rwkv_status setup_threads(rwkv_ctx *c, int n) {
+    rwkv_pool_free(c->pool);
+    c->pool = NULL;
+    free_work(c);
+    c->n_threads = n;
+    c->work = calloc((size_t)n, sizeof *c->work);
+    if (!c->work) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    return rwkv_pool_new(n, &c->pool);
+}
+
+rwkv_status rwkv_ctx_new(int n_threads, int force_scalar, int prefill_bf16, int quant_dot,
+                          rwkv_ctx **out) {
+    *out = NULL;
+    if (n_threads < 0 || n_threads > 1024)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "thread count %d out of range 0..1024", n_threads);
+    rwkv_ctx *c = calloc(1, sizeof *c);
+    if (!c) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    c->force_scalar = force_scalar;
+    c->k = rwkv_kernels_best(force_scalar);
+    const char *env = getenv("RWKV_PREFILL_BF16");
+    if (env && *env) prefill_bf16 = env[0] != '0'; /* the environment overrides the parameter */
+    c->allow_bf16 = !force_scalar && prefill_bf16;
+    c->allow_x3 = !force_scalar && c->k->linear_x3 && c->k->to_bf16x3;
+    /* rwkv_quant_int8_acts(): the process default, RWKV_QUANT_DOT included, which overrides
+     * the parameter */
+    const char *qenv = getenv("RWKV_QUANT_DOT");
+    c->quant_int8 = (qenv && *qenv) || quant_dot == RWKV_QUANT_DOT_AUTO ? rwkv_quant_int8_acts()
+                                                                        : quant_dot == RWKV_QUANT_DOT_INT8;
+    rwkv_status st = setup_threads(c, n_threads ? n_threads : physical_cores());
+    if (st != RWKV_OK) {
+        rwkv_ctx_free(c);
+        return st;
+    }
+    *out = c;
+    return RWKV_OK;
+}
+
+const char *rwkv_ctx_quant_products(const rwkv_ctx *ctx) {
+    if (ctx->force_scalar || !rwkv_qkernels_best()) return "scalar";
+    return ctx->quant_int8 ? "int8" : "exact";
+}
+
+const char *rwkv_ctx_prefill_products(const rwkv_ctx *ctx) {
+    if (ctx->allow_bf16 && ctx->k->linear_bf16) {
+#if defined(__x86_64__)
+        if (ctx->k == rwkv_kernels_amx()) return "bf16-amx";
+#endif
+        return "bf16";
+    }
+    return ctx->allow_x3 ? "fp32-x3-amx" : "fp32";
+}
+
+int rwkv_ctx_default_chunk(const rwkv_ctx *ctx) {
+    /* measured at 1.5B and 0.1B with 512-token prompts (bench/README.md): the tile kernels pack
+     * each weight panel once per chunk, and their split activations of a chunk of 128 tokens
+     * (0.4-1.5 MB per product at 1.5B) still mostly stay in the L2 cache */
+#if defined(__x86_64__)
+    if (ctx->allow_bf16 && ctx->k == rwkv_kernels_amx()) return 256;
+#endif
+    if (ctx->allow_x3) return 128;
+    return 64; /* fp32 products: 64-256 within 4% at 1.5B */
+}
+
+int rwkv_ctx_packs_quant(const rwkv_ctx *ctx) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    return !ctx->force_scalar && ctx->quant_int8 && k && k->pack && k->dot_packed;
+}
+
+typedef struct pack_task {
+    const rwkv_weight *W;
+    void *P;
+    int groups;
+} pack_task;
+
+#define PACK_GROUPS_PER_UNIT 64
+
+static void pack_unit(void *arg, int u, int ith) {
+    const pack_task *pt = arg;
+    const int g0 = u * PACK_GROUPS_PER_UNIT, g1 = g0 + PACK_GROUPS_PER_UNIT;
+    rwkv_quant_pack_groups(pt->W, g0, g1 < pt->groups ? g1 : pt->groups, pt->P);
+    (void)ith;
+}
+
+void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *W) {
+    pack_task pt = {.W = W};
+    pt.P = rwkv_quant_pack_alloc(W, &pt.groups);
+    if (!pt.P) return NULL;
+    /* the threads share the page faults of the fresh copy (most of the time in a VM) */
+    rwkv_pool_run_units(ctx->pool, pack_unit, &pt, (pt.groups + PACK_GROUPS_PER_UNIT - 1) / PACK_GROUPS_PER_UNIT);
+    return pt.P;
+}
+
+void rwkv_ctx_free(rwkv_ctx *ctx) {
+    if (!ctx) return;
+    rwkv_pool_free(ctx->pool);
+    free_work(ctx);
+    free(ctx->xb);
+    free(ctx->qx);
+    free(ctx);
+}
+
+rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads) {
+    if (n_threads < 0 || n_threads > 1024)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "thread count %d out of range 0..1024", n_threads);
+    int n = n_threads ? n_threads : physical_cores();
+    if (n == ctx->n_threads && ctx->pool) return RWKV_OK;
+    return setup_threads(ctx, n);
+}
+
+int rwkv_ctx_threads(const rwkv_ctx *ctx) { return ctx->n_threads; }
+
+const char *rwkv_ctx_kernels_name(const rwkv_ctx *ctx) { return ctx->k->name; }
+
+/* Makes every thread's scratch at least bytes long. False if out of memory. */
+static bool reserve_work(rwkv_ctx *c, size_t bytes) {
+    if (c->work_bytes >= bytes) return true;
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    for (int i = 0; i < c->n_threads; i++) {
+        free(c->work[i]);
+        c->work[i] = aligned_alloc(64, bytes);
+        if (!c->work[i]) {
+            free_work(c);
+            c->work = calloc((size_t)c->n_threads, sizeof *c->work);
+            return false;
+        }
+    }
+    c->work_bytes = bytes;
+    return true;
+}
+
+/* ---- products ------------------------------------------------------------------------------ */
+
+/* Slow product with no scratch memory, used only if scratch could not be allocated. */
+static void linear_fallback(const rwkv_linear_job *j, int T) {
+    const rwkv_weight *W = j->W;
+    const int in = j->transposed ? W->rows : W->cols, out = j->transposed ? W->cols : W->rows;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < out; o++) {
+            float s = 0.0f;
+            for (int i = 0; i < in; i++) {
+                size_t idx = j->transposed ? (size_t)i * out + o : (size_t)o * in + i;
+                s += rwkv_load_elem(W->dtype, W->data, idx) * j->X[(size_t)t * in + i];
+            }
+            j->Y[(size_t)t * out + o] = s;
+        }
+}
+
+typedef struct batch_task {
+    rwkv_ctx *ctx;
+    const rwkv_linear_job *jobs;
+    int n, T;
+    const uint16_t *xb[MAX_BATCH]; /* bf16 input of job i, or NULL for the fp32 path */
+    unsigned char xmode[MAX_BATCH]; /* XM_*: what xb[i] holds */
+    int first[MAX_BATCH + 1];      /* first unit of job i (units of job i: blocks of rows) */
+    int rows_per_unit[MAX_BATCH];  /* a multiple of RWKV_ROW_ALIGN */
+    int conv_first[MAX_BATCH + 1]; /* bf16 rounding or int8 quantization of the inputs: first
+                                      unit (one token row) of job i */
+    void *qx[MAX_BATCH];           /* job i's activations quantized once (ops_quant.h), or NULL */
+    bool qm[MAX_BATCH];            /* decode: job i's row quantized once per thread (ctx->qm) */
+    unsigned serial;               /* ctx->serial of this batch */
+} batch_task;
+
+/* The job's epilogue on outputs [o0, o1) of every token, with the kernel table's elementwise
+ * op (SIMD): relu² in place, or acc += y (acc = identity(y + acc): the same sum). */
+static void epilogue(const rwkv_kernels *k, const rwkv_linear_job *j, int T, int out, int o0, int o1) {
+    if (j->epilogue == RWKV_EPI_NONE || o0 >= o1) return;
+    for (int t = 0; t < T; t++) {
+        float *y = j->Y + (size_t)t * out + o0;
+        if (j->epilogue == RWKV_EPI_RELU_SQ) {
+            k->act(RWKV_ACT_RELU_SQ, y, NULL, y, o1 - o0);
+        } else {
+            float *a = j->acc + (size_t)t * out + o0;
+            k->act(RWKV_ACT_IDENTITY, y, a, a, o1 - o0);
+        }
+    }
+}
+
+/* Outputs [o0, o1) of a product with block-quantized weights (quant.h, ops_quant.c). work holds
+ * at least one dequantized row. */
+static void quant_slice(const rwkv_ctx *c, const rwkv_linear_job *j, int T, int o0, int o1,
+                        void *work) {
+    const rwkv_weight *W = j->W;
+    if (!j->transposed) {
+        rwkv_linear_quant_rows_ex(W, o0, o1, j->X, T, j->Y, c->force_scalar, c->quant_int8, work,
+                                  c->work_bytes);
+        return;
+    }
+    /* xᵀW with W [in][out] quantized along its rows: dequantize each row once per slice */
+    const int in = W->rows, out = W->cols;
+    const size_t rb = rwkv_dtype_row_bytes(W->dtype, (size_t)out);
+    float *row = work;
+    for (int t = 0; t < T; t++)
+        for (int o = o0; o < o1; o++) j->Y[(size_t)t * out + o] = 0.0f;
+    for (int i = 0; i < in; i++) {
+        rwkv_dequantize_row(W->dtype, (const char *)W->data + (size_t)i * rb, row, (size_t)out);
+        for (int t = 0; t < T; t++) {
+            const float xi = j->X[(size_t)t * in + i];
+            float *y = j->Y + (size_t)t * out;
+            for (int o = o0; o < o1; o++) y[o] += xi * row[o];
+        }
+    }
+}
+
+/* Index of the job that unit u belongs to (first[] ascending). */
+static int job_of(const int *first, int n, int u) {
+    int j = 0;
+    while (j + 1 < n && first[j + 1] <= u) j++;
+    return j;
+}
+
+/* Unit u of the input conversion: one token row of a bf16 or int8 job, or a block of 16 tokens
+ * of a split-bf16 (XM_X3) job. */
+static void convert_unit(void *arg, int u, int ith) {
+    const batch_task *bt = arg;
+    int i = job_of(bt->conv_first, bt->n, u), t = u - bt->conv_first[i];
+    const int K = bt->jobs[i].W->cols;
+    if (bt->qx[i])
+        rwkv_quant_acts(bt->jobs[i].X, K, bt->T, t, t + 1, bt->qx[i]);
+    else if (bt->xmode[i] == XM_X3) /* t: a block of 16 tokens */
+        bt->ctx->k->to_bf16x3(bt->jobs[i].X, K, K, bt->T, t, (uint16_t *)bt->xb[i]);
+    else
+        bt->ctx->k->to_bf16(bt->jobs[i].X + (size_t)t * K, (uint16_t *)bt->xb[i] + (size_t)t * xb_ld(K), K);
+    (void)ith;
+}
+
+/* Unit u of the products: a block of output rows (columns when transposed) of one job. */
+static void product_unit(void *arg, int u, int ith) {
+    const batch_task *bt = arg;
+    rwkv_ctx *c = bt->ctx;
+    const int T = bt->T;
+    const int i = job_of(bt->first, bt->n, u);
+    const rwkv_linear_job *j = &bt->jobs[i];
+    const rwkv_weight *W = j->W;
+    const int out = j->transposed ? W->cols : W->rows;
+    int o0 = (u - bt->first[i]) * bt->rows_per_unit[i], o1 = o0 + bt->rows_per_unit[i];
+    if (o1 > out) o1 = out;
+    void *work = c->work[ith];
+    if (rwkv_dtype_is_quant(W->dtype)) /* block-quantized weights: ops_quant.c */
+        if (bt->qx[i]) {
+            rwkv_linear_quant_rows_q(W, o0, o1, bt->qx[i], T, j->Y);
+        } else if (bt->qm[i]) {
+            if (c->qm_serial[ith] != bt->serial || c->qm_job[ith] != i) {
+                rwkv_quant_acts(j->X, W->cols, 1, 0, 1, c->qm[ith]);
+                c->qm_serial[ith] = bt->serial;
+                c->qm_job[ith] = i;
+            }
+            rwkv_linear_quant_rows_q(W, o0, o1, c->qm[ith], 1, j->Y);
+        } else
+            quant_slice(c, j, T, o0, o1, work);
+    else if (j->transposed)
+        c->k->linear_t(W->dtype, W->data, W->rows, W->cols, o0, o1, j->X, W->rows, T, j->Y, out);
+    else if (bt->xb[i] && bt->xmode[i] == XM_X3)
+        c->k->linear_x3(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], T, j->Y, out, work);
+    else if (bt->xb[i])
+        c->k->linear_bf16(W->dtype, W->data, W->cols, o0, o1, bt->xb[i], (int)xb_ld(W->cols), T, j->Y, out,
+                          work);
+    else
+        c->k->linear(W->dtype, W->data, W->cols, o0, o1, j->X, W->cols, T, j->Y, out, work);
+    epilogue(c->k, j, T, out, o0, o1);
+}
+
+/* Output rows per work unit: for chunks of tokens, 32 rows (the AVX-512 GEMM's weight panel; up
+ * to QUANT_SEQ_ROWS with block-quantized weights on the integer path;
+ * 16 when the matrix is too small to give every thread a few units), larger blocks for a single
+ * token so that big matrices are not cut into thousands of units. Always a multiple of
+ * RWKV_ROW_ALIGN, a function of the shape only. (Blocks of up to 256 rows keeping ~6 units per
+ * thread were tried: 1.5B fp16 decode 5-14% slower in three A/B pairs, 0.1B within the noise.) */
+static int unit_rows(int out, int in, int T, bool quant) {
+    int r = RWKV_ROW_ALIGN;
+    if (T > 1 && quant && out >= 32 * 8) {
+        /* the integer kernel prepares each token's per-block terms once per call: units of up
+         * to QUANT_SEQ_ROWS rows, still >= 8 per product (512-token prefill, 3 reps: 1.5B q4_0
+         * 131 / 147 / 155 / 161 tok/s at 32 / 64 / 128 / 256 rows, 0.1B q4_0 1409 / 1532 /
+         * 1551 / 1579) */
+        r = 32;
+        while (r < QUANT_SEQ_ROWS && out / (r * 2) >= 8) r *= 2;
+    } else if (T == 1) {
+        while (r < 256 && out / (r * 2) >= 32) r *= 2;
+        /* narrow matrices (the second low-rank factors: 768-2048 rows of 32-256 inputs): units of
+         * at least UNIT_MIN_ELEMS weights, still >= 4 per product — 16-row units of 1-4 K weights
+         * spent more time in claiming and calling than in reading */
+        while (r < 256 && (size_t)r * (size_t)in < UNIT_MIN_ELEMS && out / (r * 2) >= 4) r *= 2;
+    } else if (out >= 32 * 8)
+        r = 32;
+    return r;
+}
+
+void rwkv_op_linear_batch(rwkv_ctx *ctx, const rwkv_linear_job *jobs, int n, int T) {
+    if (n > MAX_BATCH) {
+        for (int i = 0; i < n; i += MAX_BATCH)
+            rwkv_op_linear_batch(ctx, jobs + i, n - i < MAX_BATCH ? n - i : MAX_BATCH, T);
+        return;
+    }
+    if (++ctx->serial == 0) { /* wrapped: no tag may match a batch of 2^32 batches ago */
+        ctx->serial = 1;
+        if (ctx->qm_job)
+            for (int i = 0; i < ctx->n_threads; i++) ctx->qm_job[i] = -1;
+    }
+    batch_task bt = {.ctx = ctx, .jobs = jobs, .n = n, .T = T, .serial = ctx->serial};
+    size_t maxk = 1, xb_need = 0, qx_need = 0, qx_bytes[MAX_BATCH], qm_need = 0;
+    unsigned char want[MAX_BATCH]; /* XM_* */
+    for (int i = 0; i < n; i++) {
+        const rwkv_weight *W = jobs[i].W;
+        if ((size_t)W->cols > maxk) maxk = (size_t)W->cols;
+        /* integer path for more than one token: quantize each token row once for all units
+         * (a decode step quantizes its one row inside each unit: cheaper than another pass) */
+        qx_bytes[i] = 0;
+        if (T > 1 && ctx->quant_int8 && !ctx->force_scalar && !jobs[i].transposed &&
+            rwkv_dtype_is_quant(W->dtype))
+            qx_bytes[i] = (rwkv_quant_acts_bytes(W->cols, T) + 63) & ~(size_t)63;
+        qx_need += qx_bytes[i];
+        bt.qm[i] = T == 1 && ctx->quant_int8 && !ctx->force_scalar && !jobs[i].transposed &&
+                   rwkv_dtype_is_quant(W->dtype) && rwkv_quant_acts_bytes(W->cols, 1) > 0;
+        if (bt.qm[i] && rwkv_quant_acts_bytes(W->cols, 1) > qm_need) qm_need = rwkv_quant_acts_bytes(W->cols, 1);
+        const bool f16w = !jobs[i].transposed && (W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16) &&
+                          ctx->k != rwkv_kernels_scalar() && W->cols >= BF16_MIN_K;
+        want[i] = XM_NONE;
+        if (f16w && ctx->allow_bf16 && ctx->k->linear_bf16 && T >= BF16_MIN_T)
+            want[i] = XM_BF16;
+        else if (f16w && ctx->allow_x3 && T >= X3_MIN_T && W->cols % 32 == 0)
+            want[i] = XM_X3;
+        if (want[i]) xb_need += xb_elems(W->cols, T, want[i]);
+    }
+    if (xb_need > ctx->xb_len) {
+        uint16_t *p = realloc(ctx->xb, xb_need * sizeof *p);
+        if (p) {
+            ctx->xb = p;
+            ctx->xb_len = xb_need;
+        }
+    }
+    const bool bf16_ok = xb_need > 0 && xb_need <= ctx->xb_len; /* else: fp32 path */
+    if (qx_need > ctx->qx_len) {
+        unsigned char *p = NULL;
+        if (posix_memalign((void **)&p, 64, qx_need) == 0) {
+            free(ctx->qx);
+            ctx->qx = p;
+            ctx->qx_len = qx_need;
+        }
+    }
+    const bool qx_ok = qx_need > 0 && qx_need <= ctx->qx_len; /* else: quantized per unit */
+    size_t off = 0, qoff = 0;
+    int units = 0, conv_units = 0;
+    for (int i = 0; i < n; i++) {
+        bt.xb[i] = NULL;
+        bt.qx[i] = NULL;
+        bt.xmode[i] = XM_NONE;
+        if (want[i] && bf16_ok) {
+            bt.xb[i] = ctx->xb + off;
+            bt.xmode[i] = want[i];
+            off += xb_elems(jobs[i].W->cols, T, want[i]);
+        }
+        if (qx_bytes[i] && qx_ok) {
+            bt.qx[i] = ctx->qx + qoff;
+            qoff += qx_bytes[i];
+        }
+        bt.conv_first[i] = conv_units;
+        conv_units += bt.xmode[i] == XM_X3 ? (T + 15) / 16 : bt.xb[i] || bt.qx[i] ? T : 0;
+        const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
+        bt.rows_per_unit[i] = unit_rows(out, jobs[i].transposed ? jobs[i].W->rows : jobs[i].W->cols, T,
+                                        bt.qx[i] != NULL);
+        bt.first[i] = units;
+        units += (out + bt.rows_per_unit[i] - 1) / bt.rows_per_unit[i];
+    }
+    bt.first[n] = units;
+    bt.conv_first[n] = conv_units;
+    if (!reserve_work(ctx, RWKV_LINEAR_WORK_BYTES(maxk))) {
+        for (int i = 0; i < n; i++) {
+            const int out = jobs[i].transposed ? jobs[i].W->cols : jobs[i].W->rows;
+            linear_fallback(&jobs[i], T);
+            epilogue(ctx->k, &jobs[i], T, out, 0, out);
+        }
+        return;
+    }
+    if (qm_need && !reserve_qm(ctx, qm_need)) /* no memory: quantized in every unit */
+        for (int i = 0; i < n; i++) bt.qm[i] = false;
+    if (conv_units) rwkv_pool_run_units(ctx->pool, convert_unit, &bt, conv_units);
+    rwkv_pool_run_units(ctx->pool, product_unit, &bt, units);
+}
+
+void rwkv_op_linear(rwkv_ctx *ctx, const rwkv_weight *W, const float *X, float *Y, int T) {
+    rwkv_linear_job j = {.W = W, .X = X, .Y = Y};
+    rwkv_op_linear_batch(ctx, &j, 1, T);
+}
+
+void rwkv_op_linear_t(rwkv_ctx *ctx, const rwkv_weight *W, const float *X, float *Y, int T) {
+    rwkv_linear_job j = {.W = W, .X = X, .Y = Y, .transposed = 1};
+    rwkv_op_linear_batch(ctx, &j, 1, T);
+}
+
+/* ---- WKV ------------------------------------------------------------------------------------ */
+
+typedef struct wkv_task {
+    const rwkv_kernels *k;
+    float *S;
+    const float *r, *w, *kk_, *k_, *v, *a, *ln_w, *ln_b, *r_k, *g;
+    float *y;
+    int T, H, N;
+    float eps;
+} wkv_task;
+
+/* The per-head output steps of rwkv_op_wkv7_out for head h. */
+static void wkv_head_out(const wkv_task *wt, int h) {
+    const int N = wt->N, C = wt->H * wt->N;
+    for (int t = 0; t < wt->T; t++) {
+        size_t b = (size_t)t * C + (size_t)h * N;
+        float *y = wt->y + b;
+        wt->k->groupnorm(y, y, wt->ln_w + (size_t)h * N, wt->ln_b + (size_t)h * N, N, N, wt->eps);
+        const float *r = wt->r + b, *k = wt->k_ + b, *v = wt->v + b, *rk = wt->r_k + (size_t)h * N;
+        float dot = 0.0f;
+        for (int j = 0; j < N; j++) dot += r[j] * k[j] * rk[j];
+        const float *g = wt->g + b;
+        for (int j = 0; j < N; j++) y[j] = (y[j] + dot * v[j]) * g[j];
+    }
+}
+
+/* Unit h: head h over every token. */
+static void wkv_unit(void *arg, int h, int ith) {
+    const wkv_task *wt = arg;
+    const int N = wt->N;
+    size_t o = (size_t)h * N;
+    wt->k->wkv7(wt->S + o * N, wt->r + o, wt->w + o, wt->k_ + o, wt->v + o, wt->kk_ + o,
+                wt->a + o, wt->y + o, wt->T, wt->H * N, N);
+    if (wt->ln_w) wkv_head_out(wt, h);
+    (void)ith;
+}
+
+void rwkv_op_wkv7(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
+                  const float *v, const float *kk, const float *a, float *y, int T, int H, int N) {
+    wkv_task wt = {.k = ctx->k, .S = S, .r = r, .w = w, .kk_ = kk, .k_ = k, .v = v, .a = a,
+                   .y = y, .T = T, .H = H, .N = N};
+    rwkv_pool_run_units(ctx->pool, wkv_unit, &wt, H);
+}
+
+void rwkv_op_wkv7_out(rwkv_ctx *ctx, float *S, const float *r, const float *w, const float *k,
+                      const float *v, const float *kk, const float *a, float *y, int T, int H,
+                      int N, const float *ln_w, const float *ln_b, float eps, const float *r_k,
+                      const float *g) {
+    wkv_task wt = {.k = ctx->k, .S = S, .r = r, .w = w, .kk_ = kk, .k_ = k, .v = v, .a = a,
+                   .y = y, .T = T, .H = H, .N = N, .ln_w = ln_w, .ln_b = ln_b, .r_k = r_k,
+                   .g = g, .eps = eps};
+    rwkv_pool_run_units(ctx->pool, wkv_unit, &wt, H);
+}
+
+/* ---- elementwise ------------------------------------------------------------------------------ */
+
+typedef struct rows_task {
+    const rwkv_kernels *k;
+    const float *x, *g, *b;
+    float *y;
+    int T, n, gs;
+    float eps;
+    rwkv_act kind;
+    bool is_act;
+} rows_task;
+
+/* Unit t: row t. */
+static void rows_unit(void *arg, int t, int ith) {
+    const rows_task *rt = arg;
+    size_t o = (size_t)t * rt->n;
+    if (rt->is_act)
+        rt->k->act(rt->kind, rt->x + o, rt->b, rt->y + o, rt->n);
+    else
+        rt->k->groupnorm(rt->x + o, rt->y + o, rt->g, rt->b, rt->n, rt->gs, rt->eps);
+    (void)ith;
+}
+
+static void rows_dispatch(rwkv_ctx *ctx, rows_task *rt) {
+    if ((size_t)rt->T * rt->n < PAR_MIN_ELEMS || rt->T < 2)
+        for (int t = 0; t < rt->T; t++) rows_unit(rt, t, 0);
+    else
+        rwkv_pool_run_units(ctx->pool, rows_unit, rt, rt->T);
+}
+
+void rwkv_op_norm(rwkv_ctx *ctx, const float *x, float *y, const float *g, const float *b, int T,
+                  int n, int gs, float eps) {
+    rows_task rt = {.k = ctx->k, .x = x, .g = g, .b = b, .y = y, .T = T, .n = n, .gs = gs, .eps = eps};
+    rows_dispatch(ctx, &rt);
+}
+
+void rwkv_op_act(rwkv_ctx *ctx, rwkv_act kind, const float *x, const float *bias, float *y, int T,
+                 int n) {
+    rows_task rt = {.k = ctx->k, .x = x, .b = bias, .y = y, .T = T, .n = n, .kind = kind, .is_act = true};
+    rows_dispatch(ctx, &rt);
+}
+
+/* ---- scalar references without a context -------------------------------------------------- */
+
+void rwkv_op_layernorm(const float *x, float *y, const float *g, const float *b, int T, int n,
+                       float eps) {
+    rwkv_op_groupnorm(x, y, g, b, T, n, n, eps);
+}
+
+void rwkv_op_groupnorm(const float *x, float *y, const float *g, const float *b, int T, int n,
+                       int gs, float eps) {
+    const rwkv_kernels *k = rwkv_kernels_scalar();
+    for (int t = 0; t < T; t++) k->groupnorm(x + (size_t)t * n, y + (size_t)t * n, g, b, n, gs, eps);
+}

@@ -1,0 +1,324 @@
+/* ops_quant.c — products with block-quantized weight matrices (types in quant.h, kernels in
+ * ops_quant.h).
+ *
+ * Two paths:
+ *  - the float reference (force_scalar, or a CPU with no SIMD table): each weight row is
+ *    dequantized to fp32 once and dotted with every token's activations in a fixed order
+ *    (8 partial sums);
+ *  - the integer path: the activations are quantized per block of 32 to int8 (once per chunk
+ *    of tokens) and each weight block is dotted with them in integer arithmetic by the best
+ *    kernel table (src/backend/cpu/…/quant_*.c); the scalar integer oracle here is their reference.
+ * Either way a result depends only on W, X, the row and the token, not on the slice or T. */
+#include "ops_quant.h"
+
+#include "ops.h"
+#include "types/quant.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+const int8_t rwkv_nf4_i8[16] = {-127, -88, -67, -50, -36, -23, -12, 0,
+                                10,   20,  31,  43,  56,  71,  92,  127};
+
+/* ---- float reference ---------------------------------------------------------------------- */
+
+/* Σ a[i]·b[i] with 8 partial sums in a fixed order. */
+static float dot8(const float *a, const float *b, int n) {
+    float s[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) t += a[i] * b[i];
+    return t;
+}
+
+void rwkv_linear_quant_rows_ref(const struct rwkv_weight *W, int o0, int o1, const float *X,
+                                int T, float *Y) {
+    const size_t cols = (size_t)W->cols, rb = rwkv_dtype_row_bytes(W->dtype, cols);
+    float stackbuf[1024];
+    float *buf = cols <= 1024 ? stackbuf : malloc(cols * sizeof *buf);
+    if (!buf || rb == 0) { /* cannot happen for a validated model; leave zeros, not garbage */
+        for (int t = 0; t < T; t++)
+            for (int o = o0; o < o1; o++) Y[(size_t)t * W->rows + o] = 0.0f;
+        if (buf != stackbuf) free(buf);
+        return;
+    }
+    for (int o = o0; o < o1; o++) {
+        rwkv_dequantize_row(W->dtype, (const char *)W->data + (size_t)o * rb, buf, cols);
+        for (int t = 0; t < T; t++)
+            Y[(size_t)t * W->rows + o] = dot8(buf, X + (size_t)t * cols, W->cols);
+    }
+    if (buf != stackbuf) free(buf);
+}
+
+/* ---- scalar integer oracle ---------------------------------------------------------------- */
+
+/* The activation quantizer of ops_quant.h. x·(1/d) is one rounded product and the rounding is
+ * to nearest even, exactly what the SIMD twins compute (cvtps2dq / vcvtnq). */
+static void quantize_x_scalar(const float *x, int K, int8_t *q, float *d, float *s) {
+    for (int b = 0; b < K / 32; b++) {
+        const float *xb = x + 32 * b;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        if (isinf(id)) id = 0.0f; /* amax < ~3.7e-37: codes 0 (1/d would overflow) */
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            int v = (int)nearbyintf(xb[j] * id);
+            q[32 * b + j] = (int8_t)v;
+            sum += v;
+        }
+        d[b] = db;
+        s[b] = db * (float)sum;
+    }
+}
+
+static uint32_t qh32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Weight block at p as integer codes c[QK] (signed, or unsigned for the min types), its scale
+ * *dw and its minimum *mw (0 for the types without one). Returns QK. */
+static int unpack_block(rwkv_dtype dt, const uint8_t *p, int *c, float *dw, float *mw) {
+    uint16_t h, m = 0;
+    memcpy(&h, p, 2);
+    *dw = rwkv_f16_to_f32(h);
+    *mw = 0.0f;
+    switch (dt) {
+    case RWKV_DT_Q8_0:
+        for (int j = 0; j < 32; j++) c[j] = (int8_t)p[2 + j];
+        return 32;
+    case RWKV_DT_Q4_0:
+        for (int j = 0; j < 16; j++) {
+            c[j] = (p[2 + j] & 15) - 8;
+            c[j + 16] = (p[2 + j] >> 4) - 8;
+        }
+        return 32;
+    case RWKV_DT_Q4_1:
+        memcpy(&m, p + 2, 2);
+        *mw = rwkv_f16_to_f32(m);
+        for (int j = 0; j < 16; j++) {
+            c[j] = p[4 + j] & 15;
+            c[j + 16] = p[4 + j] >> 4;
+        }
+        return 32;
+    case RWKV_DT_Q5_0: {
+        const uint32_t qh = qh32(p + 2);
+        for (int j = 0; j < 16; j++) {
+            c[j] = (int)((p[6 + j] & 15) | ((qh >> j) & 1) << 4) - 16;
+            c[j + 16] = (int)((p[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+        }
+        return 32;
+    }
+    case RWKV_DT_Q5_1: {
+        memcpy(&m, p + 2, 2);
+        *mw = rwkv_f16_to_f32(m);
+        const uint32_t qh = qh32(p + 4);
+        for (int j = 0; j < 16; j++) {
+            c[j] = (int)((p[8 + j] & 15) | ((qh >> j) & 1) << 4);
+            c[j + 16] = (int)((p[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+        }
+        return 32;
+    }
+    case RWKV_DT_NF4: /* codes are 127·level: the scale is absmax/127 */
+        *dw = *dw / 127.0f;
+        for (int j = 0; j < 32; j++) {
+            c[j] = rwkv_nf4_i8[p[2 + j] & 15];
+            c[j + 32] = rwkv_nf4_i8[p[2 + j] >> 4];
+        }
+        return 64;
+    default: return 0;
+    }
+}
+
+static void dot_scalar(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
+                       const int8_t *xq, const float *xd, const float *xs, int T, float *Y,
+                       int ldy) {
+    const size_t bb = rwkv_dtype_block_bytes(dt);
+    const int qk = (int)rwkv_dtype_block(dt), nb = K / qk, nx = K / 32;
+    int c[64];
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)W + (size_t)o * rb;
+        for (int t = 0; t < T; t++) {
+            const int8_t *q = xq + (size_t)t * K;
+            const float *d = xd + (size_t)t * nx, *s = xs + (size_t)t * nx;
+            float acc = 0.0f, accm = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                float dw, mw;
+                unpack_block(dt, row + (size_t)b * bb, c, &dw, &mw);
+                for (int sb = 0; sb < qk / 32; sb++) {
+                    const int xb = b * (qk / 32) + sb;
+                    int32_t isum = 0;
+                    for (int j = 0; j < 32; j++) isum += c[32 * sb + j] * q[32 * xb + j];
+                    acc += (float)isum * (dw * d[xb]);
+                    accm += mw * s[xb];
+                }
+            }
+            Y[(size_t)t * ldy + o] = acc + accm;
+        }
+    }
+}
+
+static const rwkv_qkernels scalar_qtable = {
+    .name = "scalar",
+    .quantize_x = quantize_x_scalar,
+    .dot = dot_scalar,
+    .dotf = NULL,
+};
+
+const rwkv_qkernels *rwkv_qkernels_scalar(void) { return &scalar_qtable; }
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+static const rwkv_qkernels *g_qbest;
+static int g_env_scalar, g_int8;
+static pthread_once_t g_qonce = PTHREAD_ONCE_INIT;
+
+static void pick_qbest(void) {
+    const rwkv_qkernels *k = NULL;
+#if defined(__x86_64__)
+    k = rwkv_qkernels_avx512();
+    if (!k) k = rwkv_qkernels_avx2();
+#elif defined(__aarch64__)
+    k = rwkv_qkernels_neon();
+#endif
+    g_qbest = k;
+    const char *env = getenv("RWKV_FORCE_SCALAR");
+    g_env_scalar = env && *env && env[0] != '0';
+    /* RWKV_QUANT_DOT=int8 | exact; unset: int8 where the table's integer dot is the fast path */
+    const char *m = getenv("RWKV_QUANT_DOT");
+    if (m && strcmp(m, "int8") == 0) g_int8 = 1;
+    else if (m && strcmp(m, "exact") == 0) g_int8 = 0;
+    else g_int8 = k && k->int8_default;
+}
+
+int rwkv_quant_int8_acts(void) {
+    pthread_once(&g_qonce, pick_qbest);
+    return g_int8;
+}
+
+const rwkv_qkernels *rwkv_qkernels_best(void) {
+    pthread_once(&g_qonce, pick_qbest);
+    return g_qbest;
+}
+
+/* Activation chunk sizes: a decode step (T = 1) always fits the stack buffer; prefill takes up
+ * to QCHUNK_MAX tokens at a time so each weight row is read once per chunk. */
+#define QSTACK_BYTES 32768
+#define QCHUNK_MAX 32
+
+void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
+                               float *Y, int force_scalar, int int8, void *work, size_t work_bytes) {
+    const rwkv_qkernels *k = rwkv_qkernels_best(); /* also reads the environment */
+    const int K = W->cols;
+    const size_t rb = rwkv_dtype_row_bytes(W->dtype, (size_t)K);
+    if (force_scalar || !k || o0 >= o1 || T <= 0 || K % 32 != 0 || rb == 0) {
+        rwkv_linear_quant_rows_ref(W, o0, o1, X, T, Y);
+        return;
+    }
+    if (!int8 && k->dotf) { /* exact weights, fp32 activations */
+        k->dotf(W->dtype, W->data, rb, K, o0, o1, X, T, Y, W->rows);
+        return;
+    }
+    /* per token: K int8 codes, then K/32 scales and K/32 scaled sums (floats, 4-aligned) */
+    const size_t per_tok = (size_t)K + 2 * sizeof(float) * (size_t)(K / 32);
+    _Alignas(64) unsigned char stackbuf[QSTACK_BYTES];
+    unsigned char *buf = stackbuf, *heap = NULL;
+    size_t cap = sizeof stackbuf;
+    if (work && work_bytes > cap) {
+        buf = work;
+        cap = work_bytes;
+    }
+    int tc = (int)(cap / per_tok);
+    const int want = T < QCHUNK_MAX ? T : QCHUNK_MAX;
+    if (tc < want) {
+        heap = malloc(per_tok * (size_t)want);
+        if (heap) {
+            buf = heap;
+            tc = want;
+        }
+    }
+    if (tc < 1) { /* no memory at all: the reference needs none for K <= 1024 */
+        rwkv_linear_quant_rows_ref(W, o0, o1, X, T, Y);
+        return;
+    }
+    if (tc > T) tc = T;
+    int8_t *xq = (int8_t *)buf;
+    float *xd = (float *)(buf + (size_t)tc * K), *xs = xd + (size_t)tc * (K / 32);
+    for (int t0 = 0; t0 < T; t0 += tc) {
+        const int n = T - t0 < tc ? T - t0 : tc;
+        for (int t = 0; t < n; t++)
+            k->quantize_x(X + (size_t)(t0 + t) * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32),
+                          xs + (size_t)t * (K / 32));
+        if (W->packed && k->dot_packed)
+            k->dot_packed(W->dtype, W->packed, W->rows, K, o0, o1, xq, xd, xs, n, Y + (size_t)t0 * W->rows,
+                          W->rows);
+        else
+            k->dot(W->dtype, W->data, rb, K, o0, o1, xq, xd, xs, n, Y + (size_t)t0 * W->rows, W->rows);
+    }
+    free(heap);
+}
+
+void *rwkv_quant_pack_alloc(const struct rwkv_weight *W, int *groups) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    *groups = 0;
+    if (!k || !k->pack || !k->packed_bytes || !k->dot_packed || !rwkv_dtype_is_quant(W->dtype) ||
+        W->cols % 32 != 0 || W->cols % (int)rwkv_dtype_block(W->dtype) != 0 || W->rows < 1)
+        return NULL;
+    const size_t n = (k->packed_bytes(W->dtype, W->rows, W->cols) + 63) & ~(size_t)63;
+    /* large copies in 2 MiB pages where the kernel allows: first-touch faults of 4 KiB pages
+     * made packing 15x slower (1.4 s for 300 MB in a VM) and decode streams fewer TLB entries */
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (posix_memalign(&p, n >= huge ? huge : 64, n) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (n >= huge) madvise(p, n, MADV_HUGEPAGE);
+#endif
+    *groups = (W->rows + 15) / 16;
+    return p;
+}
+
+void rwkv_quant_pack_groups(const struct rwkv_weight *W, int g0, int g1, void *P) {
+    rwkv_qkernels_best()->pack(W->dtype, W->data, W->rows, W->cols, g0, g1, P);
+}
+
+/* buf: codes [T][K], then scales [T][K/32], then scaled sums [T][K/32] (the layout dot takes). */
+size_t rwkv_quant_acts_bytes(int K, int T) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    if (!k || K <= 0 || K % 32 != 0 || T <= 0) return 0;
+    return ((size_t)K + 2 * sizeof(float) * (size_t)(K / 32)) * (size_t)T;
+}
+
+void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    int8_t *xq = buf;
+    float *xd = (float *)(xq + (size_t)T * K), *xs = xd + (size_t)T * (K / 32);
+    for (int t = t0; t < t1; t++)
+        k->quantize_x(X + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32),
+                      xs + (size_t)t * (K / 32));
+}
+
+void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const void *buf, int T,
+                              float *Y) {
+    const rwkv_qkernels *k = rwkv_qkernels_best();
+    const int K = W->cols;
+    const int8_t *xq = buf;
+    const float *xd = (const float *)(xq + (size_t)T * K), *xs = xd + (size_t)T * (K / 32);
+    if (o0 >= o1 || T <= 0) return;
+    if (W->packed && k->dot_packed) {
+        k->dot_packed(W->dtype, W->packed, W->rows, K, o0, o1, xq, xd, xs, T, Y, W->rows);
+        return;
+    }
+    k->dot(W->dtype, W->data, rwkv_dtype_row_bytes(W->dtype, (size_t)K), K, o0, o1, xq, xd, xs, T, Y,
+           W->rows);
+}
+
+void rwkv_linear_quant_rows(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
+                            float *Y) {
+    pthread_once(&g_qonce, pick_qbest);
+    rwkv_linear_quant_rows_ex(W, o0, o1, X, T, Y, g_env_scalar, g_int8, NULL, 0);
+}

@@ -1,0 +1,244 @@
+/* model.c — loading a model file, detecting its generation, and the public model/eval API. */
+#include "model.h"
+#include "types/quant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+/* Every generation this build can run, tried in order. */
+static const rwkv_arch *const archs[] = {&rwkv_arch_v7, &rwkv_arch_v6, &rwkv_arch_v5_2,
+                                          &rwkv_arch_v5_1, &rwkv_arch_v4};
+
+void rwkv_model_params_default(rwkv_model_params *params) {
+    memset(params, 0, sizeof *params);
+}
+
+rwkv_status rwkv_model_tensor(const rwkv_model *m, const char *name, int n_dims, const int64_t *dims,
+                              const rwkv_tensor **out) {
+    *out = NULL;
+    const rwkv_tensor *t = rwkv_tensor_file_find(&m->file, name);
+    if (!t) return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' is missing", name);
+    /* Leading size-1 dims are tolerated on both sides ([1,1,C] == [C]). */
+    int td = t->n_dims, wd = n_dims;
+    const int64_t *ts = t->shape;
+    while (td > 0 && ts[0] == 1 && td > wd) { ts++; td--; }
+    while (wd > 0 && dims[0] == 1 && wd > td) { dims++; wd--; }
+    bool ok = td == wd;
+    for (int i = 0; ok && i < td; i++) ok = dims[i] < 0 || dims[i] == ts[i];
+    if (!ok) {
+        char got[96] = "", want[96] = "";
+        for (int i = 0; i < t->n_dims; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "",
+                     (long long)t->shape[i]);
+        for (int i = 0; i < wd; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "",
+                     (long long)dims[i]);
+        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has shape [%s], expected [%s]", name, got, want);
+    }
+    *out = t;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int n_dims,
+                               const int64_t *dims, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return rwkv_model_tensor(m, name, n_dims, dims, out);
+}
+
+float *rwkv_tensor_to_f32(const rwkv_tensor *t) {
+    float *p = malloc((t->numel ? t->numel : 1) * sizeof *p);
+    if (!p) {
+        rwkv_fail(RWKV_ERR_NOMEM, "out of memory converting '%s'", t->name);
+        return NULL;
+    }
+    rwkv_convert_to_f32(t->dtype, t->data, p, t->numel);
+    return p;
+}
+
+/* Fills the generation-independent info fields: params, dtype, fingerprint. */
+static void fill_common_info(rwkv_model *m) {
+    uint64_t params = 0, fp = RWKV_FNV_INIT, bytes = 0;
+    int dtypes = 0;
+    for (size_t i = 0; i < m->file.n_tensors; i++) {
+        const rwkv_tensor *t = &m->file.tensors[i];
+        params += t->numel;
+        if (!strcmp(t->name, "emb.weight") && t->n_dims == 2 && t->shape[0] > 0)
+            bytes += t->nbytes / (size_t)t->shape[0];
+        else
+            bytes += t->nbytes;
+        if (t->n_dims >= 2 && t->numel >= 4096) dtypes |= 1 << t->dtype;
+        fp = rwkv_fnv1a(fp, t->name, strlen(t->name));
+        fp = rwkv_fnv1a(fp, t->shape, sizeof t->shape[0] * (size_t)t->n_dims);
+        fp = rwkv_fnv1a(fp, &t->dtype, sizeof t->dtype);
+        size_t n = t->nbytes < 64 ? t->nbytes : 64;
+        fp = rwkv_fnv1a(fp, t->data, n);
+        fp = rwkv_fnv1a(fp, (const char *)t->data + t->nbytes - n, n);
+    }
+    m->info.params = params;
+    m->info.fingerprint = fp;
+    m->info.decode_bytes = bytes - (m->decode_bytes_saved < bytes ? m->decode_bytes_saved : 0);
+    m->info.file_bytes = m->file.map.size;
+    m->info.weight_dtype = "mixed";
+    for (int d = 0; d < RWKV_DT_COUNT; d++)
+        if (dtypes == 1 << d) m->info.weight_dtype = rwkv_dtype_name((rwkv_dtype)d);
+    m->info.format = m->file.format;
+    m->info.state_bytes = m->state_floats * sizeof(float);
+}
+
+/* Touches one byte per page of the file mapping so that it is resident, except the pages of
+ * matrices the products read from packed copies (rwkv_w_pack released those). */
+static void prefault_mapping(const rwkv_model *m) {
+    const rwkv_tensor_file *tf = &m->file;
+    const volatile unsigned char *p = tf->map.data;
+    if (!p) return;
+    const size_t pages = (tf->map.size + 4095) / 4096;
+    unsigned char *skip = calloc(pages, 1);
+    for (size_t i = 0; skip && i < m->n_packs; i++)
+        for (uintptr_t a = m->pack_spans[2 * i]; a < m->pack_spans[2 * i + 1]; a += 4096)
+            skip[(a - (uintptr_t)tf->map.data) / 4096] = 1;
+    madvise(tf->map.data, tf->map.size, MADV_WILLNEED);
+    unsigned sum = 0;
+    for (size_t i = 0; i < pages; i++)
+        if (!skip || !skip[i]) sum += p[i * 4096];
+    (void)sum;
+    free(skip);
+}
+
+rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, rwkv_model **out) {
+    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_model_load: out is NULL");
+    *out = NULL;
+    rwkv_model_params defaults;
+    if (!params) {
+        rwkv_model_params_default(&defaults);
+        params = &defaults;
+    }
+    if (params->seq_chunk < 0 || params->seq_chunk > 4096)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "sequence chunk %d out of range 0..4096",
+                         params->seq_chunk);
+    if (params->quant_dot < RWKV_QUANT_DOT_AUTO || params->quant_dot > RWKV_QUANT_DOT_INT8)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "quant_dot %d is not 0 (auto), 1 (exact) or 2 (int8)",
+                         params->quant_dot);
+    rwkv_model *m = calloc(1, sizeof *m);
+    if (!m) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&m->lock, NULL);
+
+    rwkv_status st = rwkv_tensor_file_open(path, &m->file);
+    if (st != RWKV_OK) goto fail;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (archs[i]->detect(&m->file)) {
+            m->arch = archs[i];
+            break;
+        }
+    if (!m->arch) {
+        st = rwkv_fail(RWKV_ERR_FORMAT, "%s: not an RWKV checkpoint (no known RWKV tensor names)", path);
+        goto fail;
+    }
+    /* the context first: it decides whether rwkv_w_mat packs quantized matrices */
+    const char *env = getenv("RWKV_FORCE_SCALAR");
+    int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
+    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
+    if (st != RWKV_OK) goto fail;
+    m->seq_chunk = params->seq_chunk ? params->seq_chunk : rwkv_ctx_default_chunk(m->ctx);
+    st = m->arch->load(m);
+    if (st != RWKV_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", rwkv_last_error());
+        st = rwkv_fail(st, "%s: %s", path, msg);
+        goto fail;
+    }
+    if (params->prefault) prefault_mapping(m);
+    m->info.generation = m->arch->generation;
+    fill_common_info(m);
+    m->info.quant_products = "none";
+    m->info.prefill_products = rwkv_ctx_prefill_products(m->ctx);
+    m->info.seq_chunk = m->seq_chunk;
+    for (size_t i = 0; i < m->file.n_tensors; i++)
+        if (rwkv_dtype_is_quant(m->file.tensors[i].dtype)) m->info.quant_products = rwkv_ctx_quant_products(m->ctx);
+    *out = m;
+    return RWKV_OK;
+fail:
+    rwkv_model_free(m);
+    return st;
+}
+
+void rwkv_model_free(rwkv_model *m) {
+    if (!m) return;
+    if (m->arch && m->weights) m->arch->free(m);
+    rwkv_ctx_free(m->ctx);
+    for (size_t i = 0; i < m->n_packs; i++) free(m->packs[i]);
+    free(m->packs);
+    free(m->pack_spans);
+    rwkv_tensor_file_close(&m->file);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+void rwkv_model_get_info(const rwkv_model *m, rwkv_model_info *info) { *info = m->info; }
+
+rwkv_status rwkv_model_set_threads(rwkv_model *m, int n_threads) {
+    if (!m) return rwkv_fail(RWKV_ERR_INVALID_ARG, "model is NULL");
+    pthread_mutex_lock(&m->lock);
+    rwkv_status st = rwkv_ctx_set_threads(m->ctx, n_threads);
+    pthread_mutex_unlock(&m->lock);
+    return st;
+}
+
+rwkv_status rwkv_eval(rwkv_model *m, rwkv_state *s, const int32_t *tokens, size_t n, float *logits,
+                      unsigned flags) {
+    if (!m || !s) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: model or state is NULL");
+    if (s->model != m) return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval: the state belongs to another model");
+    if (n == 0) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: no tokens");
+    if (!tokens) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: tokens is NULL");
+    if (flags & ~(unsigned)(RWKV_EVAL_SERIAL | RWKV_EVAL_ALL_LOGITS))
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: unknown flags 0x%x", flags);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
+            return rwkv_fail(RWKV_ERR_RANGE, "token id %d at position %zu is out of range 0..%d",
+                             tokens[i], i, m->info.n_vocab - 1);
+    pthread_mutex_lock(&m->lock);
+    rwkv_status st = m->arch->eval(m, s->data, tokens, n, logits, flags);
+    pthread_mutex_unlock(&m->lock);
+    if (st == RWKV_OK) s->n_tokens += n;
+    return st;
+}
+
+rwkv_status rwkv_eval_batch(rwkv_model *m, rwkv_state *const *states, const int32_t *tokens,
+                            size_t n_seqs, float *logits) {
+    if (!m || !states || !tokens || n_seqs == 0)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: NULL argument or empty batch");
+    for (size_t i = 0; i < n_seqs; i++) {
+        if (!states[i] || states[i]->model != m)
+            return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval_batch: state %zu is NULL or of another model", i);
+        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
+            return rwkv_fail(RWKV_ERR_RANGE, "rwkv_eval_batch: token id %d of sequence %zu is out of range 0..%d",
+                             tokens[i], i, m->info.n_vocab - 1);
+        for (size_t j = 0; j < i; j++)
+            if (states[j] == states[i])
+                return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: state %zu appears twice", i);
+    }
+    if (m->arch->eval_batch) {
+        float *stack_buf[64];
+        float **data = n_seqs <= 64 ? stack_buf : malloc(n_seqs * sizeof *data);
+        if (!data) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n_seqs; i++) data[i] = states[i]->data;
+        pthread_mutex_lock(&m->lock);
+        rwkv_status st = m->arch->eval_batch(m, data, tokens, n_seqs, logits);
+        pthread_mutex_unlock(&m->lock);
+        if (data != stack_buf) free(data);
+        if (st != RWKV_OK) return st;
+        for (size_t i = 0; i < n_seqs; i++) states[i]->n_tokens++;
+        return RWKV_OK;
+    }
+    /* Generic path: one sequence after the other. */
+    for (size_t i = 0; i < n_seqs; i++) {
+        rwkv_status st = rwkv_eval(m, states[i], &tokens[i], 1,
+                                   logits ? logits + i * (size_t)m->info.n_vocab : NULL, 0);
+        if (st != RWKV_OK) return st;
+    }
+    return RWKV_OK;
+}
