@@ -1,16 +1,26 @@
 #!/bin/sh
 # Runs every test program in $BUILD/tests and prints the total as "N passed, N failed".
+# For each program: every FAIL line of its output (however long the output), then its last 40
+# lines. RUNNER (optional) is a command the programs run under (e.g. qemu-aarch64). SKIP is a
+# space-separated list of program names not run, with SKIP_REASON: each is reported on a line
+# "SKIP name: reason" and counted neither as passed nor as failed.
 BUILD=${BUILD:-build}
 export BUILD
-total_p=0; total_f=0; broken=0
+total_p=0; total_f=0; skipped=0
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
-    out=$("$t" 2>&1); rc=$?
+    name=${t##*/}
+    case " ${SKIP:-} " in
+        *" $name "*) echo "SKIP $name: ${SKIP_REASON:-skipped}"; skipped=$((skipped + 1)); continue ;;
+    esac
+    out=$(${RUNNER:-} "$t" 2>&1); rc=$?
+    # FAIL lines above the last 40 lines, which follow
+    printf '%s\n' "$out" | head -n -40 | grep -E '^FAIL'
     printf '%s\n' "$out" | tail -n 40
     line=$(printf '%s\n' "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -n 1)
     if [ -z "$line" ]; then
         echo "$t: crashed or printed no summary (exit $rc)"
-        broken=$((broken + 1)); total_f=$((total_f + 1)); continue
+        total_f=$((total_f + 1)); continue
     fi
     p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
     f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
@@ -19,5 +29,6 @@ for t in "$BUILD"/tests/test_*; do
         echo "$t: exit $rc with no failed check"; total_f=$((total_f + 1))
     fi
 done
+[ "$skipped" -gt 0 ] && echo "$skipped test programs skipped (not counted)"
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ]
