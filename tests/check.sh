@@ -1,7 +1,9 @@
 #!/bin/sh
 # The full check: unit tests with gcc, again under ASan+UBSan, a warning-free clang build, the
-# shared library and make install, and a short run of every fuzz target. Ends with every FAIL and SKIP line of every step (whatever
-# each step's tail showed) and one line "check: N passed, N failed".
+# shared library and make install, the Python package's tests, and a short run of every fuzz
+# target. Ends with every FAIL
+# and SKIP line of every step (whatever each step's tail showed) and one line
+# "check: N passed, N failed".
 set -u
 passed=0; failed=0
 log=$(mktemp -d)
@@ -42,6 +44,7 @@ step test make -j2 test
 step sanitize make -j2 sanitize
 step clang make -j2 check-clang
 step install make test-install
+step python make test-python
 step fuzz sh fuzz/run.sh "${FUZZ_SECONDS:-20}"
 echo "=== every FAIL and SKIP line of every step:"
 if [ -s "$log/lines" ]; then awk '!seen[$0]++' "$log/lines"; else echo "(none)"; fi
