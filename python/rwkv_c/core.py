@@ -36,10 +36,12 @@ class RwkvError(Exception):
         super().__init__(message)
 
 
-def _check(st, what=None):
+def _check(st, what=None, path=None):
+    """Raises RwkvError for a failed status: the library's message, after what (e.g.
+    "cannot load 'x.pth'") unless the message already names path."""
     if st != 0:
         msg = lib.rwkv_last_error().decode("utf-8", "replace")
-        if what:
+        if what and not (path is not None and os.fspath(path) in msg):
             msg = "%s: %s" % (what, msg) if msg else what
         raise RwkvError(st, msg or lib.rwkv_status_name(st).decode())
 
@@ -118,7 +120,7 @@ class Model:
         device_b = device.encode() if device else None
         p.device = device_b
         m = c_void_p()
-        _check(lib.rwkv_model_load(_path(path), p, byref(m)), "cannot load '%s'" % self.path)
+        _check(lib.rwkv_model_load(_path(path), p, byref(m)), "cannot load '%s'" % self.path, path)
         self._m = m
         i = _lib.filled(_lib.ModelInfo, lambda ptr: lib.rwkv_model_get_info(m, ptr))
         s = lambda b: b.decode() if b is not None else None
@@ -373,20 +375,21 @@ class State:
         """Writes a state file atomically (rwkv_state_save)."""
         e, keep = self._extra(logits, text)
         _check(lib.rwkv_state_save(self._handle(), byref(e) if e is not None else None,
-                                   _path(path)), "cannot save the state to '%s'" % os.fspath(path))
+                                   _path(path)), "cannot save the state to '%s'" % os.fspath(path),
+               path)
 
     def load(self, path):
         """Loads a state file (or an official state-tuning .pth) into this state; returns the
         optional blocks as from_bytes does."""
         loaded = _lib.StateLoaded()
         _check(lib.rwkv_state_load(self._handle(), _path(path), byref(loaded)),
-               "cannot load the state '%s'" % os.fspath(path))
+               "cannot load the state '%s'" % os.fspath(path), path)
         return _take_loaded(loaded)
 
     def load_tuning(self, path):
         """Makes an official state-tuning .pth this state's initial state."""
         _check(lib.rwkv_state_load_tuning(self._handle(), _path(path)),
-               "cannot load the state-tuning file '%s'" % os.fspath(path))
+               "cannot load the state-tuning file '%s'" % os.fspath(path), path)
 
 
 def _floats_from(values, n):
@@ -429,7 +432,7 @@ class Tokenizer:
         if _handle is None:
             _handle = c_void_p()
             _check(lib.rwkv_tokenizer_load(_path(path), byref(_handle)),
-                   "cannot load the vocabulary '%s'" % os.fspath(path))
+                   "cannot load the vocabulary '%s'" % os.fspath(path), path)
         self._t = _handle
         self.n_vocab = lib.rwkv_tokenizer_n_vocab(self._t)
 
@@ -623,4 +626,4 @@ class Stream:
 def init_random(path, shape="0.1b", dtype="fp16", seed=0, vocab=0):
     """Writes a random-weight RWKV-7 model (rwkv_model_init_random; `rwkv init`)."""
     _check(lib.rwkv_model_init_random(shape.encode(), dtype.encode(), int(seed), int(vocab),
-                                      _path(path)), "cannot write '%s'" % os.fspath(path))
+                                      _path(path)), "cannot write '%s'" % os.fspath(path), path)

@@ -11,7 +11,8 @@ from rwkv_c.model import RWKV, parse_strategy
 def test_missing_model_file(tmp_path):
     with pytest.raises(RwkvError) as e:
         Model(str(tmp_path / "nope.pth"))
-    assert "nope.pth" in str(e.value) and e.value.status == 2  # RWKV_ERR_IO
+    assert "nope.pth" in str(e.value) and "No such file" in str(e.value)
+    assert e.value.status == 2 and e.value.status_name  # RWKV_ERR_IO
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model at all", b"PK\x03\x04" + b"\0" * 100,
@@ -82,6 +83,20 @@ def test_strategies_accepted():
     assert parse_strategy("cpu fp32 *6 -> cpu fp32 *6+") == "cpu"
     assert parse_strategy("vulkan fp16") == "vulkan"
     assert parse_strategy("vulkan:1 fp32") == "vulkan:1"
+
+
+def test_devices_reach_the_library():
+    """device= and the strategy's device are the library's rwkv_model_params.device."""
+    path = shared("models/tiny-rwkv-7v0-834K.pth")
+    assert Model(path, device="cpu").info["backend"] == "cpu"
+    with pytest.raises(RwkvError) as e:
+        Model(path, device="bogus")
+    assert "unknown device 'bogus'" in str(e.value)
+    try:
+        m = RWKV(model=path, strategy="vulkan fp32", verbose=False)
+        assert m.native.info["backend"] == "vulkan"
+    except RwkvError as e:  # a build without the Vulkan backend says so
+        assert e.status == 4 and "Vulkan" in str(e)
 
 
 def test_official_name_without_extension():
