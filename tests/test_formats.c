@@ -2,6 +2,7 @@
 #include "common/test.h"
 #include "io/gguf.h"
 #include "base/internal.h"
+#include "io/tensor_file.h"
 #include "backend/cpu/ops_quant.h"
 #include "types/quant.h"
 
@@ -249,7 +250,7 @@ static void test_gguf(void) {
     int bad_ok = 0, crashes = 0;
     for (size_t n = 0; img && n < len; n += n < 8192 ? 1 : 7919) {
         rwkv_tensor_file tf;
-        rwkv_status st = rwkv_gguf_parse(img, n, &tf);
+        rwkv_status st = rwkv_gguf_parse(img, n, NULL, &tf);
         if (st == RWKV_OK) {
             bad_ok++;
             rwkv_tensor_file_close(&tf);
@@ -262,7 +263,7 @@ static void test_gguf(void) {
         unsigned char save = img[i];
         img[i] ^= 0xa5;
         rwkv_tensor_file tf;
-        if (rwkv_gguf_parse(img, len, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
+        if (rwkv_gguf_parse(img, len, NULL, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
         img[i] = save;
     }
     CHECK(1, "gguf flipped bytes survived");
@@ -271,7 +272,7 @@ static void test_gguf(void) {
     bad_ok = crashes = 0;
     for (size_t n = 0; img && n < len; n += n < 8192 ? 1 : 7919) {
         rwkv_tensor_file tf;
-        rwkv_status st = rwkv_bin_parse(img, n, &tf);
+        rwkv_status st = rwkv_bin_parse(img, n, NULL, &tf);
         if (st == RWKV_OK) {
             bad_ok++;
             rwkv_tensor_file_close(&tf);
@@ -285,7 +286,7 @@ static void test_gguf(void) {
         unsigned char save = img[i];
         img[i] ^= 0x5a;
         rwkv_tensor_file tf;
-        if (rwkv_bin_parse(img, len, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
+        if (rwkv_bin_parse(img, len, NULL, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
         img[i] = save;
     }
     free(img);
@@ -370,6 +371,60 @@ static void test_gguf_older(void) {
     unlink(out);
 }
 
+/* Opening (tensor_file.c): the format is detected from the first bytes of the one mapping the
+ * table keeps; tensors the reader did not convert point into that mapping, the others into
+ * buffers the table owns; every tensor's first row is readable (under ASan: no dangling data). */
+static void test_tensor_file_open(void) {
+    char gguf[64];
+    snprintf(gguf, sizeof gguf, "/tmp/test_formats_%ld_open.gguf", (long)getpid());
+    CHECK(rwkv_convert_file(test_shared("models/tiny-rwkv-7v0-834K.pth"), gguf, "q8_0", NULL, NULL, NULL, NULL) ==
+              RWKV_OK, "convert: %s", rwkv_last_error());
+    const struct { const char *path, *format; } cases[] = {
+        {test_shared("models/tiny-rwkv-7v0-834K.pth"), "pth"},
+        {gguf, "gguf"},
+        {test_shared("models/tiny-rwkv-6v0-3m-Q5_1.bin"), "bin"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s", cases[i].path);
+        rwkv_tensor_file tf;
+        if (rwkv_tensor_file_open(path, &tf) != RWKV_OK) {
+            CHECK(0, "%s: %s", path, rwkv_last_error());
+            continue;
+        }
+        const char *lo = tf.map.data, *hi = lo + tf.map.size;
+        size_t inside = 0, outside = 0;
+        float row[4096];
+        for (size_t k = 0; k < tf.n_tensors; k++) {
+            const rwkv_tensor *t = &tf.tensors[k];
+            const char *d = t->data;
+            if (d >= lo && d < hi && t->nbytes <= (size_t)(hi - d)) inside++;
+            else outside++;
+            const size_t inner = (size_t)t->shape[t->n_dims - 1];
+            if (inner <= 4096) rwkv_convert_to_f32(t->dtype, t->data, row, inner);
+        }
+        CHECK(!strcmp(tf.format, cases[i].format) && inside > 0 && (outside == 0 || tf.n_owned > 0),
+              "%s: format %s, %zu tensors in the mapping, %zu elsewhere (%zu owned buffers)", path, tf.format, inside,
+              outside, tf.n_owned);
+        rwkv_tensor_file_close(&tf);
+        CHECK(tf.map.data == NULL && tf.tensors == NULL, "close leaves a zeroed table");
+    }
+    /* one format asked for: that reader's errors */
+    rwkv_tensor_file tf;
+    CHECK(rwkv_pth_open(gguf, &tf) == RWKV_ERR_FORMAT && strstr(rwkv_last_error(), "not a PyTorch checkpoint") &&
+              !strcmp(tf.format, "pth"),
+          "gguf as pth: %s", rwkv_last_error());
+    CHECK(rwkv_bin_open(gguf, &tf) == RWKV_ERR_FORMAT && strstr(rwkv_last_error(), "not an rwkv.cpp .bin file"),
+          "gguf as bin: %s", rwkv_last_error());
+    CHECK(rwkv_gguf_open(test_shared("models/tiny-rwkv-7v0-834K.pth"), &tf) == RWKV_ERR_FORMAT &&
+              strstr(rwkv_last_error(), "not a GGUF file"),
+          "pth as gguf: %s", rwkv_last_error());
+    CHECK(rwkv_tensor_file_open(test_shared("fixtures/prompts/quick_fox.bin"), &tf) == RWKV_ERR_FORMAT &&
+              strstr(rwkv_last_error(), "unknown model file format") && tf.tensors == NULL && tf.map.data == NULL,
+          "not a model: %s", rwkv_last_error());
+    CHECK(rwkv_tensor_file_open("/nonexistent/model.pth", &tf) == RWKV_ERR_IO, "missing file: %s", rwkv_last_error());
+    unlink(gguf);
+}
+
 /* rwkv_model_info.quant_products reports the path each quant_dot setting takes. */
 static void test_quant_products(void) {
     static const struct { int q; const char *want; } cases[] = {
@@ -409,6 +464,7 @@ int main(void) {
         test_bit_exact_vs_rwkvcpp();
         test_bin_models();
         test_quant_products();
+        test_tensor_file_open();
         test_gguf();
         test_gguf_older();
     }

@@ -2,6 +2,7 @@
  * (rwkv_model_init_random) and the `rwkv init` / `rwkv bench` commands. */
 #include "common/test.h"
 #include "base/internal.h"
+#include "io/tensor_file.h"
 #include "io/pth_write.h"
 #include "rwkv.h"
 #include "io/zip.h"

@@ -92,60 +92,6 @@ void rwkv_unmap(rwkv_mapping *m);
 #define RWKV_FNV_INIT 0xcbf29ce484222325ull
 uint64_t rwkv_fnv1a(uint64_t h, const void *data, size_t n);
 
-/* ---- tensors read from a model file ---------------------------------------------------- */
-
-#define RWKV_MAX_DIMS 4
-
-typedef struct rwkv_tensor {
-    char *name;                    /* owned */
-    rwkv_dtype dtype;
-    int n_dims;
-    int64_t shape[RWKV_MAX_DIMS];  /* PyTorch order: outermost first */
-    size_t numel;
-    const void *data;              /* contiguous row-major, inside the file mapping */
-    size_t nbytes;
-} rwkv_tensor;
-
-typedef struct rwkv_tensor_file {
-    rwkv_tensor *tensors;          /* owned array of n_tensors */
-    size_t n_tensors;
-    rwkv_mapping map;              /* the file, when opened from a path */
-    const char *format;            /* static: "pth", "gguf", "bin" */
-    void **owned;                  /* buffers owned by the file (converted tensors), freed by close */
-    size_t n_owned;
-    void *meta;                    /* format-specific extra data (GGUF metadata), freed by close */
-    void (*meta_free)(void *meta);
-} rwkv_tensor_file;
-
-/* Opens a model file of any supported format, detected from its first bytes (format.c):
- * .pth zip, GGUF, rwkv.cpp .bin. */
-rwkv_status rwkv_tensor_file_open(const char *path, rwkv_tensor_file *out);
-/* Parses a whole file image; label names it in errors. One per reader (pth.c, gguf.c, ...). */
-typedef rwkv_status (*rwkv_tensor_parse_fn)(const void *data, size_t size, const char *label,
-                                            rwkv_tensor_file *out);
-/* The shared body of the readers' *_open (format.c): zeroes *out, sets out->format to format
- * (may be NULL; kept when mapping fails), maps path and parses it with parse (label = path).
- * On success out->map owns the mapping; on failure the mapping is released. */
-rwkv_status rwkv_tensor_file_map_parse(const char *path, const char *format, rwkv_tensor_parse_fn parse,
-                                       rwkv_tensor_file *out);
-/* Adds p to tf's owned buffers (freed by rwkv_tensor_file_close). On failure p is freed. */
-rwkv_status rwkv_tensor_file_own(rwkv_tensor_file *tf, void *p);
-/* rwkv.cpp .bin files (bin_reader.c): tensors get the official names, shapes and values. */
-rwkv_status rwkv_bin_open(const char *path, rwkv_tensor_file *out);
-rwkv_status rwkv_bin_parse(const void *data, size_t size, rwkv_tensor_file *out);
-/* GGUF v3 files (gguf.c). */
-rwkv_status rwkv_gguf_open(const char *path, rwkv_tensor_file *out);
-rwkv_status rwkv_gguf_parse(const void *data, size_t size, rwkv_tensor_file *out);
-
-/* Opens an official PyTorch checkpoint (.pth zip). Tensors point into the mapping. */
-rwkv_status rwkv_pth_open(const char *path, rwkv_tensor_file *out);
-/* Parses a .pth image already in memory (data must outlive out; out->map stays empty). */
-rwkv_status rwkv_pth_parse(const void *data, size_t size, rwkv_tensor_file *out);
-/* Frees names, the table and the mapping. Safe on a zeroed struct. */
-void rwkv_tensor_file_close(rwkv_tensor_file *tf);
-/* Finds a tensor by exact name, or NULL. */
-const rwkv_tensor *rwkv_tensor_file_find(const rwkv_tensor_file *tf, const char *name);
-
 /* ---- tokenizer helpers ----------------------------------------------------------------- */
 
 /* True when token id decodes to a substring of " \t0123456789" (the pip penalty-weight-0 rule). */

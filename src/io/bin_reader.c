@@ -17,6 +17,7 @@
  * Trailing size-1 dimensions are dropped. Big matrices stay in the mapping in their stored type;
  * converted tensors are owned fp32 copies. Quantized tensors other than 2-D matrices, and a
  * quantized embedding, are dequantized to fp32 (the model code reads them as floats). */
+#include "tensor_file.h"
 #include "types/quant.h"
 
 #include <inttypes.h>
@@ -305,11 +306,9 @@ static rwkv_status read_raw(const unsigned char *p, size_t size, const char *lab
     return st;
 }
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp((*(const rwkv_tensor *const *)a)->name, (*(const rwkv_tensor *const *)b)->name);
-}
-
-static rwkv_status parse_labeled(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+rwkv_status rwkv_bin_parse(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_bin_parse: no output given");
+    if (!label) label = "rwkv.cpp file";
     memset(out, 0, sizeof *out);
     out->format = "bin";
     const unsigned char *p = data;
@@ -327,16 +326,7 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         bin_gen g = detect(raw, n_raw);
         for (size_t i = 0; i < n_raw && st == RWKV_OK; i++) st = convert(label, g, &raw[i], out, &cap);
     }
-    if (st == RWKV_OK && out->n_tensors > 1) { /* duplicate names */
-        const rwkv_tensor **idx = malloc(out->n_tensors * sizeof *idx);
-        if (!idx) st = rwkv_fail(RWKV_ERR_NOMEM, "%s: out of memory", label);
-        for (size_t i = 0; idx && i < out->n_tensors; i++) idx[i] = &out->tensors[i];
-        if (idx) qsort(idx, out->n_tensors, sizeof *idx, cmp_name);
-        for (size_t i = 1; idx && i < out->n_tensors && st == RWKV_OK; i++)
-            if (!strcmp(idx[i - 1]->name, idx[i]->name))
-                st = rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor name '%.200s' appears twice", label, idx[i]->name);
-        free(idx);
-    }
+    if (st == RWKV_OK) st = rwkv_tensor_file_check_unique(out, label);
     for (size_t i = 0; i < n_raw; i++) free(raw[i].name);
     free(raw);
     if (st != RWKV_OK) {
@@ -344,14 +334,4 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         out->format = "bin";
     }
     return st;
-}
-
-rwkv_status rwkv_bin_parse(const void *data, size_t size, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_bin_parse: no output given");
-    return parse_labeled(data, size, "rwkv.cpp file", out);
-}
-
-rwkv_status rwkv_bin_open(const char *path, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_bin_open: no output given");
-    return rwkv_tensor_file_map_parse(path, NULL, parse_labeled, out);
 }

@@ -1,7 +1,7 @@
 /* gguf_write.c — writing models as GGUF v3: RWKV-7 with llama.cpp's rwkv7 names and metadata
  * (the inverse of the mapping in gguf.c); RWKV-4/5/6 in rwkv.c's own layout (official .pth names
  * and shapes, architecture "rwkv4-official"/"rwkv5-official"/"rwkv6-official", not llama.cpp
- * files); and the embedded-vocabulary tokenizer.
+ * files).
  *
  * llama.cpp layout facts used here: LoRA matrices time_mix_{w,a,v,g}{1,2} are the transposes of
  * the official ones; att.x_r..x_g are stacked into time_mix_lerp_fused [6,1,1,C]; vectors are
@@ -9,6 +9,7 @@
  * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control), the others are
  * escaped as llama.cpp's converter escapes them (checked against llama.cpp: docs/FORMATS.md). */
 #include "gguf.h"
+#include "io/tensor_file.h"
 #include "model/model.h"
 #include "types/quant.h"
 
@@ -604,62 +605,5 @@ done:
     free(w.t);
     free_vocab(&v);
     rwkv_tensor_file_close(&tf);
-    return st;
-}
-
-/* Appends text to a growing buffer. */
-typedef struct sbuf { char *p; size_t n, cap; bool oom; } sbuf;
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap ? 2 * b->cap : 1 << 20);
-        while (nc < b->n + n + 1) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) { b->oom = true; return; }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenizer **out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_tokenizer_from_model_file: out is NULL");
-    *out = NULL;
-    rwkv_mapping map;
-    rwkv_status st = rwkv_map_file(model_path, &map);
-    if (st != RWKV_OK) return st;
-    bool is_gguf = map.size >= 4 && !memcmp(map.data, "GGUF", 4);
-    rwkv_unmap(&map);
-    if (!is_gguf) return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: not a GGUF file (no embedded vocabulary)", model_path);
-    rwkv_tensor_file tf;
-    if ((st = rwkv_gguf_open(model_path, &tf)) != RWKV_OK) return st;
-    const rwkv_gguf_meta *m = tf.meta;
-    if (!m || !m->is_rwkv_vocab || m->n_tokens < 2) {
-        rwkv_tensor_file_close(&tf);
-        return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: the GGUF file embeds no RWKV World vocabulary", model_path);
-    }
-    /* re-create the vocabulary text: ID b'\xNN...' LEN per line */
-    sbuf b = {0};
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 1; i < m->n_tokens; i++) {
-        if (!m->tok_len[i]) continue; /* padding / unused id */
-        char head[48];
-        int hl = snprintf(head, sizeof head, "%zu b'", i);
-        sb_add(&b, head, (size_t)hl);
-        for (uint64_t j = 0; j < m->tok_len[i]; j++) {
-            char e[4] = {'\\', 'x', hex[m->tok[i][j] >> 4], hex[m->tok[i][j] & 15]};
-            sb_add(&b, e, 4);
-        }
-        hl = snprintf(head, sizeof head, "' %" PRIu64 "\n", m->tok_len[i]);
-        sb_add(&b, head, (size_t)hl);
-    }
-    rwkv_tensor_file_close(&tf);
-    if (b.oom) {
-        free(b.p);
-        return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    }
-    st = rwkv_tokenizer_load_mem(b.p, b.n, out);
-    free(b.p);
     return st;
 }

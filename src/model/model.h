@@ -3,6 +3,7 @@
 #define RWKV_MODEL_H
 
 #include "base/internal.h"
+#include "io/tensor_file.h"
 #include "backend/cpu/ops.h"
 
 #include <pthread.h>
