@@ -133,6 +133,66 @@ static void test_hand_blocks(void) {
     CHECK(rwkv_dtype_row_bytes(RWKV_DT_Q8_0, 33) == 0, "partial block rejected");
 }
 
+/* The type table: every row complete, its lookups lead back to it, its codes are its values. */
+static void test_type_table(void) {
+    int bad_rows = 0, bad_lookup = 0;
+    for (int d = 0; d < RWKV_DT_COUNT; d++) {
+        const rwkv_dtype dt = (rwkv_dtype)d;
+        const rwkv_type *t = rwkv_type_of(dt);
+        const bool block = t && t->block > 1;
+        if (!t || !t->name || !t->to_f32 || !t->from_f32 || t->block < 1 || t->block > RWKV_MAX_BLOCK ||
+            t->block_bytes < 1 || (block != (t->codes != NULL)) || (block && t->block % 32 != 0) ||
+            rwkv_dtype_is_quant(dt) != block || rwkv_dtype_size(dt) != (block ? 0u : (size_t)t->block_bytes)) {
+            bad_rows++;
+            continue;
+        }
+        rwkv_dtype back;
+        bad_lookup += !rwkv_dtype_from_name(t->name, &back) || back != dt || strcmp(rwkv_dtype_name(dt), t->name);
+        bad_lookup += t->alias && (!rwkv_dtype_from_name(t->alias, &back) || back != dt);
+        bad_lookup += t->ggml_id >= 0 && (!rwkv_dtype_of_ggml_id((uint32_t)t->ggml_id, &back) || back != dt ||
+                                          rwkv_ggml_id_of(dt) != t->ggml_id);
+        bad_lookup += t->bin_code >= 0 && (!rwkv_dtype_of_bin_code((uint32_t)t->bin_code, &back) || back != dt);
+        bad_lookup += t->torch_storage && (!rwkv_dtype_of_torch_storage(t->torch_storage, strlen(t->torch_storage),
+                                                                        &back) || back != dt);
+    }
+    CHECK(bad_rows == 0, "%d incomplete rows in the type table", bad_rows);
+    CHECK(bad_lookup == 0, "%d lookups do not lead back to their row", bad_lookup);
+    rwkv_dtype dt = RWKV_DT_F32;
+    CHECK(!rwkv_type_of(RWKV_DT_COUNT) && !rwkv_type_of((rwkv_dtype)-1) && !strcmp(rwkv_dtype_name(RWKV_DT_COUNT), "unknown") &&
+              rwkv_dtype_row_bytes(RWKV_DT_COUNT, 32) == 0 && !rwkv_dtype_from_name("q7_9", &dt) &&
+              !rwkv_dtype_of_ggml_id(12345, &dt) && !rwkv_dtype_of_bin_code(4, &dt) &&
+              !rwkv_dtype_of_torch_storage("IntStorage", 10, &dt) && dt == RWKV_DT_F32,
+          "values that are not types are refused");
+    char names[256];
+    CHECK(!strcmp(rwkv_dtype_list(names, sizeof names, NULL, true),
+                  "fp32 (f32), fp16 (f16), bf16, q8_0 (int8), q4_0, q4_1, q5_0, q5_1, nf4"),
+          "type list: %s", names);
+    CHECK(!strcmp(rwkv_dtype_list(names, 12, NULL, false), "fp32, fp16,"), "cut type list: '%s'", names);
+    /* a block type's codes are its values: c·d + m is to_f32's value (nf4: its int8 levels) */
+    int bad_codes = 0;
+    for (int d = 0; d < RWKV_DT_COUNT; d++) {
+        const rwkv_type *t = rwkv_type_of((rwkv_dtype)d);
+        if (t->block == 1) continue;
+        float x[RWKV_MAX_BLOCK], y[RWKV_MAX_BLOCK];
+        unsigned char blk[1024];
+        for (int j = 0; j < t->block; j++) x[j] = sinf(0.37f * (float)j + (float)d) * 3.0f + 0.5f;
+        t->from_f32(x, blk, (size_t)t->block);
+        t->to_f32(blk, y, (size_t)t->block);
+        int c[RWKV_MAX_BLOCK];
+        float dw, mw;
+        t->codes(blk, c, &dw, &mw);
+        for (int j = 0; j < t->block; j++) {
+            const float v = (float)c[j] * dw + mw;
+            bad_codes += d == RWKV_DT_NF4 ? fabsf(v - y[j]) > 0.5f * fabsf(dw) + 1e-6f : v != y[j];
+        }
+    }
+    CHECK(bad_codes == 0, "%d block values differ from their codes", bad_codes);
+    /* an element of a block type is not read as a plain one */
+    unsigned char q[34] = {0x00, 0x3c, 5};
+    CHECK(isnan(rwkv_load_elem(RWKV_DT_Q8_0, q, 0)) && rwkv_load_elem(RWKV_DT_F16, q, 0) == 1.0f,
+          "rwkv_load_elem of a block type is NaN");
+}
+
 /* Our quantizer gives the same bytes as ggml's (through rwkv.cpp's Q5_0/Q5_1 files). */
 static void test_bit_exact_vs_rwkvcpp(void) {
     rwkv_tensor_file f32, q;
@@ -460,6 +520,7 @@ static void test_quant_products(void) {
 
 int main(void) {
     test_hand_blocks();
+    test_type_table();
     if (test_require_shared()) {
         test_bit_exact_vs_rwkvcpp();
         test_bin_models();

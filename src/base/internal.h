@@ -1,4 +1,5 @@
-/* internal.h — declarations shared by the library's source files (not installed). */
+/* internal.h — the base of the library's source files (not installed): errors, checked size
+ * arithmetic, file mapping, hashing. */
 #ifndef RWKV_INTERNAL_H
 #define RWKV_INTERNAL_H
 
@@ -25,57 +26,6 @@ static inline bool rwkv_mul_ok(size_t a, size_t b, size_t *out) {
 static inline bool rwkv_add_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
-
-/* ---- number formats (util.c) ----------------------------------------------------------- */
-
-typedef enum rwkv_dtype {
-    RWKV_DT_F32 = 0,
-    RWKV_DT_F16 = 1,
-    RWKV_DT_BF16 = 2,
-    /* block-quantized types (src/types/quant.h): ggml layouts, and our NF4 */
-    RWKV_DT_Q8_0 = 3,
-    RWKV_DT_Q4_0 = 4,
-    RWKV_DT_Q4_1 = 5,
-    RWKV_DT_Q5_0 = 6,
-    RWKV_DT_Q5_1 = 7,
-    RWKV_DT_NF4 = 8,
-    RWKV_DT_COUNT
-} rwkv_dtype;
-
-size_t rwkv_dtype_size(rwkv_dtype dt); /* bytes per element; 0 for the block types */
-/* Bytes of a row of n elements of type dt; 0 when n is not a whole number of blocks (quant.c). */
-size_t rwkv_dtype_row_bytes(rwkv_dtype dt, size_t n);
-const char *rwkv_dtype_name(rwkv_dtype dt);
-
-static inline float rwkv_bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-/* Round to nearest even; NaN stays NaN. */
-static inline uint16_t rwkv_f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-float rwkv_f16_to_f32(uint16_t h);
-uint16_t rwkv_f32_to_f16(float f);
-
-/* Reads element i of a tensor of type dt as float. */
-static inline float rwkv_load_elem(rwkv_dtype dt, const void *data, size_t i) {
-    switch (dt) {
-    case RWKV_DT_F32: { float f; memcpy(&f, (const char *)data + 4 * i, 4); return f; }
-    case RWKV_DT_F16: { uint16_t h; memcpy(&h, (const char *)data + 2 * i, 2); return rwkv_f16_to_f32(h); }
-    case RWKV_DT_BF16: { uint16_t h; memcpy(&h, (const char *)data + 2 * i, 2); return rwkv_bf16_to_f32(h); }
-    default: return 0.0f;
-    }
-}
-
-/* Converts n elements of type dt to float. */
-void rwkv_convert_to_f32(rwkv_dtype dt, const void *src, float *dst, size_t n);
 
 /* ---- files (util.c) -------------------------------------------------------------------- */
 

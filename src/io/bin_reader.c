@@ -2,9 +2,10 @@
  *
  * Layout (little-endian): int32 magic 0x67676d66, version, n_vocab, n_embed, n_layer,
  * data_type; then tensors until the end of the file: int32 n_dims, key_len, type,
- * shape[n_dims] (ggml order: innermost first), key bytes, data (row-major). Types: 0 fp32,
- * 1 fp16, 2 q4_0, 3 q4_1, 7 q5_0, 8 q5_1, 9 q8_0 (ggml block layouts; version 100 predates
- * ggml's current quantized layouts, so only its float types are accepted).
+ * shape[n_dims] (ggml order: innermost first), key bytes, data (row-major). Type codes: the
+ * table's bin_code (types.c: 0 fp32, 1 fp16, 2 q4_0, 3 q4_1, 7 q5_0, 8 q5_1, 9 q8_0; ggml block
+ * layouts; version 100 predates ggml's current quantized layouts, so only its float types are
+ * accepted).
  *
  * rwkv.cpp's converter changes some tensors; this reader undoes it so that the table has the
  * official checkpoint's names, shapes and values (see ../shared/models/README.md):
@@ -33,20 +34,6 @@
 
 static uint32_t rd32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Maps an rwkv.cpp type code to a dtype; false for an unknown code. */
-static bool bin_type(uint32_t code, rwkv_dtype *dt) {
-    switch (code) {
-    case 0: *dt = RWKV_DT_F32; return true;
-    case 1: *dt = RWKV_DT_F16; return true;
-    case 2: *dt = RWKV_DT_Q4_0; return true;
-    case 3: *dt = RWKV_DT_Q4_1; return true;
-    case 7: *dt = RWKV_DT_Q5_0; return true;
-    case 8: *dt = RWKV_DT_Q5_1; return true;
-    case 9: *dt = RWKV_DT_Q8_0; return true;
-    default: return false;
-    }
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -231,7 +218,7 @@ static rwkv_status read_raw(const unsigned char *p, size_t size, const char *lab
                            label, n, klen, BIN_MAX_KEY);
             break;
         }
-        if (!bin_type(code, &dt)) {
+        if (!rwkv_dtype_of_bin_code(code, &dt)) {
             st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: tensor %zu has unknown data type %" PRIu32, label, n, code);
             break;
         }

@@ -24,30 +24,6 @@
 #define GG_MAX_STR ((uint64_t)1 << 24)
 #define GG_MAX_NUMEL ((uint64_t)1 << 40)
 
-int rwkv_ggml_id_of(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: return GGML_ID_F32;
-    case RWKV_DT_F16: return GGML_ID_F16;
-    case RWKV_DT_BF16: return GGML_ID_BF16;
-    case RWKV_DT_Q8_0: return GGML_ID_Q8_0;
-    case RWKV_DT_Q4_0: return GGML_ID_Q4_0;
-    case RWKV_DT_Q4_1: return GGML_ID_Q4_1;
-    case RWKV_DT_Q5_0: return GGML_ID_Q5_0;
-    case RWKV_DT_Q5_1: return GGML_ID_Q5_1;
-    case RWKV_DT_NF4: return GGML_ID_RWKVC_NF4;
-    default: return -1;
-    }
-}
-
-bool rwkv_dtype_of_ggml_id(uint32_t id, rwkv_dtype *dt) {
-    for (int d = 0; d < RWKV_DT_COUNT; d++)
-        if (rwkv_ggml_id_of((rwkv_dtype)d) == (int)id) {
-            *dt = (rwkv_dtype)d;
-            return true;
-        }
-    return false;
-}
-
 /* ---- ggml k-quants (super-blocks of 256), dequantized at load time ------------------------
  * Layouts (ggml's block_q{2..6}_K, little-endian, fp16 super-block scales):
  *   Q2_K (id 10, 84 B):  scales[16] (low nibble scale, high nibble min), qs[64] (2-bit), d, dmin
@@ -170,6 +146,8 @@ void rwkv_gguf_dequant_k(uint32_t id, const void *src, float *dst, size_t n) {
         }
     }
 }
+
+static bool in_gguf(const rwkv_type *t) { return t->ggml_id >= 0; }
 
 typedef struct cur {
     const unsigned char *p;
@@ -691,10 +669,10 @@ rwkv_status rwkv_gguf_parse(const void *data, size_t size, const char *label, rw
                 goto done;
             }
         } else if (!rwkv_dtype_of_ggml_id(type, &g->dt)) {
+            char names[256];
             st = rwkv_fail(RWKV_ERR_UNSUPPORTED,
-                           "%s: GGUF tensor '%.*s' has ggml type %" PRIu32
-                           " (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K..q6_K, rwkv.c nf4)",
-                           label, (int)g->name_len, g->name, type);
+                           "%s: GGUF tensor '%.*s' has ggml type %" PRIu32 " (supported: %s, q2_K..q6_K)", label,
+                           (int)g->name_len, g->name, type, rwkv_dtype_list(names, sizeof names, in_gguf, false));
             goto done;
         } else {
             rb = rwkv_dtype_row_bytes(g->dt, inner);

@@ -146,21 +146,16 @@ static rwkv_status produce(const out_tensor *o, unsigned char *dst) {
     return RWKV_OK;
 }
 
-/* Parses a type name; *keep for NULL/"". */
+static bool in_gguf(const rwkv_type *t) { return t->ggml_id >= 0; }
+
+/* Parses a type name (one the table can write to GGUF); *keep for NULL/"". */
 static rwkv_status parse_type(const char *type, rwkv_dtype *dt, bool *keep) {
     *keep = !type || !*type;
     if (*keep) return RWKV_OK;
-    static const struct { const char *n; rwkv_dtype d; } names[] = {
-        {"f32", RWKV_DT_F32}, {"fp32", RWKV_DT_F32}, {"f16", RWKV_DT_F16}, {"fp16", RWKV_DT_F16},
-        {"bf16", RWKV_DT_BF16}, {"int8", RWKV_DT_Q8_0}, {"q8_0", RWKV_DT_Q8_0}, {"nf4", RWKV_DT_NF4},
-        {"q4_0", RWKV_DT_Q4_0}, {"q4_1", RWKV_DT_Q4_1}, {"q5_0", RWKV_DT_Q5_0}, {"q5_1", RWKV_DT_Q5_1}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(type, names[i].n)) {
-            *dt = names[i].d;
-            return RWKV_OK;
-        }
-    return rwkv_fail(RWKV_ERR_INVALID_ARG,
-                     "unknown weight type '%.40s' (f32, f16, bf16, int8, q8_0, nf4, q4_0, q4_1, q5_0, q5_1)", type);
+    if (rwkv_dtype_from_name(type, dt) && rwkv_ggml_id_of(*dt) >= 0) return RWKV_OK;
+    char names[256];
+    return rwkv_fail(RWKV_ERR_INVALID_ARG, "unknown weight type '%.40s' (%s)", type,
+                     rwkv_dtype_list(names, sizeof names, in_gguf, true));
 }
 
 /* Plans every output tensor of the RWKV-7 model tf. */
@@ -349,20 +344,6 @@ static void free_vocab(vocab *v) {
     rwkv_tokenizer_free(v->owner);
 }
 
-static int ftype_of(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: return 0;
-    case RWKV_DT_F16: return 1;
-    case RWKV_DT_Q4_0: return 2;
-    case RWKV_DT_Q4_1: return 3;
-    case RWKV_DT_Q8_0: return 7;
-    case RWKV_DT_Q5_0: return 8;
-    case RWKV_DT_Q5_1: return 9;
-    case RWKV_DT_BF16: return 32;
-    default: return 1000; /* nf4: ours */
-    }
-}
-
 /* Escapes token bytes the way llama.cpp's converter stores RWKV World tokens: Python's
  * repr(bytes) without the b'' around it (\t \n \r, \\, \xNN below 0x20 and from 0x7f, the
  * quote character escaped only when repr would pick ' as the quote). out: 4*n bytes. */
@@ -470,7 +451,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     kv_str(&w, "general.architecture", arch);
     kv_str(&w, "general.name", "rwkv.c export");
     kv_u32(&w, "general.alignment", align);
-    kv_u32(&w, "general.file_type", (uint32_t)ftype_of(keep ? RWKV_DT_F16 : target));
+    kv_u32(&w, "general.file_type", (uint32_t)rwkv_type_of(keep ? RWKV_DT_F16 : target)->gguf_ftype);
     kv_u32(&w, "general.quantization_version", 2);
     if (!v7) { /* informative only: the reader takes the shapes from the tensors */
         char key[64];

@@ -52,22 +52,20 @@ static rwkv_status get_int(const pth_ctx *c, const char *tname, const rwkv_pk_ob
     return RWKV_OK;
 }
 
-/* Maps a storage class GLOBAL (torch.FloatStorage, ...) to a dtype. */
+static bool in_pth(const rwkv_type *t) { return t->torch_storage != NULL; }
+
+/* Maps a storage class GLOBAL (torch.FloatStorage, ...) to a dtype (the table's torch_storage). */
 static rwkv_status storage_dtype(const pth_ctx *c, const char *tname, const rwkv_pk_obj *g,
                                  rwkv_dtype *dt) {
-    if (rwkv_pk_is_global(g, "torch", "FloatStorage")) *dt = RWKV_DT_F32;
-    else if (rwkv_pk_is_global(g, "torch", "HalfStorage")) *dt = RWKV_DT_F16;
-    else if (rwkv_pk_is_global(g, "torch", "BFloat16Storage")) *dt = RWKV_DT_BF16;
-    else if (g->kind == RWKV_PK_GLOBAL)
-        return rwkv_fail(RWKV_ERR_UNSUPPORTED,
-                         "%s: tensor '%.200s': unsupported storage type %.*s.%.*s (only float32, "
-                         "float16 and bfloat16)",
-                         c->label, tname, (int)(g->len > 100 ? 100 : g->len), g->s,
-                         (int)(g->len2 > 100 ? 100 : g->len2), g->s2);
-    else
+    if (g->kind != RWKV_PK_GLOBAL)
         return rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor '%.200s': storage type is a %s, not a class",
                          c->label, tname, kind_name(g));
-    return RWKV_OK;
+    if (g->len == 5 && !memcmp(g->s, "torch", 5) && rwkv_dtype_of_torch_storage(g->s2, g->len2, dt))
+        return RWKV_OK;
+    char names[128];
+    return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: tensor '%.200s': unsupported storage type %.*s.%.*s (supported: %s)",
+                     c->label, tname, (int)(g->len > 100 ? 100 : g->len), g->s, (int)(g->len2 > 100 ? 100 : g->len2),
+                     g->s2, rwkv_dtype_list(names, sizeof names, in_pth, false));
 }
 
 /* Reads a size or stride tuple of at most RWKV_MAX_DIMS non-negative ints into v; *n = count. */

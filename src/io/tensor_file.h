@@ -10,6 +10,7 @@
 #define RWKV_TENSOR_FILE_H
 
 #include "base/internal.h"
+#include "types/types.h"
 
 #define RWKV_MAX_DIMS 4
 

@@ -3,7 +3,10 @@
  * The ggml types reproduce ggml's reference quantizers exactly: the same scale formula in fp32,
  * the same reciprocal (computed from the fp32 scale, before it is rounded to fp16), the same
  * rounding (truncating casts after adding an offset, or roundf for q8_0) and the same clamps.
- * tests/test_formats.c checks blocks computed by hand. */
+ * tests/test_formats.c checks blocks computed by hand.
+ *
+ * Each type has a quantizer and a dequantizer of one block and a block's integer codes; ROWS()
+ * makes the row functions of the table (types.c) from the first two. */
 #include "quant.h"
 
 #include <math.h>
@@ -14,36 +17,8 @@ const float rwkv_nf4_levels[16] = {
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
 
-size_t rwkv_dtype_block(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: case RWKV_DT_F16: case RWKV_DT_BF16: return 1;
-    case RWKV_DT_Q8_0: case RWKV_DT_Q4_0: case RWKV_DT_Q4_1: case RWKV_DT_Q5_0: case RWKV_DT_Q5_1:
-        return RWKV_QK;
-    case RWKV_DT_NF4: return RWKV_QK_NF4;
-    default: return 0;
-    }
-}
-
-size_t rwkv_dtype_block_bytes(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: return 4;
-    case RWKV_DT_F16: case RWKV_DT_BF16: return 2;
-    case RWKV_DT_Q8_0: return sizeof(rwkv_block_q8_0);
-    case RWKV_DT_Q4_0: return sizeof(rwkv_block_q4_0);
-    case RWKV_DT_Q4_1: return sizeof(rwkv_block_q4_1);
-    case RWKV_DT_Q5_0: return sizeof(rwkv_block_q5_0);
-    case RWKV_DT_Q5_1: return sizeof(rwkv_block_q5_1);
-    case RWKV_DT_NF4: return sizeof(rwkv_block_nf4);
-    default: return 0;
-    }
-}
-
-size_t rwkv_dtype_row_bytes(rwkv_dtype dt, size_t n) {
-    size_t qk = rwkv_dtype_block(dt), bytes;
-    if (qk == 0 || n % qk != 0) return 0;
-    if (!rwkv_mul_ok(n / qk, rwkv_dtype_block_bytes(dt), &bytes)) return 0;
-    return bytes;
-}
+const int8_t rwkv_nf4_i8[16] = {-127, -88, -67, -50, -36, -23, -12, 0,
+                                10,   20,  31,  43,  56,  71,  92,  127};
 
 /* ---- quantizers ------------------------------------------------------------------------ */
 
@@ -158,118 +133,148 @@ static void quant_nf4(const float *x, rwkv_block_nf4 *y) {
         y->qs[j] = (uint8_t)(nf4_index(x[j] * id) | (nf4_index(x[j + 32] * id) << 4));
 }
 
-void rwkv_quantize_row(rwkv_dtype dt, const float *x, void *dst, size_t n) {
-    switch (dt) {
-    case RWKV_DT_F32: memcpy(dst, x, n * 4); return;
-    case RWKV_DT_F16: {
-        uint16_t *h = dst;
-        for (size_t i = 0; i < n; i++) h[i] = rwkv_f32_to_f16(x[i]);
-        return;
-    }
-    case RWKV_DT_BF16: {
-        uint16_t *h = dst;
-        for (size_t i = 0; i < n; i++) h[i] = rwkv_f32_to_bf16(x[i]);
-        return;
-    }
-    default: break;
-    }
-    const size_t qk = rwkv_dtype_block(dt);
-    if (qk == 0) return;
-    for (size_t b = 0; b < n / qk; b++) {
-        const float *xb = x + b * qk;
-        switch (dt) {
-        case RWKV_DT_Q8_0: quant_q8_0(xb, (rwkv_block_q8_0 *)dst + b); break;
-        case RWKV_DT_Q4_0: quant_q4_0(xb, (rwkv_block_q4_0 *)dst + b); break;
-        case RWKV_DT_Q4_1: quant_q4_1(xb, (rwkv_block_q4_1 *)dst + b); break;
-        case RWKV_DT_Q5_0: quant_q5_0(xb, (rwkv_block_q5_0 *)dst + b); break;
-        case RWKV_DT_Q5_1: quant_q5_1(xb, (rwkv_block_q5_1 *)dst + b); break;
-        case RWKV_DT_NF4: quant_nf4(xb, (rwkv_block_nf4 *)dst + b); break;
-        default: return;
-        }
-    }
-}
-
 /* ---- dequantizers ---------------------------------------------------------------------- */
 
 static uint32_t load_qh(const uint8_t qh[4]) {
     return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
 }
 
-void rwkv_dequantize_row(rwkv_dtype dt, const void *src, float *y, size_t n) {
-    const size_t qk = rwkv_dtype_block(dt);
-    if (qk <= 1) {
-        if (qk == 1) rwkv_convert_to_f32(dt, src, y, n);
-        return;
-    }
-    const size_t bb = rwkv_dtype_block_bytes(dt);
-    for (size_t b = 0; b < n / qk; b++) {
-        const unsigned char *p = (const unsigned char *)src + b * bb;
-        float *o = y + b * qk;
-        switch (dt) {
-        case RWKV_DT_Q8_0: {
-            rwkv_block_q8_0 k;
-            memcpy(&k, p, sizeof k);
-            const float d = rwkv_f16_to_f32(k.d);
-            for (int j = 0; j < 32; j++) o[j] = (float)k.qs[j] * d;
-            break;
-        }
-        case RWKV_DT_Q4_0: {
-            rwkv_block_q4_0 k;
-            memcpy(&k, p, sizeof k);
-            const float d = rwkv_f16_to_f32(k.d);
-            for (int j = 0; j < 16; j++) {
-                o[j] = (float)((k.qs[j] & 15) - 8) * d;
-                o[j + 16] = (float)((k.qs[j] >> 4) - 8) * d;
-            }
-            break;
-        }
-        case RWKV_DT_Q4_1: {
-            rwkv_block_q4_1 k;
-            memcpy(&k, p, sizeof k);
-            const float d = rwkv_f16_to_f32(k.d), m = rwkv_f16_to_f32(k.m);
-            for (int j = 0; j < 16; j++) {
-                o[j] = (float)(k.qs[j] & 15) * d + m;
-                o[j + 16] = (float)(k.qs[j] >> 4) * d + m;
-            }
-            break;
-        }
-        case RWKV_DT_Q5_0: {
-            rwkv_block_q5_0 k;
-            memcpy(&k, p, sizeof k);
-            const float d = rwkv_f16_to_f32(k.d);
-            const uint32_t qh = load_qh(k.qh);
-            for (int j = 0; j < 16; j++) {
-                int a = (int)((k.qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16;
-                int c = (int)((k.qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-                o[j] = (float)a * d;
-                o[j + 16] = (float)c * d;
-            }
-            break;
-        }
-        case RWKV_DT_Q5_1: {
-            rwkv_block_q5_1 k;
-            memcpy(&k, p, sizeof k);
-            const float d = rwkv_f16_to_f32(k.d), m = rwkv_f16_to_f32(k.m);
-            const uint32_t qh = load_qh(k.qh);
-            for (int j = 0; j < 16; j++) {
-                unsigned a = (k.qs[j] & 15u) | (((qh >> j) & 1u) << 4);
-                unsigned c = (k.qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4);
-                o[j] = (float)a * d + m;
-                o[j + 16] = (float)c * d + m;
-            }
-            break;
-        }
-        case RWKV_DT_NF4: {
-            rwkv_block_nf4 k;
-            memcpy(&k, p, sizeof k);
-            const float d = rwkv_f16_to_f32(k.d);
-            for (int j = 0; j < 32; j++) {
-                o[j] = rwkv_nf4_levels[k.qs[j] & 15] * d;
-                o[j + 32] = rwkv_nf4_levels[k.qs[j] >> 4] * d;
-            }
-            break;
-        }
-        default: return;
-        }
+static void dequant_q8_0(const rwkv_block_q8_0 *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d);
+    for (int j = 0; j < 32; j++) o[j] = (float)k->qs[j] * d;
+}
+
+static void dequant_q4_0(const rwkv_block_q4_0 *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d);
+    for (int j = 0; j < 16; j++) {
+        o[j] = (float)((k->qs[j] & 15) - 8) * d;
+        o[j + 16] = (float)((k->qs[j] >> 4) - 8) * d;
     }
 }
+
+static void dequant_q4_1(const rwkv_block_q4_1 *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d), m = rwkv_f16_to_f32(k->m);
+    for (int j = 0; j < 16; j++) {
+        o[j] = (float)(k->qs[j] & 15) * d + m;
+        o[j + 16] = (float)(k->qs[j] >> 4) * d + m;
+    }
+}
+
+static void dequant_q5_0(const rwkv_block_q5_0 *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d);
+    const uint32_t qh = load_qh(k->qh);
+    for (int j = 0; j < 16; j++) {
+        int a = (int)((k->qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16;
+        int c = (int)((k->qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+        o[j] = (float)a * d;
+        o[j + 16] = (float)c * d;
+    }
+}
+
+static void dequant_q5_1(const rwkv_block_q5_1 *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d), m = rwkv_f16_to_f32(k->m);
+    const uint32_t qh = load_qh(k->qh);
+    for (int j = 0; j < 16; j++) {
+        unsigned a = (k->qs[j] & 15u) | (((qh >> j) & 1u) << 4);
+        unsigned c = (k->qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4);
+        o[j] = (float)a * d + m;
+        o[j + 16] = (float)c * d + m;
+    }
+}
+
+static void dequant_nf4(const rwkv_block_nf4 *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d);
+    for (int j = 0; j < 32; j++) {
+        o[j] = rwkv_nf4_levels[k->qs[j] & 15] * d;
+        o[j + 32] = rwkv_nf4_levels[k->qs[j] >> 4] * d;
+    }
+}
+
+/* ---- integer codes (rwkv_codes_fn) ----------------------------------------------------- */
+
+void rwkv_q8_0_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_q8_0 k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d);
+    *m = 0.0f;
+    for (int j = 0; j < 32; j++) c[j] = k.qs[j];
+}
+
+void rwkv_q4_0_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_q4_0 k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d);
+    *m = 0.0f;
+    for (int j = 0; j < 16; j++) {
+        c[j] = (k.qs[j] & 15) - 8;
+        c[j + 16] = (k.qs[j] >> 4) - 8;
+    }
+}
+
+void rwkv_q4_1_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_q4_1 k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d);
+    *m = rwkv_f16_to_f32(k.m);
+    for (int j = 0; j < 16; j++) {
+        c[j] = k.qs[j] & 15;
+        c[j + 16] = k.qs[j] >> 4;
+    }
+}
+
+void rwkv_q5_0_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_q5_0 k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d);
+    *m = 0.0f;
+    const uint32_t qh = load_qh(k.qh);
+    for (int j = 0; j < 16; j++) {
+        c[j] = (int)((k.qs[j] & 15) | ((qh >> j) & 1) << 4) - 16;
+        c[j + 16] = (int)((k.qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+    }
+}
+
+void rwkv_q5_1_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_q5_1 k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d);
+    *m = rwkv_f16_to_f32(k.m);
+    const uint32_t qh = load_qh(k.qh);
+    for (int j = 0; j < 16; j++) {
+        c[j] = (int)((k.qs[j] & 15) | ((qh >> j) & 1) << 4);
+        c[j + 16] = (int)((k.qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+    }
+}
+
+/* The levels as int8 codes (127·level): the scale is absmax/127. */
+void rwkv_nf4_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_nf4 k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d) / 127.0f;
+    *m = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        c[j] = rwkv_nf4_i8[k.qs[j] & 15];
+        c[j + 32] = rwkv_nf4_i8[k.qs[j] >> 4];
+    }
+}
+
+/* ---- rows ------------------------------------------------------------------------------ */
+
+/* The row functions of type t (blocks of qk values) from its block quantizer and dequantizer. */
+#define ROWS(t, qk)                                                                                \
+    void rwkv_##t##_from_f32(const float *x, void *dst, size_t n) {                                \
+        for (size_t b = 0; b < n / (qk); b++) quant_##t(x + b * (qk), (rwkv_block_##t *)dst + b);   \
+    }                                                                                              \
+    void rwkv_##t##_to_f32(const void *src, float *y, size_t n) {                                  \
+        for (size_t b = 0; b < n / (qk); b++) {                                                    \
+            rwkv_block_##t k;                                                                      \
+            memcpy(&k, (const unsigned char *)src + b * sizeof k, sizeof k);                       \
+            dequant_##t(&k, y + b * (qk));                                                         \
+        }                                                                                          \
+    }
+ROWS(q8_0, RWKV_QK)
+ROWS(q4_0, RWKV_QK)
+ROWS(q4_1, RWKV_QK)
+ROWS(q5_0, RWKV_QK)
+ROWS(q5_1, RWKV_QK)
+ROWS(nf4, RWKV_QK_NF4)

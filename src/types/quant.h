@@ -1,5 +1,6 @@
-/* quant.h — block-quantized weight types: ggml's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (bit-exact
- * layouts, so files interchange with ggml/llama.cpp/rwkv.cpp) and our NF4.
+/* quant.h — the block types: ggml's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (bit-exact layouts, so files
+ * interchange with ggml/llama.cpp/rwkv.cpp) and our NF4; their rows of the type table (types.h)
+ * point at the functions below.
  *
  * A quantized row of n elements (n a multiple of the block size) is n/QK blocks laid end to
  * end; a matrix is its rows one after the other. Scales are IEEE half floats, little-endian.
@@ -15,7 +16,7 @@
 #ifndef RWKV_QUANT_H
 #define RWKV_QUANT_H
 
-#include "base/internal.h"
+#include "types.h"
 
 #include <assert.h>
 
@@ -38,26 +39,29 @@ static_assert(sizeof(rwkv_block_nf4) == 34, "nf4 block size");
 
 /* The 16 NormalFloat-4 levels of QLoRA / bitsandbytes, ascending. */
 extern const float rwkv_nf4_levels[16];
+/* The same levels as signed int8 codes for the integer dot: round(127·rwkv_nf4_levels[i]). */
+extern const int8_t rwkv_nf4_i8[16];
 
-/* True for the block-quantized types. */
-static inline bool rwkv_dtype_is_quant(rwkv_dtype dt) { return dt >= RWKV_DT_Q8_0 && dt < RWKV_DT_COUNT; }
-
-/* Values per block (1 for the float types, 0 for an unknown type). */
-size_t rwkv_dtype_block(rwkv_dtype dt);
-/* Bytes per block (bytes per element for the float types). */
-size_t rwkv_dtype_block_bytes(rwkv_dtype dt);
-
-/* Quantizes one row of n floats (n a multiple of the block size) into dst. The ggml types follow
- * ggml's reference quantizers (quantize_row_*_ref) to the bit. */
-void rwkv_quantize_row(rwkv_dtype dt, const float *src, void *dst, size_t n);
-/* Dequantizes n values (n a multiple of the block size) of type dt. */
-void rwkv_dequantize_row(rwkv_dtype dt, const void *src, float *dst, size_t n);
-
-/* Rows [o0, o1) of Y[t][o] = Σ_i W[o][i]·X[t][i] for a block-quantized W (ops_quant.c):
- * X is [T][W.cols], Y is [T][W.rows]. The result of each element depends only on W, X and the
- * row, never on the slice, so threads may split rows freely. */
-struct rwkv_weight;
-void rwkv_linear_quant_rows(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                            float *Y);
+/* Per type: n values (a multiple of the block size) to fp32 (exact), n floats to blocks (the
+ * ggml types follow ggml's reference quantizers, quantize_row_*_ref, to the bit), and one block
+ * as integer codes (rwkv_codes_fn). */
+void rwkv_q8_0_to_f32(const void *src, float *dst, size_t n);
+void rwkv_q8_0_from_f32(const float *src, void *dst, size_t n);
+void rwkv_q8_0_codes(const uint8_t *block, int *c, float *d, float *m);
+void rwkv_q4_0_to_f32(const void *src, float *dst, size_t n);
+void rwkv_q4_0_from_f32(const float *src, void *dst, size_t n);
+void rwkv_q4_0_codes(const uint8_t *block, int *c, float *d, float *m);
+void rwkv_q4_1_to_f32(const void *src, float *dst, size_t n);
+void rwkv_q4_1_from_f32(const float *src, void *dst, size_t n);
+void rwkv_q4_1_codes(const uint8_t *block, int *c, float *d, float *m);
+void rwkv_q5_0_to_f32(const void *src, float *dst, size_t n);
+void rwkv_q5_0_from_f32(const float *src, void *dst, size_t n);
+void rwkv_q5_0_codes(const uint8_t *block, int *c, float *d, float *m);
+void rwkv_q5_1_to_f32(const void *src, float *dst, size_t n);
+void rwkv_q5_1_from_f32(const float *src, void *dst, size_t n);
+void rwkv_q5_1_codes(const uint8_t *block, int *c, float *d, float *m);
+void rwkv_nf4_to_f32(const void *src, float *dst, size_t n);
+void rwkv_nf4_from_f32(const float *src, void *dst, size_t n);
+void rwkv_nf4_codes(const uint8_t *block, int *c, float *d, float *m);
 
 #endif

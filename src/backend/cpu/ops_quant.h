@@ -15,6 +15,7 @@
 #define RWKV_OPS_QUANT_H
 
 #include "base/internal.h"
+#include "types/types.h"
 
 struct rwkv_weight;
 
@@ -66,9 +67,6 @@ const rwkv_qkernels *rwkv_qkernels_best(void);
  * of 32), 0 = the float path (weights dequantized exactly in registers, fp32 activations).
  * RWKV_QUANT_DOT=int8 or =exact decides; unset, the best table's int8_default (AVX-512 VNNI: 1). */
 int rwkv_quant_int8_acts(void);
-
-/* The signed int8 NF4 code book: round(127·rwkv_nf4_levels[i]). */
-extern const int8_t rwkv_nf4_i8[16];
 
 /* rwkv_linear_quant_rows with the context's choices made explicit: force_scalar = 1 runs the
  * float reference (dequantize a row, fp32 dot: no activation rounding); otherwise int8 = 1 the
