@@ -1,5 +1,5 @@
 /* internal.h — the base of the library's source files (not installed): errors, checked size
- * arithmetic, file mapping, hashing. */
+ * arithmetic, planned memory, file mapping, hashing. */
 #ifndef RWKV_INTERNAL_H
 #define RWKV_INTERNAL_H
 
@@ -16,6 +16,17 @@
 /* Records a formatted message as the thread's last error and returns status. */
 rwkv_status rwkv_fail(rwkv_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- planned memory (alloc.c) ----------------------------------------------------------- */
+
+/* malloc / calloc / 64-byte-aligned allocation (size rounded up to the alignment) for the memory
+ * the library plans at load (scratch, states, backend buffers). They behave as the C library's,
+ * except that a test can make them fail on purpose: rwkv_test_fail_alloc(n) makes the call after
+ * the next n successful ones return NULL (and every later call too), n < 0 turns this off. */
+void *rwkv_malloc(size_t size);
+void *rwkv_calloc(size_t n, size_t size);
+void *rwkv_aligned_alloc(size_t align, size_t size);
+void rwkv_test_fail_alloc(int n);
 
 /* ---- checked size arithmetic ----------------------------------------------------------- */
 
