@@ -116,10 +116,21 @@ static void test_hand_blocks(void) {
     rwkv_quantize_row(RWKV_DT_NF4, x, &bn, 64);
     CHECK(bn.d == 0x4000 && bn.qs[0] == (15 | 6 << 4) && bn.qs[1] == (0 | 7 << 4) && bn.qs[2] == (9 | 7 << 4),
           "nf4 block d=%04x qs=%02x %02x %02x", bn.d, bn.qs[0], bn.qs[1], bn.qs[2]);
+    /* iq4_nl: ggml's levels; values on the levels of the scale -max/127 are coded exactly */
+    for (int j = 0; j < 32; j++) x[j] = 0.25f * (float)rwkv_iq4nl_levels[(j * 7) % 16];
+    x[5] = 0.25f * -127.0f;
+    rwkv_block_iq4_nl bi;
+    rwkv_quantize_row(RWKV_DT_IQ4_NL, x, &bi, 32);
+    float xi[32];
+    rwkv_dequantize_row(RWKV_DT_IQ4_NL, &bi, xi, 32);
+    CHECK(bi.d == 0x3400 && (bi.qs[0] & 15) == 0 && bi.qs[1] >> 4 == (17 * 7) % 16 &&
+              test_max_abs_diff(x, xi, 32) == 0.0f,
+          "iq4_nl block d=%04x qs=%02x %02x, error %g", bi.d, bi.qs[0], bi.qs[1], test_max_abs_diff(x, xi, 32));
     /* round trips: dequantize(quantize(x)) within half a step */
-    const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4};
-    const float tol[] = {0.6f / 127, 1.0f / 8, 0.5f / 15 * 2, 1.0f / 16, 0.5f / 31 * 2, 0.2f};
-    for (size_t k = 0; k < 6; k++) {
+    const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4,
+                                RWKV_DT_IQ4_NL};
+    const float tol[] = {0.6f / 127, 1.0f / 8, 0.5f / 15 * 2, 1.0f / 16, 0.5f / 31 * 2, 0.2f, 0.2f};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         float y[64], z[64];
         unsigned char buf[128];
         for (int j = 0; j < 64; j++) y[j] = sinf((float)j * 0.7f + (float)k);
@@ -165,7 +176,7 @@ static void test_type_table(void) {
           "values that are not types are refused");
     char names[256];
     CHECK(!strcmp(rwkv_dtype_list(names, sizeof names, NULL, true),
-                  "fp32 (f32), fp16 (f16), bf16, q8_0 (int8), q4_0, q4_1, q5_0, q5_1, nf4"),
+                  "fp32 (f32), fp16 (f16), bf16, q8_0 (int8), q4_0, q4_1, q5_0, q5_1, nf4, iq4_nl"),
           "type list: %s", names);
     CHECK(!strcmp(rwkv_dtype_list(names, 12, NULL, false), "fp32, fp16,"), "cut type list: '%s'", names);
     /* a block type's codes are its values: c·d + m is to_f32's value (nf4: its int8 levels) */
@@ -280,8 +291,8 @@ static void test_gguf(void) {
     rwkv_tokenizer *tok = NULL;
     CHECK(rwkv_tokenizer_from_model_file(out, &tok) == RWKV_ERR_UNSUPPORTED && !tok, "byte model has no vocab");
     /* every type, and the rwkv.cpp q5 files against our q5 (head q8_0 here, float in rwkv.cpp) */
-    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4"};
-    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f};
+    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4", "iq4_nl"};
+    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f, 0.1f};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         CHECK(rwkv_convert_file(pth, q, types[i], NULL, NULL, NULL, &s) == RWKV_OK, "%s", rwkv_last_error());
         d = fox_diff(q, FOX_REF, 0);

@@ -3,7 +3,9 @@
  * The ggml types reproduce ggml's reference quantizers exactly: the same scale formula in fp32,
  * the same reciprocal (computed from the fp32 scale, before it is rounded to fp16), the same
  * rounding (truncating casts after adding an offset, or roundf for q8_0) and the same clamps.
- * tests/test_formats.c checks blocks computed by hand.
+ * tests/test_formats.c checks blocks computed by hand. IQ4_NL's quantizer is ours, not ggml's
+ * (whose search with importance weights gives other, equally valid blocks): the files it writes
+ * read anywhere, with the same values.
  *
  * Each type has a quantizer and a dequantizer of one block and a block's integer codes; ROWS()
  * makes the row functions of the table (types.c) from the first two. */
@@ -16,6 +18,9 @@ const float rwkv_nf4_levels[16] = {
     -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+const int8_t rwkv_iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
 
 const int8_t rwkv_nf4_i8[16] = {-127, -88, -67, -50, -36, -23, -12, 0,
                                 10,   20,  31,  43,  56,  71,  92,  127};
@@ -114,6 +119,48 @@ static void quant_q5_1(const float *x, rwkv_block_q5_1 *y) {
     for (int k = 0; k < 4; k++) y->qh[k] = (uint8_t)(qh >> (8 * k));
 }
 
+/* Index of the IQ4_NL level nearest to v (ties to the lower level). */
+static int iq4nl_index(float v) {
+    int best = 0;
+    for (int i = 1; i < 16; i++)
+        if (v > 0.5f * (float)(rwkv_iq4nl_levels[i - 1] + rwkv_iq4nl_levels[i])) best = i;
+    return best;
+}
+
+/* Squared error of block x coded with scale d, codes into l. */
+static float iq4nl_assign(const float *x, float d, uint8_t *l) {
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float err = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        l[j] = (uint8_t)iq4nl_index(x[j] * id);
+        const float e = x[j] - (float)rwkv_iq4nl_levels[l[j]] * d;
+        err += e * e;
+    }
+    return err;
+}
+
+/* The scale that puts the value of largest magnitude on the level -127, then the least-squares
+ * scale of the codes that gives; the better of the two (scales as stored, in fp16). */
+static void quant_iq4_nl(const float *x, rwkv_block_iq4_nl *y) {
+    uint8_t l[32], l2[32];
+    const float d0 = rwkv_f16_to_f32(rwkv_f32_to_f16(signed_absmax(x, 32) / -127.0f));
+    float err = iq4nl_assign(x, d0, l), d = d0;
+    float sxl = 0.0f, sll = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        const float q = (float)rwkv_iq4nl_levels[l[j]];
+        sxl += x[j] * q;
+        sll += q * q;
+    }
+    const float d1 = rwkv_f16_to_f32(rwkv_f32_to_f16(sll > 0.0f ? sxl / sll : 0.0f));
+    const float err1 = iq4nl_assign(x, d1, l2);
+    if (err1 < err) {
+        d = d1;
+        memcpy(l, l2, sizeof l);
+    }
+    y->d = rwkv_f32_to_f16(d);
+    for (int j = 0; j < 16; j++) y->qs[j] = (uint8_t)(l[j] | l[j + 16] << 4);
+}
+
 /* Index of the NF4 level nearest to v (v in [-1, 1]); ties go to the upper level. */
 static int nf4_index(float v) {
     int best = 0;
@@ -182,6 +229,14 @@ static void dequant_q5_1(const rwkv_block_q5_1 *k, float *o) {
     }
 }
 
+static void dequant_iq4_nl(const rwkv_block_iq4_nl *k, float *o) {
+    const float d = rwkv_f16_to_f32(k->d);
+    for (int j = 0; j < 16; j++) {
+        o[j] = (float)rwkv_iq4nl_levels[k->qs[j] & 15] * d;
+        o[j + 16] = (float)rwkv_iq4nl_levels[k->qs[j] >> 4] * d;
+    }
+}
+
 static void dequant_nf4(const rwkv_block_nf4 *k, float *o) {
     const float d = rwkv_f16_to_f32(k->d);
     for (int j = 0; j < 32; j++) {
@@ -246,6 +301,17 @@ void rwkv_q5_1_codes(const uint8_t *p, int *c, float *d, float *m) {
     }
 }
 
+void rwkv_iq4_nl_codes(const uint8_t *p, int *c, float *d, float *m) {
+    rwkv_block_iq4_nl k;
+    memcpy(&k, p, sizeof k);
+    *d = rwkv_f16_to_f32(k.d);
+    *m = 0.0f;
+    for (int j = 0; j < 16; j++) {
+        c[j] = rwkv_iq4nl_levels[k.qs[j] & 15];
+        c[j + 16] = rwkv_iq4nl_levels[k.qs[j] >> 4];
+    }
+}
+
 /* The levels as int8 codes (127·level): the scale is absmax/127. */
 void rwkv_nf4_codes(const uint8_t *p, int *c, float *d, float *m) {
     rwkv_block_nf4 k;
@@ -277,4 +343,5 @@ ROWS(q4_0, RWKV_QK)
 ROWS(q4_1, RWKV_QK)
 ROWS(q5_0, RWKV_QK)
 ROWS(q5_1, RWKV_QK)
+ROWS(iq4_nl, RWKV_QK)
 ROWS(nf4, RWKV_QK_NF4)

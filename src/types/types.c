@@ -52,6 +52,7 @@ static const rwkv_type table[RWKV_DT_COUNT] = {
     [RWKV_DT_Q5_0] = {"q5_0", NULL, 32, 22, 6, 8, 7, NULL, BLOCK(q5_0)},
     [RWKV_DT_Q5_1] = {"q5_1", NULL, 32, 24, 7, 9, 8, NULL, BLOCK(q5_1)},
     [RWKV_DT_NF4] = {"nf4", NULL, 64, 34, 1000, 1000, -1, NULL, BLOCK(nf4)},
+    [RWKV_DT_IQ4_NL] = {"iq4_nl", NULL, 32, 18, 20, 25, -1, NULL, BLOCK(iq4_nl)},
 };
 
 const rwkv_type *rwkv_type_of(rwkv_dtype dt) {

@@ -33,6 +33,7 @@ typedef enum rwkv_dtype {
     RWKV_DT_Q5_0 = 6,
     RWKV_DT_Q5_1 = 7,
     RWKV_DT_NF4 = 8,
+    RWKV_DT_IQ4_NL = 9,
     RWKV_DT_COUNT
 } rwkv_dtype;
 
