@@ -301,15 +301,21 @@ void rwkv_q5_1_codes(const uint8_t *p, int *c, float *d, float *m) {
     }
 }
 
+/* Codes of the code-book types: nibble j of qs[0..half) (low: value j, high: value j + half)
+ * looked up in levels. */
+static void book_codes(const uint8_t *qs, int half, const int8_t *levels, int *c) {
+    for (int j = 0; j < half; j++) {
+        c[j] = levels[qs[j] & 15];
+        c[j + half] = levels[qs[j] >> 4];
+    }
+}
+
 void rwkv_iq4_nl_codes(const uint8_t *p, int *c, float *d, float *m) {
     rwkv_block_iq4_nl k;
     memcpy(&k, p, sizeof k);
     *d = rwkv_f16_to_f32(k.d);
     *m = 0.0f;
-    for (int j = 0; j < 16; j++) {
-        c[j] = rwkv_iq4nl_levels[k.qs[j] & 15];
-        c[j + 16] = rwkv_iq4nl_levels[k.qs[j] >> 4];
-    }
+    book_codes(k.qs, 16, rwkv_iq4nl_levels, c);
 }
 
 /* The levels as int8 codes (127·level): the scale is absmax/127. */
@@ -318,10 +324,7 @@ void rwkv_nf4_codes(const uint8_t *p, int *c, float *d, float *m) {
     memcpy(&k, p, sizeof k);
     *d = rwkv_f16_to_f32(k.d) / 127.0f;
     *m = 0.0f;
-    for (int j = 0; j < 32; j++) {
-        c[j] = rwkv_nf4_i8[k.qs[j] & 15];
-        c[j + 32] = rwkv_nf4_i8[k.qs[j] >> 4];
-    }
+    book_codes(k.qs, 32, rwkv_nf4_i8, c);
 }
 
 /* ---- rows ------------------------------------------------------------------------------ */

@@ -8,31 +8,23 @@
 static void f32_to_f32(const void *src, float *dst, size_t n) { memcpy(dst, src, n * 4); }
 static void f32_from_f32(const float *src, void *dst, size_t n) { memcpy(dst, src, n * 4); }
 
-static void f16_to_f32(const void *src, float *dst, size_t n) {
+/* The 16-bit types: bf16 or IEEE half. */
+static void halves_to_f32(const void *src, float *dst, size_t n, bool bf16) {
     const unsigned char *p = src;
     for (size_t i = 0; i < n; i++) {
         uint16_t h;
         memcpy(&h, p + 2 * i, 2);
-        dst[i] = rwkv_f16_to_f32(h);
+        dst[i] = bf16 ? rwkv_bf16_to_f32(h) : rwkv_f16_to_f32(h);
     }
 }
-static void f16_from_f32(const float *src, void *dst, size_t n) {
+static void halves_from_f32(const float *src, void *dst, size_t n, bool bf16) {
     uint16_t *h = dst;
-    for (size_t i = 0; i < n; i++) h[i] = rwkv_f32_to_f16(src[i]);
+    for (size_t i = 0; i < n; i++) h[i] = bf16 ? rwkv_f32_to_bf16(src[i]) : rwkv_f32_to_f16(src[i]);
 }
-
-static void bf16_to_f32(const void *src, float *dst, size_t n) {
-    const unsigned char *p = src;
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        dst[i] = rwkv_bf16_to_f32(h);
-    }
-}
-static void bf16_from_f32(const float *src, void *dst, size_t n) {
-    uint16_t *h = dst;
-    for (size_t i = 0; i < n; i++) h[i] = rwkv_f32_to_bf16(src[i]);
-}
+static void f16_to_f32(const void *src, float *dst, size_t n) { halves_to_f32(src, dst, n, false); }
+static void f16_from_f32(const float *src, void *dst, size_t n) { halves_from_f32(src, dst, n, false); }
+static void bf16_to_f32(const void *src, float *dst, size_t n) { halves_to_f32(src, dst, n, true); }
+static void bf16_from_f32(const float *src, void *dst, size_t n) { halves_from_f32(src, dst, n, true); }
 
 /* ---- the table ------------------------------------------------------------------------- */
 
