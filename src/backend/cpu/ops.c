@@ -292,6 +292,8 @@ rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads) {
 
 void rwkv_ctx_plan_begin(rwkv_ctx *ctx) { ctx->planning = 1; }
 
+const rwkv_kernels *rwkv_ctx_kernels(const rwkv_ctx *ctx) { return ctx->k; }
+
 void rwkv_ctx_run(rwkv_ctx *ctx, rwkv_ctx_unit_fn fn, void *arg, int n_units) {
     if (!ctx->planning && n_units > 0) rwkv_pool_run_units(ctx->pool, fn, arg, n_units);
 }

@@ -59,6 +59,9 @@ void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *w);
 typedef void (*rwkv_ctx_unit_fn)(void *arg, int unit, int ith);
 void rwkv_ctx_run(rwkv_ctx *ctx, rwkv_ctx_unit_fn fn, void *arg, int n_units);
 
+/* The context's kernel table. */
+const rwkv_kernels *rwkv_ctx_kernels(const rwkv_ctx *ctx);
+
 /* ---- ops on host memory ---------------------------------------------------------------------- */
 
 /* The n products of jobs (backend.h; addresses are host pointers) over the same T tokens, as one
