@@ -174,7 +174,6 @@ static rwkv_status read_tensor(const pth_ctx *c, const char *tname, const rwkv_p
     return RWKV_OK;
 }
 
-/* qsort comparator: tensor pointers by name. */
 /* Builds out->tensors from the unpickled root object. */
 static rwkv_status read_dict(const pth_ctx *c, const rwkv_pk_obj *root, rwkv_tensor_file *out) {
     if (root->kind != RWKV_PK_DICT)

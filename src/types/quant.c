@@ -4,8 +4,8 @@
  * the same reciprocal (computed from the fp32 scale, before it is rounded to fp16), the same
  * rounding (truncating casts after adding an offset, or roundf for q8_0) and the same clamps.
  * tests/test_formats.c checks blocks computed by hand. IQ4_NL's quantizer is ours, not ggml's
- * (whose search with importance weights gives other, equally valid blocks): the files it writes
- * read anywhere, with the same values.
+ * (ggml searches scales with importance weights): its blocks differ from llama-quantize's, and
+ * every reader of the layout decodes them to the same values.
  *
  * Each type has a quantizer and a dequantizer of one block and a block's integer codes; ROWS()
  * makes the row functions of the table (types.c) from the first two. */

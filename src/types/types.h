@@ -76,7 +76,7 @@ char *rwkv_dtype_list(char *buf, size_t cap, bool (*want)(const rwkv_type *t), b
 const char *rwkv_dtype_name(rwkv_dtype dt); /* "unknown" for a value that is not a type */
 size_t rwkv_dtype_size(rwkv_dtype dt);      /* bytes per element; 0 for the block types */
 size_t rwkv_dtype_block(rwkv_dtype dt);     /* values per block (1: plain; 0: not a type) */
-size_t rwkv_dtype_block_bytes(rwkv_dtype dt);
+size_t rwkv_dtype_block_bytes(rwkv_dtype dt); /* bytes per block (per element for plain types) */
 bool rwkv_dtype_is_quant(rwkv_dtype dt);    /* a block type */
 /* Bytes of a row of n elements; 0 when n is not a whole number of blocks (or dt not a type). */
 size_t rwkv_dtype_row_bytes(rwkv_dtype dt, size_t n);
