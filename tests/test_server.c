@@ -629,11 +629,12 @@ static void connection_limits(void) {
     unlink(c.log);
 
     /* no idle connection to close: the next one from that address is refused at once */
-    rc = srv_start(&c, "conn2", "--timeout", "60", "--max-conn-per-ip", "2", "--parallel", "1", "--quiet", NULL);
+    rc = srv_start(&c, "conn2", "--timeout", "60", "--max-conn-per-ip", "2", "--parallel", "1", "--max-tokens",
+                   "1000000", "--quiet", NULL);
     CHECK(rc == 0, "second connection server did not start (see %s)", c.log);
     if (rc) return;
-    const char *longreq = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 43\r\n\r\n"
-                          "{\"prompt\":\"the\",\"max_tokens\":4000,\"seed\":1}";
+    const char *longreq = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 53\r\n\r\n"
+                          "{\"prompt\":\"the\",\"max_tokens\":1000000,\"temperature\":0}";
     int busy[2];
     for (int i = 0; i < 2; i++) {
         busy[i] = connect_port(c.port);
@@ -698,7 +699,8 @@ static void shutdown_answers(void) {
     int rc = srv_start(&d, "stop", "--parallel", "1", "--max-tokens", "1000000", "--quiet", NULL);
     CHECK(rc == 0, "shutdown server did not start (see %s)", d.log);
     if (rc) return;
-    const char *bodies[3] = {"{\"prompt\":\"the\",\"max_tokens\":1000000}",
+    /* greedy decoding of "the" does not reach the end-of-text token: it runs until stopped */
+    const char *bodies[3] = {"{\"prompt\":\"the\",\"max_tokens\":1000000,\"temperature\":0}",
                              "{\"prompt\":\"the\",\"max_tokens\":5,\"stream\":true}",
                              "{\"prompt\":\"the\",\"max_tokens\":5}"};
     int fds[3];

@@ -303,8 +303,8 @@ static int route(srv_req *r) {
     }
     if (r->route < 0) {
         if (!strcmp(r->method, "OPTIONS")) return preflight(r, allow);
-        char m[300];
-        snprintf(m, sizeof m, "Method %.20s is not allowed on %.150s (use %s)", r->method, r->path, allow);
+        char m[320];
+        snprintf(m, sizeof m, "Method %.20s is not allowed on %.150s (use %.100s)", r->method, r->path, allow);
         const char *extra[] = {"Allow", allow, NULL};
         return respond_error_h(r, 405, m, NULL, extra);
     }
