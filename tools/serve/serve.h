@@ -44,6 +44,8 @@ int srv_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(print
 /* Copies len bytes of s into a malloc'd, NUL-terminated string with every invalid or truncated
  * UTF-8 sequence replaced by U+FFFD, so that the result can be put in JSON. NULL on OOM. */
 char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len);
+/* 1 when s[0..len) is valid UTF-8 without NUL (srv_utf8_sanitize would not change it). */
+int srv_utf8_clean(const char *s, size_t len);
 
 /* OpenAI's error object {"error": {"message", "type", "param", "code"}} for an HTTP status
  * (type and code follow from the status; param may be NULL or ""). Malloc'd JSON text; never
@@ -190,6 +192,8 @@ typedef struct srv_metrics {
     atomic_ullong prompt_tokens, prefill_tokens, generated_tokens, cache_hits, cache_misses,
         cache_hit_tokens, decode_steps, cache_bytes, cache_entries, prefill_chunks,
         conn_refused, conn_evicted;
+    /* scheduler time in nanoseconds: busy steps, inside the model, sampling */
+    atomic_ullong sched_ns, model_ns, sample_ns;
 } srv_metrics;
 
 /* Sets the request labels: one per route (labels[i] for route i) and "other" after them. */
@@ -256,7 +260,12 @@ typedef struct srv_reply {
     cli_buf split_hold;        /* bytes held back by the splitter */
     cli_buf content, reasoning;/* for non-streaming replies */
     int sent_role;
+    int streaming;             /* the stream has started (status 200 posted): the end is SSE too */
     cli_buf pend;              /* output not yet handed to the HTTP side */
+    struct json_t *chunk[2];   /* the streamed text chunk (content, reasoning), built once: */
+    struct json_t *chunk_text[2]; /* only its text changes from token to token */
+    char *scratch;             /* JSON text of one chunk */
+    size_t scratch_cap;
 } srv_reply;
 
 void srv_reply_init(srv_reply *r, const server *s, const srv_job *j);
@@ -267,8 +276,8 @@ int srv_reply_add(srv_reply *r, const char *bytes, size_t len);
 /* How a reply ends. */
 typedef enum srv_reply_end { SRV_END_OK, SRV_END_INTERNAL, SRV_END_SHUTDOWN } srv_reply_end;
 /* Writes the end of the reply into pend: the held-back text, the finish chunk, usage and [DONE]
- * (stream) or the whole JSON body; with an error end an error object instead. Returns the HTTP
- * status of a plain reply (200, 500 or 503). */
+ * (a stream that has started) or the whole JSON body; with an error end an error object instead
+ * (an SSE event in a started stream). Returns the HTTP status of a plain reply (200, 500, 503). */
 int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64_t prompt_tokens,
                      uint64_t cached_tokens, int n_gen);
 

@@ -60,6 +60,17 @@ static void unref_locked(srv_jobs *h, srv_job *j) {
     srv_job_free(j);
 }
 
+/* Takes the first queued job, or NULL. */
+static srv_job *pop_locked(srv_jobs *h) {
+    srv_job *j = h->head;
+    if (!j) return NULL;
+    h->head = j->next;
+    if (!h->head) h->tail = NULL;
+    h->queued--;
+    j->next = NULL;
+    return j;
+}
+
 /* ---- the HTTP side ---------------------------------------------------------------------------- */
 
 int srv_jobs_submit(srv_jobs *h, srv_job *j, void *conn) {
@@ -158,12 +169,7 @@ int srv_jobs_admit(srv_jobs *h, srv_job **out, int max, int busy) {
     int n = -1;
     if (!h->stopping) {
         n = 0;
-        while (h->head && n < max) {
-            srv_job *j = h->head;
-            h->head = j->next;
-            if (!h->head) h->tail = NULL;
-            h->queued--;
-            j->next = NULL;
+        for (srv_job *j; n < max && (j = pop_locked(h));) {
             if (j->detached) { /* the client left while the job waited */
                 atomic_fetch_add(&h->cancelled, 1);
                 unref_locked(h, j);
@@ -223,13 +229,7 @@ void srv_jobs_stop(srv_jobs *h) {
 void srv_jobs_fail_queued(srv_jobs *h, int status, const char *body) {
     for (;;) {
         pthread_mutex_lock(&h->mu);
-        srv_job *j = h->head;
-        if (j) {
-            h->head = j->next;
-            if (!h->head) h->tail = NULL;
-            h->queued--;
-            j->next = NULL;
-        }
+        srv_job *j = pop_locked(h);
         pthread_mutex_unlock(&h->mu);
         if (!j) return;
         srv_job_post(h, j, status, body, strlen(body), 1);

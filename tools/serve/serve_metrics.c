@@ -28,6 +28,12 @@ static void one(cli_buf *b, const char *name, const char *type, const char *help
     srv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
+/* A counter of seconds kept in nanoseconds. */
+static void seconds(cli_buf *b, const char *name, const char *help, unsigned long long ns) {
+    srv_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu.%09llu\n", name, help, name, name, ns / 1000000000ull,
+                   ns % 1000000000ull);
+}
+
 char *srv_metrics_render(server *s, size_t *len) {
     srv_metrics *m = &s->metrics;
     cli_buf b = {0};
@@ -72,6 +78,11 @@ char *srv_metrics_render(server *s, size_t *len) {
         "Connections refused by the per-address or total connection limit.", atomic_load(&m->conn_refused));
     one(&b, "rwkv_connections_evicted_total", "counter",
         "Idle connections closed early to make room for new ones.", atomic_load(&m->conn_evicted));
+    seconds(&b, "rwkv_scheduler_seconds_total", "Time the scheduler spent in steps (prefill, sampling, decode, output).",
+            atomic_load(&m->sched_ns));
+    seconds(&b, "rwkv_model_seconds_total", "Time inside the model (prefill chunks and batched decode).",
+            atomic_load(&m->model_ns));
+    seconds(&b, "rwkv_sampling_seconds_total", "Time spent sampling tokens.", atomic_load(&m->sample_ns));
     one(&b, "rwkv_parallel_slots", "gauge", "Sequences decoded together at most (--parallel).",
         (unsigned long long)s->parallel);
     if (len) *len = b.len;

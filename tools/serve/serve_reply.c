@@ -22,6 +22,8 @@ void srv_reply_init(srv_reply *r, const server *s, const srv_job *j) {
 }
 
 void srv_reply_free(srv_reply *r) {
+    for (int i = 0; i < 2; i++) json_decref(r->chunk[i]);
+    free(r->scratch);
     cli_buf_free(&r->gen);
     cli_buf_free(&r->split_hold);
     cli_buf_free(&r->content);
@@ -88,18 +90,60 @@ static int stream_chunk(srv_reply *r, const char *field, const char *text, size_
     return sse_obj(r, o);
 }
 
+/* The chunk of streamed text (valid UTF-8 without NUL) on the content or reasoning channel. The
+ * object is built once per job; every later chunk only replaces its text and is written into a
+ * reused buffer, so a token costs one string copy inside jansson and no object building. */
+static int text_chunk(srv_reply *r, int reasoning, const char *text, size_t len) {
+    if (!r->chunk[reasoning]) {
+        json_t *o = head(r, chunk_object(r));
+        json_t *str = json_string("");
+        json_t *choice = json_pack("{s:i, s:n}", "index", 0, "logprobs");
+        if (!o || !str || !choice) {
+            json_decref(o);
+            json_decref(str);
+            json_decref(choice);
+            return -1;
+        }
+        if (r->job->kind == SRV_CHAT)
+            json_object_set_new(choice, "delta", json_pack("{s:O}", reasoning ? "reasoning_content" : "content", str));
+        else
+            json_object_set(choice, "text", str);
+        json_object_set_new(choice, "finish_reason", json_null());
+        json_object_set_new(o, "choices", json_pack("[o]", choice));
+        r->chunk[reasoning] = o;
+        r->chunk_text[reasoning] = str;
+        json_decref(str); /* o holds it */
+    }
+    if (json_string_setn_nocheck(r->chunk_text[reasoning], text, len)) return -1;
+    size_t n = json_dumpb(r->chunk[reasoning], NULL, 0, JSON_COMPACT);
+    if (n == 0) return -1;
+    if (n > r->scratch_cap) {
+        char *b = realloc(r->scratch, n);
+        if (!b) return -1;
+        r->scratch = b;
+        r->scratch_cap = n;
+    }
+    json_dumpb(r->chunk[reasoning], r->scratch, n, JSON_COMPACT);
+    return cli_buf_add(&r->pend, "data: ", 6) | cli_buf_add(&r->pend, r->scratch, n) |
+           cli_buf_add(&r->pend, "\n\n", 2);
+}
+
 /* Emits len bytes of reply text to the content or the reasoning channel. */
 static int emit(srv_reply *r, int reasoning, const char *text, size_t len) {
     if (len == 0) return 0;
-    size_t clen;
-    char *clean = srv_utf8_sanitize(text, len, &clen);
-    if (!clean) return -1;
+    size_t clen = len;
+    int valid = srv_utf8_clean(text, len);
+    char *copy = valid ? NULL : srv_utf8_sanitize(text, len, &clen);
+    if (!valid && !copy) return -1;
+    const char *clean = copy ? copy : text;
     int rc;
-    if (r->job->stream)
+    if (!r->job->stream)
+        rc = cli_buf_add(reasoning ? &r->reasoning : &r->content, clean, clen);
+    else if (r->job->kind == SRV_CHAT && !r->sent_role) /* the first chunk also names the role */
         rc = stream_chunk(r, reasoning ? "reasoning_content" : "content", clean, clen, NULL);
     else
-        rc = cli_buf_add(reasoning ? &r->reasoning : &r->content, clean, clen);
-    free(clean);
+        rc = text_chunk(r, reasoning, clean, clen);
+    free(copy);
     return rc;
 }
 
@@ -237,7 +281,7 @@ int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64
     char *err = status == 200 ? NULL
                 : srv_error_json(status, status == 503 ? "The server is shutting down"
                                                        : "Internal error while generating", NULL);
-    if (j->stream) {
+    if (r->streaming) {
         if (err) {
             cli_buf_add(&r->pend, "data: ", 6);
             cli_buf_add(&r->pend, err, strlen(err));

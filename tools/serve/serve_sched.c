@@ -11,10 +11,17 @@
 #include <string.h>
 #include <time.h>
 
-static double now_s(void) {
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Adds the nanoseconds since *t0 to counter and moves *t0 to now. */
+static void lap(atomic_ullong *counter, uint64_t *t0) {
+    uint64_t t = now_ns();
+    atomic_fetch_add(counter, t - *t0);
+    *t0 = t;
 }
 
 typedef enum { PH_PREFILL, PH_DECODE, PH_FINISHED } phase;
@@ -49,7 +56,7 @@ typedef struct sched {
     float *blogits;
     slot **bslots;
     size_t n_vocab;
-    double last_peer_check;
+    uint64_t last_peer_check;
 } sched;
 
 /* Ends act[i]: writes the end of its reply, hands it over, frees the slot. */
@@ -99,7 +106,10 @@ static int setup(sched *q, srv_job *j) {
         retire(q, q->n_act - 1);
         return -1;
     }
-    if (j->stream) srv_job_post(&s->jobs, j, 200, NULL, 0, 0); /* the stream may start */
+    if (j->stream) { /* the stream may start */
+        srv_job_post(&s->jobs, j, 200, NULL, 0, 0);
+        sl->reply.streaming = 1;
+    }
     return 0;
 }
 
@@ -145,8 +155,10 @@ static int prefill_chunk(sched *q, slot *sl) {
         n = sl->mark_tok - sl->n_prefilled;
     size_t end = sl->n_prefilled + n;
     int need = end == sl->n_ptok || end == sl->mark_tok;
-    if (rwkv_eval(s->model, sl->state, sl->ptok + sl->n_prefilled, n, need ? sl->logits : NULL, 0) != RWKV_OK)
-        return -1;
+    uint64_t t0 = now_ns();
+    rwkv_status st = rwkv_eval(s->model, sl->state, sl->ptok + sl->n_prefilled, n, need ? sl->logits : NULL, 0);
+    lap(&s->metrics.model_ns, &t0);
+    if (st != RWKV_OK) return -1;
     atomic_fetch_add(&s->metrics.prefill_tokens, n);
     atomic_fetch_add(&s->metrics.prefill_chunks, 1);
     sl->n_prefilled = end;
@@ -192,10 +204,13 @@ static void store_conversation(sched *q, slot *sl) {
 static void decode_step(sched *q) {
     server *s = q->s;
     size_t nb = 0;
+    uint64_t t0 = 0;
     for (int i = 0; i < q->n_act; i++) {
         slot *sl = q->act[i];
         if (sl->phase != PH_DECODE) continue;
+        t0 = now_ns();
         int32_t t = rwkv_sampler_sample(sl->sampler, sl->logits);
+        lap(&s->metrics.sample_ns, &t0);
         if (t <= 0 || t >= (int32_t)q->n_vocab) { /* end of text: nothing to feed */
             sl->finish = "stop";
             sl->phase = PH_FINISHED;
@@ -225,14 +240,18 @@ static void decode_step(sched *q) {
     }
     if (nb) {
         atomic_fetch_add(&s->metrics.decode_steps, 1);
-        if (rwkv_eval_batch(s->model, q->bstates, q->btok, nb, q->blogits) != RWKV_OK) {
-            for (size_t b = 0; b < nb; b++) {
+        /* one sequence writes its logits in place; a batch writes rows that are then copied */
+        float *out = nb == 1 ? q->bslots[0]->logits : q->blogits;
+        t0 = now_ns();
+        rwkv_status st = rwkv_eval_batch(s->model, q->bstates, q->btok, nb, out);
+        lap(&s->metrics.model_ns, &t0);
+        for (size_t b = 0; b < nb; b++) {
+            if (st != RWKV_OK) {
                 q->bslots[b]->end = SRV_END_INTERNAL;
                 q->bslots[b]->phase = PH_FINISHED;
-            }
-        } else {
-            for (size_t b = 0; b < nb; b++)
+            } else if (nb > 1) {
                 memcpy(q->bslots[b]->logits, q->blogits + b * q->n_vocab, q->n_vocab * sizeof(float));
+            }
         }
     }
     for (int i = q->n_act - 1; i >= 0; i--) {
@@ -251,8 +270,8 @@ static void decode_step(sched *q) {
  * scheduler should stop. Waits while there is nothing to do. */
 static int admit(sched *q) {
     server *s = q->s;
-    double t = now_s();
-    int check_peer = t - q->last_peer_check > 0.1; /* suspended connections are not watched by MHD */
+    uint64_t t = now_ns();
+    int check_peer = t - q->last_peer_check > 100000000u; /* MHD does not watch suspended connections */
     if (check_peer) q->last_peer_check = t;
     for (int i = q->n_act - 1; i >= 0; i--)
         if (srv_job_abandoned(&s->jobs, q->act[i]->job, check_peer)) {
@@ -298,10 +317,12 @@ static void *sched_main(void *arg) {
         srv_jobs_stop(&s->jobs);
     }
     while (ok && !admit(&q)) {
+        uint64_t t0 = now_ns();
         prefill_turn(&q);
         decode_step(&q);
         atomic_store(&s->metrics.cache_bytes, srv_cache_bytes(s->cache));
         atomic_store(&s->metrics.cache_entries, srv_cache_entries(s->cache));
+        lap(&s->metrics.sched_ns, &t0);
     }
     drain(&q); /* n_act is 0 when the arrays could not be allocated */
     free(q.act);

@@ -48,6 +48,20 @@ static size_t utf8_char_len(const unsigned char *s, size_t n) {
     return len;
 }
 
+int srv_utf8_clean(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        if (u[i] && u[i] < 0x80) { /* ASCII, the common case */
+            i++;
+            continue;
+        }
+        size_t k = utf8_char_len(u + i, len - i);
+        if (k == 0 || u[i] == 0) return 0;
+        i += k;
+    }
+    return 1;
+}
+
 char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len) {
     cli_buf b = {0};
     if (cli_buf_add(&b, "", 0)) return NULL;
