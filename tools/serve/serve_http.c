@@ -397,8 +397,8 @@ static void access_log(srv_req *r, int aborted) {
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    char status[8];
-    snprintf(status, sizeof status, r->status ? "%d" : "-", r->status);
+    char status[8] = "-";
+    if (r->status) snprintf(status, sizeof status, "%d", r->status);
     int n = snprintf(line, sizeof line, "%s.%03dZ %s %s %s %s tokens=%llu+%llu ms=%.1f%s\n", when,
                      (int)(ts.tv_nsec / 1000000), r->client, r->method, path, status,
                      (unsigned long long)pt, (unsigned long long)ct, (now_s() - r->t0) * 1e3,

@@ -115,15 +115,16 @@ static int text_chunk(srv_reply *r, int reasoning, const char *text, size_t len)
         json_decref(str); /* o holds it */
     }
     if (json_string_setn_nocheck(r->chunk_text[reasoning], text, len)) return -1;
-    size_t n = json_dumpb(r->chunk[reasoning], NULL, 0, JSON_COMPACT);
+    size_t n = json_dumpb(r->chunk[reasoning], r->scratch, r->scratch_cap, JSON_COMPACT);
     if (n == 0) return -1;
-    if (n > r->scratch_cap) {
-        char *b = realloc(r->scratch, n);
+    if (n > r->scratch_cap) { /* grow once, then write again */
+        size_t cap = n + 256;
+        char *b = realloc(r->scratch, cap);
         if (!b) return -1;
         r->scratch = b;
-        r->scratch_cap = n;
+        r->scratch_cap = cap;
+        json_dumpb(r->chunk[reasoning], r->scratch, cap, JSON_COMPACT);
     }
-    json_dumpb(r->chunk[reasoning], r->scratch, n, JSON_COMPACT);
     return cli_buf_add(&r->pend, "data: ", 6) | cli_buf_add(&r->pend, r->scratch, n) |
            cli_buf_add(&r->pend, "\n\n", 2);
 }
