@@ -1,6 +1,7 @@
 /* serve_request.c — request bodies of POST /v1/completions and /v1/chat/completions: JSON parsing
  * (jansson), validation of every field the server uses, and the G1 chat prompt. Unknown fields are
- * ignored, as OpenAI's API does. */
+ * ignored, as OpenAI's API does; fields asking for features not implemented yet are refused (one
+ * table, `unsupported`). */
 #include "serve.h"
 
 #include <jansson.h>
