@@ -4,6 +4,7 @@
 #include "common/test.h"
 #include "rwkv.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -456,6 +457,134 @@ static void test_bad_inputs(void) {
 #undef BAD
 }
 
+/* Number of temporary files (names containing ".tmp") left in dir. */
+static int stray_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += strstr(e->d_name, ".tmp") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* 1 when the two files have the same bytes. */
+static int same_bytes(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    char *da = test_read_file(a, &la), *db = test_read_file(b, &lb);
+    int same = da && db && la == lb && !memcmp(da, db, la);
+    free(da);
+    free(db);
+    return same;
+}
+
+/* convert / quantize / init: bad vocabularies, outputs that are inputs, existing outputs, wrong
+ * extensions, no temporary file left behind by any failure (issue 14, items 1, 2 and 17). */
+static void test_writers(void) {
+    char vocab[600]; /* test_shared's buffers are reused */
+    snprintf(vocab, sizeof vocab, "%s", test_shared("data/rwkv_vocab_v20230424.txt"));
+    test_run_result r;
+    /* A World vocabulary (65536 tokens) with byte-level models: one clear error, no crash. */
+    static const char *const models[] = {"models/tiny-rwkv-7v0-834K.pth", "models/tiny-rwkv-5v2-730K.pth",
+                                         "models/tiny-rwkv-5v2-730K-FP16.bin", "models/tiny-rwkv-7v0-834K-FP16.bin"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char what[200];
+        for (int q = 0; q < 2; q++) {
+            snprintf(what, sizeof what, "%s %s with a 65536-token vocabulary", q ? "quantize" : "convert",
+                     models[i]);
+            if (q)
+                run_rwkv(&r, NULL, NULL, "quantize", test_shared(models[i]), tmp_path("v.gguf"), "--type",
+                         "q8_0", "--vocab", vocab, NULL);
+            else
+                run_rwkv(&r, NULL, NULL, "convert", test_shared(models[i]), tmp_path("v.gguf"), "--vocab",
+                         vocab, NULL);
+            check_error(what, &r);
+            CHECK(strstr(r.err, "has 65536 tokens but the model 256") != NULL, "%s: %s", what, r.err);
+            CHECK(!file_exists(tmp_path("v.gguf")) && stray_files(tmpdir) == 0, "%s: files left behind", what);
+            test_result_free(&r);
+        }
+    }
+    /* The same through a GGUF input. */
+    run_rwkv(&r, NULL, NULL, "convert", model_path, tmp_path("in.gguf"), NULL);
+    CHECK(r.rc == 0 && file_exists(tmp_path("in.gguf")), "convert to GGUF: %d %s", r.rc, r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "quantize", tmp_path("in.gguf"), tmp_path("v.gguf"), "--type", "q8_0", "--vocab",
+             vocab, NULL);
+    check_error("quantize GGUF with a 65536-token vocabulary", &r);
+    test_result_free(&r);
+
+    /* OUT is IN: by name, through a hard link, through a symbolic link; never replaced. */
+    const char *in = tmp_path("model.pth");
+    size_t mlen = 0;
+    char *mdata = test_read_file(model_path, &mlen);
+    CHECK(mdata && write_file(in, mdata, mlen) == 0, "copy the model");
+    free(mdata);
+    CHECK(link(in, tmp_path("hard.gguf")) == 0 && symlink(in, tmp_path("sym.gguf")) == 0, "links");
+    static const char *const same[] = {"model.pth", "hard.gguf", "sym.gguf"};
+    for (size_t i = 0; i < 3; i++) {
+        run_rwkv(&r, NULL, NULL, "convert", in, tmp_path(same[i]), "--force", NULL);
+        check_error(same[i], &r);
+        CHECK(strstr(r.err, "same file") != NULL, "convert to %s: %s", same[i], r.err);
+        test_result_free(&r);
+        run_rwkv(&r, NULL, NULL, "quantize", in, tmp_path(same[i]), "--type", "q8_0", NULL);
+        check_error(same[i], &r);
+        test_result_free(&r);
+    }
+    CHECK(same_bytes(in, model_path), "the input is unchanged");
+    /* OUT names a format that is not written. */
+    run_rwkv(&r, NULL, NULL, "convert", tmp_path("in.gguf"), tmp_path("back.pth"), NULL);
+    check_error("convert to .pth", &r);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "convert", tmp_path("in.gguf"), tmp_path("back.bin"), NULL);
+    check_error("convert to .bin", &r);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "init", "--shape", "L2C64", "--vocab", "256", tmp_path("i.gguf"), NULL);
+    check_error("init to .gguf", &r);
+    test_result_free(&r);
+    CHECK(!file_exists(tmp_path("back.pth")) && !file_exists(tmp_path("back.bin")) &&
+          !file_exists(tmp_path("i.gguf")), "nothing written under a wrong extension");
+    /* An existing OUT needs --force. */
+    run_rwkv(&r, NULL, NULL, "convert", model_path, tmp_path("in.gguf"), NULL);
+    check_error("convert over an existing file", &r);
+    CHECK(strstr(r.err, "--force") != NULL, "the error names --force: %s", r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "convert", model_path, tmp_path("in.gguf"), "--force", NULL);
+    CHECK(r.rc == 0, "convert --force: %d %s", r.rc, r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "init", "--shape", "L2C64", "--vocab", "256", tmp_path("i.pth"), NULL);
+    CHECK(r.rc == 0, "init: %d %s", r.rc, r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "init", "--shape", "L2C64", "--vocab", "256", "--seed", "3", tmp_path("i.pth"), NULL);
+    check_error("init over an existing file", &r);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "init", "--shape", "L2C64", "--vocab", "256", "--seed", "3", "--force",
+             tmp_path("i.pth"), NULL);
+    CHECK(r.rc == 0, "init --force: %d %s", r.rc, r.err);
+    test_result_free(&r);
+
+    /* A bad input is named as the input, not blamed on the output; no temporary file stays. */
+    write_file(tmp_path("empty.pth"), "", 0);
+    run_rwkv(&r, NULL, NULL, "convert", tmp_path("empty.pth"), tmp_path("o.gguf"), NULL);
+    check_error("convert of an empty file", &r);
+    char want[700];
+    snprintf(want, sizeof want, "rwkv: error: cannot convert '%s'", tmp_path("empty.pth"));
+    CHECK(!strncmp(r.err, want, strlen(want)) && !strstr(r.err, "cannot write"), "names the input: %s", r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "convert", tmp_path("missing.pth"), tmp_path("o.gguf"), NULL);
+    check_error("convert of a missing file", &r);
+    CHECK(strstr(r.err, "input '") != NULL, "names the input: %s", r.err);
+    test_result_free(&r);
+    CHECK(mkdir(tmp_path("dir.gguf"), 0700) == 0, "mkdir");
+    run_rwkv(&r, NULL, NULL, "convert", model_path, tmp_path("dir.gguf"), "--force", NULL);
+    check_error("convert to a directory", &r);
+    test_result_free(&r);
+    /* The library on its own: the rename into a directory fails and the temporary file goes. */
+    CHECK(rwkv_convert_file(model_path, tmp_path("dir.gguf"), NULL, NULL, NULL, NULL, NULL) == RWKV_ERR_IO,
+          "rwkv_convert_file onto a directory: %s", rwkv_last_error());
+    CHECK(rwkv_model_init_random("L2C64", "fp16", 0, 256, tmp_path("dir.gguf")) != RWKV_OK,
+          "rwkv_model_init_random onto a directory");
+    CHECK(stray_files(tmpdir) == 0, "no temporary file left after the failures");
+}
+
 int main(void) {
     if (!test_require_shared()) return test_summary("test_cli");
     if (access(test_rwkv_bin(), X_OK) != 0) {
@@ -476,6 +605,7 @@ int main(void) {
     test_generate();
     test_tokenize();
     test_bad_inputs();
+    test_writers();
 
     test_remove_dir(tmpdir);
     return test_summary("test_cli");

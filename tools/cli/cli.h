@@ -97,6 +97,21 @@ int cli_read_stream(const char *what, FILE *f, char **data, size_t *len);
  * path "-" writes to stdout. Prints an error and returns -1 on failure (no partial file left). */
 int cli_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* 1 when paths a and b name the same existing file (same device and inode: hard links and
+ * symbolic links count), else 0. */
+int cli_same_file(const char *a, const char *b);
+
+/* Checks output file out of command cmd before anything is written: its name must end in ext
+ * (case-insensitive; NULL = any name), it must not be a directory nor the same file as any of
+ * the n_inputs inputs (NULL entries skipped), and unless replace it must not exist yet (the
+ * message suggests --force). Returns 0, or the exit status after printing an error. */
+int cli_check_output(const char *cmd, const char *out, const char *ext, const char *const *inputs,
+                     size_t n_inputs, int replace);
+
+/* Checks that input file path (described as what, e.g. "model") exists and is not a directory.
+ * Returns 0, or -1 after printing an error. */
+int cli_check_input(const char *what, const char *path);
+
 /* fwrite + fflush to stdout; prints an error and returns -1 on failure. */
 int cli_write_stdout(const void *data, size_t len);
 

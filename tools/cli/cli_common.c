@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -314,6 +315,50 @@ int cli_read_file(const char *what, const char *path, char **data, size_t *len) 
     int r = cli_read_stream(label, f, data, len);
     fclose(f);
     return r;
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int cli_check_output(const char *cmd, const char *out, const char *ext, const char *const *inputs,
+                     size_t n_inputs, int replace) {
+    if (!*out) return cli_usage_error(cmd, "the output file name is empty");
+    for (size_t i = 0; i < n_inputs; i++)
+        if (cli_same_file(out, inputs[i]))
+            return cli_usage_error(cmd, "output '%.300s' is the input '%.300s' (same file)", out,
+                                   inputs[i]);
+    size_t ol = strlen(out), el = ext ? strlen(ext) : 0;
+    if (ext && (ol <= el || strcasecmp(out + ol - el, ext) != 0))
+        return cli_usage_error(cmd, "output '%.300s': the name must end in %s (the format written)",
+                               out, ext);
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            cli_error("output '%.300s' is a directory", out);
+            return CLI_EXIT_RUNTIME;
+        }
+        if (!replace) {
+            cli_error("output '%.300s' exists (give --force to replace it)", out);
+            return CLI_EXIT_RUNTIME;
+        }
+    }
+    return 0;
+}
+
+int cli_check_input(const char *what, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        cli_error("%s '%.300s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        cli_error("%s '%.300s' is a directory", what, path);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_write_stdout(const void *data, size_t len) {
