@@ -5,7 +5,11 @@
 #include "rwkv.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -302,6 +306,129 @@ static void test_generate(void) {
     test_result_free(&a);
 }
 
+/* Reads fd until end of file or ms milliseconds pass; returns the bytes in buf (NUL-terminated). */
+static size_t read_for(int fd, char *buf, size_t cap, int ms) {
+    size_t len = 0;
+    for (int waited = 0; waited < ms && len + 1 < cap;) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        int r = poll(&pf, 1, 50);
+        if (r == 0) {
+            waited += 50;
+            continue;
+        }
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* Starts `rwkv ARGS...` (argv NULL-terminated) with stdout and stderr on out_fd; returns the pid. */
+static pid_t spawn_rwkv(int out_fd, int err_fd, const char *const *args) {
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = test_rwkv_bin();
+    for (; *args && n < 31; args++) argv[n++] = *args;
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        dup2(in, 0);
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Exit status of pid as run_rwkv reports it (128 + signal), waiting at most 10 s. */
+static int wait_rwkv(pid_t pid) {
+    int status = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+/* Why generate stopped (issue 14, items 8-10): the reason on the summary line, a newline after
+ * the text on a terminal (not in a pipe), Ctrl-C during generation. */
+static void test_generate_end(void) {
+    test_run_result r;
+    run_rwkv(&r, NULL, NULL, "generate", "-m", model_path, "-p", "Hello", "-n", "5", "--temperature", "0", NULL);
+    CHECK(r.rc == 0 && strstr(r.err, ", stopped: length\n"), "-n 5: %s", r.err);
+    CHECK(r.out_len > 0 && r.out[r.out_len - 1] != '\n', "a pipe gets the bytes only: '%s'", r.out);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "generate", "-m", model_path, "-p", "Hello", "-n", "50", "--temperature", "0",
+             "--stop", "the", NULL);
+    CHECK(r.rc == 0 && strstr(r.err, ", stopped: stop string\n") && !strstr(r.out, "the"), "--stop: %s", r.err);
+    test_result_free(&r);
+    /* near-uniform sampling over 256 tokens meets token 0 (end of text) long before 100000 */
+    run_rwkv(&r, NULL, NULL, "generate", "-m", model_path, "-p", "Hello", "--max-tokens", "100000",
+             "--temperature", "100", "--seed", "1", NULL);
+    CHECK(r.rc == 0 && strstr(r.err, ", stopped: end-of-text\n") && r.out_len < 100000, "end of text: %s", r.err);
+    test_result_free(&r);
+
+    /* On a terminal the summary starts its own line. */
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0) {
+        int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+        static const char *const args[] = {"generate", "-m", NULL, "-p", "Hello", "-n", "5", "--temperature", "0", NULL};
+        const char *a[10];
+        memcpy(a, args, sizeof a);
+        a[2] = model_path;
+        pid_t pid = spawn_rwkv(slave, slave, a);
+        close(slave);
+        static char buf[65536];
+        read_for(master, buf, sizeof buf, 5000);
+        int rc = wait_rwkv(pid);
+        const char *sum = strstr(buf, "rwkv: ");
+        CHECK(rc == 0 && sum && sum > buf && sum[-1] == '\n', "terminal: the summary joins the text: '%s'", buf);
+        close(master);
+    } else {
+        CHECK(0, "no pseudo-terminal");
+    }
+
+    /* Ctrl-C: partial summary, exit 130. */
+    int out[2], err[2];
+    CHECK(pipe(out) == 0 && pipe(err) == 0, "pipe");
+    /* (greedy: this model repeats " the" and never picks token 0) */
+    static const char *const args[] = {"generate", "-m", NULL, "-p", "Hello", "-n", "1000000000", "-t", "1",
+                                       "--temperature", "0", NULL};
+    const char *a[12];
+    memcpy(a, args, sizeof a);
+    a[2] = model_path;
+    pid_t pid = spawn_rwkv(out[1], err[1], a);
+    close(out[1]);
+    close(err[1]);
+    static char text[1 << 16], msg[4096];
+    size_t got = 0;
+    for (int i = 0; i < 200 && got < 200; i++) { /* some text first: generation is under way */
+        struct pollfd pf = {out[0], POLLIN, 0};
+        if (poll(&pf, 1, 50) > 0) {
+            ssize_t n = read(out[0], text + got, sizeof text - 1 - got);
+            if (n <= 0) break;
+            got += (size_t)n;
+        }
+    }
+    CHECK(got >= 200, "generation under way (%zu bytes)", got);
+    kill(pid, SIGINT);
+    while (read(out[0], text, sizeof text) > 0) {}
+    read_for(err[0], msg, sizeof msg, 5000);
+    int rc = wait_rwkv(pid);
+    CHECK(rc == 130, "Ctrl-C: exit %d, want 130: %s", rc, msg);
+    CHECK(strstr(msg, "generated tokens") && strstr(msg, ", stopped: interrupted\n"), "Ctrl-C: summary '%s'", msg);
+    close(out[0]);
+    close(err[0]);
+}
+
 static void test_tokenize(void) {
     const char *vocab = test_shared("data/rwkv_vocab_v20230424.txt");
     write_file(tmp_path("hello.txt"), "Hello world", 11);
@@ -396,6 +523,7 @@ static void test_bad_inputs(void) {
     BAD("-n overflow", "generate", "-m", model_path, "-p", "x", "-n", "99999999999999999999999");
     BAD("--temperature nan", "generate", "-m", model_path, "-p", "x", "--temperature", "nan");
     BAD("--temperature -1", "generate", "-m", model_path, "-p", "x", "--temperature", "-1");
+    BAD("--temperature 1000", "generate", "-m", model_path, "-p", "x", "--temperature", "1000");
     BAD("--top-p 2", "generate", "-m", model_path, "-p", "x", "--top-p", "2");
     BAD("--top-k 1.5", "generate", "-m", model_path, "-p", "x", "--top-k", "1.5");
     BAD("--seed -1", "generate", "-m", model_path, "-p", "x", "--seed", "-1");
@@ -603,6 +731,7 @@ int main(void) {
     test_info();
     test_logits();
     test_generate();
+    test_generate_end();
     test_tokenize();
     test_bad_inputs();
     test_writers();

@@ -12,7 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { CLI_EXIT_OK = 0, CLI_EXIT_RUNTIME = 1, CLI_EXIT_USAGE = 2 };
+/* 130 = 128 + SIGINT, as a shell reports a program stopped by Ctrl-C. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_RUNTIME = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_INTERRUPTED = 130 };
 
 /* ---- errors ------------------------------------------------------------------------------ */
 

@@ -618,7 +618,7 @@ void cli_buf_free(cli_buf *b) {
 int cli_parse_sampling(int id, const char *v, rwkv_sampler_params *sp, int *have_seed) {
     int bad = 0;
     switch (id) {
-    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &sp->temperature); break;
+    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 100, &sp->temperature); break;
     case CLI_OPT_TOP_P:
         bad = cli_parse_float("--top-p", v, 0, 1, &sp->top_p);
         if (!bad && sp->top_p <= 0) {

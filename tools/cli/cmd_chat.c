@@ -424,7 +424,7 @@ static int cmd_set(chat *c, const char *name, const char *value) {
     }
     rwkv_sampler_params sp = c->sp;
     int bad = 0, reseed = 0;
-    if (!strcmp(name, "temperature")) bad = cli_parse_float(name, value, 0, 1000, &sp.temperature);
+    if (!strcmp(name, "temperature")) bad = cli_parse_float(name, value, 0, 100, &sp.temperature);
     else if (!strcmp(name, "top_p") || !strcmp(name, "top-p")) {
         bad = cli_parse_float(name, value, 0, 1, &sp.top_p);
         if (!bad && sp.top_p <= 0) {
