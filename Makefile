@@ -58,6 +58,9 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
 
+# The CLI tests parse the JSON the program writes with jansson.
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_chat $(BUILD)/tests/test_eval: LDLIBS_ALL += -ljansson
+
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
 $(BUILD)/obj/tools/serve/serve_page.o: tools/serve/web/index.html
 

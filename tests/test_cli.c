@@ -6,14 +6,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <time.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -134,7 +135,30 @@ static void test_info(void) {
     CHECK(json_has(r.out, "seq_chunk", "64") || json_has(r.out, "seq_chunk", "128"), "info: seq_chunk: %s", r.out);
     CHECK(strstr(r.out, "\"params\":") && strstr(r.out, "\"state_bytes\":") &&
           strstr(r.out, "\"fingerprint\":\""), "info: missing fields: %s", r.out);
+
+    /* The whole line parses (jansson) into the 17 documented members with their types. */
+    json_t *j = json_loads(r.out, 0, NULL);
+    static const char *const strs[] = {"generation", "weight_dtype", "format", "quant_products",
+                                       "prefill_products", "fingerprint"};
+    static const char *const ints[] = {"n_layer", "n_embd", "head_size", "n_head", "n_vocab", "n_ffn",
+                                       "params", "seq_chunk", "state_bytes", "file_bytes", "decode_bytes"};
+    CHECK(json_is_object(j) && json_object_size(j) == 17, "info: 17 members: %s", r.out);
+    for (size_t i = 0; i < 6; i++) CHECK(json_is_string(json_object_get(j, strs[i])), "info: %s is a string", strs[i]);
+    for (size_t i = 0; i < 11; i++) CHECK(json_is_integer(json_object_get(j, ints[i])), "info: %s is an integer", ints[i]);
+    CHECK(json_integer_value(json_object_get(j, "state_bytes")) == 202752, "info: state_bytes");
+    CHECK(strlen(json_string_value(json_object_get(j, "fingerprint")) ? json_string_value(json_object_get(j, "fingerprint")) : "") == 16,
+          "info: fingerprint of 16 hex digits");
+    json_decref(j);
     test_result_free(&r);
+
+    /* Every model-reading command's help names the three formats. */
+    static const char *const cmds[] = {"generate", "logits", "chat", "eval", "info"};
+    for (size_t i = 0; i < 5; i++) {
+        run_rwkv(&r, NULL, NULL, cmds[i], "--help", NULL);
+        CHECK(r.rc == 0 && (strstr(r.out, ".pth, rwkv.cpp .bin or .gguf") || strstr(r.out, ".pth, .bin or .gguf")),
+              "%s --help names .pth, .bin and .gguf: %s", cmds[i], r.out);
+        test_result_free(&r);
+    }
 
     run_rwkv(&r, NULL, NULL, "info", "--help", NULL);
     CHECK(r.rc == 0 && strstr(r.out, "usage"), "info --help: exit %d, out %s", r.rc, r.out);
@@ -472,6 +496,80 @@ static void test_tokenize(void) {
     test_result_free(&r);
 }
 
+/* One vocabulary across commands (issue 14, item 18): --tokens lists, -f - (stdin), tokenize -m,
+ * bench --prompt-tokens and its JSON, -o never an input. */
+static void test_options(void) {
+    test_run_result r;
+    /* --tokens: empty items are errors; a comma and whitespace together are one separator. */
+    static const char *const bad_ids[] = {"1,,3", ",1", "1,", "1, ,2", ","};
+    for (size_t i = 0; i < 5; i++) {
+        run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--tokens", bad_ids[i], "-o", tmp_path("o.bin"), NULL);
+        check_error(bad_ids[i], &r);
+        CHECK(r.rc == 2 && strstr(r.err, "--tokens"), "--tokens '%s': exit %d %s", bad_ids[i], r.rc, r.err);
+        test_result_free(&r);
+    }
+    run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "--tokens", "84, 104 ,101\t32", "-o", tmp_path("ok.bin"), NULL);
+    CHECK(r.rc == 0, "--tokens with mixed separators: %s", r.err);
+    test_result_free(&r);
+    /* -f - reads stdin. */
+    const char *prompt = test_shared("fixtures/prompts/quick_fox.bin");
+    run_rwkv(&r, NULL, prompt, "logits", "-m", model_path, "-f", "-", "-o", tmp_path("stdin.bin"), NULL);
+    CHECK(r.rc == 0, "logits -f -: %s", r.err);
+    check_logits_file("logits -f -", tmp_path("stdin.bin"), test_shared("fixtures/tiny-7v0-834K/logits-quick_fox.bin"), 256);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, prompt, "generate", "-m", model_path, "-f", "-", "-n", "3", "--temperature", "0", NULL);
+    CHECK(r.rc == 0 && strstr(r.err, "19 prompt tokens"), "generate -f -: %s", r.err);
+    test_result_free(&r);
+    /* -o is never an input. */
+    run_rwkv(&r, NULL, NULL, "logits", "-m", model_path, "-p", "x", "-o", model_path, NULL);
+    check_error("logits -o MODEL", &r);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "generate", "-m", model_path, "-p", "x", "-n", "1", "--state-out", model_path, NULL);
+    check_error("generate --state-out MODEL", &r);
+    test_result_free(&r);
+
+    /* tokenize -m: a GGUF's own World vocabulary, or the byte tokenizer of a vocab-256 model. */
+    char vocab[600];
+    snprintf(vocab, sizeof vocab, "%s", test_shared("data/rwkv_vocab_v20230424.txt"));
+    run_rwkv(&r, NULL, NULL, "init", "--shape", "L1C64", "--vocab", "65536", tmp_path("world.pth"), NULL);
+    CHECK(r.rc == 0, "init a World-vocabulary model: %s", r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "convert", tmp_path("world.pth"), tmp_path("world.gguf"), "--vocab", vocab, NULL);
+    CHECK(r.rc == 0 && strstr(r.err, "vocabulary embedded"), "convert with the World vocabulary: %s", r.err);
+    test_result_free(&r);
+    write_file(tmp_path("fox.txt"), "The quick brown fox jumps over the lazy dog.", 44);
+    run_rwkv(&r, NULL, tmp_path("fox.txt"), "tokenize", "-m", tmp_path("world.gguf"), NULL);
+    CHECK(r.rc == 0 && !strcmp(r.out, "6699 39418 37917 21704 38828 31601 22590 31261 21551 47\n"),
+          "tokenize -m GGUF: exit %d, '%s' %s", r.rc, r.out, r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, tmp_path("fox.txt"), "tokenize", "-m", model_path, NULL);
+    CHECK(r.rc == 0 && !strncmp(r.out, "84 104 101 32 ", 14), "tokenize -m (byte model): '%s' %s", r.out, r.err);
+    test_result_free(&r);
+    run_rwkv(&r, NULL, NULL, "tokenize", "-m", tmp_path("missing.gguf"), NULL);
+    check_error("tokenize -m missing", &r);
+    test_result_free(&r);
+
+    /* bench: --prompt-tokens, the JSON object parsed; --prompt is the deprecated spelling. */
+    for (int old = 0; old < 2; old++) {
+        run_rwkv(&r, NULL, NULL, "bench", "-m", model_path, old ? "--prompt" : "--prompt-tokens", "16", "--gen", "4",
+                 "--reps", "1", "--bw-mb", "16", "--threads", "1", "--json", NULL);
+        json_t *j = json_loads(r.out, 0, NULL);
+        CHECK(r.rc == 0 && json_is_object(j), "bench --json: %d %s %s", r.rc, r.out, r.err);
+        static const char *const nums[] = {"decode_tok_s", "decode_tok_s_min", "decode_tok_s_max", "prefill_tok_s",
+                                           "prefill_gflops", "decode_ms_per_token", "decode_gbs", "mem_bw_gbs",
+                                           "bw_fraction", "peak_rss_mb", "flops_per_token"};
+        for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+            CHECK(json_is_number(json_object_get(j, nums[i])), "bench: %s is a number", nums[i]);
+        CHECK(json_integer_value(json_object_get(j, "prompt")) == 16 && json_integer_value(json_object_get(j, "gen")) == 4 &&
+              json_integer_value(json_object_get(j, "threads")) == 1, "bench: prompt, gen, threads");
+        CHECK(json_is_true(json_object_get(j, "logits_finite")) && json_is_string(json_object_get(j, "cpu")),
+              "bench: logits_finite, cpu");
+        CHECK(!old || strstr(r.err, "deprecated"), "bench --prompt: a note says it is deprecated: %s", r.err);
+        json_decref(j);
+        test_result_free(&r);
+    }
+}
+
 /* Every bad input gives one error line and a non-zero exit, never a crash. */
 static void test_bad_inputs(void) {
     const char *prompt = test_shared("fixtures/prompts/quick_fox.bin");
@@ -733,6 +831,7 @@ int main(void) {
     test_generate();
     test_generate_end();
     test_tokenize();
+    test_options();
     test_bad_inputs();
     test_writers();
 

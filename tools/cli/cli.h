@@ -9,6 +9,7 @@
 
 #include "rwkv.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,6 +27,11 @@ void cli_lib_error(rwkv_status st, const char *fmt, ...) __attribute__((format(p
 
 /* Prints "rwkv: error: <cmd>: <message> (see 'rwkv <cmd> --help')" and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* While b is not NULL, every error message printed by the functions above is also appended to b
+ * (without the "rwkv: error: " prefix; several are separated by "\n"). The caller owns b. */
+struct cli_buf;
+void cli_error_capture(struct cli_buf *b);
 
 /* ---- option parsing ---------------------------------------------------------------------- */
 
@@ -80,15 +86,15 @@ enum { CLI_OPT_TEMP = 1000, CLI_OPT_TOP_P, CLI_OPT_TOP_K, CLI_OPT_PRESENCE, CLI_
  * or -1 after printing an error for a bad value. id must be one of CLI_OPT_TEMP..CLI_OPT_SEED. */
 int cli_parse_sampling(int id, const char *v, rwkv_sampler_params *sp, int *have_seed);
 
-/* Parses a list of token ids separated by commas and/or whitespace ("1,2, 3"). Every id must be
- * in [0, INT32_MAX). On success *ids is malloc'd (NULL when *n is 0) and 0 returned; otherwise an
+/* Parses a list of token ids separated by whitespace and/or one comma ("1,2, 3 4"; "1,,2", a
+ * leading or a trailing comma are errors). Every id must be in [0, INT32_MAX). On success *ids is malloc'd (NULL when *n is 0) and 0 returned; otherwise an
  * error naming opt is printed and -1 returned. */
 int cli_parse_ids(const char *opt, const char *s, int32_t **ids, size_t *n);
 
 /* ---- files --------------------------------------------------------------------------------- */
 
-/* Reads a whole file (binary-safe) into a malloc'd buffer (NUL-appended, not counted in *len).
- * Prints an error naming what ("prompt file") and returns -1 on failure. */
+/* Reads a whole file (binary-safe) into a malloc'd buffer (NUL-appended, not counted in *len);
+ * path "-" reads stdin. Prints an error naming what ("prompt file") and returns -1 on failure. */
 int cli_read_file(const char *what, const char *path, char **data, size_t *len);
 
 /* Reads a whole stream, like cli_read_file. */
@@ -143,6 +149,22 @@ double cli_now(void);
 
 /* A sampler seed that differs between runs (clock and process id, bits spread). */
 uint64_t cli_clock_seed(void);
+
+/* ---- JSON (jansson) ------------------------------------------------------------------------ */
+
+/* A JSON string of n bytes of s (NULL with n 0 = ""): invalid UTF-8 and NUL bytes become
+ * U+FFFD, since JSON text is UTF-8. NULL when out of memory (json_object_set_new then fails). */
+json_t *cli_json_text(const char *s, size_t n);
+
+/* cli_json_text of a NUL-terminated string (NULL = ""). */
+json_t *cli_json_str(const char *s);
+
+/* A JSON number, or null when v is not finite (JSON has no NaN or infinity). */
+json_t *cli_json_number(double v);
+
+/* Prints o as one line of compact JSON (numbers with 10 significant digits) on stdout and releases it (o may be NULL: an allocation
+ * failed). Returns 0, or -1 after printing an error. */
+int cli_print_json(json_t *o);
 
 /* ---- byte buffer ------------------------------------------------------------------------- */
 

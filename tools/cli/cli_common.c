@@ -15,6 +15,10 @@
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+static cli_buf *g_capture; /* cli_error_capture */
+
+void cli_error_capture(cli_buf *b) { g_capture = b; }
+
 /* Writes "rwkv: error: " + the formatted message (+ suffix) + "\n" as one line. */
 static void error_line(const char *suffix, const char *fmt, va_list ap) {
     char msg[1024];
@@ -22,8 +26,12 @@ static void error_line(const char *suffix, const char *fmt, va_list ap) {
     /* Keep it one line: a file name or library message with a newline must not split it. */
     for (char *c = msg; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
-    fprintf(stderr, "rwkv: error: %s%s\n", msg, suffix ? suffix : "");
+    if (!suffix) suffix = "";
+    fprintf(stderr, "rwkv: error: %s%s\n", msg, suffix);
     fflush(stderr);
+    if (g_capture) /* (out of memory: the message is on stderr anyway) */
+        (void)((g_capture->len && cli_buf_add(g_capture, "\n", 1)) ||
+               cli_buf_add(g_capture, msg, strlen(msg)) || cli_buf_add(g_capture, suffix, strlen(suffix)));
 }
 
 void cli_error(const char *fmt, ...) {
@@ -221,9 +229,26 @@ int cli_parse_ids(const char *opt, const char *s, int32_t **ids, size_t *n) {
     size_t cap = 0, count = 0;
     int32_t *buf = NULL;
     const char *c = s;
-    for (;;) {
-        while (*c == ',' || *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') c++;
-        if (!*c) break;
+    for (int comma = 0;;) { /* comma: a ',' was seen since the last id */
+        for (; *c == ',' || *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'; c++) {
+            if (*c != ',') continue;
+            if (comma || count == 0) {
+                cli_error("%s: an empty item before ',' (ids are separated by one comma and/or "
+                          "whitespace)", opt);
+                free(buf);
+                return -1;
+            }
+            comma = 1;
+        }
+        if (!*c) {
+            if (comma) {
+                cli_error("%s: a ',' ends the list", opt);
+                free(buf);
+                return -1;
+            }
+            break;
+        }
+        comma = 0;
         const char *start = c;
         while (*c && *c != ',' && *c != ' ' && *c != '\t' && *c != '\n' && *c != '\r') c++;
         char item[32];
@@ -296,6 +321,7 @@ int cli_read_stream(const char *what, FILE *f, char **data, size_t *len) {
 }
 
 int cli_read_file(const char *what, const char *path, char **data, size_t *len) {
+    if (!strcmp(path, "-")) return cli_read_stream(what, stdin, data, len);
     struct stat st;
     if (stat(path, &st) != 0) {
         cli_error("%s '%.300s': %s", what, path, strerror(errno));
@@ -611,6 +637,60 @@ void cli_buf_free(cli_buf *b) {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 character at s[0..n), or 0 if there is none. */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) len = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) len = 3, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) len = 4, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+json_t *cli_json_text(const char *s, size_t n) {
+    if (!s) s = "", n = 0;
+    json_t *j = json_stringn(s, n); /* NULL for invalid UTF-8 */
+    if (j) return j;
+    cli_buf b = {NULL, 0, 0};
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char(u + i, n - i);
+        if (k ? cli_buf_add(&b, s + i, k) : cli_buf_add(&b, "\xEF\xBF\xBD", 3)) {
+            cli_buf_free(&b);
+            return NULL;
+        }
+        i += k ? k : 1;
+    }
+    j = json_stringn(b.data ? b.data : "", b.len);
+    cli_buf_free(&b);
+    return j;
+}
+
+json_t *cli_json_str(const char *s) { return cli_json_text(s, s ? strlen(s) : 0); }
+
+json_t *cli_json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cli_print_json(json_t *o) {
+    char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    if (!txt) {
+        cli_error("out of memory writing JSON");
+        return -1;
+    }
+    size_t n = strlen(txt);
+    txt[n] = '\n'; /* json_dumps's NUL becomes the line's end */
+    int r = cli_write_stdout(txt, n + 1);
+    free(txt);
+    return r;
 }
 
 /* ---- sampling options and seed ------------------------------------------------------------- */

@@ -13,9 +13,10 @@
 #include <unistd.h>
 
 static const char bench_usage[] =
-    "usage: rwkv bench [-m] MODEL [--threads N] [--prompt 512] [--gen 128] [--reps 5] [--json]\n"
-    "                  [--long N] [--seed S] [--bw-mb 1024] [--prefill-bf16] [--chunk N]\n"
-    "Loads the model, warms up, then per repetition: prefill of a --prompt-token random prompt\n"
+    "usage: rwkv bench [-m] MODEL [--threads N] [--prompt-tokens 512] [--gen 128] [--reps 5]\n"
+    "                  [--json] [--long N] [--seed S] [--bw-mb MIB] [--prefill-bf16] [--chunk N]\n"
+    "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Loads the model, warms up, then per repetition: prefill of a random prompt of\n"
+    "--prompt-tokens tokens (--prompt N: the same, deprecated)\n"
     "from a fresh state (logits of the last token), then --gen decode steps (one token each,\n"
     "greedy). Reports medians [min, max] over the repetitions of decode tok/s and ms/token and\n"
     "prefill tok/s; prefill GFLOP/s = 2 x (params - 2 x n_vocab x n_embd) x tok/s (every\n"
@@ -299,20 +300,14 @@ static double decode_steps(bench_ctx *b, int gen) {
     return total;
 }
 
-/* Prints s as a JSON string literal. */
-static void json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') printf("\\%c", *c);
-        else if (*c < 0x20) printf("\\u%04x", *c);
-        else putchar(*c);
-    }
-    putchar('"');
-}
-
-/* Prints ,"key":med,"key_min":min,"key_max":max. */
-static void json_stats(const char *key, stats s) {
-    printf(",\"%s\":%.6g,\"%s_min\":%.6g,\"%s_max\":%.6g", key, s.med, key, s.min, key, s.max);
+/* Sets key, key_min and key_max of o to s. */
+static void json_stats(json_t *o, const char *key, stats s) {
+    char k[64];
+    json_object_set_new(o, key, cli_json_number(s.med));
+    snprintf(k, sizeof k, "%s_min", key);
+    json_object_set_new(o, k, cli_json_number(s.min));
+    snprintf(k, sizeof k, "%s_max", key);
+    json_object_set_new(o, k, cli_json_number(s.max));
 }
 
 typedef struct bench_opts {
@@ -365,9 +360,11 @@ static int run_long(bench_ctx *b, const bench_opts *o, int32_t *buf, size_t buf_
 
 /* Parses the command line into *o; returns -1 to continue, else the exit status. */
 static int parse_bench_args(int argc, char **argv, bench_opts *o) {
-    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG, OPT_SEED, OPT_BW, OPT_BF16, OPT_CHUNK };
+    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_PROMPT_OLD, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG,
+           OPT_SEED, OPT_BW, OPT_BF16, OPT_CHUNK };
     static const cli_option opts[] = {
-        {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt", 'p', 1},
+        {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt-tokens", 0, 1},
+        {OPT_PROMPT_OLD, "prompt", 'p', 1},
         {OPT_GEN, "gen", 'n', 1},     {OPT_REPS, "reps", 'r', 1},       {OPT_JSON, "json", 0, 0},
         {OPT_LONG, "long", 0, 1},     {OPT_SEED, "seed", 0, 1},         {OPT_BW, "bw-mb", 0, 1},
         {OPT_BF16, "prefill-bf16", 0, 0}, {OPT_CHUNK, "chunk", 0, 1},
@@ -387,7 +384,12 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
             o->model_path = v;
             break;
         case OPT_THREADS: if (cli_parse_int("--threads", v, 0, 256, &o->threads)) return CLI_EXIT_USAGE; break;
-        case OPT_PROMPT: if (cli_parse_int("--prompt", v, 1, 1 << 20, &o->prompt)) return CLI_EXIT_USAGE; break;
+        case OPT_PROMPT_OLD:
+            fprintf(stderr, "rwkv: note: bench --prompt N is deprecated: it is --prompt-tokens N\n");
+            /* fall through */
+        case OPT_PROMPT:
+            if (cli_parse_int("--prompt-tokens", v, 1, 1 << 20, &o->prompt)) return CLI_EXIT_USAGE;
+            break;
         case OPT_GEN: if (cli_parse_int("--gen", v, 1, 1 << 20, &o->gen)) return CLI_EXIT_USAGE; break;
         case OPT_REPS: if (cli_parse_int("--reps", v, 1, 1000, &o->reps)) return CLI_EXIT_USAGE; break;
         case OPT_JSON: o->json = 1; break;
@@ -476,33 +478,46 @@ int cmd_bench(int argc, char **argv) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     const char *arith = info.prefill_products ? info.prefill_products : "fp32";
     if (o.json) {
-        fputs("{\"model\":", stdout);
-        json_string(o.model_path);
-        printf(",\"generation\":");
-        json_string(info.generation);
-        printf(",\"n_layer\":%d,\"n_embd\":%d,\"n_vocab\":%d,\"weight_dtype\":", info.n_layer, info.n_embd, info.n_vocab);
-        json_string(info.weight_dtype);
-        printf(",\"params\":%" PRIu64 ",\"file_bytes\":%" PRIu64 ",\"cpu\":", info.params, info.file_bytes);
-        json_string(cpu);
-        printf(",\"cpu_features\":");
-        json_string(feat);
-        printf(",\"logical_cpus\":%ld,\"threads\":%d,\"prompt\":%d,\"gen\":%d,\"reps\":%d", online, bw_threads,
-               o.prompt, o.gen, o.reps);
-        json_stats("decode_tok_s", sd);
-        json_stats("decode_ms_per_token", sms);
-        json_stats("prefill_tok_s", sp);
-        json_stats("prefill_gflops", sg);
-        printf(",\"prefill_arithmetic\":\"%s\",\"seq_chunk\":%d,\"quant_products\":", arith, info.seq_chunk);
-        json_string(info.quant_products ? info.quant_products : "none");
-        printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
-        json_stats("decode_gbs", sbw);
-        printf(",\"mem_bw_gbs\":%.6g,\"mem_bw_mib\":%d,\"bw_fraction\":%.4f,\"peak_rss_mb\":%.2f", mem_bw,
-               o.bw_mib, mem_bw > 0 ? sbw.med / mem_bw : 0.0, rss);
-        if (o.long_n > 0)
-            printf(",\"long_tokens\":%lld,\"long_prefill_tok_s\":%.6g,\"rss_short_mb\":%.2f,\"rss_long_mb\":%.2f,"
-                   "\"decode_ms_short\":%.6g,\"decode_ms_long\":%.6g",
-                   o.long_n, lr.prefill_tok_s, lr.rss_short, lr.rss_long, lr.ms_short, lr.ms_long);
-        printf(",\"logits_finite\":%s}\n", b.finite ? "true" : "false");
+        json_t *j = json_object();
+        json_object_set_new(j, "model", cli_json_str(o.model_path));
+        json_object_set_new(j, "generation", cli_json_str(info.generation));
+        json_object_set_new(j, "n_layer", json_integer(info.n_layer));
+        json_object_set_new(j, "n_embd", json_integer(info.n_embd));
+        json_object_set_new(j, "n_vocab", json_integer(info.n_vocab));
+        json_object_set_new(j, "weight_dtype", cli_json_str(info.weight_dtype));
+        json_object_set_new(j, "params", json_integer((json_int_t)info.params));
+        json_object_set_new(j, "file_bytes", json_integer((json_int_t)info.file_bytes));
+        json_object_set_new(j, "cpu", cli_json_str(cpu));
+        json_object_set_new(j, "cpu_features", cli_json_str(feat));
+        json_object_set_new(j, "logical_cpus", json_integer(online));
+        json_object_set_new(j, "threads", json_integer(bw_threads));
+        json_object_set_new(j, "prompt", json_integer(o.prompt));
+        json_object_set_new(j, "gen", json_integer(o.gen));
+        json_object_set_new(j, "reps", json_integer(o.reps));
+        json_stats(j, "decode_tok_s", sd);
+        json_stats(j, "decode_ms_per_token", sms);
+        json_stats(j, "prefill_tok_s", sp);
+        json_stats(j, "prefill_gflops", sg);
+        json_object_set_new(j, "prefill_arithmetic", cli_json_str(arith));
+        json_object_set_new(j, "seq_chunk", json_integer(info.seq_chunk));
+        json_object_set_new(j, "quant_products", cli_json_str(info.quant_products ? info.quant_products : "none"));
+        json_object_set_new(j, "flops_per_token", cli_json_number(flops_per_token));
+        json_object_set_new(j, "bytes_per_token", json_integer((json_int_t)info.decode_bytes));
+        json_stats(j, "decode_gbs", sbw);
+        json_object_set_new(j, "mem_bw_gbs", cli_json_number(mem_bw));
+        json_object_set_new(j, "mem_bw_mib", json_integer(o.bw_mib));
+        json_object_set_new(j, "bw_fraction", cli_json_number(mem_bw > 0 ? sbw.med / mem_bw : 0.0));
+        json_object_set_new(j, "peak_rss_mb", cli_json_number(rss));
+        if (o.long_n > 0) {
+            json_object_set_new(j, "long_tokens", json_integer(o.long_n));
+            json_object_set_new(j, "long_prefill_tok_s", cli_json_number(lr.prefill_tok_s));
+            json_object_set_new(j, "rss_short_mb", cli_json_number(lr.rss_short));
+            json_object_set_new(j, "rss_long_mb", cli_json_number(lr.rss_long));
+            json_object_set_new(j, "decode_ms_short", cli_json_number(lr.ms_short));
+            json_object_set_new(j, "decode_ms_long", cli_json_number(lr.ms_long));
+        }
+        json_object_set_new(j, "logits_finite", json_boolean(b.finite));
+        if (cli_print_json(j)) goto done;
     } else {
         printf("model    %s: RWKV-%s L%d C%d vocab %d, %s, %.1f M params, file %.1f MB\n", o.model_path,
                info.generation, info.n_layer, info.n_embd, info.n_vocab, info.weight_dtype, info.params / 1e6,

@@ -5,23 +5,9 @@
 
 static const char info_usage[] =
     "usage: rwkv info [-m] MODEL [--threads N]\n"
-    "Prints one line of JSON: generation, n_layer, n_embd, head_size, n_head, n_vocab, n_ffn,\n"
+    "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Prints one line of JSON: generation, n_layer, n_embd, head_size, n_head, n_vocab, n_ffn,\n"
     "params, weight_dtype, format, quant_products, prefill_products (how sequence mode multiplies\n"
     "fp16/bf16 weights), seq_chunk, state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
-
-/* Prints s as a JSON string literal (quotes included). */
-static void print_json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if (*c < 0x20)
-            printf("\\u%04x", *c);
-        else
-            putchar(*c);
-    }
-    putchar('"');
-}
 
 int cmd_info(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_THREADS };
@@ -55,23 +41,26 @@ int cmd_info(int argc, char **argv) {
     if (cli_load_model(model_path, n_threads, &model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(model, &info);
-    fputs("{\"generation\":", stdout);
-    print_json_string(info.generation);
-    printf(",\"n_layer\":%d,\"n_embd\":%d,\"head_size\":%d,\"n_head\":%d,\"n_vocab\":%d,"
-           "\"n_ffn\":%d,\"params\":%" PRIu64 ",\"weight_dtype\":",
-           info.n_layer, info.n_embd, info.head_size, info.n_head, info.n_vocab, info.n_ffn,
-           info.params);
-    print_json_string(info.weight_dtype);
-    fputs(",\"format\":", stdout);
-    print_json_string(info.format);
-    fputs(",\"quant_products\":", stdout);
-    print_json_string(info.quant_products);
-    fputs(",\"prefill_products\":", stdout);
-    print_json_string(info.prefill_products);
-    printf(",\"seq_chunk\":%d", info.seq_chunk);
-    printf(",\"state_bytes\":%zu,\"file_bytes\":%" PRIu64 ",\"decode_bytes\":%" PRIu64
-           ",\"fingerprint\":\"%016" PRIx64 "\"}\n",
-           info.state_bytes, info.file_bytes, info.decode_bytes, info.fingerprint);
+    char fingerprint[17];
+    snprintf(fingerprint, sizeof fingerprint, "%016" PRIx64, info.fingerprint);
+    json_t *o = json_object();
+    json_object_set_new(o, "generation", cli_json_str(info.generation));
+    json_object_set_new(o, "n_layer", json_integer(info.n_layer));
+    json_object_set_new(o, "n_embd", json_integer(info.n_embd));
+    json_object_set_new(o, "head_size", json_integer(info.head_size));
+    json_object_set_new(o, "n_head", json_integer(info.n_head));
+    json_object_set_new(o, "n_vocab", json_integer(info.n_vocab));
+    json_object_set_new(o, "n_ffn", json_integer(info.n_ffn));
+    json_object_set_new(o, "params", json_integer((json_int_t)info.params));
+    json_object_set_new(o, "weight_dtype", cli_json_str(info.weight_dtype));
+    json_object_set_new(o, "format", cli_json_str(info.format));
+    json_object_set_new(o, "quant_products", cli_json_str(info.quant_products));
+    json_object_set_new(o, "prefill_products", cli_json_str(info.prefill_products));
+    json_object_set_new(o, "seq_chunk", json_integer(info.seq_chunk));
+    json_object_set_new(o, "state_bytes", json_integer((json_int_t)info.state_bytes));
+    json_object_set_new(o, "file_bytes", json_integer((json_int_t)info.file_bytes));
+    json_object_set_new(o, "decode_bytes", json_integer((json_int_t)info.decode_bytes));
+    json_object_set_new(o, "fingerprint", cli_json_str(fingerprint));
     rwkv_model_free(model);
-    return cli_write_stdout(NULL, 0) ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
+    return cli_print_json(o) ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
 }
