@@ -19,25 +19,41 @@
 enum { EVAL_CHUNK = 128 };
 
 static const char eval_usage[] =
-    "usage: rwkv eval perplexity -m MODEL -f TEXT [--ctx N] [options]\n"
+    "usage: rwkv eval perplexity -m MODEL -f FILE [--ctx N] [options]\n"
     "       rwkv eval lambada -m MODEL --data lambada_test.jsonl [--limit N] [options]\n"
-    "Measures a model's quality (method: docs/EVAL.md).\n"
-    "  perplexity   exp(mean negative log-likelihood) of every token of TEXT after the first of\n"
+    "Measures a model's quality (method: docs/EVAL.md). 'rwkv eval TASK --help': one task's options.\n"
+    "  perplexity   exp(mean negative log-likelihood) of every token of a text after the first of\n"
     "               each window; one window by default (RWKV's state has no context limit)\n"
-    "  lambada      LAMBADA last-word accuracy and perplexity, as the official RWKV script does\n"
+    "  lambada      LAMBADA last-word accuracy and perplexity, as the official RWKV script does\n";
+static const char eval_common[] =
     "common options:\n"
     "  -m, --model FILE     model file (.pth, rwkv.cpp .bin or .gguf)\n"
     "      --json           print one JSON object instead of a line of text\n"
     "      --vocab FILE     World vocabulary (default: the GGUF's own, $RWKV_VOCAB, next to the model)\n"
-    "  -t, --threads N      worker threads (0 = physical cores)\n"
+    "  -t, --threads N      worker threads (0 = physical cores)\n";
+static const char eval_perplexity_usage[] =
     "perplexity:\n"
-    "  -f, --file TEXT      the text (binary-safe; '-' = stdin)\n"
-    "      --ctx N          reset the state every N tokens (N >= 2; default: never)\n"
+    "  -f, --file FILE      the text (binary-safe; '-' = stdin)\n"
+    "      --ctx N          reset the state every N tokens (N >= 2; default: never)\n";
+static const char eval_lambada_usage[] =
     "lambada:\n"
     "      --data FILE      lambada_test.jsonl: one {\"text\": ...} object per line\n"
     "      --limit N        only the first N examples\n"
     "      --pad-token ID   token fed before each context: 0 (<|endoftext|>, as the official\n"
     "                       script) for World models, none for byte-level models; 'none' = none\n";
+
+/* Prints the help of one task (lambada or perplexity), or of both (task NULL). */
+static void print_usage(const char *task) {
+    if (!task) {
+        printf("%s%s%s%s", eval_usage, eval_common, eval_perplexity_usage, eval_lambada_usage);
+        return;
+    }
+    bool lam = !strcmp(task, "lambada");
+    printf("usage: rwkv eval %s%s", lam ? "lambada -m MODEL --data lambada_test.jsonl [--limit N] [options]\n"
+                                         : "perplexity -m MODEL -f FILE [--ctx N] [options]\n",
+           eval_common);
+    fputs(lam ? eval_lambada_usage : eval_perplexity_usage, stdout);
+}
 
 /* ---- progress ------------------------------------------------------------------------------ */
 
@@ -176,7 +192,7 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
     *rc = CLI_EXIT_USAGE;
     for (int id; (id = cli_next(&p, lambada ? lam_opts : ppl_opts, &v)) != CLI_END;) {
         switch (id) {
-        case CLI_HELP: fputs(eval_usage, stdout); *rc = CLI_EXIT_OK; return -1;
+        case CLI_HELP: print_usage(lambada ? "lambada" : "perplexity"); *rc = CLI_EXIT_OK; return -1;
         case CLI_BAD: return -1;
         case CLI_POSITIONAL: cli_usage_error(cmd, "unexpected argument '%.100s'", v); return -1;
         case OPT_MODEL: o->model_path = v; break;
@@ -206,7 +222,7 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
         return -1;
     }
     if (!lambada && !o->text_path) {
-        cli_usage_error(cmd, "missing -f TEXT");
+        cli_usage_error(cmd, "missing -f FILE");
         return -1;
     }
     if (lambada && !o->data_path) {
@@ -501,7 +517,7 @@ int cmd_eval(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("eval", "give a task: perplexity or lambada");
     const char *task = argv[1];
     if (!strcmp(task, "--help") || !strcmp(task, "-h")) {
-        fputs(eval_usage, stdout);
+        print_usage(NULL);
         return CLI_EXIT_OK;
     }
     if (!strcmp(task, "perplexity")) return eval_perplexity(argc - 1, argv + 1);

@@ -5,9 +5,10 @@
 
 static const char info_usage[] =
     "usage: rwkv info [-m] MODEL [--threads N]\n"
-    "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Prints one line of JSON: generation, n_layer, n_embd, head_size, n_head, n_vocab, n_ffn,\n"
-    "params, weight_dtype, format, quant_products, prefill_products (how sequence mode multiplies\n"
-    "fp16/bf16 weights), seq_chunk, state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
+    "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Prints one line of JSON: generation,\n"
+    "n_layer, n_embd, head_size, n_head, n_vocab, n_ffn, params, weight_dtype, format,\n"
+    "quant_products, prefill_products (how sequence mode multiplies fp16/bf16 weights), seq_chunk,\n"
+    "state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
 
 int cmd_info(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_THREADS };
