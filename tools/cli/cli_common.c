@@ -322,15 +322,7 @@ int cli_read_stream(const char *what, FILE *f, char **data, size_t *len) {
 
 int cli_read_file(const char *what, const char *path, char **data, size_t *len) {
     if (!strcmp(path, "-")) return cli_read_stream(what, stdin, data, len);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        cli_error("%s '%.300s': %s", what, path, strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cli_error("%s '%.300s' is a directory", what, path);
-        return -1;
-    }
+    if (cli_check_input(what, path)) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("%s '%.300s': %s", what, path, strerror(errno));

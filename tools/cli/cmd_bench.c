@@ -523,45 +523,33 @@ int cmd_bench(int argc, char **argv) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     const char *arith = info.prefill_products ? info.prefill_products : "fp32";
     if (o.json) {
-        json_t *j = json_object();
-        json_object_set_new(j, "model", cli_json_str(o.model_path));
-        json_object_set_new(j, "generation", cli_json_str(info.generation));
-        json_object_set_new(j, "n_layer", json_integer(info.n_layer));
-        json_object_set_new(j, "n_embd", json_integer(info.n_embd));
-        json_object_set_new(j, "n_vocab", json_integer(info.n_vocab));
-        json_object_set_new(j, "weight_dtype", cli_json_str(info.weight_dtype));
-        json_object_set_new(j, "params", json_integer((json_int_t)info.params));
-        json_object_set_new(j, "file_bytes", json_integer((json_int_t)info.file_bytes));
-        json_object_set_new(j, "cpu", cli_json_str(cpu));
-        json_object_set_new(j, "cpu_features", cli_json_str(feat));
-        json_object_set_new(j, "logical_cpus", json_integer(online));
-        json_object_set_new(j, "threads", json_integer(bw_threads));
-        json_object_set_new(j, "prompt", json_integer(o.prompt));
-        json_object_set_new(j, "gen", json_integer(o.gen));
-        json_object_set_new(j, "reps", json_integer(o.reps));
+        json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:o, s:I, s:I, s:o, s:o, s:I, s:i, s:i, s:i, s:i}", "model",
+                              cli_json_str(o.model_path), "generation", cli_json_str(info.generation), "n_layer",
+                              info.n_layer, "n_embd", info.n_embd, "n_vocab", info.n_vocab, "weight_dtype",
+                              cli_json_str(info.weight_dtype), "params", (json_int_t)info.params, "file_bytes",
+                              (json_int_t)info.file_bytes, "cpu", cli_json_str(cpu), "cpu_features",
+                              cli_json_str(feat), "logical_cpus", (json_int_t)online, "threads", bw_threads,
+                              "prompt", o.prompt, "gen", o.gen, "reps", o.reps);
         json_stats(j, "decode_tok_s", sd);
         json_stats(j, "decode_ms_per_token", sms);
         json_stats(j, "prefill_tok_s", sp);
         json_stats(j, "prefill_gflops", sg);
-        json_object_set_new(j, "prefill_arithmetic", cli_json_str(arith));
-        json_object_set_new(j, "seq_chunk", json_integer(info.seq_chunk));
-        json_object_set_new(j, "quant_products", cli_json_str(info.quant_products ? info.quant_products : "none"));
-        json_object_set_new(j, "flops_per_token", cli_json_number(flops_per_token));
-        json_object_set_new(j, "bytes_per_token", json_integer((json_int_t)info.decode_bytes));
+        json_object_update_new(j, json_pack("{s:o, s:i, s:o, s:o, s:I}", "prefill_arithmetic", cli_json_str(arith),
+                                        "seq_chunk", info.seq_chunk, "quant_products",
+                                        cli_json_str(info.quant_products ? info.quant_products : "none"),
+                                        "flops_per_token", cli_json_number(flops_per_token), "bytes_per_token",
+                                        (json_int_t)info.decode_bytes));
         json_stats(j, "decode_gbs", sbw);
-        json_object_set_new(j, "mem_bw_gbs", cli_json_number(mem_bw));
-        json_object_set_new(j, "mem_bw_mib", json_integer(o.bw_mib));
-        json_object_set_new(j, "mem_bw_loads", cli_json_str(bw_isa));
-        json_object_set_new(j, "bw_fraction", cli_json_number(mem_bw > 0 ? sbw.med / mem_bw : 0.0));
-        json_object_set_new(j, "peak_rss_mb", cli_json_number(rss));
-        if (o.long_n > 0) {
-            json_object_set_new(j, "long_tokens", json_integer(o.long_n));
-            json_object_set_new(j, "long_prefill_tok_s", cli_json_number(lr.prefill_tok_s));
-            json_object_set_new(j, "rss_short_mb", cli_json_number(lr.rss_short));
-            json_object_set_new(j, "rss_long_mb", cli_json_number(lr.rss_long));
-            json_object_set_new(j, "decode_ms_short", cli_json_number(lr.ms_short));
-            json_object_set_new(j, "decode_ms_long", cli_json_number(lr.ms_long));
-        }
+        json_object_update_new(j, json_pack("{s:o, s:i, s:o, s:o, s:o}", "mem_bw_gbs", cli_json_number(mem_bw),
+                                        "mem_bw_mib", o.bw_mib, "mem_bw_loads", cli_json_str(bw_isa), "bw_fraction",
+                                        cli_json_number(mem_bw > 0 ? sbw.med / mem_bw : 0.0), "peak_rss_mb",
+                                        cli_json_number(rss)));
+        if (o.long_n > 0)
+            json_object_update_new(j, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "long_tokens", (json_int_t)o.long_n,
+                                            "long_prefill_tok_s", cli_json_number(lr.prefill_tok_s), "rss_short_mb",
+                                            cli_json_number(lr.rss_short), "rss_long_mb", cli_json_number(lr.rss_long),
+                                            "decode_ms_short", cli_json_number(lr.ms_short), "decode_ms_long",
+                                            cli_json_number(lr.ms_long)));
         json_object_set_new(j, "logits_finite", json_boolean(b.finite));
         if (cli_print_json(j)) goto done;
     } else {

@@ -44,24 +44,15 @@ int cmd_info(int argc, char **argv) {
     rwkv_model_get_info(model, &info);
     char fingerprint[17];
     snprintf(fingerprint, sizeof fingerprint, "%016" PRIx64, info.fingerprint);
-    json_t *o = json_object();
-    json_object_set_new(o, "generation", cli_json_str(info.generation));
-    json_object_set_new(o, "n_layer", json_integer(info.n_layer));
-    json_object_set_new(o, "n_embd", json_integer(info.n_embd));
-    json_object_set_new(o, "head_size", json_integer(info.head_size));
-    json_object_set_new(o, "n_head", json_integer(info.n_head));
-    json_object_set_new(o, "n_vocab", json_integer(info.n_vocab));
-    json_object_set_new(o, "n_ffn", json_integer(info.n_ffn));
-    json_object_set_new(o, "params", json_integer((json_int_t)info.params));
-    json_object_set_new(o, "weight_dtype", cli_json_str(info.weight_dtype));
-    json_object_set_new(o, "format", cli_json_str(info.format));
-    json_object_set_new(o, "quant_products", cli_json_str(info.quant_products));
-    json_object_set_new(o, "prefill_products", cli_json_str(info.prefill_products));
-    json_object_set_new(o, "seq_chunk", json_integer(info.seq_chunk));
-    json_object_set_new(o, "state_bytes", json_integer((json_int_t)info.state_bytes));
-    json_object_set_new(o, "file_bytes", json_integer((json_int_t)info.file_bytes));
-    json_object_set_new(o, "decode_bytes", json_integer((json_int_t)info.decode_bytes));
-    json_object_set_new(o, "fingerprint", cli_json_str(fingerprint));
+    json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:I, s:s}",
+                          "generation", cli_json_str(info.generation), "n_layer", info.n_layer, "n_embd",
+                          info.n_embd, "head_size", info.head_size, "n_head", info.n_head, "n_vocab",
+                          info.n_vocab, "n_ffn", info.n_ffn, "params", (json_int_t)info.params,
+                          "weight_dtype", cli_json_str(info.weight_dtype), "format", cli_json_str(info.format),
+                          "quant_products", cli_json_str(info.quant_products), "prefill_products",
+                          cli_json_str(info.prefill_products), "seq_chunk", info.seq_chunk, "state_bytes",
+                          (json_int_t)info.state_bytes, "file_bytes", (json_int_t)info.file_bytes,
+                          "decode_bytes", (json_int_t)info.decode_bytes, "fingerprint", fingerprint);
     rwkv_model_free(model);
     return cli_print_json(o) ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
 }
