@@ -342,26 +342,13 @@ done:
     return rc;
 }
 
-/* --jsonl: prints the answer to one input line as one JSON object (consumed) on stdout. */
-static int print_json(json_t *o) {
-    return cli_print_json(o) ? -1 : 0;
-}
-
 /* --jsonl: the object for a finished reply. */
 static int print_reply_json(const chat *c) {
-    json_t *o = json_object();
-    if (!o || json_object_set_new(o, "content", cli_json_text(c->content.data, c->content.len)) ||
-        (c->reasoning.len &&
-         json_object_set_new(o, "reasoning", cli_json_text(c->reasoning.data, c->reasoning.len))) ||
-        json_object_set_new(o, "finish_reason", json_string(end_reasons[c->last_end])) ||
-        json_object_set_new(o, "prompt_tokens", json_integer((json_int_t)c->last_prompt_tokens)) ||
-        json_object_set_new(o, "completion_tokens", json_integer((json_int_t)c->last_reply_tokens)) ||
-        json_object_set_new(o, "state_tokens", json_integer((json_int_t)rwkv_state_n_tokens(c->state)))) {
-        json_decref(o);
-        cli_error("out of memory");
-        return -1;
-    }
-    return print_json(o);
+    return cli_print_json(json_pack(
+        "{s:o, s:o*, s:s, s:I, s:I, s:I}", "content", cli_json_text(c->content.data, c->content.len),
+        "reasoning", c->reasoning.len ? cli_json_text(c->reasoning.data, c->reasoning.len) : NULL, "finish_reason",
+        end_reasons[c->last_end], "prompt_tokens", (json_int_t)c->last_prompt_tokens, "completion_tokens",
+        (json_int_t)c->last_reply_tokens, "state_tokens", (json_int_t)rwkv_state_n_tokens(c->state)));
 }
 
 /* One turn: feeds the user's (cleaned) message with the template, then the reply. */
@@ -636,15 +623,9 @@ static int text_line(chat *c, char *line, size_t len) {
 
 /* --jsonl: {"command": NAME, "output": ANSWER} and "error" when the command reported one. */
 static int print_command_json(const char *name, const cli_buf *said, const cli_buf *errs) {
-    json_t *o = json_object();
-    if (!o || json_object_set_new(o, "command", cli_json_text(name, strlen(name))) ||
-        json_object_set_new(o, "output", cli_json_text(said->data, said->len)) ||
-        (errs->len && json_object_set_new(o, "error", cli_json_text(errs->data, errs->len)))) {
-        json_decref(o);
-        cli_error("out of memory");
-        return -1;
-    }
-    return print_json(o);
+    return cli_print_json(json_pack("{s:o, s:o, s:o*}", "command", cli_json_str(name), "output",
+                                    cli_json_text(said->data, said->len), "error",
+                                    errs->len ? cli_json_text(errs->data, errs->len) : NULL));
 }
 
 /* --jsonl: one input object, {"content": MESSAGE} or {"command": "/NAME ARGS"}; answers with one
@@ -695,8 +676,7 @@ static int jsonl_line(chat *c, const char *line, size_t len) {
     }
     cli_error_capture(NULL);
     if (!replied) { /* a bad line, or a message that gave no reply */
-        json_t *o = json_object();
-        if (!o || json_object_set_new(o, "error", cli_json_text(errs.data, errs.len)) || print_json(o)) r = -1;
+        if (cli_print_json(json_pack("{s:o}", "error", cli_json_text(errs.data, errs.len)))) r = -1;
     }
     free(text);
     json_decref(in);
