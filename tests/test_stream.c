@@ -132,7 +132,7 @@ static void test_stop_strings(void) {
     CHECK(r.ok && r.n_content == 5 && !memcmp(r.content, "ab\0cd", 5) && r.stop_index == 0,
           "stop string with a NUL byte: %zu bytes, stop %d", r.n_content, r.stop_index);
     /* Many stop strings. */
-    char many[100][8];
+    char many[100][16];
     const char *pm[100];
     for (int i = 0; i < 100; i++) {
         snprintf(many[i], sizeof many[i], "#%02d#", i);
