@@ -128,7 +128,6 @@ static rwkv_status v4_load(rwkv_model *m) {
 /* Zero state, except pp = −1e30 in every layer (official starting value). */
 static void v4_state_zero(const rwkv_model *m, float *state) {
     const size_t C = (size_t)m->C;
-    memset(state, 0, m->state_floats * sizeof(float));
     for (int i = 0; i < m->L; i++) {
         float *pp = state + (size_t)i * 5 * C + 4 * C;
         for (size_t j = 0; j < C; j++) pp[j] = PP_START;

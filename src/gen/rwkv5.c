@@ -184,10 +184,6 @@ static rwkv_status v5_load(rwkv_model *m) {
     return RWKV_OK;
 }
 
-static void v5_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
-}
-
 /* Official state-tuning file (RWKV-PEFT): blocks.i.att.time_state [H][N][N] stored [value][key];
  * the official loader transposes it (time_state.transpose(1,2)) into the [key][value] state. */
 static rwkv_status v5_state_tuning(const rwkv_model *m, const rwkv_tensor_file *tf, float *state) {
@@ -255,7 +251,6 @@ const rwkv_gen rwkv_gen_v5_1 = {
     .n_layer_keys = sizeof v5_keys / sizeof v5_keys[0] - 2, /* no gate */
     .load = v5_load,
     .free = v5_free,
-    .state_zero = v5_state_zero,
     .state_tuning = v5_state_tuning,
     .forward = forward_layers,
 };
@@ -269,7 +264,6 @@ const rwkv_gen rwkv_gen_v5_2 = {
     .n_layer_keys = sizeof v5_keys / sizeof v5_keys[0],
     .load = v5_load,
     .free = v5_free,
-    .state_zero = v5_state_zero,
     .state_tuning = v5_state_tuning,
     .forward = forward_layers,
 };

@@ -177,10 +177,6 @@ static rwkv_status v6_load(rwkv_model *m) {
     return RWKV_OK;
 }
 
-static void v6_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
-}
-
 /* Official state-tuning file (RWKV-PEFT): blocks.i.att.time_state [H][N][N] stored [value][key];
  * the official loader transposes it (time_state.transpose(1,2)) into the [key][value] state. */
 static rwkv_status v6_state_tuning(const rwkv_model *m, const rwkv_tensor_file *tf, float *state) {
@@ -278,7 +274,6 @@ const rwkv_gen rwkv_gen_v6 = {
     .n_layer_keys = sizeof v6_keys / sizeof v6_keys[0],
     .load = v6_load,
     .free = v6_free,
-    .state_zero = v6_state_zero,
     .state_tuning = v6_state_tuning,
     .forward = forward_layers,
 };

@@ -234,10 +234,6 @@ static rwkv_status v7_load(rwkv_model *m) {
     return RWKV_OK;
 }
 
-static void v7_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
-}
-
 /* Official state-tuning file: blocks.i.att.time_state [H][N][N] copied as is (RWKV7.md). */
 static rwkv_status v7_state_tuning(const rwkv_model *m, const rwkv_tensor_file *tf, float *state) {
     const v7_weights *W = m->weights;
@@ -338,7 +334,6 @@ const rwkv_gen rwkv_gen_v7 = {
     .n_layer_keys = sizeof v7_keys / sizeof v7_keys[0],
     .load = v7_load,
     .free = v7_free,
-    .state_zero = v7_state_zero,
     .state_tuning = v7_state_tuning,
     .forward = forward_layers,
 };
