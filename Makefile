@@ -1,8 +1,8 @@
 # rwkv.c — one Makefile. `make` builds build/librwkv.a, build/librwkv.so and build/rwkv; `make test`
 # runs every test; `make sanitize` runs the same tests under ASan+UBSan (in build-san/); `make fuzz`
 # builds the libFuzzer targets (clang); `make install PREFIX=/usr/local DESTDIR=` installs the
-# command, both libraries, rwkv.h and rwkv.pc. BUILD=dir picks another build directory, CC=clang
-# another compiler.
+# command, both libraries, rwkv.h, rwkv.pc, the man page and the bash completion. BUILD=dir picks
+# another build directory, CC=clang another compiler.
 
 CC       ?= cc
 BUILD    ?= build
@@ -49,7 +49,7 @@ ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vn
               -mamx-tile -mamx-bf16
 ISA_neon   :=
 
-.PHONY: all test sanitize fuzz clean check-clang check tests install uninstall test-install \
+.PHONY: all test sanitize fuzz clean check-clang check tests man install uninstall test-install \
         test-python
 all: $(BUILD)/librwkv.a $(BUILD)/librwkv.so $(BUILD)/rwkv
 
@@ -96,6 +96,14 @@ $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
 
+# The manual page, made from the help texts by running the program (so not part of `all`).
+man: $(BUILD)/rwkv.1
+$(BUILD)/rwkv.1: $(BUILD)/rwkv tools/cli/mkman.sh
+	sh tools/cli/mkman.sh $(BUILD)/rwkv >$@.tmp && mv $@.tmp $@
+
+# The CLI tests parse the JSON the program writes with jansson.
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_chat $(BUILD)/tests/test_eval: LDLIBS_ALL += -ljansson
+
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
 $(BUILD)/obj/tools/serve/serve_page.o: tools/serve/web/index.html
 
@@ -138,9 +146,9 @@ build-fuzz/%: fuzz/%.c
 clean:
 	rm -rf build build-san build-clang build-fuzz build-arm
 
-# bin/rwkv, lib/librwkv.a, lib/librwkv.so*, include/rwkv.h, lib/pkgconfig/rwkv.pc, and the man
-# page when one was built ($(BUILD)/rwkv.1).
-install: all
+# bin/rwkv, lib/librwkv.a, lib/librwkv.so*, include/rwkv.h, lib/pkgconfig/rwkv.pc, the man page
+# (made from the help texts) and the bash completion.
+install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(BUILD)/rwkv $(DESTDIR)$(PREFIX)/bin/rwkv
 	install -m 644 $(BUILD)/librwkv.a $(DESTDIR)$(LIBDIR)/librwkv.a
@@ -150,14 +158,15 @@ install: all
 	install -m 644 include/rwkv.h $(DESTDIR)$(PREFIX)/include/rwkv.h
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' rwkv.pc.in \
 	    >$(DESTDIR)$(LIBDIR)/pkgconfig/rwkv.pc
-	if [ -f $(BUILD)/rwkv.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
-	    install -m 644 $(BUILD)/rwkv.1 $(DESTDIR)$(PREFIX)/share/man/man1/rwkv.1; fi
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/rwkv.1 $(DESTDIR)$(PREFIX)/share/man/man1/rwkv.1
+	install -m 644 tools/cli/completion.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rwkv
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/rwkv $(DESTDIR)$(LIBDIR)/librwkv.a $(DESTDIR)$(LIBDIR)/librwkv.so \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/librwkv.so.$(VERSION) \
 	    $(DESTDIR)$(PREFIX)/include/rwkv.h $(DESTDIR)$(LIBDIR)/pkgconfig/rwkv.pc \
-	    $(DESTDIR)$(PREFIX)/share/man/man1/rwkv.1
+	    $(DESTDIR)$(PREFIX)/share/man/man1/rwkv.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rwkv
 
 # Everything CI runs: tests (gcc), the same tests under ASan+UBSan, a clang build, short fuzz runs.
 FUZZ_SECONDS ?= 20

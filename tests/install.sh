@@ -39,9 +39,8 @@ for f in bin/rwkv lib/librwkv.a lib/librwkv.so lib/librwkv.so.0 include/rwkv.h l
 done
 check "lib/librwkv.so -> librwkv.so.0" test "$(readlink "$root/lib/librwkv.so")" = librwkv.so.0
 check "lib/librwkv.so.0 -> the versioned file" sh -c "test -f '$root/lib/'\$(readlink '$root/lib/librwkv.so.0')"
-if [ -f "$BUILD/rwkv.1" ]; then
-    check "installed the man page" test -f "$root/share/man/man1/rwkv.1"
-fi
+check "installed the man page" test -s "$root/share/man/man1/rwkv.1"
+check "installed the bash completion" test -s "$root/share/bash-completion/completions/rwkv"
 check "the installed command runs" sh -c "'$root/bin/rwkv' info '$SHARED/models/tiny-rwkv-7v0-834K.pth' | grep -q '\"n_layer\":12'"
 
 # A program built with pkg-config against the installed tree

@@ -84,6 +84,11 @@ class StateExtra(Structure):
     _fields_ = [("logits", POINTER(c_float)), ("text", c_char_p), ("text_len", c_size_t)]
 
 
+class StreamParams(Structure):
+    _fields_ = [("stop", POINTER(c_char_p)), ("stop_len", POINTER(c_size_t)),
+                ("n_stop", c_size_t), ("think", c_int)]
+
+
 class StateLoaded(Structure):
     _fields_ = [("logits", POINTER(c_float)), ("n_logits", c_size_t), ("text", POINTER(c_char)),
                 ("text_len", c_size_t), ("n_tokens", c_uint64), ("from_tuning", c_int)]
@@ -135,6 +140,13 @@ _protos = {
     "rwkv_tokenizer_decode": (status, [c_void_p, c_void_p, c_size_t, c_void_p, c_size_t,
                                        P(c_size_t)]),
     "rwkv_utf8_complete_prefix": (c_size_t, [c_char_p, c_size_t]),
+    "rwkv_stream_new": (status, [P(StreamParams), P(c_void_p)]),
+    "rwkv_stream_free": (None, [c_void_p]),
+    "rwkv_stream_reset": (None, [c_void_p]),
+    "rwkv_stream_feed": (status, [c_void_p, c_void_p, c_size_t]),
+    "rwkv_stream_finish": (status, [c_void_p]),
+    "rwkv_stream_take": (c_void_p, [c_void_p, c_int, P(c_size_t)]),
+    "rwkv_stream_stop_index": (c_int, [c_void_p]),
     "rwkv_sampler_params_default": (None, [P(SamplerParams)]),
     "rwkv_sampler_new": (status, [P(SamplerParams), c_int, c_void_p, P(c_void_p)]),
     "rwkv_sampler_free": (None, [c_void_p]),
@@ -154,6 +166,8 @@ for _name, (_res, _args) in _protos.items():
     _f.restype = _res
     _f.argtypes = _args
 
+THINK = {"none": 0, "auto": 1, "open": 2, "closed": 3}
+STREAM_CONTENT, STREAM_REASONING = 0, 1
 EVAL_SERIAL = 1
 EVAL_ALL_LOGITS = 2
 QUANT_DOT = {"auto": 0, "exact": 1, "int8": 2}

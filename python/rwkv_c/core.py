@@ -242,7 +242,7 @@ class Model:
     def generate(self, prompt, max_tokens=100, *, state=None, tokenizer=None, stop=(),
                  temperature=1.0, top_p=1.0, top_k=0, presence_penalty=0.0,
                  frequency_penalty=0.0, penalty_decay=0.996, seed=None, ban=(),
-                 stop_tokens=(0,)):
+                 stop_tokens=(0,), think="none"):
         """Yields the text generated after prompt (str or list of token ids), piece by piece:
         a piece never ends inside a UTF-8 character, and text that could be the start of a stop
         string is held back until it is known not to be one. Generation ends after max_tokens
@@ -250,14 +250,15 @@ class Model:
         string (which is not yielded). The sampling parameters are those of rwkv generate (and
         Sampler); seed=None draws one (see Sampler). state (optional) is continued and left
         after the last token fed; the .stopped attribute of the returned Stream says why it
-        ended ("length", "end", "stop")."""
+        ended ("length", "end", "stop"). think ("none", "auto", "open", "closed": rwkv.h's
+        rwkv_think_mode) splits a G1 reply's reasoning (Stream.reasoning) from its content."""
         tok = tokenizer or self.tokenizer()
         return Stream(self, tok, prompt, max_tokens, state, stop,
                       Sampler(self.n_vocab, temperature=temperature, top_p=top_p, top_k=top_k,
                               presence_penalty=presence_penalty,
                               frequency_penalty=frequency_penalty, penalty_decay=penalty_decay,
                               seed=seed, tokenizer=tok),
-                      ban, stop_tokens)
+                      ban, stop_tokens, think)
 
 
 class State:
@@ -549,17 +550,31 @@ class Sampler:
 
 
 class Stream:
-    """The iterator Model.generate returns: yields text pieces; .tokens lists the tokens
-    generated, .stopped says why it ended ("length", "end", "stop") once it has."""
+    """The iterator Model.generate returns: yields the reply's text pieces (the C library's
+    rwkv_stream: a piece never ends inside a UTF-8 character, and text that could be the start
+    of a stop string is held back until it is known not to be one). .tokens lists the tokens
+    generated, .reasoning the text of the reasoning channel (think modes), .stopped says why it
+    ended ("length", "end", "stop") once it has, .stop_index which stop string matched."""
 
-    def __init__(self, model, tok, prompt, max_tokens, state, stop, sampler, ban, stop_tokens):
+    def __init__(self, model, tok, prompt, max_tokens, state, stop, sampler, ban, stop_tokens,
+                 think="none"):
         self.model, self.tok, self.sampler = model, tok, sampler
         self._feed_last = state is not None
         self.state = state if state is not None else model.state()
         self.max_tokens = int(max_tokens)
-        self.stop = [s.encode() if isinstance(s, str) else bytes(s) for s in stop]
-        if any(not s for s in self.stop):
-            raise ValueError("generate: an empty stop string")
+        if think not in _lib.THINK:
+            raise ValueError("generate: think is one of %s" % ", ".join(_lib.THINK))
+        stops = [x.encode() if isinstance(x, str) else bytes(x) for x in stop]
+        p = _lib.StreamParams()
+        p.n_stop = len(stops)
+        if stops:
+            p.stop = (ctypes.c_char_p * len(stops))(*stops)
+            p.stop_len = (c_size_t * len(stops))(*[len(x) for x in stops])
+        p.think = _lib.THINK[think]
+        self._s = None
+        h = c_void_p()
+        _check(lib.rwkv_stream_new(byref(p), byref(h)), "generate")
+        self._s = h
         self.ban = list(ban)
         self.stop_tokens = set(stop_tokens)
         ids = tok.encode(prompt) if isinstance(prompt, (str, bytes)) else list(prompt)
@@ -567,8 +582,15 @@ class Stream:
             raise ValueError("generate: the prompt encodes to no tokens")
         self._prompt = ids
         self.tokens = []
+        self.reasoning = ""
         self.stopped = None
+        self.stop_index = -1
         self._gen = self._run()
+
+    def __del__(self):
+        if getattr(self, "_s", None):
+            lib.rwkv_stream_free(self._s)
+            self._s = None
 
     def __iter__(self):
         return self
@@ -576,21 +598,18 @@ class Stream:
     def __next__(self):
         return next(self._gen)
 
-    def _holdback(self, text):
-        """Bytes at the end of text that could start a stop string."""
-        hold = 0
-        for s in self.stop:
-            for k in range(min(len(s) - 1, len(text)), hold, -1):
-                if text.endswith(s[:k]):
-                    hold = k
-                    break
-        return hold
+    def _take(self):
+        """The content released so far (reasoning is collected in .reasoning)."""
+        n = c_size_t()
+        p = lib.rwkv_stream_take(self._s, _lib.STREAM_REASONING, byref(n))
+        if n.value:
+            self.reasoning += ctypes.string_at(p, n.value).decode("utf-8", "replace")
+        p = lib.rwkv_stream_take(self._s, _lib.STREAM_CONTENT, byref(n))
+        return ctypes.string_at(p, n.value).decode("utf-8", "replace") if n.value else ""
 
     def _run(self):
         m = self.model
         logits = m.eval(self._prompt, self.state)
-        text = b""   # everything generated
-        emitted = 0  # text[:emitted] has been yielded
         while len(self.tokens) < self.max_tokens:
             for t in self.ban:
                 logits[t] = float("-inf")
@@ -599,28 +618,24 @@ class Stream:
                 self.stopped = "end"
                 break
             self.tokens.append(t)
-            text += self.tok.token_bytes(t)
-            hits = [i for i in (text.find(s, emitted) for s in self.stop) if i >= 0]
-            if hits:
-                cut = min(hits)
-                if cut > emitted:
-                    yield text[emitted:cut].decode("utf-8", "replace")
+            b = self.tok.token_bytes(t)
+            _check(lib.rwkv_stream_feed(self._s, b, len(b)))
+            piece = self._take()
+            if piece:
+                yield piece
+            self.stop_index = lib.rwkv_stream_stop_index(self._s)
+            if self.stop_index >= 0:
                 self.stopped = "stop"
                 return
-            limit = len(text) - self._holdback(text)
-            if limit > emitted:
-                chunk = text[emitted:limit]
-                n = lib.rwkv_utf8_complete_prefix(chunk, len(chunk))
-                if n:
-                    yield chunk[:n].decode("utf-8", "replace")
-                    emitted += n
             if len(self.tokens) == self.max_tokens and not self._feed_last:
                 break  # the last token need not be fed (unless the caller keeps the state)
             logits = m.eval([t], self.state)
         if self.stopped is None:
             self.stopped = "length"
-        if emitted < len(text):
-            yield text[emitted:].decode("utf-8", "replace")
+        _check(lib.rwkv_stream_finish(self._s))
+        piece = self._take()
+        if piece:
+            yield piece
 
 
 def init_random(path, shape="0.1b", dtype="fp16", seed=0, vocab=0):

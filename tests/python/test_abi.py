@@ -12,7 +12,7 @@ from rwkv_c import _lib
 
 STRUCTS = {"rwkv_model_params": _lib.ModelParams, "rwkv_model_info": _lib.ModelInfo,
            "rwkv_sampler_params": _lib.SamplerParams, "rwkv_state_extra": _lib.StateExtra,
-           "rwkv_state_loaded": _lib.StateLoaded}
+           "rwkv_state_loaded": _lib.StateLoaded, "rwkv_stream_params": _lib.StreamParams}
 
 
 def test_struct_layouts(tmp_path):

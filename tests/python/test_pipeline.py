@@ -113,6 +113,19 @@ def test_stop_string_held_back(tiny7):
     assert list(s) == ["a", "b"] and s.stopped == "end"
 
 
+def test_think_channels(tiny7):
+    """think="auto": a G1 reply's <think>...</think> goes to .reasoning, the rest is content."""
+    from rwkv_c import Stream
+    data = b" <think>step one</think> The answer."
+    s = Stream(tiny7, tiny7.tokenizer(), "The", len(data), None, (), Scripted(data), (), (),
+               "auto")
+    content = "".join(s)
+    assert "step one" in s.reasoning and "<think>" not in content and "step one" not in content
+    assert content.endswith("The answer.")
+    with pytest.raises(ValueError):
+        tiny7.generate("x", 1, think="maybe")
+
+
 def test_token_ban_and_stop(world_model):
     model = RWKV(model=world_model, strategy="cpu fp32", verbose=False)
     pipeline = PIPELINE(model, "rwkv_vocab_v20230424")
