@@ -1,9 +1,8 @@
 #!/bin/sh
 # The full check: unit tests with gcc, again under ASan+UBSan, a warning-free clang build, the
-# shared library and make install, the Python package's tests, and a short run of every fuzz
-# target. Ends with every FAIL
-# and SKIP line of every step (whatever each step's tail showed) and one line
-# "check: N passed, N failed".
+# shared library and make install, the Python package's tests, the aarch64 cross build with every
+# test program run under qemu, and a short run of every fuzz target. Ends with every FAIL and SKIP
+# line of every step (whatever each step's tail showed) and one line "check: N passed, N failed".
 set -u
 passed=0; failed=0
 log=$(mktemp -d)
@@ -17,8 +16,10 @@ LINES_RE='^FAIL|^SKIP |^(FAILED|ERROR) |crashed or printed no summary|with no fa
 step() {
     name=$1; shift
     echo "=== $name: $*"
+    start=$(date +%s)
     "$@" >"$log/$name.out" 2>&1; rc=$?
     tail -n 60 "$log/$name.out"
+    echo "=== $name: exit $rc after $(($(date +%s) - start)) s"
     grep -E "$LINES_RE" "$log/$name.out" | sed "s/^/$name: /" >>"$log/lines"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log/$name.out" | tail -n 1)
     if [ -n "$line" ]; then
@@ -45,6 +46,7 @@ step sanitize make -j2 sanitize
 step clang make -j2 check-clang
 step install make test-install
 step python make test-python
+step cross sh tests/cross.sh
 step fuzz sh fuzz/run.sh "${FUZZ_SECONDS:-20}"
 echo "=== every FAIL and SKIP line of every step:"
 if [ -s "$log/lines" ]; then awk '!seen[$0]++' "$log/lines"; else echo "(none)"; fi

@@ -13,10 +13,13 @@ for t in "$BUILD"/tests/test_*; do
     case " ${SKIP:-} " in
         *" $name "*) echo "SKIP $name: ${SKIP_REASON:-skipped}"; skipped=$((skipped + 1)); continue ;;
     esac
+    start=$(date +%s)
     out=$(${RUNNER:-} "$t" 2>&1); rc=$?
+    secs=$(($(date +%s) - start))
     # FAIL lines above the last 40 lines, which follow
     printf '%s\n' "$out" | head -n -40 | grep -E '^FAIL'
     printf '%s\n' "$out" | tail -n 40
+    echo "($name: $secs s)"
     line=$(printf '%s\n' "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -n 1)
     if [ -z "$line" ]; then
         echo "$t: crashed or printed no summary (exit $rc)"
