@@ -31,8 +31,8 @@ want_cmd npm npm
 want libvulkan-dev mesa-vulkan-drivers glslc vulkan-validationlayers
 # The multi-replica server: hiredis, and Redis and nginx for its tests
 want libhiredis-dev redis-server nginx
-# The Python package's tests run with Debian's python3, which has these
-want python3 python3-pytest python3-numpy
+# The Python package's tests run with Debian's python3 (pytest, numpy; venv for pip install)
+want python3 python3-pytest python3-numpy python3-venv
 # The aarch64 cross build and its run under qemu (tests/cross.sh)
 want gcc-aarch64-linux-gnu qemu-user
 
