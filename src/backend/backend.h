@@ -51,6 +51,8 @@ typedef struct rwkv_weight {
     rwkv_ptr mem;       /* the backend's copy (set by rwkv_backend_ops.weight) */
     const void *packed; /* CPU: NULL, or block-quantized data re-laid for the integer path
                            (owned by the backend) */
+    int data_unused;    /* set by weight(): the backend keeps its own copy and never reads data
+                           again (the model may release the file pages under it) */
 } rwkv_weight;
 
 /* Elementwise activations (rwkv_backend_ops.act): y = act(x + bias). */

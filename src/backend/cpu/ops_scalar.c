@@ -1,10 +1,8 @@
 /* ops_scalar.c — the scalar reference kernels (the oracle every SIMD kernel is tested against)
- * and the choice of the best kernel table for the running CPU. Plain loops, no intrinsics. */
+ * (the choice of the best table for the running CPU is select.c). Plain loops, no intrinsics. */
 #include "kernels.h"
-#include "cpu.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 /* Σ a[i]·b[i] with 8 partial sums (a fixed order, so every caller gets the same result). */
@@ -112,6 +110,7 @@ static void act_scalar(rwkv_act kind, const float *x, const float *bias, float *
         case RWKV_ACT_RELU_SQ: o = v > 0.0f ? v * v : 0.0f; break;
         case RWKV_ACT_DECAY7: o = expf(-0.60653066f / (1.0f + expf(-v))); break;
         case RWKV_ACT_EXP: o = expf(v); break;
+        case RWKV_ACT_DECAY6: o = expf(-expf(v)); break;
         default: o = v; break;
         }
         y[i] = o;
@@ -148,24 +147,3 @@ static const rwkv_kernels scalar_table = {
 };
 
 const rwkv_kernels *rwkv_kernels_scalar(void) { return &scalar_table; }
-
-static const rwkv_kernels *g_best;
-static pthread_once_t g_best_once = PTHREAD_ONCE_INIT;
-
-static void pick_best(void) {
-    const rwkv_kernels *k = NULL;
-#if defined(__x86_64__)
-    k = rwkv_kernels_amx();
-    if (!k) k = rwkv_kernels_avx512();
-    if (!k) k = rwkv_kernels_avx2();
-#elif defined(__aarch64__)
-    k = rwkv_kernels_neon();
-#endif
-    g_best = k ? k : &scalar_table;
-}
-
-const rwkv_kernels *rwkv_kernels_best(int force_scalar) {
-    if (force_scalar) return &scalar_table;
-    pthread_once(&g_best_once, pick_best);
-    return g_best;
-}
