@@ -1,11 +1,15 @@
-/* test_vulkan.c — every op of the Vulkan backend against a host reference, on whatever Vulkan device
- * the machine has (Mesa's lavapipe in CI), under the Khronos validation layer: any validation
- * message fails the test. Inputs are fresh random data; every output buffer is filled with NaN
- * before an op runs, so an element the op does not write fails (NaN never passes a comparison).
+/* test_vulkan.c — every op of the Vulkan backend against the CPU backend and a host reference, on
+ * whatever Vulkan device the machine has (Mesa's lavapipe in CI), under the Khronos validation
+ * layer: any validation message fails the test. Inputs are fresh random data; every output buffer
+ * is filled with NaN before an op runs, so an element the op does not write fails (NaN never
+ * passes a comparison).
  *
- * The reference of each op is computed here in double precision from the same inputs (block types
- * dequantized with the library's reference dequantizer), and each comparison states its
- * tolerance. A machine without a Vulkan device fails this test (CI installs lavapipe). */
+ * Each op test runs twice on the same random inputs: first on the CPU backend with its scalar
+ * reference kernels, then on the Vulkan backend. Both results are compared with a reference
+ * computed here in double precision (block types dequantized with the library's reference
+ * dequantizer) within the tolerance each comparison states, and the Vulkan result with the CPU
+ * backend's within twice that. A machine without a Vulkan device fails this test (CI installs
+ * lavapipe). */
 #include "common/test.h"
 #include "backend/backend.h"
 #include "backend/vulkan/vulkan.h"
@@ -14,8 +18,18 @@
 #include <math.h>
 #include <time.h>
 
-static rwkv_backend *be;
+static rwkv_backend *be;               /* the backend the op tests run on now */
 static const rwkv_backend_ops *ops;
+static const char *be_name = "vulkan";
+
+/* The CPU backend's results of the current test (recorded in the first run, compared in the
+ * second); REF_ONLY for tests that run on the Vulkan backend alone. */
+static enum { REF_ONLY, RECORD, AGAINST_CPU } mode = REF_ONLY;
+static struct {
+    float *v;
+    size_t n;
+} recorded[4096];
+static int n_recorded, next_recorded;
 
 /* ---- random data --------------------------------------------------------------------------- */
 
@@ -65,10 +79,35 @@ static float *get(rwkv_ptr p, size_t n) {
     return h;
 }
 static void release(rwkv_ptr p) { ops->mem_free(be, p); }
+/* A weight's device copy (on the CPU backend the weight is the host data itself: nothing to free). */
+static void release_weight(rwkv_weight *w) {
+    rwkv_backend_info bi;
+    ops->info(be, &bi);
+    if (!bi.host_memory) ops->mem_free(be, w->mem);
+    w->mem = rwkv_ptr_null();
+}
 
 /* Compares got with ref within tol[i] (or tol0 when tol is NULL); one CHECK per call, naming the
  * worst element. Returns the largest |got − ref| / tol seen. */
 static double compare(const char *what, const float *got, const double *ref, const double *tol, double tol0, size_t n) {
+    if (mode == RECORD && n_recorded < (int)(sizeof recorded / sizeof recorded[0])) {
+        recorded[n_recorded].v = malloc(n * sizeof(float));
+        memcpy(recorded[n_recorded].v, got, n * sizeof(float));
+        recorded[n_recorded++].n = n;
+    } else if (mode == AGAINST_CPU) {
+        const int i = next_recorded++;
+        CHECK(i < n_recorded && recorded[i].n == n, "%s: the CPU run compared other outputs", what);
+        if (i < n_recorded && recorded[i].n == n) {
+            size_t bad = n;
+            for (size_t j = 0; j < n && bad == n; j++) {
+                const double t = 2.0 * (tol ? tol[j] : tol0);
+                if (!(fabs((double)got[j] - recorded[i].v[j]) <= t) && !(isinf(t) && isnan(recorded[i].v[j])))
+                    bad = j;
+            }
+            CHECK(bad == n, "%s: vulkan %.9g, cpu %.9g at element %zu (tolerance %.3g)", what, bad < n ? got[bad] : 0.0,
+                  bad < n ? recorded[i].v[bad] : 0.0, bad, bad < n ? 2.0 * (tol ? tol[bad] : tol0) : 0.0);
+        }
+    }
     double worst = 0.0;
     size_t bad = n, first_bad = n;
     for (size_t i = 0; i < n; i++) {
@@ -80,7 +119,8 @@ static double compare(const char *what, const float *got, const double *ref, con
         }
         if (!(r <= worst)) worst = r;
     }
-    CHECK(first_bad == n, "%s: element %zu is %.9g, expected %.9g (tolerance %.3g); first bad element %zu", what, bad,
+    CHECK(first_bad == n, "%s (%s): element %zu is %.9g, expected %.9g (tolerance %.3g); first bad element %zu", what,
+          be_name, bad,
           bad < n ? got[bad] : 0.0, bad < n ? ref[bad] : 0.0, bad < n ? (tol ? tol[bad] : tol0) : 0.0, first_bad);
     return worst;
 }
@@ -165,13 +205,14 @@ static void check_linear(rwkv_dtype dt, int rows, int cols, int T, int transpose
     release(X);
     release(Y);
     release(A);
-    release(W.mem);
+    release_weight(&W);
     free(wd);
     free(wf);
 }
 
 static void test_linear(void) {
     const double t0 = now_ms();
+    worst_linear = 0;
     const int Ts[] = {1, 2, 3, 5, 8, 9, 20, 64, 70};
     for (size_t d = 0; d < sizeof all_types / sizeof all_types[0]; d++) {
         const rwkv_dtype dt = all_types[d];
@@ -221,7 +262,7 @@ static void test_linear(void) {
         free(ref);
         free(y);
         release(Y[j]);
-        release(W[j].mem);
+        release_weight(&W[j]);
         free(wd[j]);
         free(wf[j]);
     }
@@ -229,8 +270,8 @@ static void test_linear(void) {
     release(X1);
     free(x0);
     free(x1);
-    printf("linear: every type, decode/tiled/transposed, worst error %.3f of its tolerance (%.0f ms)\n", worst_linear,
-           now_ms() - t0);
+    printf("linear on %s: every type, decode/tiled/transposed, worst error %.3f of its tolerance (%.0f ms)\n", be_name,
+           worst_linear, now_ms() - t0);
 }
 
 /* ---- norms, activations, elementwise ------------------------------------------------------------ */
@@ -702,7 +743,7 @@ static void test_embed(void) {
             free(x);
         }
         release(X);
-        release(E.mem);
+        release_weight(&E);
         free(ed);
         free(ef);
     }
@@ -755,7 +796,11 @@ static void test_reuse_and_plan(void) {
     for (int i = 0; i < C; i++) still_nan &= isnan(y0[i]);
     CHECK(still_nan, "planning ran an op");
     free(y0);
+    rwkv_backend_info bi;
+    ops->info(be, &bi);
+    uint64_t sub0 = 0, rec0 = 0;
     for (int round = 0; round < 4; round++) {
+        if (round == 1 && !bi.host_memory) rwkv_vk_counts(be, &sub0, &rec0);
         float *x = rand_vec((size_t)C, -2, 2);
         CHECK(ops->upload(be, X, x, (size_t)C * 4) == RWKV_OK, "upload: %s", rwkv_last_error());
         ops->norm(be, X, H, G, B, T, C, C, 1e-5f);
@@ -780,7 +825,14 @@ static void test_reuse_and_plan(void) {
         free(y);
         free(x);
     }
-    rwkv_ptr ds[] = {G, B, X, H, Y, W.mem};
+    if (!bi.host_memory) {
+        uint64_t sub = 0, rec = 0;
+        rwkv_vk_counts(be, &sub, &rec);
+        CHECK(sub - sub0 == 3 && rec == rec0, "3 repeated steps: %llu submits, %llu recorded (want 3 and 0)",
+              (unsigned long long)(sub - sub0), (unsigned long long)(rec - rec0));
+    }
+    release_weight(&W);
+    rwkv_ptr ds[] = {G, B, X, H, Y};
     for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) release(ds[i]);
     free(wd);
     free(wf);
@@ -887,15 +939,43 @@ static void test_no_device(void) {
           rwkv_last_error());
 }
 
+/* Runs an op test on the CPU backend (recording) and then on the Vulkan backend (comparing), from
+ * the same random seed. */
+static void run_both(void (*fn)(void), rwkv_backend *vk, rwkv_backend *cpu, uint64_t seed) {
+    mode = RECORD;
+    be = cpu;
+    ops = cpu->ops;
+    be_name = "cpu";
+    rng = seed;
+    fn();
+    mode = AGAINST_CPU;
+    next_recorded = 0;
+    be = vk;
+    ops = vk->ops;
+    be_name = "vulkan";
+    rng = seed;
+    fn();
+    CHECK(next_recorded == n_recorded, "the Vulkan run compared %d outputs, the CPU run %d", next_recorded, n_recorded);
+    for (int i = 0; i < n_recorded; i++) free(recorded[i].v);
+    n_recorded = next_recorded = 0;
+    mode = REF_ONLY;
+}
+
 int main(void) {
     rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1});
     double t0 = now_ms();
-    rwkv_status st = rwkv_backend_vulkan_new(NULL, -1, &be);
+    rwkv_backend *vk = NULL, *cpu = NULL;
+    rwkv_status st = rwkv_backend_vulkan_new(NULL, -1, &vk);
     if (st != RWKV_OK) {
         fprintf(stderr, "FAIL test_vulkan: no Vulkan backend on this machine: %s\n", rwkv_last_error());
         test_failed++;
         return test_summary("test_vulkan");
     }
+    const rwkv_backend_params cp = {.device = "cpu", .n_threads = 1, .force_scalar = 1};
+    st = rwkv_backend_cpu_new(&cp, &cpu);
+    CHECK(st == RWKV_OK, "CPU backend: %s", rwkv_last_error());
+    if (st != RWKV_OK) return test_summary("test_vulkan");
+    be = vk;
     ops = be->ops;
     rwkv_backend_info info;
     ops->info(be, &info);
@@ -910,18 +990,26 @@ int main(void) {
     struct {
         const char *name;
         void (*fn)(void);
-    } tests[] = {{"copy", test_copy},           {"embed", test_embed},   {"act", test_act},
-                 {"ew", test_ew},               {"norm", test_norm},     {"shift", test_shift},
-                 {"wkv7", test_wkv7},           {"wkv5", test_wkv5},     {"wkv4", test_wkv4},
-                 {"reuse+plan", test_reuse_and_plan}, {"linear", test_linear}, {"memory limit", test_memory_limit},
-                 {"staging", test_staging},     {"device lost", test_device_lost}, {"no device", test_no_device}};
+        int both; /* 1: on the CPU backend too, and compared with it */
+    } tests[] = {{"copy", test_copy, 1},          {"embed", test_embed, 1},
+                 {"act", test_act, 1},            {"ew", test_ew, 1},
+                 {"norm", test_norm, 1},          {"shift", test_shift, 1},
+                 {"wkv7", test_wkv7, 1},          {"wkv5", test_wkv5, 1},
+                 {"wkv4", test_wkv4, 1},          {"reuse+plan", test_reuse_and_plan, 1},
+                 {"linear", test_linear, 1},      {"memory limit", test_memory_limit, 0},
+                 {"staging", test_staging, 0},    {"device lost", test_device_lost, 0},
+                 {"no device", test_no_device, 0}};
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         const double t = now_ms();
         const int failed = test_failed;
-        tests[i].fn();
+        if (tests[i].both)
+            run_both(tests[i].fn, vk, cpu, 0x9e3779b97f4a7c15ull + i);
+        else
+            tests[i].fn();
         printf("%-12s %s (%.0f ms)\n", tests[i].name, test_failed == failed ? "ok" : "FAILED", now_ms() - t);
     }
-    ops->free(be);
+    vk->ops->free(vk);
+    cpu->ops->free(cpu);
     CHECK(rwkv_vk_messages() == 0, "%u validation messages (printed above)", rwkv_vk_messages());
     printf("validation messages: %u\n", rwkv_vk_messages());
     return test_summary("test_vulkan");

@@ -156,7 +156,8 @@ typedef struct vk_backend {
     VkFence fence;
     VkQueryPool timestamps;         /* 2 queries: start and end of the last op submit, or 0 */
     vk_cached cache[VK_CACHE];
-    uint64_t submits;
+    uint64_t submits;               /* every queue submission */
+    uint64_t op_submits, op_records; /* op lists submitted, and recorded anew */
     double last_gpu_ms;             /* GPU time of the last op submit (timestamps), or 0 */
 
     /* the op list of the current step */

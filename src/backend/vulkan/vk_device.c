@@ -787,7 +787,9 @@ static rwkv_status submit_ops(vk_backend *b) {
         if (!c->valid || (lru->valid && c->used < lru->used)) lru = c;
     }
     rwkv_status st;
+    b->op_submits++;
     if (!use) {
+        b->op_records++;
         use = lru;
         use->valid = 0;
         if ((st = record(b, use->cb, b->list, b->nops)) != RWKV_OK) return st;
@@ -1024,6 +1026,11 @@ static void vk_info(const rwkv_backend *be, rwkv_backend_info *out) {
 
 double rwkv_vk_last_gpu_ms(const rwkv_backend *be) { return ((const vk_backend *)be)->last_gpu_ms; }
 uint64_t rwkv_vk_mem_used(const rwkv_backend *be) { return ((const vk_backend *)be)->mem_used; }
+
+void rwkv_vk_counts(const rwkv_backend *be, uint64_t *submitted, uint64_t *recorded) {
+    *submitted = ((const vk_backend *)be)->op_submits;
+    *recorded = ((const vk_backend *)be)->op_records;
+}
 
 /* Picks the memory types: device-local for everything the shaders use (mapped when it is also
  * host-visible and coherent, as on integrated GPUs and lavapipe), host-visible coherent (cached if

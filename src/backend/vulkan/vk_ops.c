@@ -242,6 +242,7 @@ static rwkv_status vk_weight(rwkv_backend *be, rwkv_weight *w) {
     vk_backend *b = (vk_backend *)be;
     w->mem = rwkv_ptr_null();
     w->packed = NULL;
+    w->data_unused = 0;
     if (!dt_suffix(w->dtype) || w->rows <= 0 || w->cols <= 0)
         return rwkv_fail(RWKV_ERR_UNSUPPORTED, "Vulkan: weights of type %s are not supported", rwkv_dtype_name(w->dtype));
     if (rwkv_dtype_is_quant(w->dtype) && w->cols % (int)rwkv_dtype_block(w->dtype) != 0)
@@ -280,6 +281,7 @@ static rwkv_status vk_weight(rwkv_backend *be, rwkv_weight *w) {
         return st;
     }
     w->mem = (rwkv_ptr){a};
+    w->data_unused = 1; /* the device holds its own copy */
     return RWKV_OK;
 }
 

@@ -30,6 +30,10 @@ unsigned rwkv_vk_messages(void);
  * device has none. be must be a Vulkan backend. */
 double rwkv_vk_last_gpu_ms(const rwkv_backend *be);
 
+/* Op lists submitted so far, and how many of them had to be recorded into a command buffer (the
+ * others reused one recorded earlier from an identical list). be must be a Vulkan backend. */
+void rwkv_vk_counts(const rwkv_backend *be, uint64_t *submitted, uint64_t *recorded);
+
 /* Bytes of device memory the backend holds. be must be a Vulkan backend. */
 uint64_t rwkv_vk_mem_used(const rwkv_backend *be);
 
