@@ -37,7 +37,7 @@ HEADERS  := $(shell find include src tools tests/common -name '*.h' -not -path '
 # builds without it, VULKAN=1 insists. The shaders are compiled to SPIR-V at build time and
 # embedded in the library through a generated header ($(BUILD)/gen/vk_spirv.h). The library loads
 # libvulkan.so.1 at run time (dlopen), so programs linked with it start where no Vulkan loader is
-# installed. Without the backend, src/backend/vulkan and tests/test_vulkan.c are left out.
+# installed. Without the backend, src/backend/vulkan and tests/test_vulkan*.c are left out.
 .DEFAULT_GOAL := all
 VK_PROBE := \#include <vulkan/vulkan.h>
 ifeq ($(origin VULKAN),undefined)
@@ -72,7 +72,7 @@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(VK_DIR)/*.c)): $(BUILD)/gen/vk_spir
 $(BUILD)/obj/$(VK_DIR)/%.o: CFLAGS_ALL += -I$(BUILD)/gen
 else
 LIB_SRC  := $(filter-out $(VK_DIR)/%,$(LIB_SRC))
-TEST_SRC := $(filter-out tests/test_vulkan.c,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/test_vulkan%,$(TEST_SRC))
 endif
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
