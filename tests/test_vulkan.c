@@ -840,6 +840,54 @@ static void test_reuse_and_plan(void) {
     free(b);
 }
 
+/* Barriers go exactly where an op touches memory that an op since the last barrier wrote, or writes
+ * what one read (lavapipe runs dispatches one after the other, so a missing barrier would pass every
+ * result check there: the placement itself is checked). */
+static void test_barriers(void) {
+    rwkv_ptr X = poisoned(64), Y = poisoned(64), Z = poisoned(64), W = poisoned(64), S1 = poisoned(256), S2 = poisoned(256);
+    const rwkv_ptr none = rwkv_ptr_null();
+    struct {
+        const char *what;
+        int want;
+    } cases[] = {{"independent ops", 0},      {"read after write", 1},  {"write after read", 1},
+                 {"write after write", 1},    {"a chain of three", 2},  {"disjoint halves of one buffer", 0},
+                 {"overlapping halves", 1},   {"states of other segments", 0}, {"the same state", 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        CHECK(ops->sync(be) == RWKV_OK, "sync");
+        switch (c) {
+        case 0: ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 64); ops->act(be, RWKV_ACT_EXP, Z, none, W, 1, 64); break;
+        case 1: ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 64); ops->act(be, RWKV_ACT_EXP, Y, none, Z, 1, 64); break;
+        case 2: ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 64); ops->act(be, RWKV_ACT_EXP, Z, none, X, 1, 64); break;
+        case 3: ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 64); ops->act(be, RWKV_ACT_EXP, Z, none, Y, 1, 64); break;
+        case 4:
+            ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 64);
+            ops->act(be, RWKV_ACT_EXP, Y, none, Z, 1, 64);
+            ops->act(be, RWKV_ACT_EXP, Z, none, W, 1, 64);
+            break;
+        case 5:
+            ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 32);
+            ops->act(be, RWKV_ACT_EXP, rwkv_ptr_f(X, 32), none, rwkv_ptr_f(Y, 32), 1, 32);
+            break;
+        case 6:
+            ops->act(be, RWKV_ACT_EXP, X, none, Y, 1, 33);
+            ops->act(be, RWKV_ACT_EXP, rwkv_ptr_f(Y, 32), none, Z, 1, 32);
+            break;
+        case 7:
+        case 8: {
+            const rwkv_seg a = {.state = S1, .start = 0, .len = 1}, b = {.state = c == 7 ? S2 : S1, .start = 0, .len = 1};
+            ops->shift(be, X, Y, 1, 64, 0, &a, 1);
+            ops->shift(be, X, Z, 1, 64, 0, &b, 1);
+            break;
+        }
+        }
+        CHECK(ops->sync(be) == RWKV_OK, "sync: %s", rwkv_last_error());
+        CHECK(rwkv_vk_last_barriers(be) == cases[c].want, "%s: %d barriers, want %d", cases[c].what,
+              rwkv_vk_last_barriers(be), cases[c].want);
+    }
+    rwkv_ptr ds[] = {X, Y, Z, W, S1, S2};
+    for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) release(ds[i]);
+}
+
 /* ---- bad cases ---------------------------------------------------------------------------------- */
 
 static void test_memory_limit(void) {
@@ -997,7 +1045,8 @@ int main(void) {
                  {"wkv7", test_wkv7, 1},          {"wkv5", test_wkv5, 1},
                  {"wkv4", test_wkv4, 1},          {"reuse+plan", test_reuse_and_plan, 1},
                  {"linear", test_linear, 1},      {"memory limit", test_memory_limit, 0},
-                 {"staging", test_staging, 0},    {"device lost", test_device_lost, 0},
+                 {"barriers", test_barriers, 0},  {"staging", test_staging, 0},
+                 {"device lost", test_device_lost, 0},
                  {"no device", test_no_device, 0}};
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         const double t = now_ms();

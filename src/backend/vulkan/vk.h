@@ -159,6 +159,7 @@ typedef struct vk_backend {
     uint64_t submits;               /* every queue submission */
     uint64_t op_submits, op_records; /* op lists submitted, and recorded anew */
     double last_gpu_ms;             /* GPU time of the last op submit (timestamps), or 0 */
+    int last_barriers;              /* barriers in the last op list submitted */
 
     /* the op list of the current step */
     vk_op *list;

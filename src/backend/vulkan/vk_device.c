@@ -34,6 +34,24 @@ static rwkv_status lib_load(void) {
     return RWKV_OK;
 }
 
+/* One instance made at the first successful vkCreateInstance and never destroyed: it keeps the
+ * drivers the loader opened resident for the life of the process, so each backend's own instance
+ * does not load and unload them again (lavapipe brings LLVM; its unload also drops memory its
+ * globals still point to, which LeakSanitizer reports as leaked). */
+static pthread_mutex_t g_anchor_lock = PTHREAD_MUTEX_INITIALIZER;
+static VkInstance g_anchor;
+
+static void anchor_drivers(const VkInstanceCreateInfo *ici) {
+    pthread_mutex_lock(&g_anchor_lock);
+    if (!g_anchor) {
+        PFN_vkCreateInstance create = (PFN_vkCreateInstance)g_gipa(NULL, "vkCreateInstance");
+        VkInstanceCreateInfo plain = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+                                      .pApplicationInfo = ici->pApplicationInfo};
+        if (create && create(&plain, NULL, &g_anchor) != VK_SUCCESS) g_anchor = VK_NULL_HANDLE;
+    }
+    pthread_mutex_unlock(&g_anchor_lock);
+}
+
 /* ---- options and validation messages ------------------------------------------------------ */
 
 static rwkv_vk_options g_opts;
@@ -265,6 +283,7 @@ static rwkv_status make_instance(int validation, vk_fns *f, VkInstance *inst, Vk
         ici.pNext = &mci; /* messages of instance creation and destruction too */
     }
     VkResult r = create(&ici, NULL, inst);
+    if (r == VK_SUCCESS) anchor_drivers(&ici);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
         return rwkv_fail(RWKV_ERR_UNSUPPORTED, "no Vulkan device: no Vulkan 1.2 driver is installed");
     if (r != VK_SUCCESS)
@@ -788,6 +807,8 @@ static rwkv_status submit_ops(vk_backend *b) {
     }
     rwkv_status st;
     b->op_submits++;
+    b->last_barriers = 0;
+    for (size_t i = 0; i < b->nops; i++) b->last_barriers += (int)b->list[i].barrier;
     if (!use) {
         b->op_records++;
         use = lru;
@@ -1026,6 +1047,8 @@ static void vk_info(const rwkv_backend *be, rwkv_backend_info *out) {
 
 double rwkv_vk_last_gpu_ms(const rwkv_backend *be) { return ((const vk_backend *)be)->last_gpu_ms; }
 uint64_t rwkv_vk_mem_used(const rwkv_backend *be) { return ((const vk_backend *)be)->mem_used; }
+
+int rwkv_vk_last_barriers(const rwkv_backend *be) { return ((const vk_backend *)be)->last_barriers; }
 
 void rwkv_vk_counts(const rwkv_backend *be, uint64_t *submitted, uint64_t *recorded) {
     *submitted = ((const vk_backend *)be)->op_submits;

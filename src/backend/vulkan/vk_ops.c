@@ -87,7 +87,7 @@ static int overlap(const vk_span *a, int na, const vk_span *b, int nb) {
  * what one read; then adds its spans to the pending ones. */
 static void hazards(vk_backend *b, vk_op *op, const vk_span *rd, int nr, const vk_span *wr, int nw) {
     if (b->planning) return;
-    int need = overlap(rd, nr, b->pend_w, b->npend_w) || overlap(wr, nw, b->pend_w, b->npend_w) ||
+    int need = b->opt.full_barriers || overlap(rd, nr, b->pend_w, b->npend_w) || overlap(wr, nw, b->pend_w, b->npend_w) ||
                overlap(wr, nw, b->pend_r, b->npend_r) || b->npend_r + nr > VK_MAX_PENDING ||
                b->npend_w + nw > VK_MAX_PENDING;
     if (need) {

@@ -15,6 +15,9 @@ typedef struct rwkv_vk_options {
                                 host copies go through the staging buffer (the discrete-GPU path) */
     int lose_after_submits;  /* > 0: behave as if the device were lost after that many submits
                                 (VK_ERROR_DEVICE_LOST), to test the error paths */
+    int full_barriers;       /* 1: a barrier between every two ops instead of only where an op
+                                touches what an earlier one since the last barrier wrote (to check
+                                the hazard tracking on a real GPU: results must not change) */
 } rwkv_vk_options;
 
 /* Options for every Vulkan backend made from now on, including those rwkv_model_load makes
@@ -33,6 +36,9 @@ double rwkv_vk_last_gpu_ms(const rwkv_backend *be);
 /* Op lists submitted so far, and how many of them had to be recorded into a command buffer (the
  * others reused one recorded earlier from an identical list). be must be a Vulkan backend. */
 void rwkv_vk_counts(const rwkv_backend *be, uint64_t *submitted, uint64_t *recorded);
+
+/* Barriers in the op list submitted last. be must be a Vulkan backend. */
+int rwkv_vk_last_barriers(const rwkv_backend *be);
 
 /* Bytes of device memory the backend holds. be must be a Vulkan backend. */
 uint64_t rwkv_vk_mem_used(const rwkv_backend *be);
