@@ -273,6 +273,24 @@ static void test_state_moves(void) {
     rwkv_model_free(c);
 }
 
+/* `rwkv devices` lists the device the tests run on. */
+static void test_cli_devices(void) {
+    char cmd[1024] = "";
+    test_shell_quote(cmd, sizeof cmd, test_rwkv_bin());
+    char out[64], err[64];
+    snprintf(out, sizeof out, "/tmp/test_vulkan_model_%ld.out", (long)getpid());
+    snprintf(err, sizeof err, "/tmp/test_vulkan_model_%ld.err", (long)getpid());
+    snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " devices --json >%s 2>%s", out, err);
+    test_run_result r;
+    test_system_capture(cmd, out, err, &r);
+    CHECK(r.rc == 0 && strstr(r.out, "{\"id\":\"cpu\"") && strstr(r.out, "{\"id\":\"vulkan:0\"") &&
+              strstr(r.out, "\"usable\":true"),
+          "rwkv devices --json: exit %d, out '%s', err '%s'", r.rc, r.out, r.err);
+    test_result_free(&r);
+    unlink(out);
+    unlink(err);
+}
+
 /* Too little device memory: a clear error at load, not a crash; then a lost device. */
 static void test_bad_cases(void) {
     const char *path = test_shared("models/tiny-rwkv-7v0-834K.pth");
@@ -333,7 +351,7 @@ int main(void) {
         void (*fn)(void);
     } parts[] = {{"fixtures", test_fixtures}, {"quantized", test_quantized}, {"batch", test_batches},
                  {"state moves", test_state_moves}, {"barriers", test_full_barriers},
-                 {"bad cases", test_bad_cases}};
+                 {"bad cases", test_bad_cases}, {"rwkv devices", test_cli_devices}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         const time_t t0 = time(NULL);
         parts[i].fn();

@@ -7,7 +7,8 @@ static const char info_usage[] =
     "usage: rwkv info [-m] MODEL [--threads N]\n"
     "Prints one line of JSON: generation, n_layer, n_embd, head_size, n_head, n_vocab, n_ffn,\n"
     "params, weight_dtype, format, quant_products, prefill_products (how sequence mode multiplies\n"
-    "fp16/bf16 weights), seq_chunk, state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
+    "fp16/bf16 weights), seq_chunk, backend and device (where it runs: RWKV_DEVICE=cpu|vulkan|vulkan:N),\n"
+    "state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
 
 /* Prints s as a JSON string literal (quotes included). */
 static void print_json_string(const char *s) {
@@ -68,7 +69,10 @@ int cmd_info(int argc, char **argv) {
     print_json_string(info.quant_products);
     fputs(",\"prefill_products\":", stdout);
     print_json_string(info.prefill_products);
-    printf(",\"seq_chunk\":%d", info.seq_chunk);
+    printf(",\"seq_chunk\":%d,\"backend\":", info.seq_chunk);
+    print_json_string(info.backend);
+    fputs(",\"device\":", stdout);
+    print_json_string(info.device);
     printf(",\"state_bytes\":%zu,\"file_bytes\":%" PRIu64 ",\"decode_bytes\":%" PRIu64
            ",\"fingerprint\":\"%016" PRIx64 "\"}\n",
            info.state_bytes, info.file_bytes, info.decode_bytes, info.fingerprint);
