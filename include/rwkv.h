@@ -403,6 +403,13 @@ typedef struct rwkv_device_info {
  * build has no Vulkan backend or no Vulkan loader or driver is installed. */
 rwkv_status rwkv_devices(rwkv_device_info *out, int cap, int *n);
 
+/* Measures the memory bandwidth of a device ("vulkan", "vulkan:N", as rwkv_model_params.device)
+ * with its copy kernel: *gb_per_s = (bytes read + bytes written) / time of a copy of mib MiB,
+ * best of reps (timed on the device where it has timestamps). RWKV_ERR_UNSUPPORTED for "cpu"
+ * (rwkv bench measures the CPU's itself) and where the device is absent; RWKV_ERR_NOMEM when
+ * 2 × mib MiB do not fit on it. */
+rwkv_status rwkv_device_bandwidth(const char *device, int mib, int reps, double *gb_per_s);
+
 #ifdef __cplusplus
 }
 #endif

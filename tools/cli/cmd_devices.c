@@ -5,12 +5,14 @@
 #include <inttypes.h>
 
 static const char devices_usage[] =
-    "usage: rwkv devices [--json]\n"
+    "usage: rwkv devices [--json] [--bandwidth] [--bandwidth-mb 256]\n"
     "Lists the devices models can run on: cpu, and each Vulkan device as vulkan:N with its type,\n"
     "memory, Vulkan version, driver, subgroup sizes and shader features (fp16, int8, coopmat =\n"
     "VK_KHR_cooperative_matrix). A device the Vulkan backend cannot use says why. --json prints one\n"
-    "JSON object per line instead. Without a Vulkan driver (or in a build without the Vulkan\n"
-    "backend) only cpu is listed and the reason is printed on stderr.\n";
+    "JSON object per line instead. --bandwidth also measures each usable device's memory bandwidth\n"
+    "with its copy kernel (bytes read + written per second copying --bandwidth-mb MiB; best of 10).\n"
+    "Without a Vulkan driver (or in a build without the Vulkan backend) only cpu is listed and\n"
+    "the reason is printed on stderr.\n";
 
 /* s as a JSON string literal (quotes included). */
 static void json_string(const char *s) {
@@ -27,9 +29,10 @@ static void json_string(const char *s) {
 }
 
 int cmd_devices(int argc, char **argv) {
-    enum { OPT_JSON = 1 };
-    static const cli_option opts[] = {{OPT_JSON, "json", 0, 0}, {0, NULL, 0, 0}};
-    int json = 0;
+    enum { OPT_JSON = 1, OPT_BW, OPT_BW_MB };
+    static const cli_option opts[] = {
+        {OPT_JSON, "json", 0, 0}, {OPT_BW, "bandwidth", 0, 0}, {OPT_BW_MB, "bandwidth-mb", 0, 1}, {0, NULL, 0, 0}};
+    int json = 0, measure = 0, bw_mib = 256;
     cli_parser p;
     cli_parser_init(&p, "devices", argc, argv);
     const char *v;
@@ -39,6 +42,11 @@ int cmd_devices(int argc, char **argv) {
         case CLI_BAD: return CLI_EXIT_USAGE;
         case CLI_POSITIONAL: return cli_usage_error("devices", "unexpected argument '%.100s'", v);
         case OPT_JSON: json = 1; break;
+        case OPT_BW: measure = 1; break;
+        case OPT_BW_MB:
+            if (cli_parse_int("--bandwidth-mb", v, 1, 1 << 20, &bw_mib)) return CLI_EXIT_USAGE;
+            measure = 1;
+            break;
         }
     }
     rwkv_device_info d[16];
@@ -53,6 +61,14 @@ int cmd_devices(int argc, char **argv) {
         return cli_write_stdout(NULL, 0) ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
     }
     for (int i = 0; i < n && i < 16; i++) {
+        double gbs = 0;
+        char bw[128] = "";
+        if (measure && d[i].usable) {
+            if (rwkv_device_bandwidth(d[i].id, bw_mib, 10, &gbs) == RWKV_OK)
+                snprintf(bw, sizeof bw, ", copy bandwidth %.1f GB/s", gbs);
+            else
+                snprintf(bw, sizeof bw, ", copy bandwidth not measured: %.80s", rwkv_last_error());
+        }
         if (json) {
             fputs("{\"id\":", stdout);
             json_string(d[i].id);
@@ -72,6 +88,7 @@ int cmd_devices(int argc, char **argv) {
                 fputs(",\"why_not\":", stdout);
                 json_string(d[i].why_not);
             }
+            if (gbs > 0) printf(",\"copy_gbs\":%.6g,\"copy_mib\":%d", gbs, bw_mib);
             puts("}");
         } else {
             char sg[32];
@@ -79,9 +96,9 @@ int cmd_devices(int argc, char **argv) {
                 snprintf(sg, sizeof sg, "%d", d[i].subgroup_min);
             else
                 snprintf(sg, sizeof sg, "%d-%d", d[i].subgroup_min, d[i].subgroup_max);
-            printf("%-10s %s (%s), %.0f MiB, Vulkan %s, %s, subgroups %s%s%s%s%s%s\n", d[i].id, d[i].name, d[i].type,
+            printf("%-10s %s (%s), %.0f MiB, Vulkan %s, %s, subgroups %s%s%s%s%s%s%s\n", d[i].id, d[i].name, d[i].type,
                    (double)d[i].memory / 1048576.0, d[i].api, d[i].driver, sg, d[i].fp16 ? ", fp16" : "",
-                   d[i].int8 ? ", int8" : "", d[i].coopmat ? ", coopmat" : "", d[i].usable ? "" : ": not usable: ",
+                   d[i].int8 ? ", int8" : "", d[i].coopmat ? ", coopmat" : "", bw, d[i].usable ? "" : ": not usable: ",
                    d[i].usable ? "" : d[i].why_not);
         }
     }
