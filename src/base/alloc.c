@@ -18,8 +18,6 @@ static bool may_allocate(void) {
 
 void rwkv_test_fail_alloc(int n) { atomic_store(&g_fail_after, n < 0 ? -1 : n); }
 
-void *rwkv_malloc(size_t size) { return may_allocate() ? malloc(size ? size : 1) : NULL; }
-
 void *rwkv_calloc(size_t n, size_t size) { return may_allocate() ? calloc(n ? n : 1, size ? size : 1) : NULL; }
 
 void *rwkv_aligned_alloc(size_t align, size_t size) {

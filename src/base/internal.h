@@ -18,11 +18,10 @@ rwkv_status rwkv_fail(rwkv_status status, const char *fmt, ...)
 
 /* ---- planned memory (alloc.c) ----------------------------------------------------------- */
 
-/* malloc / calloc / 64-byte-aligned allocation (size rounded up to the alignment) for the memory
- * the library plans at load (scratch, states, backend buffers). They behave as the C library's,
+/* calloc / 64-byte-aligned allocation (size rounded up to the alignment) for the memory the
+ * library plans at load (scratch, states, backend buffers). They behave as the C library's,
  * except that a test can make them fail on purpose: rwkv_test_fail_alloc(n) makes the call after
  * the next n successful ones return NULL (and every later call too), n < 0 turns this off. */
-void *rwkv_malloc(size_t size);
 void *rwkv_calloc(size_t n, size_t size);
 void *rwkv_aligned_alloc(size_t align, size_t size);
 void rwkv_test_fail_alloc(int n);

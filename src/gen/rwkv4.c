@@ -76,6 +76,20 @@ static rwkv_status alloc_scratch(rwkv_model *m, v4_weights *W) {
     return st == RWKV_OK ? rwkv_w_scratch(m, T * (size_t)W->F, &s->ffn) : st;
 }
 
+/* The [C] vectors of every layer. */
+static const rwkv_w_vec_field v4_vecs[] = {
+    RWKV_W_VEC(v4_layer, ln1_w, "ln1.weight"),
+    RWKV_W_VEC(v4_layer, ln1_b, "ln1.bias"),
+    RWKV_W_VEC(v4_layer, ln2_w, "ln2.weight"),
+    RWKV_W_VEC(v4_layer, ln2_b, "ln2.bias"),
+    RWKV_W_VEC(v4_layer, mix_k, "att.time_mix_k"),
+    RWKV_W_VEC(v4_layer, mix_v, "att.time_mix_v"),
+    RWKV_W_VEC(v4_layer, mix_r, "att.time_mix_r"),
+    RWKV_W_VEC(v4_layer, first, "att.time_first"),
+    RWKV_W_VEC(v4_layer, ffn_mix_k, "ffn.time_mix_k"),
+    RWKV_W_VEC(v4_layer, ffn_mix_r, "ffn.time_mix_r"),
+};
+
 static rwkv_status v4_load(rwkv_model *m) {
     v4_weights *W = calloc(1, sizeof *W);
     if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -88,17 +102,8 @@ static rwkv_status v4_load(rwkv_model *m) {
     for (int i = 0; i < L; i++) {
         v4_layer *l = &W->layers[i];
         float *decay;
-        if ((st = rwkv_w_vec(m, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->mix_k, C, "blocks.%d.att.time_mix_k", i)) ||
-            (st = rwkv_w_vec(m, &l->mix_v, C, "blocks.%d.att.time_mix_v", i)) ||
-            (st = rwkv_w_vec(m, &l->mix_r, C, "blocks.%d.att.time_mix_r", i)) ||
+        if ((st = rwkv_w_vecs(m, l, v4_vecs, sizeof v4_vecs / sizeof v4_vecs[0], i)) ||
             (st = rwkv_w_vec_host(m, &decay, C, "blocks.%d.att.time_decay", i)) ||
-            (st = rwkv_w_vec(m, &l->first, C, "blocks.%d.att.time_first", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_mix_k, C, "blocks.%d.ffn.time_mix_k", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_mix_r, C, "blocks.%d.ffn.time_mix_r", i)) ||
             (st = rwkv_w_mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
             (st = rwkv_w_mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
             (st = rwkv_w_mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
@@ -123,7 +128,6 @@ static rwkv_status v4_load(rwkv_model *m) {
 /* Zero state, except pp = −1e30 in every layer (official starting value). */
 static void v4_state_zero(const rwkv_model *m, float *state) {
     const size_t C = (size_t)m->C;
-    memset(state, 0, m->state_floats * sizeof(float));
     for (int i = 0; i < m->L; i++) {
         float *pp = state + (size_t)i * 5 * C + 4 * C;
         for (size_t j = 0; j < C; j++) pp[j] = PP_START;

@@ -115,6 +115,21 @@ static rwkv_status alloc_scratch(rwkv_model *m, v5_weights *W) {
     return st == RWKV_OK ? rwkv_w_scratch(m, T * (size_t)W->F, &s->ffn) : st;
 }
 
+/* The [C] vectors of every layer. */
+static const rwkv_w_vec_field v5_vecs[] = {
+    RWKV_W_VEC(v5_layer, ln1_w, "ln1.weight"),
+    RWKV_W_VEC(v5_layer, ln1_b, "ln1.bias"),
+    RWKV_W_VEC(v5_layer, ln2_w, "ln2.weight"),
+    RWKV_W_VEC(v5_layer, ln2_b, "ln2.bias"),
+    RWKV_W_VEC(v5_layer, mix_k, "att.time_mix_k"),
+    RWKV_W_VEC(v5_layer, mix_v, "att.time_mix_v"),
+    RWKV_W_VEC(v5_layer, mix_r, "att.time_mix_r"),
+    RWKV_W_VEC(v5_layer, lnx_w, "att.ln_x.weight"),
+    RWKV_W_VEC(v5_layer, lnx_b, "att.ln_x.bias"),
+    RWKV_W_VEC(v5_layer, ffn_mix_k, "ffn.time_mix_k"),
+    RWKV_W_VEC(v5_layer, ffn_mix_r, "ffn.time_mix_r"),
+};
+
 static rwkv_status v5_load(rwkv_model *m) {
     v5_weights *W = calloc(1, sizeof *W);
     if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -140,19 +155,9 @@ static rwkv_status v5_load(rwkv_model *m) {
         snprintf(name, sizeof name, "blocks.%d.att.time_faaaa", i);
         const bool faaaa = rwkv_tensor_file_find(&m->file, name) != NULL;
         float *w, *u;
-        if ((st = rwkv_w_vec(m, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->mix_k, C, "blocks.%d.att.time_mix_k", i)) ||
-            (st = rwkv_w_vec(m, &l->mix_v, C, "blocks.%d.att.time_mix_v", i)) ||
-            (st = rwkv_w_vec(m, &l->mix_r, C, "blocks.%d.att.time_mix_r", i)) ||
+        if ((st = rwkv_w_vecs(m, l, v5_vecs, sizeof v5_vecs / sizeof v5_vecs[0], i)) ||
             (st = head_vec(m, W, &w, "blocks.%d.att.time_decay", i)) ||
             (st = head_vec(m, W, &u, faaaa ? "blocks.%d.att.time_faaaa" : "blocks.%d.att.time_first", i)) ||
-            (st = rwkv_w_vec(m, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_mix_k, C, "blocks.%d.ffn.time_mix_k", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_mix_r, C, "blocks.%d.ffn.time_mix_r", i)) ||
             (st = rwkv_w_mat(m, &l->Wr, C, C, "blocks.%d.att.receptance.weight", i)) ||
             (st = rwkv_w_mat(m, &l->Wk, C, C, "blocks.%d.att.key.weight", i)) ||
             (st = rwkv_w_mat(m, &l->Wv, C, C, "blocks.%d.att.value.weight", i)) ||
@@ -177,10 +182,6 @@ static rwkv_status v5_load(rwkv_model *m) {
     m->info.n_ffn = W->F;
     m->state_floats = (size_t)L * ((size_t)2 * C + (size_t)W->H * W->N * W->N);
     return RWKV_OK;
-}
-
-static void v5_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
 }
 
 /* Official state-tuning file (RWKV-PEFT): blocks.i.att.time_state [H][N][N] stored [value][key];
@@ -250,7 +251,6 @@ const rwkv_gen rwkv_gen_v5_1 = {
     .n_layer_keys = sizeof v5_keys / sizeof v5_keys[0] - 2, /* no gate */
     .load = v5_load,
     .free = v5_free,
-    .state_zero = v5_state_zero,
     .state_tuning = v5_state_tuning,
     .forward = forward_layers,
 };
@@ -264,7 +264,6 @@ const rwkv_gen rwkv_gen_v5_2 = {
     .n_layer_keys = sizeof v5_keys / sizeof v5_keys[0],
     .load = v5_load,
     .free = v5_free,
-    .state_zero = v5_state_zero,
     .state_tuning = v5_state_tuning,
     .forward = forward_layers,
 };

@@ -106,6 +106,25 @@ static rwkv_status alloc_scratch(rwkv_model *m, v6_weights *W) {
     return st == RWKV_OK ? rwkv_w_scratch(m, T * (size_t)W->F, &s->ffn) : st;
 }
 
+/* The [C] vectors of every layer. */
+static const rwkv_w_vec_field v6_vecs[] = {
+    RWKV_W_VEC(v6_layer, ln1_w, "ln1.weight"),
+    RWKV_W_VEC(v6_layer, ln1_b, "ln1.bias"),
+    RWKV_W_VEC(v6_layer, ln2_w, "ln2.weight"),
+    RWKV_W_VEC(v6_layer, ln2_b, "ln2.bias"),
+    RWKV_W_VEC(v6_layer, maa_x, "att.time_maa_x"),
+    RWKV_W_VEC(v6_layer, maa[MW], "att.time_maa_w"),
+    RWKV_W_VEC(v6_layer, maa[MK], "att.time_maa_k"),
+    RWKV_W_VEC(v6_layer, maa[MV], "att.time_maa_v"),
+    RWKV_W_VEC(v6_layer, maa[MR], "att.time_maa_r"),
+    RWKV_W_VEC(v6_layer, maa[MG], "att.time_maa_g"),
+    RWKV_W_VEC(v6_layer, decay, "att.time_decay"),
+    RWKV_W_VEC(v6_layer, lnx_w, "att.ln_x.weight"),
+    RWKV_W_VEC(v6_layer, lnx_b, "att.ln_x.bias"),
+    RWKV_W_VEC(v6_layer, ffn_maa_k, "ffn.time_maa_k"),
+    RWKV_W_VEC(v6_layer, ffn_maa_r, "ffn.time_maa_r"),
+};
+
 static rwkv_status v6_load(rwkv_model *m) {
     v6_weights *W = calloc(1, sizeof *W);
     if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -132,22 +151,8 @@ static rwkv_status v6_load(rwkv_model *m) {
     const int64_t hn[2] = {W->H, W->N};
     for (int i = 0; i < L; i++) {
         v6_layer *l = &W->layers[i];
-        if ((st = rwkv_w_vec(m, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->maa_x, C, "blocks.%d.att.time_maa_x", i)) ||
-            (st = rwkv_w_vec(m, &l->maa[MW], C, "blocks.%d.att.time_maa_w", i)) ||
-            (st = rwkv_w_vec(m, &l->maa[MK], C, "blocks.%d.att.time_maa_k", i)) ||
-            (st = rwkv_w_vec(m, &l->maa[MV], C, "blocks.%d.att.time_maa_v", i)) ||
-            (st = rwkv_w_vec(m, &l->maa[MR], C, "blocks.%d.att.time_maa_r", i)) ||
-            (st = rwkv_w_vec(m, &l->maa[MG], C, "blocks.%d.att.time_maa_g", i)) ||
-            (st = rwkv_w_vec(m, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
+        if ((st = rwkv_w_vecs(m, l, v6_vecs, sizeof v6_vecs / sizeof v6_vecs[0], i)) ||
             (st = rwkv_w_vecd(m, &l->u, 2, hn, "blocks.%d.att.time_faaaa", i)) ||
-            (st = rwkv_w_vec(m, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_maa_k, C, "blocks.%d.ffn.time_maa_k", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_maa_r, C, "blocks.%d.ffn.time_maa_r", i)) ||
             (st = rwkv_w_mat(m, &l->maa_w1, C, 5 * (int64_t)W->D, "blocks.%d.att.time_maa_w1", i)) ||
             (st = mat5(m, l->maa_w2, W->D, C, "blocks.%d.att.time_maa_w2", i)) ||
             (st = rwkv_w_mat(m, &l->decay_w1, C, -1, "blocks.%d.att.time_decay_w1", i)) ||
@@ -170,10 +175,6 @@ static rwkv_status v6_load(rwkv_model *m) {
     m->info.n_ffn = W->F;
     m->state_floats = (size_t)L * ((size_t)2 * C + (size_t)W->H * W->N * W->N);
     return RWKV_OK;
-}
-
-static void v6_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
 }
 
 /* Official state-tuning file (RWKV-PEFT): blocks.i.att.time_state [H][N][N] stored [value][key];
@@ -273,7 +274,6 @@ const rwkv_gen rwkv_gen_v6 = {
     .n_layer_keys = sizeof v6_keys / sizeof v6_keys[0],
     .load = v6_load,
     .free = v6_free,
-    .state_zero = v6_state_zero,
     .state_tuning = v6_state_tuning,
     .forward = forward_layers,
 };

@@ -153,6 +153,27 @@ static rwkv_status transpose_lora(rwkv_model *m, v7_layer *l, bool has_v, uint64
     return st;
 }
 
+/* The [C] vectors of every layer. */
+static const rwkv_w_vec_field v7_vecs[] = {
+    RWKV_W_VEC(v7_layer, ln1_w, "ln1.weight"),
+    RWKV_W_VEC(v7_layer, ln1_b, "ln1.bias"),
+    RWKV_W_VEC(v7_layer, ln2_w, "ln2.weight"),
+    RWKV_W_VEC(v7_layer, ln2_b, "ln2.bias"),
+    RWKV_W_VEC(v7_layer, x_r, "att.x_r"),
+    RWKV_W_VEC(v7_layer, x_w, "att.x_w"),
+    RWKV_W_VEC(v7_layer, x_k, "att.x_k"),
+    RWKV_W_VEC(v7_layer, x_v, "att.x_v"),
+    RWKV_W_VEC(v7_layer, x_a, "att.x_a"),
+    RWKV_W_VEC(v7_layer, x_g, "att.x_g"),
+    RWKV_W_VEC(v7_layer, w0, "att.w0"),
+    RWKV_W_VEC(v7_layer, a0, "att.a0"),
+    RWKV_W_VEC(v7_layer, k_k, "att.k_k"),
+    RWKV_W_VEC(v7_layer, k_a, "att.k_a"),
+    RWKV_W_VEC(v7_layer, lnx_w, "att.ln_x.weight"),
+    RWKV_W_VEC(v7_layer, lnx_b, "att.ln_x.bias"),
+    RWKV_W_VEC(v7_layer, ffn_x_k, "ffn.x_k"),
+};
+
 static rwkv_status v7_load(rwkv_model *m) {
     v7_weights *W = calloc(1, sizeof *W);
     if (!W) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -174,24 +195,8 @@ static rwkv_status v7_load(rwkv_model *m) {
     W->Dmax = 1;
     for (int i = 0; i < L; i++) {
         v7_layer *l = &W->layers[i];
-        if ((st = rwkv_w_vec(m, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->x_r, C, "blocks.%d.att.x_r", i)) ||
-            (st = rwkv_w_vec(m, &l->x_w, C, "blocks.%d.att.x_w", i)) ||
-            (st = rwkv_w_vec(m, &l->x_k, C, "blocks.%d.att.x_k", i)) ||
-            (st = rwkv_w_vec(m, &l->x_v, C, "blocks.%d.att.x_v", i)) ||
-            (st = rwkv_w_vec(m, &l->x_a, C, "blocks.%d.att.x_a", i)) ||
-            (st = rwkv_w_vec(m, &l->x_g, C, "blocks.%d.att.x_g", i)) ||
-            (st = rwkv_w_vec(m, &l->w0, C, "blocks.%d.att.w0", i)) ||
-            (st = rwkv_w_vec(m, &l->a0, C, "blocks.%d.att.a0", i)) ||
-            (st = rwkv_w_vec(m, &l->k_k, C, "blocks.%d.att.k_k", i)) ||
-            (st = rwkv_w_vec(m, &l->k_a, C, "blocks.%d.att.k_a", i)) ||
+        if ((st = rwkv_w_vecs(m, l, v7_vecs, sizeof v7_vecs / sizeof v7_vecs[0], i)) ||
             (st = rwkv_w_vecd(m, &l->r_k, 2, hn, "blocks.%d.att.r_k", i)) ||
-            (st = rwkv_w_vec(m, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
-            (st = rwkv_w_vec(m, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
-            (st = rwkv_w_vec(m, &l->ffn_x_k, C, "blocks.%d.ffn.x_k", i)) ||
             (st = rwkv_w_bind(m, &l->w1, C, -1, "blocks.%d.att.w1", i)) ||
             (st = rwkv_w_bind(m, &l->w2, l->w1.cols, C, "blocks.%d.att.w2", i)) ||
             (st = rwkv_w_bind(m, &l->a1, C, -1, "blocks.%d.att.a1", i)) ||
@@ -227,10 +232,6 @@ static rwkv_status v7_load(rwkv_model *m) {
     m->info.n_ffn = W->F;
     m->state_floats = (size_t)L * ((size_t)2 * C + (size_t)W->H * W->N * W->N);
     return RWKV_OK;
-}
-
-static void v7_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
 }
 
 /* Official state-tuning file: blocks.i.att.time_state [H][N][N] copied as is (RWKV7.md). */
@@ -333,7 +334,6 @@ const rwkv_gen rwkv_gen_v7 = {
     .n_layer_keys = sizeof v7_keys / sizeof v7_keys[0],
     .load = v7_load,
     .free = v7_free,
-    .state_zero = v7_state_zero,
     .state_tuning = v7_state_tuning,
     .forward = forward_layers,
 };

@@ -119,9 +119,9 @@ static rwkv_status load_model(rwkv_model *m, const rwkv_model_params *params) {
         (!m->bi.host_memory && (st = rwkv_w_scratch(m, cap * (size_t)m->V, &m->logits))))
         return st;
     /* the zero state, made once on the host and kept in the backend for rwkv_state_reset */
-    float *zero = calloc(m->state_floats ? m->state_floats : 1, sizeof *zero);
+    float *zero = malloc((m->state_floats ? m->state_floats : 1) * sizeof *zero);
     if (!zero) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    m->gen->state_zero(m, zero);
+    rwkv_model_state_zero(m, zero);
     st = rwkv_w_scratch(m, m->state_floats, &m->zero_state);
     if (st == RWKV_OK) st = m->be->ops->upload(m->be, m->zero_state, zero, m->state_floats * sizeof(float));
     free(zero);

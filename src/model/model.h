@@ -72,7 +72,8 @@ struct rwkv_gen {
      * n_head, n_ffn) and m->state_floats. */
     rwkv_status (*load)(rwkv_model *m);
     void (*free)(rwkv_model *m);
-    /* Writes the zero state (what a new sequence starts from) into host memory. */
+    /* Sets the non-zero floats of the start state of a sequence in a zeroed host state; NULL:
+     * the start state is all zeros. */
     void (*state_zero)(const rwkv_model *m, float *state);
     /* Loads a state-tuning file's tensors into a host state; NULL: no state tuning. */
     rwkv_status (*state_tuning)(const rwkv_model *m, const rwkv_tensor_file *tf, float *state);
@@ -113,6 +114,9 @@ rwkv_status rwkv_model_eval_batch(rwkv_model *m, const rwkv_ptr *states, const i
 rwkv_status rwkv_model_plan(rwkv_model *m);
 
 /* ---- states (state.c) ------------------------------------------------------------------------ */
+
+/* Writes the start state of a sequence (zeros, then gen->state_zero) into host memory. */
+void rwkv_model_state_zero(const rwkv_model *m, float *state);
 
 /* The state's floats (initial = 1: its initial state, which must exist) in host memory: a pointer
  * into the state on host backends (*owned = NULL), else a downloaded copy (*owned = the copy, to

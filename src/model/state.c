@@ -135,7 +135,7 @@ rwkv_status rwkv_state_load_tuning(rwkv_state *s, const char *path) {
         rwkv_tensor_file_close(&tf);
         return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     }
-    m->gen->state_zero(m, init);
+    rwkv_model_state_zero(m, init);
     st = m->gen->state_tuning(m, &tf, init);
     rwkv_tensor_file_close(&tf);
     if (st != RWKV_OK) {
@@ -147,6 +147,11 @@ rwkv_status rwkv_state_load_tuning(rwkv_state *s, const char *path) {
     st = rwkv_state_assign(s, init, init, 0);
     free(init);
     return st;
+}
+
+void rwkv_model_state_zero(const rwkv_model *m, float *state) {
+    memset(state, 0, state_bytes(m));
+    if (m->gen->state_zero) m->gen->state_zero(m, state);
 }
 
 uint64_t rwkv_state_n_tokens(const rwkv_state *s) { return s ? s->n_tokens : 0; }

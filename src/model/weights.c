@@ -108,6 +108,16 @@ rwkv_status rwkv_w_vec(rwkv_model *m, rwkv_ptr *out, int64_t n, const char *fmt,
     return rwkv_w_vecd(m, out, 1, dims, fmt, i);
 }
 
+rwkv_status rwkv_w_vecs(rwkv_model *m, void *layer, const rwkv_w_vec_field *f, size_t n, int i) {
+    rwkv_status st = RWKV_OK;
+    for (size_t j = 0; st == RWKV_OK && j < n; j++) {
+        char fmt[96];
+        snprintf(fmt, sizeof fmt, "blocks.%%d.%s", f[j].key);
+        st = rwkv_w_vec(m, (rwkv_ptr *)((char *)layer + f[j].off), m->C, fmt, i);
+    }
+    return st;
+}
+
 rwkv_status rwkv_w_bind(rwkv_model *m, rwkv_weight *w, int64_t rows, int64_t cols, const char *fmt, int i) {
     const rwkv_tensor *t;
     const int64_t dims[2] = {rows, cols};

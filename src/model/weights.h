@@ -7,6 +7,8 @@
 
 #include "model.h"
 
+#include <stddef.h>
+
 #define RWKV_LN_EPS 1e-5f  /* LayerNorm eps of every generation */
 #define RWKV_GN_EPS 64e-5f /* GroupNorm eps of the WKV output (RWKV-5, 6, 7) */
 
@@ -30,6 +32,16 @@ rwkv_status rwkv_w_vec_host(rwkv_model *m, float **out, int64_t n, const char *f
 /* rwkv_w_vecd_host / rwkv_w_vec_host, then rwkv_w_put: the vector in backend memory. */
 rwkv_status rwkv_w_vecd(rwkv_model *m, rwkv_ptr *out, int n_dims, const int64_t *dims, const char *fmt, int i);
 rwkv_status rwkv_w_vec(rwkv_model *m, rwkv_ptr *out, int64_t n, const char *fmt, int i);
+
+/* A [C] vector of every layer: "blocks.<i>." + key, stored as an rwkv_ptr at offset off of the
+ * generation's layer struct (RWKV_W_VEC(struct, member, key) builds one). */
+typedef struct rwkv_w_vec_field {
+    const char *key;
+    size_t off;
+} rwkv_w_vec_field;
+#define RWKV_W_VEC(type, member, key) {key, offsetof(type, member)}
+/* rwkv_w_vec for each of the n fields of layer i into the struct at layer. */
+rwkv_status rwkv_w_vecs(rwkv_model *m, void *layer, const rwkv_w_vec_field *f, size_t n, int i);
 
 /* Binds a matrix tensor [rows][cols] (rows or cols < 0: any; each must be 1..2^24): w->data
  * points into the file; not yet placed in the backend (rwkv_w_place). */

@@ -74,6 +74,13 @@ typedef struct rwkv_kernels {
     void (*wkv7)(float *S, const float *r, const float *w, const float *k, const float *v,
                  const float *kk, const float *a, float *y, int T, int ld, int N);
 
+    /* One head of the RWKV-5/6 WKV recurrence (rwkv_op_wkv5) for one token:
+     *   y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j]);   S[i][j] = S[i][j]·w[i] + k[i]·v[j]
+     * S is the head's [N key][N value] block; r, k, w, u its key channels, v and y its value
+     * channels. NULL in a SIMD table: the scalar kernel serves. */
+    void (*wkv5)(float *S, float *y, const float *r, const float *k, const float *v, const float *w,
+                 const float *u, int N);
+
     /* One row of n floats normalised in groups of gs (gs divides n):
      *   y = (x − mean)/sqrt(var + eps)·g + b   per group (biased variance). y may equal x. */
     void (*groupnorm)(const float *x, float *y, const float *g, const float *b, int n, int gs,

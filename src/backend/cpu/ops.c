@@ -147,18 +147,19 @@ static unsigned char **alloc_per_thread(int n, size_t bytes) {
     return p;
 }
 
-/* Allocates the scratch of the plan (need_*) for the current thread count; all or nothing. */
-static rwkv_status alloc_scratch(rwkv_ctx *c) {
+/* Allocates the scratch of the plan (need_*) for n threads and makes n the thread count: all or
+ * nothing (on failure the context is unchanged). */
+static rwkv_status alloc_scratch(rwkv_ctx *c, int n) {
     const size_t work = (c->need_work + 4095) & ~(size_t)4095, qm = (c->need_qm + 4095) & ~(size_t)4095;
-    unsigned char **w = work ? alloc_per_thread(c->n_threads, work) : NULL;
-    unsigned char **m = qm ? alloc_per_thread(c->n_threads, qm) : NULL;
-    unsigned *ms = qm ? rwkv_calloc((size_t)c->n_threads, sizeof *ms) : NULL;
-    int *mj = qm ? rwkv_calloc((size_t)c->n_threads, sizeof *mj) : NULL;
+    unsigned char **w = work ? alloc_per_thread(n, work) : NULL;
+    unsigned char **m = qm ? alloc_per_thread(n, qm) : NULL;
+    unsigned *ms = qm ? rwkv_calloc((size_t)n, sizeof *ms) : NULL;
+    int *mj = qm ? rwkv_calloc((size_t)n, sizeof *mj) : NULL;
     uint16_t *xb = c->need_xb ? rwkv_aligned_alloc(64, c->need_xb * sizeof *xb) : NULL;
     unsigned char *qx = c->need_qx ? rwkv_aligned_alloc(64, c->need_qx) : NULL;
     if ((work && !w) || (qm && (!m || !ms || !mj)) || (c->need_xb && !xb) || (c->need_qx && !qx)) {
-        free_per_thread(w, c->n_threads);
-        free_per_thread(m, c->n_threads);
+        free_per_thread(w, n);
+        free_per_thread(m, n);
         free(ms);
         free(mj);
         free(xb);
@@ -167,13 +168,14 @@ static rwkv_status alloc_scratch(rwkv_ctx *c) {
                          "%zu shared)", work, qm, c->need_xb * 2 + c->need_qx);
     }
     free_scratch(c);
+    c->n_threads = n;
     c->work = w;
     c->work_bytes = work;
     c->qm = m;
     c->qm_bytes = qm;
     c->qm_serial = ms;
     c->qm_job = mj;
-    for (int i = 0; mj && i < c->n_threads; i++) mj[i] = -1;
+    for (int i = 0; mj && i < n; i++) mj[i] = -1;
     c->xb = xb;
     c->xb_len = c->need_xb;
     c->qx = qx;
@@ -181,14 +183,19 @@ static rwkv_status alloc_scratch(rwkv_ctx *c) {
     return RWKV_OK;
 }
 
-/* (Re)creates the pool for n threads and the scratch of the plan. */
+/* (Re)creates the pool for n threads and the scratch of the plan: all or nothing (on failure
+ * the context keeps its threads and scratch). */
 static rwkv_status setup_threads(rwkv_ctx *c, int n) {
+    rwkv_pool *pool = NULL;
+    rwkv_status st = rwkv_pool_new(n, &pool);
+    if (st == RWKV_OK) st = alloc_scratch(c, n);
+    if (st != RWKV_OK) {
+        rwkv_pool_free(pool);
+        return st;
+    }
     rwkv_pool_free(c->pool);
-    c->pool = NULL;
-    free_scratch(c);
-    c->n_threads = n;
-    rwkv_status st = rwkv_pool_new(n, &c->pool);
-    return st == RWKV_OK ? alloc_scratch(c) : st;
+    c->pool = pool;
+    return RWKV_OK;
 }
 
 rwkv_status rwkv_ctx_new(const rwkv_ctx_params *p, rwkv_ctx **out) {
@@ -283,11 +290,9 @@ rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads) {
     return setup_threads(ctx, n);
 }
 
-int rwkv_ctx_threads(const rwkv_ctx *ctx) { return ctx->n_threads; }
-
 void rwkv_ctx_plan_begin(rwkv_ctx *ctx) { ctx->planning = 1; }
 
-int rwkv_ctx_planning(const rwkv_ctx *ctx) { return ctx->planning; }
+const rwkv_kernels *rwkv_ctx_kernels(const rwkv_ctx *ctx) { return ctx->k; }
 
 void rwkv_ctx_run(rwkv_ctx *ctx, rwkv_ctx_unit_fn fn, void *arg, int n_units) {
     if (!ctx->planning && n_units > 0) rwkv_pool_run_units(ctx->pool, fn, arg, n_units);
@@ -298,7 +303,7 @@ rwkv_status rwkv_ctx_plan_end(rwkv_ctx *ctx) {
     if (ctx->need_work <= ctx->work_bytes && ctx->need_qm <= ctx->qm_bytes && ctx->need_xb <= ctx->xb_len &&
         ctx->need_qx <= ctx->qx_len)
         return RWKV_OK;
-    return alloc_scratch(ctx);
+    return alloc_scratch(ctx, ctx->n_threads);
 }
 
 static void grow(size_t *need, size_t v) {
@@ -464,7 +469,7 @@ static bool ensure_scratch(rwkv_ctx *c, size_t work, size_t xb, size_t qx, size_
     grow(&c->need_qm, qm);
     if (c->planning) return false;
     if (work <= c->work_bytes && xb <= c->xb_len && qx <= c->qx_len && qm <= c->qm_bytes) return true;
-    rwkv_status st = alloc_scratch(c);
+    rwkv_status st = alloc_scratch(c, c->n_threads);
     if (st != RWKV_OK && c->error == RWKV_OK) c->error = st;
     return st == RWKV_OK;
 }

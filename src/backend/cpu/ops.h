@@ -27,9 +27,9 @@ typedef struct rwkv_ctx_params {
 /* Creates / destroys an execution context. */
 rwkv_status rwkv_ctx_new(const rwkv_ctx_params *p, rwkv_ctx **out);
 void rwkv_ctx_free(rwkv_ctx *ctx);
-/* Changes the thread count; the per-thread scratch is re-made for the current plan. */
+/* Changes the thread count; the per-thread scratch is re-made for the current plan. All or
+ * nothing: on failure the context keeps its threads. */
 rwkv_status rwkv_ctx_set_threads(rwkv_ctx *ctx, int n_threads);
-int rwkv_ctx_threads(const rwkv_ctx *ctx);
 
 /* Planning (see above). plan_begin clears nothing already planned: plans only grow. */
 void rwkv_ctx_plan_begin(rwkv_ctx *ctx);
@@ -58,7 +58,9 @@ void *rwkv_ctx_quant_pack(rwkv_ctx *ctx, const rwkv_weight *w);
  * rwkv_pool_run_units); does nothing while planning. For ops written outside ops.c. */
 typedef void (*rwkv_ctx_unit_fn)(void *arg, int unit, int ith);
 void rwkv_ctx_run(rwkv_ctx *ctx, rwkv_ctx_unit_fn fn, void *arg, int n_units);
-int rwkv_ctx_planning(const rwkv_ctx *ctx);
+
+/* The context's kernel table. */
+const rwkv_kernels *rwkv_ctx_kernels(const rwkv_ctx *ctx);
 
 /* ---- ops on host memory ---------------------------------------------------------------------- */
 

@@ -1,41 +1,12 @@
-/* ops_wkv.c — the RWKV-4 and RWKV-5/6 WKV recurrences (scalar, written so that the compiler can
- * vectorize the inner loops: restrict-qualified rows, no aliasing), split over the context's
- * threads by head (RWKV-5/6) or by block of channels (RWKV-4): every element is computed by one
- * thread in a fixed order, so results do not depend on the thread count. */
+/* ops_wkv.c — the RWKV-4 and RWKV-5/6 WKV recurrences, split over the context's threads by head
+ * (RWKV-5/6: the kernel table's wkv5) or by block of channels (RWKV-4): every element is computed
+ * by one thread in a fixed order, so results do not depend on the thread count. */
 #include "ops.h"
 
 #include <math.h>
 
-/* One head, one token: y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j]);  S[i][j] = S[i][j]·w[i] + k[i]·v[j].
- * S is the head's [N key][N value] block; r, k, w, u are the head's key channels, v and y its
- * value channels. The arithmetic per element is the same, in the same order, as the textbook loop. */
-static void wkv5_head(float *restrict S, float *restrict y, const float *restrict r, const float *restrict k,
-                      const float *restrict v, const float *restrict w, const float *restrict u, int N) {
-    for (int j = 0; j < N; j++) y[j] = 0.0f;
-    for (int i = 0; i < N; i++) {
-        const float ri = r[i], ki = k[i], rui = ri * u[i] * ki, wi = w[i];
-        float *restrict Si = S + (size_t)i * N;
-        int j = 0;
-        /* blocks of 8 independent lanes (straight-line code the SLP vectorizer packs at -O2) */
-        for (; j + 8 <= N; j += 8) {
-            float yb[8], sb[8];
-            for (int q = 0; q < 8; q++) {
-                yb[q] = y[j + q] + (ri * Si[j + q] + rui * v[j + q]);
-                sb[q] = Si[j + q] * wi + ki * v[j + q];
-            }
-            for (int q = 0; q < 8; q++) {
-                y[j + q] = yb[q];
-                Si[j + q] = sb[q];
-            }
-        }
-        for (; j < N; j++) {
-            y[j] += ri * Si[j] + rui * v[j];
-            Si[j] = Si[j] * wi + ki * v[j];
-        }
-    }
-}
-
 typedef struct wkv5_task {
+    const rwkv_kernels *kt;
     float *S, *y;
     const float *r, *w, *k, *v, *u;
     int w_per_token, T, H, N;
@@ -48,7 +19,7 @@ static void wkv5_unit(void *arg, int h, int ith) {
     for (int t = 0; t < wt->T; t++) {
         const size_t base = (size_t)t * C;
         const float *wt_row = wt->w + (wt->w_per_token ? base : 0);
-        wkv5_head(wt->S + hb * wt->N, wt->y + base + hb, wt->r + base + hb, wt->k + base + hb, wt->v + base + hb,
+        wt->kt->wkv5(wt->S + hb * wt->N, wt->y + base + hb, wt->r + base + hb, wt->k + base + hb, wt->v + base + hb,
                   wt_row + hb, wt->u + hb, wt->N);
     }
     (void)ith;
@@ -56,7 +27,8 @@ static void wkv5_unit(void *arg, int h, int ith) {
 
 void rwkv_op_wkv5(rwkv_ctx *ctx, float *S, const float *r, const float *w, int w_per_token,
                   const float *k, const float *v, const float *u, float *y, int T, int H, int N) {
-    wkv5_task wt = {.S = S, .y = y, .r = r, .w = w, .k = k, .v = v, .u = u, .w_per_token = w_per_token,
+    const rwkv_kernels *kt = rwkv_ctx_kernels(ctx);
+    wkv5_task wt = {.kt = kt->wkv5 ? kt : rwkv_kernels_scalar(), .S = S, .y = y, .r = r, .w = w, .k = k, .v = v, .u = u, .w_per_token = w_per_token,
                     .T = T, .H = H, .N = N};
     rwkv_ctx_run(ctx, wkv5_unit, &wt, H);
 }
