@@ -89,13 +89,13 @@ run() {
         export BUILD=build
     fi
     nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-    if ! "$RWKV" devices --json 2>/dev/null | grep -v '"cpu"' | grep -q '"usable":true' && [ -f "$nvidia_icd" ] &&
+    if ! "$RWKV" devices --json 2>/dev/null | grep '"id":"vulkan' | grep -q '"usable":true' && [ -f "$nvidia_icd" ] &&
         [ -z "${VK_DRIVER_FILES:-}" ]; then
         export VK_DRIVER_FILES=$nvidia_icd
         say "using the NVIDIA driver at $nvidia_icd"
     fi
     "$RWKV" devices >&2
-    if ! "$RWKV" devices --json 2>/dev/null | grep -v '"cpu"' | grep -q '"usable":true'; then
+    if ! "$RWKV" devices --json 2>/dev/null | grep '"id":"vulkan' | grep -q '"usable":true'; then
         say "no usable Vulkan device"
         exit 1
     fi
@@ -105,7 +105,7 @@ run() {
             "$TESTS/$t" >&2 || { say "$t FAILED"; exit 1; }
         done
     fi
-    "$RWKV" devices --json --bandwidth --bandwidth-mb 1024 | grep -v '"cpu"'
+    "$RWKV" devices --json --bandwidth --bandwidth-mb 1024 | grep '"id":"vulkan'
     MODELS=${MODELS:-/tmp/rwkv-gpu-models}
     mkdir -p "$MODELS"
     if "$RWKV" bench --help | grep -q -- '--device'; then dev_opt="--device $DEVICE"; else dev_opt=; fi

@@ -26,6 +26,9 @@ static const char bench_usage[] =
     "--long N also prefills N tokens (in chunks, no logits) and compares peak RSS and decode\n"
     "ms/token after it with those after a 100-token prompt.\n"
     "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
+    "RWKV_DEVICE=vulkan (or vulkan:N) runs the model on a GPU: the JSON then names the backend and\n"
+    "device, and the decode bandwidth is compared with the device's copy-kernel bandwidth\n"
+    "(device_bw_gbs, 256 MiB; rwkv devices --bandwidth) instead of the CPU's.\n"
     "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
     "RWKV_PREFILL_BF16=1); the default is exact fp32.\n"
     "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"
@@ -424,9 +427,15 @@ int cmd_bench(int argc, char **argv) {
     mp.prefault = 1;
     if (o.prefill_bf16) mp.prefill_bf16 = 1;
     mp.seq_chunk = o.chunk;
+    /* on a GPU the decode bandwidth is compared with the device's, from its copy kernel (before
+     * the model takes the device's memory; 0 where it cannot be measured) */
+    double dev_bw = 0;
+    const int on_device = mp.device && *mp.device && strcmp(mp.device, "cpu") != 0;
+    if (on_device && rwkv_device_bandwidth(mp.device, 256, 8, &dev_bw) != RWKV_OK) dev_bw = 0;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(b.model, &info);
+    const double ref_bw = on_device ? dev_bw : mem_bw; /* what decode_gbs is a fraction of */
     b.n_vocab = info.n_vocab;
     size_t buf_n = (size_t)o.prompt > 512 ? (size_t)o.prompt : 512;
     int32_t *tok = malloc(buf_n * sizeof *tok);
@@ -496,8 +505,13 @@ int cmd_bench(int argc, char **argv) {
         json_string(info.quant_products ? info.quant_products : "none");
         printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
         json_stats("decode_gbs", sbw);
+        printf(",\"backend\":");
+        json_string(info.backend ? info.backend : "cpu");
+        printf(",\"device\":");
+        json_string(info.device ? info.device : "");
+        if (on_device) printf(",\"device_bw_gbs\":%.6g", dev_bw);
         printf(",\"mem_bw_gbs\":%.6g,\"mem_bw_mib\":%d,\"bw_fraction\":%.4f,\"peak_rss_mb\":%.2f", mem_bw,
-               o.bw_mib, mem_bw > 0 ? sbw.med / mem_bw : 0.0, rss);
+               o.bw_mib, ref_bw > 0 ? sbw.med / ref_bw : 0.0, rss);
         if (o.long_n > 0)
             printf(",\"long_tokens\":%lld,\"long_prefill_tok_s\":%.6g,\"rss_short_mb\":%.2f,\"rss_long_mb\":%.2f,"
                    "\"decode_ms_short\":%.6g,\"decode_ms_long\":%.6g",
@@ -514,10 +528,13 @@ int cmd_bench(int argc, char **argv) {
                                                         : info.quant_products);
         printf("memory   read bandwidth %.1f GB/s (sum over %d MiB, %d threads, best of 8)\n", mem_bw, o.bw_mib,
                bw_threads);
+        if (on_device)
+            printf("device   %s: %s; copy bandwidth %.1f GB/s (256 MiB, best of 8)\n", info.backend, info.device,
+                   dev_bw);
         printf("decode   %.2f tok/s = %.2f ms/token  [min %.2f, max %.2f tok/s]  (%d reps x %d tokens)\n", sd.med,
                sms.med, sd.min, sd.max, o.reps, o.gen);
         printf("         %.1f MB of weights per token -> %.1f GB/s [%.1f, %.1f] = %.1f%% of the measured bandwidth\n",
-               bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
+               bpt / 1e6, sbw.med, sbw.min, sbw.max, ref_bw > 0 ? 100.0 * sbw.med / ref_bw : 0.0);
         printf("prefill  %.1f tok/s [min %.1f, max %.1f] for %d tokens -> %.1f GFLOP/s [%.1f, %.1f]\n", sp.med, sp.min,
                sp.max, o.prompt, sg.med, sg.min, sg.max);
         printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products,\n"
