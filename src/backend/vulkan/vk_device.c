@@ -81,6 +81,8 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
 /* ---- errors ------------------------------------------------------------------------------- */
 
 static rwkv_status flush_in_op(vk_backend *b);
+static void barrier(vk_backend *b, VkCommandBuffer cb, int host);
+static rwkv_status submit_wait(vk_backend *b, VkCommandBuffer cb);
 
 void vk_set_error(vk_backend *b, rwkv_status st, const char *fmt, ...) {
     if (b->err != RWKV_OK) return;
@@ -561,11 +563,9 @@ static rwkv_status mem_zero(vk_backend *b, vk_mem *m, uint64_t a, uint64_t n) {
     rwkv_status st = vk_check(b, b->f.vkBeginCommandBuffer(b->xfer, &bi), "vkBeginCommandBuffer");
     if (st != RWKV_OK) return st;
     b->f.vkCmdFillBuffer(b->xfer, m->buf, a - m->addr, round_up(n, 4), 0);
+    barrier(b, b->xfer, 1);
     if ((st = vk_check(b, b->f.vkEndCommandBuffer(b->xfer), "vkEndCommandBuffer")) != RWKV_OK) return st;
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &b->xfer};
-    if ((st = vk_check(b, b->f.vkResetFences(b->dev, 1, &b->fence), "vkResetFences")) != RWKV_OK) return st;
-    if ((st = vk_check(b, b->f.vkQueueSubmit(b->queue, 1, &si, b->fence), "vkQueueSubmit")) != RWKV_OK) return st;
-    return vk_check(b, b->f.vkWaitForFences(b->dev, 1, &b->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    return submit_wait(b, b->xfer);
 }
 
 rwkv_status vk_alloc(vk_backend *b, size_t bytes, uint64_t *addr) {
@@ -742,12 +742,19 @@ int vk_pipeline(vk_backend *b, const char *name, const int spec[4]) {
 
 /* ---- the op list and its submission ---------------------------------------------------------- */
 
-static void barrier(vk_backend *b, VkCommandBuffer cb, VkPipelineStageFlags dst_stage, VkAccessFlags dst_access) {
+/* A global memory barrier from every shader and transfer write to the shader and transfer accesses
+ * that follow (and, with host, to host reads). Every command buffer ends with one (host
+ * included): a barrier's second scope covers later submissions too, so the next submit sees what
+ * this one wrote. */
+static void barrier(vk_backend *b, VkCommandBuffer cb, int host) {
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    const VkAccessFlags access = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                                 VK_ACCESS_TRANSFER_WRITE_BIT;
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                          .dstAccessMask = dst_access};
-    b->f.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, dst_stage, 0, 1,
-                              &mb, 0, NULL, 0, NULL);
+                          .dstAccessMask = access | (host ? VK_ACCESS_HOST_READ_BIT : 0)};
+    b->f.vkCmdPipelineBarrier(cb, stages, stages | (host ? VK_PIPELINE_STAGE_HOST_BIT : 0), 0, 1, &mb, 0, NULL, 0,
+                              NULL);
 }
 
 static rwkv_status record(vk_backend *b, VkCommandBuffer cb, const vk_op *ops, size_t n) {
@@ -759,13 +766,10 @@ static rwkv_status record(vk_backend *b, VkCommandBuffer cb, const vk_op *ops, s
         b->f.vkCmdResetQueryPool(cb, b->timestamps, 0, 2);
         b->f.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, b->timestamps, 0);
     }
-    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    const VkAccessFlags access = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                                 VK_ACCESS_TRANSFER_WRITE_BIT;
     uint32_t bound = UINT32_MAX;
     for (size_t i = 0; i < n; i++) {
         const vk_op *op = &ops[i];
-        if (op->barrier) barrier(b, cb, stages, access);
+        if (op->barrier) barrier(b, cb, 0);
         if (op->kind == VK_OP_DISPATCH) {
             if (op->pipe != bound) {
                 b->f.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, b->pipes[op->pipe].pipe);
@@ -778,7 +782,7 @@ static rwkv_status record(vk_backend *b, VkCommandBuffer cb, const vk_op *ops, s
             b->f.vkCmdCopyBuffer(cb, op->u.copy.src, op->u.copy.dst, 1, &c);
         }
     }
-    barrier(b, cb, VK_PIPELINE_STAGE_HOST_BIT | stages, VK_ACCESS_HOST_READ_BIT | access);
+    barrier(b, cb, 1);
     if (b->timestamps) b->f.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, b->timestamps, 1);
     return vk_check(b, b->f.vkEndCommandBuffer(cb), "vkEndCommandBuffer");
 }
@@ -929,8 +933,7 @@ static rwkv_status staged_copy(vk_backend *b, VkBuffer src, uint64_t src_off, Vk
     if (st != RWKV_OK) return st;
     VkBufferCopy c = {src_off, dst_off, n};
     b->f.vkCmdCopyBuffer(b->xfer, src, dst, 1, &c);
-    barrier(b, b->xfer, VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-            VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT);
+    barrier(b, b->xfer, 1);
     if ((st = vk_check(b, b->f.vkEndCommandBuffer(b->xfer), "vkEndCommandBuffer")) != RWKV_OK) return st;
     return submit_wait(b, b->xfer);
 }
