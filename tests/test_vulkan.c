@@ -144,6 +144,7 @@ static void *rand_weight(rwkv_dtype dt, int rows, int cols, float **values) {
 }
 
 static double worst_linear;
+static int x_offset; /* floats between the input allocation and the input rows (misaligned rows) */
 
 /* One product job (W [rows][cols] of type dt) over T tokens on the device against the reference:
  * y = Σ w·x in double; tolerance 2e-6·Σ|w·x| + 1e-7 (fp32 sums of up to thousands of terms; the
@@ -161,8 +162,12 @@ static void check_linear(rwkv_dtype dt, int rows, int cols, int T, int transpose
     }
     const int in = transposed ? rows : cols, out = transposed ? cols : rows;
     float *x = rand_vec((size_t)T * in, -1.0f, 1.0f), *acc = rand_vec((size_t)T * out, -1.0f, 1.0f);
-    rwkv_ptr X = put(x, (size_t)T * in), Y = poisoned((size_t)T * out), A = put(acc, (size_t)T * out);
-    rwkv_linear_job job = {.W = &W, .X = X, .Y = Y, .transposed = transposed, .epilogue = epi,
+    float *xa = malloc(((size_t)T * in + (size_t)x_offset) * sizeof *xa);
+    for (int i = 0; i < x_offset; i++) xa[i] = NAN;
+    memcpy(xa + x_offset, x, (size_t)T * in * sizeof *x);
+    rwkv_ptr X = put(xa, (size_t)T * in + (size_t)x_offset), Y = poisoned((size_t)T * out), A = put(acc, (size_t)T * out);
+    free(xa);
+    rwkv_linear_job job = {.W = &W, .X = rwkv_ptr_f(X, (size_t)x_offset), .Y = Y, .transposed = transposed, .epilogue = epi,
                            .acc = epi == RWKV_EPI_ADD ? A : rwkv_ptr_null()};
     ops->linear(be, &job, 1, T);
     float *y = get(Y, (size_t)T * out), *a = get(A, (size_t)T * out);
@@ -188,8 +193,8 @@ static void check_linear(rwkv_dtype dt, int rows, int cols, int T, int transpose
             tol_a[i] = epi == RWKV_EPI_ADD ? tl + 1e-7 * fabs(ref_a[i]) : 0.0;
         }
     char what[160];
-    snprintf(what, sizeof what, "linear %s %dx%d T=%d%s epi=%d", rwkv_dtype_name(dt), rows, cols, T,
-             transposed ? " transposed" : "", (int)epi);
+    snprintf(what, sizeof what, "linear %s %dx%d T=%d%s epi=%d%s", rwkv_dtype_name(dt), rows, cols, T,
+             transposed ? " transposed" : "", (int)epi, x_offset ? " misaligned input" : "");
     double w = compare(what, y, ref, tol, 0, (size_t)T * out);
     if (w > worst_linear) worst_linear = w;
     snprintf(what + strlen(what), sizeof what - strlen(what), " (acc)");
@@ -227,6 +232,12 @@ static void test_linear(void) {
         /* transposed ([in][out] factors) */
         check_linear(dt, 96, qk > 1 ? 2 * qk : 40, 1, 1, RWKV_EPI_NONE);
         check_linear(dt, 64, qk > 1 ? qk : 24, 19, 1, RWKV_EPI_ADD);
+        /* input rows that do not start at 16-byte boundaries (the decode kernel's scalar x reads) */
+        x_offset = 1;
+        check_linear(dt, 40, qk > 1 ? 2 * qk : 64, 1, 0, RWKV_EPI_NONE);
+        check_linear(dt, 40, qk > 1 ? 2 * qk : 64, 3, 0, RWKV_EPI_ADD);
+        check_linear(dt, 40, qk > 1 ? 2 * qk : 64, 12, 0, RWKV_EPI_NONE);
+        x_offset = 0;
         if (qk == 1) { /* rows not a multiple of the 16-byte chunk: the per-element paths */
             check_linear(dt, 21, 37, 1, 0, RWKV_EPI_NONE);
             check_linear(dt, 21, 37, 4, 0, RWKV_EPI_NONE);

@@ -374,7 +374,7 @@ static void linear_job(vk_backend *b, const rwkv_linear_job *j, int T) {
         const int nt = T <= 1 ? 1 : T <= 2 ? 2 : T <= 4 ? 4 : 8;
         const int nr = 2, wg = 128;
         const int chunk = W->dtype == RWKV_DT_F32 ? 4 : W->dtype == RWKV_DT_F16 || W->dtype == RWKV_DT_BF16 ? 8 : 16;
-        pc.vec = K % chunk == 0;
+        pc.vec = (K % chunk == 0) | (j->X.a % 16 == 0 && K % 4 == 0) << 1;
         const int spec[4] = {wg, nt, nr, vk_max_subgroups(b, wg)};
         const uint32_t groups = ceil_div((uint64_t)out, (uint64_t)nr);
         const uint32_t gx = groups < GRID_MAX ? groups : GRID_MAX;

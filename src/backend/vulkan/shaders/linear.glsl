@@ -8,7 +8,8 @@ layout(push_constant) uniform PC {
     int K;             // W's columns (the row length)
     int T;             // tokens
     int epi;           // 0 none, 1 relu², 2 add into acc (rwkv_epilogue)
-    int vec;           // 1: K is a multiple of the chunk, rows can be read in 16-byte vectors
+    int vec;           // bit 0: rows of W can be read in 16-byte vectors (K a multiple of the chunk);
+                       // bit 1 (mv): the rows of X are 16-byte aligned
 } pc;
 
 // Output (t, o) of a product with `ldy` outputs per token, after the epilogue.
