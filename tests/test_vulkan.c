@@ -476,6 +476,25 @@ static void segs_make(segs *s, const int *lens, int n, size_t floats, float lo, 
         s->T += lens[i];
     }
 }
+/* Floats [off, off + n) of segment i's initial state, in double (the reference's state). */
+static double *state_part(const segs *s, int i, size_t off, size_t n) {
+    double *S = malloc(n * sizeof *S);
+    for (size_t j = 0; j < n; j++) S[j] = s->host[i][off + j];
+    return S;
+}
+
+/* Segment i's state after an op that replaced floats [off, off + n) of it with S: the rest must be
+ * unchanged. */
+static void check_state(const segs *s, int i, size_t off, const double *S, size_t n, const double *tol, double tol0,
+                        const char *what) {
+    float *st = get(s->seg[i].state, s->floats);
+    double *sr = malloc(s->floats * sizeof *sr);
+    for (size_t j = 0; j < s->floats; j++) sr[j] = j >= off && j < off + n ? S[j - off] : s->host[i][j];
+    compare(what, st, sr, tol, tol0, s->floats);
+    free(sr);
+    free(st);
+}
+
 static void segs_free(segs *s) {
     for (int i = 0; i < s->n; i++) {
         release(s->seg[i].state);
@@ -503,15 +522,10 @@ static void test_shift(void) {
         snprintf(what, sizeof what, "shift, %d segments", n);
         compare(what, prev, ref, NULL, 0.0, (size_t)s.T * C);
         for (int i = 0; i < n; i++) {
-            float *st = get(s.seg[i].state, s.floats);
-            double *sr = malloc(s.floats * sizeof *sr);
-            for (size_t j = 0; j < s.floats; j++)
-                sr[j] = j >= off && j < off + C ? cur[(size_t)(s.seg[i].start + s.seg[i].len - 1) * C + (j - off)]
-                                                : s.host[i][j];
+            double last[70];
+            for (int c = 0; c < C; c++) last[c] = cur[(size_t)(s.seg[i].start + s.seg[i].len - 1) * C + c];
             snprintf(what, sizeof what, "shift, %d segments: saved state %d", n, i);
-            compare(what, st, sr, NULL, 0.0, s.floats);
-            free(sr);
-            free(st);
+            check_state(&s, i, off, last, (size_t)C, NULL, 0.0, what);
         }
         free(ref);
         free(prev);
@@ -587,18 +601,12 @@ static void test_wkv7(void) {
             double *ref = malloc(TC * sizeof *ref);
             char what[96];
             for (int i = 0; i < n; i++) {
-                double *S = malloc((size_t)H * N * N * sizeof *S);
-                for (size_t j = 0; j < (size_t)H * N * N; j++) S[j] = s.host[i][off + j];
+                double *S = state_part(&s, i, off, (size_t)H * N * N);
                 const size_t o = (size_t)s.seg[i].start * C;
                 wkv7_ref(S, r + o, w + o, k + o, v + o, kk + o, a + o, g + o, lnw, lnb, rk, s.seg[i].len, H, N, out_steps,
                          ref + o);
-                float *st = get(s.seg[i].state, s.floats);
-                double *sr = malloc(s.floats * sizeof *sr);
-                for (size_t j = 0; j < s.floats; j++) sr[j] = j < off ? s.host[i][j] : S[j - off];
                 snprintf(what, sizeof what, "wkv7 H=%d N=%d, %d segments: state %d", H, N, n, i);
-                compare(what, st, sr, NULL, 2e-5, s.floats);
-                free(sr);
-                free(st);
+                check_state(&s, i, off, S, (size_t)H * N * N, NULL, 2e-5, what);
                 free(S);
             }
             snprintf(what, sizeof what, "wkv7 H=%d N=%d, %d segments%s", H, N, n, out_steps ? ", output steps" : "");
@@ -632,8 +640,7 @@ static void test_wkv5(void) {
             double *ref = malloc(TC * sizeof *ref);
             char what[96];
             for (int i = 0; i < n; i++) {
-                double *S = malloc((size_t)H * N * N * sizeof *S);
-                for (size_t j = 0; j < (size_t)H * N * N; j++) S[j] = s.host[i][off + j];
+                double *S = state_part(&s, i, off, (size_t)H * N * N);
                 for (int t = s.seg[i].start; t < s.seg[i].start + s.seg[i].len; t++)
                     for (int h = 0; h < H; h++) {
                         const size_t b = (size_t)t * C + (size_t)h * N;
@@ -648,13 +655,8 @@ static void test_wkv5(void) {
                         for (int q = 0; q < N; q++)
                             for (int j = 0; j < N; j++) Sh[q * N + j] = Sh[q * N + j] * wt[q] + (double)k[b + q] * v[b + j];
                     }
-                float *st = get(s.seg[i].state, s.floats);
-                double *sr = malloc(s.floats * sizeof *sr);
-                for (size_t j = 0; j < s.floats; j++) sr[j] = j < off ? s.host[i][j] : S[j - off];
                 snprintf(what, sizeof what, "wkv5 H=%d N=%d w_per_token=%d: state %d", H, N, wpt, i);
-                compare(what, st, sr, NULL, 2e-5, s.floats);
-                free(sr);
-                free(st);
+                check_state(&s, i, off, S, (size_t)H * N * N, NULL, 2e-5, what);
                 free(S);
             }
             snprintf(what, sizeof what, "wkv5 H=%d N=%d w_per_token=%d, %d segments", H, N, wpt, n);
@@ -688,8 +690,7 @@ static void test_wkv4(void) {
     float *y = get(Y, TC);
     double *ref = malloc(TC * sizeof *ref);
     for (int i = 0; i < 3; i++) {
-        double *aa = malloc(3 * (size_t)C * sizeof *aa), *bb = aa + C, *pp = bb + C;
-        for (int c = 0; c < 3 * C; c++) aa[c] = s.host[i][off + c];
+        double *aa = state_part(&s, i, off, 3 * (size_t)C), *bb = aa + C, *pp = bb + C;
         for (int t = s.seg[i].start; t < s.seg[i].start + s.seg[i].len; t++)
             for (int c = 0; c < C; c++) {
                 const double kt = k[(size_t)t * C + c], vt = v[(size_t)t * C + c];
@@ -703,16 +704,10 @@ static void test_wkv4(void) {
                 bb[c] = e1 * bb[c] + e2;
                 pp[c] = p;
             }
-        float *st = get(s.seg[i].state, s.floats);
-        double *sr = malloc(s.floats * sizeof *sr), *tol = malloc(s.floats * sizeof *tol);
-        for (size_t j = 0; j < s.floats; j++) {
-            sr[j] = j < off ? s.host[i][j] : aa[j - off];
-            tol[j] = 1e-5 * (1 + fabs(sr[j]));
-        }
-        compare("wkv4 state", st, sr, tol, 0, s.floats);
-        free(sr);
+        double *tol = malloc(s.floats * sizeof *tol);
+        for (size_t j = 0; j < s.floats; j++) tol[j] = 1e-5 * (1 + fabs(j < off ? s.host[i][j] : aa[j - off]));
+        check_state(&s, i, off, aa, 3 * (size_t)C, tol, 0, "wkv4 state");
         free(tol);
-        free(st);
         free(aa);
     }
     compare("wkv4", y, ref, NULL, 1e-5, TC);
@@ -901,14 +896,21 @@ static void test_barriers(void) {
 
 /* ---- bad cases ---------------------------------------------------------------------------------- */
 
-static void test_memory_limit(void) {
-    rwkv_vk_options o = {.validation = 1, .mem_limit = 8u << 20};
+/* A second Vulkan backend made with options o (and the validation layer), or NULL (a failed check). */
+static rwkv_backend *backend_with(rwkv_vk_options o, const char *what) {
+    o.validation = 1;
     rwkv_vk_set_options(&o);
-    rwkv_backend *small = NULL;
-    rwkv_status st = rwkv_backend_vulkan_new(NULL, -1, &small);
+    rwkv_backend *nb = NULL;
+    rwkv_status st = rwkv_backend_vulkan_new(NULL, -1, &nb);
     rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1});
-    CHECK(st == RWKV_OK, "backend with a memory cap: %s", rwkv_last_error());
-    if (st != RWKV_OK) return;
+    CHECK(st == RWKV_OK, "backend with %s: %s", what, rwkv_last_error());
+    return st == RWKV_OK ? nb : NULL;
+}
+
+static void test_memory_limit(void) {
+    rwkv_backend *small = backend_with((rwkv_vk_options){.mem_limit = 8u << 20}, "a memory cap");
+    if (!small) return;
+    rwkv_status st;
     rwkv_ptr a = {0}, b = {0};
     CHECK(small->ops->alloc(small, 6u << 20, &a) == RWKV_OK, "6 MiB under an 8 MiB cap: %s", rwkv_last_error());
     st = small->ops->alloc(small, 6u << 20, &b);
@@ -928,12 +930,8 @@ static void test_memory_limit(void) {
 }
 
 static void test_staging(void) {
-    rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1, .force_staging = 1});
-    rwkv_backend *st_be = NULL;
-    rwkv_status st = rwkv_backend_vulkan_new(NULL, -1, &st_be);
-    rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1});
-    CHECK(st == RWKV_OK, "backend with the staging path: %s", rwkv_last_error());
-    if (st != RWKV_OK) return;
+    rwkv_backend *st_be = backend_with((rwkv_vk_options){.force_staging = 1}, "the staging path");
+    if (!st_be) return;
     /* run the product tests through a backend whose device memory is never mapped */
     rwkv_backend *saved = be;
     be = st_be;
@@ -947,12 +945,8 @@ static void test_staging(void) {
 }
 
 static void test_device_lost(void) {
-    rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1, .lose_after_submits = 3});
-    rwkv_backend *lb = NULL;
-    rwkv_status st = rwkv_backend_vulkan_new(NULL, -1, &lb);
-    rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1});
-    CHECK(st == RWKV_OK, "backend: %s", rwkv_last_error());
-    if (st != RWKV_OK) return;
+    rwkv_backend *lb = backend_with((rwkv_vk_options){.lose_after_submits = 3}, "a device lost after 3 submits");
+    if (!lb) return;
     float x[64], y[64];
     for (int i = 0; i < 64; i++) x[i] = (float)i;
     rwkv_ptr X = {0}, Y = {0};

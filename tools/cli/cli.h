@@ -100,6 +100,9 @@ int cli_write_file_atomic(const char *path, const void *data, size_t len);
 /* fwrite + fflush to stdout; prints an error and returns -1 on failure. */
 int cli_write_stdout(const void *data, size_t len);
 
+/* Prints s (NULL: "") to stdout as a JSON string literal, quotes included. */
+void cli_json_string(const char *s);
+
 /* ---- model and vocabulary ------------------------------------------------------------------ */
 
 /* Loads the model at path with n_threads workers (0 = default). Prints an error and returns -1 on

@@ -328,6 +328,19 @@ int cli_write_stdout(const void *data, size_t len) {
     return 0;
 }
 
+void cli_json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
+}
+
 /* Writes all of data to fd; 0 or -1 with errno set. */
 static int write_all(int fd, const char *data, size_t len) {
     while (len) {

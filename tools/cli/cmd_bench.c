@@ -302,17 +302,6 @@ static double decode_steps(bench_ctx *b, int gen) {
     return total;
 }
 
-/* Prints s as a JSON string literal. */
-static void json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') printf("\\%c", *c);
-        else if (*c < 0x20) printf("\\u%04x", *c);
-        else putchar(*c);
-    }
-    putchar('"');
-}
-
 /* Prints ,"key":med,"key_min":min,"key_max":max. */
 static void json_stats(const char *key, stats s) {
     printf(",\"%s\":%.6g,\"%s_min\":%.6g,\"%s_max\":%.6g", key, s.med, key, s.min, key, s.max);
@@ -486,15 +475,15 @@ int cmd_bench(int argc, char **argv) {
     const char *arith = info.prefill_products ? info.prefill_products : "fp32";
     if (o.json) {
         fputs("{\"model\":", stdout);
-        json_string(o.model_path);
+        cli_json_string(o.model_path);
         printf(",\"generation\":");
-        json_string(info.generation);
+        cli_json_string(info.generation);
         printf(",\"n_layer\":%d,\"n_embd\":%d,\"n_vocab\":%d,\"weight_dtype\":", info.n_layer, info.n_embd, info.n_vocab);
-        json_string(info.weight_dtype);
+        cli_json_string(info.weight_dtype);
         printf(",\"params\":%" PRIu64 ",\"file_bytes\":%" PRIu64 ",\"cpu\":", info.params, info.file_bytes);
-        json_string(cpu);
+        cli_json_string(cpu);
         printf(",\"cpu_features\":");
-        json_string(feat);
+        cli_json_string(feat);
         printf(",\"logical_cpus\":%ld,\"threads\":%d,\"prompt\":%d,\"gen\":%d,\"reps\":%d", online, bw_threads,
                o.prompt, o.gen, o.reps);
         json_stats("decode_tok_s", sd);
@@ -502,13 +491,13 @@ int cmd_bench(int argc, char **argv) {
         json_stats("prefill_tok_s", sp);
         json_stats("prefill_gflops", sg);
         printf(",\"prefill_arithmetic\":\"%s\",\"seq_chunk\":%d,\"quant_products\":", arith, info.seq_chunk);
-        json_string(info.quant_products ? info.quant_products : "none");
+        cli_json_string(info.quant_products ? info.quant_products : "none");
         printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
         json_stats("decode_gbs", sbw);
         printf(",\"backend\":");
-        json_string(info.backend ? info.backend : "cpu");
+        cli_json_string(info.backend ? info.backend : "cpu");
         printf(",\"device\":");
-        json_string(info.device ? info.device : "");
+        cli_json_string(info.device ? info.device : "");
         if (on_device) printf(",\"device_bw_gbs\":%.6g", dev_bw);
         printf(",\"mem_bw_gbs\":%.6g,\"mem_bw_mib\":%d,\"bw_fraction\":%.4f,\"peak_rss_mb\":%.2f", mem_bw,
                o.bw_mib, ref_bw > 0 ? sbw.med / ref_bw : 0.0, rss);

@@ -14,20 +14,6 @@ static const char devices_usage[] =
     "Without a Vulkan driver (or in a build without the Vulkan backend) only cpu is listed and\n"
     "the reason is printed on stderr.\n";
 
-/* s as a JSON string literal (quotes included). */
-static void json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if (*c < 0x20)
-            printf("\\u%04x", *c);
-        else
-            putchar(*c);
-    }
-    putchar('"');
-}
-
 int cmd_devices(int argc, char **argv) {
     enum { OPT_JSON = 1, OPT_BW, OPT_BW_MB };
     static const cli_option opts[] = {
@@ -71,22 +57,22 @@ int cmd_devices(int argc, char **argv) {
         }
         if (json) {
             fputs("{\"id\":", stdout);
-            json_string(d[i].id);
+            cli_json_string(d[i].id);
             fputs(",\"name\":", stdout);
-            json_string(d[i].name);
+            cli_json_string(d[i].name);
             fputs(",\"type\":", stdout);
-            json_string(d[i].type);
+            cli_json_string(d[i].type);
             printf(",\"memory\":%" PRIu64 ",\"vulkan\":", d[i].memory);
-            json_string(d[i].api);
+            cli_json_string(d[i].api);
             fputs(",\"driver\":", stdout);
-            json_string(d[i].driver);
+            cli_json_string(d[i].driver);
             printf(",\"subgroup_min\":%d,\"subgroup_max\":%d,\"shared_memory\":%d,\"fp16\":%s,\"int8\":%s,"
                    "\"coopmat\":%s,\"usable\":%s",
                    d[i].subgroup_min, d[i].subgroup_max, d[i].shared_memory, d[i].fp16 ? "true" : "false",
                    d[i].int8 ? "true" : "false", d[i].coopmat ? "true" : "false", d[i].usable ? "true" : "false");
             if (!d[i].usable) {
                 fputs(",\"why_not\":", stdout);
-                json_string(d[i].why_not);
+                cli_json_string(d[i].why_not);
             }
             if (gbs > 0) printf(",\"copy_gbs\":%.6g,\"copy_mib\":%d", gbs, bw_mib);
             puts("}");

@@ -10,20 +10,6 @@ static const char info_usage[] =
     "fp16/bf16 weights), seq_chunk, backend and device (where it runs: RWKV_DEVICE=cpu|vulkan|vulkan:N),\n"
     "state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
 
-/* Prints s as a JSON string literal (quotes included). */
-static void print_json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if (*c < 0x20)
-            printf("\\u%04x", *c);
-        else
-            putchar(*c);
-    }
-    putchar('"');
-}
-
 int cmd_info(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_THREADS };
     static const cli_option opts[] = {
@@ -57,22 +43,22 @@ int cmd_info(int argc, char **argv) {
     rwkv_model_info info;
     rwkv_model_get_info(model, &info);
     fputs("{\"generation\":", stdout);
-    print_json_string(info.generation);
+    cli_json_string(info.generation);
     printf(",\"n_layer\":%d,\"n_embd\":%d,\"head_size\":%d,\"n_head\":%d,\"n_vocab\":%d,"
            "\"n_ffn\":%d,\"params\":%" PRIu64 ",\"weight_dtype\":",
            info.n_layer, info.n_embd, info.head_size, info.n_head, info.n_vocab, info.n_ffn,
            info.params);
-    print_json_string(info.weight_dtype);
+    cli_json_string(info.weight_dtype);
     fputs(",\"format\":", stdout);
-    print_json_string(info.format);
+    cli_json_string(info.format);
     fputs(",\"quant_products\":", stdout);
-    print_json_string(info.quant_products);
+    cli_json_string(info.quant_products);
     fputs(",\"prefill_products\":", stdout);
-    print_json_string(info.prefill_products);
+    cli_json_string(info.prefill_products);
     printf(",\"seq_chunk\":%d,\"backend\":", info.seq_chunk);
-    print_json_string(info.backend);
+    cli_json_string(info.backend);
     fputs(",\"device\":", stdout);
-    print_json_string(info.device);
+    cli_json_string(info.device);
     printf(",\"state_bytes\":%zu,\"file_bytes\":%" PRIu64 ",\"decode_bytes\":%" PRIu64
            ",\"fingerprint\":\"%016" PRIx64 "\"}\n",
            info.state_bytes, info.file_bytes, info.decode_bytes, info.fingerprint);

@@ -373,6 +373,18 @@ rwkv_status rwkv_vk_devices(rwkv_device_info *out, int cap, int *n_out) {
 
 static uint64_t round_up(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
 
+/* Room for one more element in the array *p of *cap elements of `size` bytes, n of them used
+ * (doubled when full, `first` elements at the start); 0 when memory is short. */
+static int grow(void **p, int *cap, int n, size_t size, int first) {
+    if (n < *cap) return 1;
+    const int c = *cap ? 2 * *cap : first;
+    void *q = realloc(*p, (size_t)c * size);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
 static int find_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t bits, VkMemoryPropertyFlags want,
                      VkMemoryPropertyFlags avoid) {
     for (uint32_t i = 0; i < mp->memoryTypeCount; i++) {
@@ -489,13 +501,8 @@ vk_mem *vk_find(vk_backend *b, uint64_t a, uint64_t n) {
 }
 
 static rwkv_status mems_insert(vk_backend *b, const vk_mem *m, vk_mem **where) {
-    if (b->nmems == b->capmems) {
-        int cap = b->capmems ? 2 * b->capmems : 32;
-        vk_mem *p = realloc(b->mems, (size_t)cap * sizeof *p);
-        if (!p) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-        b->mems = p;
-        b->capmems = cap;
-    }
+    if (!grow((void **)&b->mems, &b->capmems, b->nmems, sizeof *b->mems, 32))
+        return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     int i = b->nmems;
     while (i > 0 && b->mems[i - 1].addr > m->addr) {
         b->mems[i] = b->mems[i - 1];
@@ -539,13 +546,8 @@ static rwkv_status range_free(vk_mem *m, uint64_t off, uint64_t len) {
         merged = 1;
     }
     if (merged) return RWKV_OK;
-    if (m->nfree == m->capfree) {
-        int cap = m->capfree ? 2 * m->capfree : 16;
-        vk_range *p = realloc(m->free, (size_t)cap * sizeof *p);
-        if (!p) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-        m->free = p;
-        m->capfree = cap;
-    }
+    if (!grow((void **)&m->free, &m->capfree, m->nfree, sizeof *m->free, 16))
+        return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     memmove(&m->free[i + 1], &m->free[i], (size_t)(m->nfree - i) * sizeof *m->free);
     m->free[i] = (vk_range){off, len};
     m->nfree++;
@@ -584,13 +586,8 @@ rwkv_status vk_alloc(vk_backend *b, size_t bytes, uint64_t *addr) {
         *addr = in->addr;
         return mem_zero(b, in, in->addr, n);
     }
-    if (b->nsubs == b->capsubs) {
-        int cap = b->capsubs ? 2 * b->capsubs : 64;
-        vk_sub *p = realloc(b->subs, (size_t)cap * sizeof *p);
-        if (!p) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-        b->subs = p;
-        b->capsubs = cap;
-    }
+    if (!grow((void **)&b->subs, &b->capsubs, b->nsubs, sizeof *b->subs, 64))
+        return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     vk_mem *blk = NULL;
     int fi = -1;
     for (int i = 0; i < b->nmems && !blk; i++) {
@@ -699,15 +696,9 @@ int vk_pipeline(vk_backend *b, const char *name, const int spec[4]) {
     }
     for (int i = 0; i < b->npipes; i++)
         if (b->pipes[i].shader == shader && !memcmp(b->pipes[i].spec, spec, sizeof b->pipes[i].spec)) return i;
-    if (b->npipes == b->cappipes) {
-        int cap = b->cappipes ? 2 * b->cappipes : 32;
-        vk_pipe *p = realloc(b->pipes, (size_t)cap * sizeof *p);
-        if (!p) {
-            vk_set_error(b, RWKV_ERR_NOMEM, "out of memory");
-            return -1;
-        }
-        b->pipes = p;
-        b->cappipes = cap;
+    if (!grow((void **)&b->pipes, &b->cappipes, b->npipes, sizeof *b->pipes, 32)) {
+        vk_set_error(b, RWKV_ERR_NOMEM, "out of memory");
+        return -1;
     }
     if (!b->modules[shader]) {
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,

@@ -490,15 +490,18 @@ static void vk_shift(rwkv_backend *be, rwkv_ptr cur, rwkv_ptr prev, int T, int C
     op_end(b, op, &pc, sizeof pc, &s);
 }
 
+/* False (and an error recorded) for a head size the WKV shaders cannot take (a workgroup per head). */
+static int head_ok(vk_backend *b, int N) {
+    if (N <= 256) return 1;
+    vk_set_error(b, RWKV_ERR_UNSUPPORTED, "Vulkan: head size %d is too large (256 at most)", N);
+    return 0;
+}
+
 static void vk_wkv7(rwkv_backend *be, size_t state_off, rwkv_ptr r, rwkv_ptr w, rwkv_ptr k, rwkv_ptr v, rwkv_ptr kk,
                     rwkv_ptr a, rwkv_ptr y, int T, int H, int N, rwkv_ptr ln_w, rwkv_ptr ln_b, float eps, rwkv_ptr r_k,
                     rwkv_ptr g, const rwkv_seg *seg, int nseg) {
     vk_backend *b = (vk_backend *)be;
-    if (T <= 0 || H <= 0 || nseg <= 0) return;
-    if (N > 256) {
-        vk_set_error(b, RWKV_ERR_UNSUPPORTED, "Vulkan: head size %d is too large (256 at most)", N);
-        return;
-    }
+    if (T <= 0 || H <= 0 || nseg <= 0 || !head_ok(b, N)) return;
     const uint64_t TC = (uint64_t)T * H * N;
     spans s = {0};
     const rwkv_ptr ins[7] = {r, w, k, v, kk, a, g};
@@ -519,11 +522,7 @@ static void vk_wkv7(rwkv_backend *be, size_t state_off, rwkv_ptr r, rwkv_ptr w, 
 static void vk_wkv5(rwkv_backend *be, size_t state_off, rwkv_ptr r, rwkv_ptr w, int w_per_token, rwkv_ptr k, rwkv_ptr v,
                     rwkv_ptr u, rwkv_ptr y, int T, int H, int N, const rwkv_seg *seg, int nseg) {
     vk_backend *b = (vk_backend *)be;
-    if (T <= 0 || H <= 0 || nseg <= 0) return;
-    if (N > 256) {
-        vk_set_error(b, RWKV_ERR_UNSUPPORTED, "Vulkan: head size %d is too large (256 at most)", N);
-        return;
-    }
+    if (T <= 0 || H <= 0 || nseg <= 0 || !head_ok(b, N)) return;
     const uint64_t TC = (uint64_t)T * H * N;
     spans s = {0};
     rd(&s, r, TC);
