@@ -304,6 +304,32 @@ static void test_bad_cases(void) {
           "a model larger than the device memory: status %d, '%s'", (int)st, rwkv_last_error());
     printf("model on a 256 KiB device: %s\n", rwkv_last_error());
 
+    /* device memory running out at every point of a load (caps growing by 1/4): each failure is a
+     * clean RWKV_ERR_NOMEM, and the first load that fits computes the right logits */
+    float *ref = read_ref(FOX_REF);
+    int n_fail = 0, loaded = 0;
+    for (uint64_t cap = 64 << 10; cap < (64u << 20) && !loaded; cap += cap / 4) {
+        rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1, .mem_limit = cap});
+        m = NULL;
+        st = rwkv_model_load(path, &p, &m);
+        if (st == RWKV_OK) {
+            loaded = 1;
+            float *l = run_all(m, 0, NULL);
+            CHECK(ref && test_max_abs_diff(l, ref, NT * V) <= 1e-4f, "the first load that fits (%llu KiB)",
+                  (unsigned long long)(cap >> 10));
+            printf("model loads on a device capped at %llu KiB, after %d loads that did not fit\n",
+                   (unsigned long long)(cap >> 10), n_fail);
+            free(l);
+            rwkv_model_free(m);
+        } else {
+            n_fail++;
+            CHECK(st == RWKV_ERR_NOMEM && !m, "cap %llu KiB: status %d, '%s'", (unsigned long long)(cap >> 10), (int)st,
+                  rwkv_last_error());
+        }
+    }
+    CHECK(loaded && n_fail > 5, "memory caps: %d failed loads, loaded %d", n_fail, loaded);
+    free(ref);
+
     rwkv_vk_set_options(&(rwkv_vk_options){.validation = 1, .lose_after_submits = 40});
     m = load(path, "vulkan", 0);
     if (m) {
