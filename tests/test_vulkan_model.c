@@ -10,6 +10,7 @@
 #include "rwkv.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,6 +274,64 @@ static void test_state_moves(void) {
     rwkv_model_free(c);
 }
 
+/* States made, set, cloned, read and freed on one thread while another evaluates on the same GPU
+ * model (the server does this): both get right results. */
+typedef struct conc {
+    rwkv_model *m;
+    const float *ref;
+    int bad_evals, bad_states, rounds;
+} conc;
+
+static void *conc_eval(void *arg) {
+    conc *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        rwkv_state *s = NULL;
+        float l[V];
+        if (rwkv_state_new(c->m, &s) != RWKV_OK || rwkv_eval(c->m, s, fox, NT, l, i % 2 ? RWKV_EVAL_SERIAL : 0) != RWKV_OK ||
+            !(test_max_abs_diff(l, c->ref + (NT - 1) * V, V) <= 1e-4f))
+            c->bad_evals++;
+        rwkv_state_free(s);
+    }
+    return NULL;
+}
+
+static void test_concurrent_states(void) {
+    float *ref = read_ref(FOX_REF);
+    rwkv_model *m = load(test_shared("models/tiny-rwkv-7v0-834K.pth"), "vulkan", 0);
+    if (!m || !ref) {
+        rwkv_model_free(m);
+        free(ref);
+        return;
+    }
+    conc c = {.m = m, .ref = ref, .rounds = 6};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, conc_eval, &c) == 0, "thread");
+    rwkv_state *probe = NULL;
+    rwkv_state_new(m, &probe);
+    const size_t n = rwkv_state_n_floats(probe);
+    rwkv_state_free(probe);
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    for (int i = 0; i < 40; i++) {
+        for (size_t j = 0; j < n; j++) a[j] = (float)((i * 131 + (int)j) % 977) / 977.0f;
+        rwkv_state *s = NULL, *t = NULL;
+        int ok = rwkv_state_new(m, &s) == RWKV_OK && rwkv_state_set(s, a, n) == RWKV_OK &&
+                 rwkv_state_clone(s, &t) == RWKV_OK && rwkv_state_get(t, b, n) == RWKV_OK && !memcmp(a, b, n * sizeof *a);
+        rwkv_state_reset(s);
+        ok = ok && rwkv_state_get(s, b, n) == RWKV_OK;
+        for (size_t j = 0; ok && j < n; j++) ok = b[j] == 0.0f;
+        c.bad_states += !ok;
+        rwkv_state_free(s);
+        rwkv_state_free(t);
+    }
+    pthread_join(th, NULL);
+    CHECK(c.bad_evals == 0 && c.bad_states == 0, "concurrent states: %d bad evals, %d bad state round trips",
+          c.bad_evals, c.bad_states);
+    free(a);
+    free(b);
+    free(ref);
+    rwkv_model_free(m);
+}
+
 /* `rwkv devices` lists the device the tests run on. */
 static void test_cli_devices(void) {
     char cmd[1024] = "";
@@ -376,7 +435,8 @@ int main(void) {
         const char *name;
         void (*fn)(void);
     } parts[] = {{"fixtures", test_fixtures}, {"quantized", test_quantized}, {"batch", test_batches},
-                 {"state moves", test_state_moves}, {"barriers", test_full_barriers},
+                 {"state moves", test_state_moves}, {"concurrent states", test_concurrent_states},
+                 {"barriers", test_full_barriers},
                  {"bad cases", test_bad_cases}, {"rwkv devices", test_cli_devices}};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         const time_t t0 = time(NULL);

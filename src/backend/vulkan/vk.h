@@ -19,6 +19,8 @@
 #include "backend/backend.h"
 #include "backend/vulkan/vulkan.h"
 
+#include <pthread.h>
+
 /* Every Vulkan function the backend calls, loaded at run time from libvulkan.so.1 (the library
  * does not link against the loader, so the CPU backend works where it is absent). */
 #define VK_INSTANCE_FUNCS(X)                                                                      \
@@ -117,6 +119,8 @@ typedef struct vk_span {
 
 typedef struct vk_backend {
     rwkv_backend base;
+    pthread_mutex_t lock;           /* every entry point holds it (recursive): states are made, freed
+                                       and copied from other threads than the one evaluating */
     vk_fns f;
     rwkv_vk_options opt;
 
