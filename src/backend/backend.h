@@ -23,6 +23,7 @@
 #define RWKV_BACKEND_H
 
 #include "base/internal.h"
+#include "types/types.h"
 
 /* An address in a backend's memory (CPU: a host pointer; Vulkan: a buffer device address).
  * 0 is the null address. Never dereference one on the host unless the backend has host_memory. */

@@ -1,7 +1,7 @@
 /* gguf_write.c — writing models as GGUF v3: RWKV-7 with llama.cpp's rwkv7 names and metadata
  * (the inverse of the mapping in gguf.c); RWKV-4/5/6 in rwkv.c's own layout (official .pth names
  * and shapes, architecture "rwkv4-official"/"rwkv5-official"/"rwkv6-official", not llama.cpp
- * files); and the embedded-vocabulary tokenizer.
+ * files).
  *
  * llama.cpp layout facts used here: LoRA matrices time_mix_{w,a,v,g}{1,2} are the transposes of
  * the official ones; att.x_r..x_g are stacked into time_mix_lerp_fused [6,1,1,C]; vectors are
@@ -9,6 +9,7 @@
  * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control), the others are
  * escaped as llama.cpp's converter escapes them (checked against llama.cpp: docs/FORMATS.md). */
 #include "gguf.h"
+#include "io/tensor_file.h"
 #include "model/model.h"
 #include "types/quant.h"
 
@@ -145,21 +146,16 @@ static rwkv_status produce(const out_tensor *o, unsigned char *dst) {
     return RWKV_OK;
 }
 
-/* Parses a type name; *keep for NULL/"". */
+static bool in_gguf(const rwkv_type *t) { return t->ggml_id >= 0; }
+
+/* Parses a type name (one the table can write to GGUF); *keep for NULL/"". */
 static rwkv_status parse_type(const char *type, rwkv_dtype *dt, bool *keep) {
     *keep = !type || !*type;
     if (*keep) return RWKV_OK;
-    static const struct { const char *n; rwkv_dtype d; } names[] = {
-        {"f32", RWKV_DT_F32}, {"fp32", RWKV_DT_F32}, {"f16", RWKV_DT_F16}, {"fp16", RWKV_DT_F16},
-        {"bf16", RWKV_DT_BF16}, {"int8", RWKV_DT_Q8_0}, {"q8_0", RWKV_DT_Q8_0}, {"nf4", RWKV_DT_NF4},
-        {"q4_0", RWKV_DT_Q4_0}, {"q4_1", RWKV_DT_Q4_1}, {"q5_0", RWKV_DT_Q5_0}, {"q5_1", RWKV_DT_Q5_1}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(type, names[i].n)) {
-            *dt = names[i].d;
-            return RWKV_OK;
-        }
-    return rwkv_fail(RWKV_ERR_INVALID_ARG,
-                     "unknown weight type '%.40s' (f32, f16, bf16, int8, q8_0, nf4, q4_0, q4_1, q5_0, q5_1)", type);
+    if (rwkv_dtype_from_name(type, dt) && rwkv_ggml_id_of(*dt) >= 0) return RWKV_OK;
+    char names[256];
+    return rwkv_fail(RWKV_ERR_INVALID_ARG, "unknown weight type '%.40s' (%s)", type,
+                     rwkv_dtype_list(names, sizeof names, in_gguf, true));
 }
 
 /* Plans every output tensor of the RWKV-7 model tf. */
@@ -348,20 +344,6 @@ static void free_vocab(vocab *v) {
     rwkv_tokenizer_free(v->owner);
 }
 
-static int ftype_of(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: return 0;
-    case RWKV_DT_F16: return 1;
-    case RWKV_DT_Q4_0: return 2;
-    case RWKV_DT_Q4_1: return 3;
-    case RWKV_DT_Q8_0: return 7;
-    case RWKV_DT_Q5_0: return 8;
-    case RWKV_DT_Q5_1: return 9;
-    case RWKV_DT_BF16: return 32;
-    default: return 1000; /* nf4: ours */
-    }
-}
-
 /* Escapes token bytes the way llama.cpp's converter stores RWKV World tokens: Python's
  * repr(bytes) without the b'' around it (\t \n \r, \\, \xNN below 0x20 and from 0x7f, the
  * quote character escaped only when repr would pick ' as the quote). out: 4*n bytes. */
@@ -469,7 +451,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     kv_str(&w, "general.architecture", arch);
     kv_str(&w, "general.name", "rwkv.c export");
     kv_u32(&w, "general.alignment", align);
-    kv_u32(&w, "general.file_type", (uint32_t)ftype_of(keep ? RWKV_DT_F16 : target));
+    kv_u32(&w, "general.file_type", (uint32_t)rwkv_type_of(keep ? RWKV_DT_F16 : target)->gguf_ftype);
     kv_u32(&w, "general.quantization_version", 2);
     if (!v7) { /* informative only: the reader takes the shapes from the tensors */
         char key[64];
@@ -604,62 +586,5 @@ done:
     free(w.t);
     free_vocab(&v);
     rwkv_tensor_file_close(&tf);
-    return st;
-}
-
-/* Appends text to a growing buffer. */
-typedef struct sbuf { char *p; size_t n, cap; bool oom; } sbuf;
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap ? 2 * b->cap : 1 << 20);
-        while (nc < b->n + n + 1) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) { b->oom = true; return; }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenizer **out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_tokenizer_from_model_file: out is NULL");
-    *out = NULL;
-    rwkv_mapping map;
-    rwkv_status st = rwkv_map_file(model_path, &map);
-    if (st != RWKV_OK) return st;
-    bool is_gguf = map.size >= 4 && !memcmp(map.data, "GGUF", 4);
-    rwkv_unmap(&map);
-    if (!is_gguf) return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: not a GGUF file (no embedded vocabulary)", model_path);
-    rwkv_tensor_file tf;
-    if ((st = rwkv_gguf_open(model_path, &tf)) != RWKV_OK) return st;
-    const rwkv_gguf_meta *m = tf.meta;
-    if (!m || !m->is_rwkv_vocab || m->n_tokens < 2) {
-        rwkv_tensor_file_close(&tf);
-        return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: the GGUF file embeds no RWKV World vocabulary", model_path);
-    }
-    /* re-create the vocabulary text: ID b'\xNN...' LEN per line */
-    sbuf b = {0};
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 1; i < m->n_tokens; i++) {
-        if (!m->tok_len[i]) continue; /* padding / unused id */
-        char head[48];
-        int hl = snprintf(head, sizeof head, "%zu b'", i);
-        sb_add(&b, head, (size_t)hl);
-        for (uint64_t j = 0; j < m->tok_len[i]; j++) {
-            char e[4] = {'\\', 'x', hex[m->tok[i][j] >> 4], hex[m->tok[i][j] & 15]};
-            sb_add(&b, e, 4);
-        }
-        hl = snprintf(head, sizeof head, "' %" PRIu64 "\n", m->tok_len[i]);
-        sb_add(&b, head, (size_t)hl);
-    }
-    rwkv_tensor_file_close(&tf);
-    if (b.oom) {
-        free(b.p);
-        return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    }
-    st = rwkv_tokenizer_load_mem(b.p, b.n, out);
-    free(b.p);
     return st;
 }

@@ -7,6 +7,7 @@
 #define RWKV_MODEL_H
 
 #include "backend/backend.h"
+#include "io/tensor_file.h"
 
 #include <pthread.h>
 
