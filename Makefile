@@ -45,7 +45,7 @@ VULKAN := $(shell command -v glslc >/dev/null 2>&1 && echo '$(VK_PROBE)' | $(CC)
 endif
 VK_DIR := src/backend/vulkan
 ifeq ($(VULKAN),1)
-VK_DTYPES := F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 NF4
+VK_DTYPES := F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL NF4
 VK_PLAIN  := act ew norm l2norm shift copy wkv7 wkv5 wkv4
 VK_TYPED  := mv mm mt embed
 VK_SPV    := $(VK_PLAIN:%=$(BUILD)/spv/%.spv) \

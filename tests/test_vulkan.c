@@ -127,8 +127,8 @@ static double compare(const char *what, const float *got, const double *ref, con
 
 /* ---- products -------------------------------------------------------------------------------- */
 
-static const rwkv_dtype all_types[] = {RWKV_DT_F32,  RWKV_DT_F16,  RWKV_DT_BF16, RWKV_DT_Q8_0, RWKV_DT_Q4_0,
-                                       RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4};
+static const rwkv_dtype all_types[] = {RWKV_DT_F32,  RWKV_DT_F16,  RWKV_DT_BF16, RWKV_DT_Q8_0,   RWKV_DT_Q4_0,
+                                       RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_IQ4_NL, RWKV_DT_NF4};
 
 /* A random [rows][cols] matrix of type dt (host bytes, malloc'd) and its exact fp32 values. */
 static void *rand_weight(rwkv_dtype dt, int rows, int cols, float **values) {

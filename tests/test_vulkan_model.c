@@ -102,8 +102,8 @@ static void test_fixtures(void) {
 static void test_quantized(void) {
     float *ref = read_ref(FOX_REF);
     if (!ref) return;
-    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4", NULL, NULL};
-    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f};
+    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4", "iq4_nl", NULL, NULL};
+    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f};
     char out[64];
     snprintf(out, sizeof out, "/tmp/test_vulkan_model_%ld.gguf", (long)getpid());
     for (size_t i = 0; i < sizeof tols / sizeof tols[0]; i++) {
@@ -113,9 +113,9 @@ static void test_quantized(void) {
                       RWKV_OK,
                   "convert %s: %s", types[i], rwkv_last_error());
         } else {
-            path = test_shared(i == 8 ? "models/tiny-rwkv-7v0-834K-Q5_0.bin" : "models/tiny-rwkv-7v0-834K-Q5_1.bin");
+            path = test_shared(i == 9 ? "models/tiny-rwkv-7v0-834K-Q5_0.bin" : "models/tiny-rwkv-7v0-834K-Q5_1.bin");
         }
-        const char *name = types[i] ? types[i] : i == 8 ? "rwkv.cpp Q5_0" : "rwkv.cpp Q5_1";
+        const char *name = types[i] ? types[i] : i == 9 ? "rwkv.cpp Q5_0" : "rwkv.cpp Q5_1";
         rwkv_model *g = load(path, "vulkan", 0), *c = load(path, "cpu", 0);
         if (g && c) {
             for (unsigned mode = 0; mode <= RWKV_EVAL_SERIAL; mode += RWKV_EVAL_SERIAL) {

@@ -205,6 +205,7 @@ static const char *dt_suffix(rwkv_dtype dt) {
     case RWKV_DT_Q4_1: return "Q4_1";
     case RWKV_DT_Q5_0: return "Q5_0";
     case RWKV_DT_Q5_1: return "Q5_1";
+    case RWKV_DT_IQ4_NL: return "IQ4_NL";
     case RWKV_DT_NF4: return "NF4";
     default: return NULL;
     }

@@ -46,6 +46,10 @@ const float NF4[16] = float[16](
     0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
     0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0);
 
+// ggml's IQ4_NL code book (kvalues_iq4nl).
+const float IQ4NL[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                   1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+
 // Reductions over a workgroup of WG invocations: every invocation gets the sum. red must hold
 // one float per subgroup (WG floats cover any subgroup size); the caller's barrier discipline:
 // call from uniform control flow.

@@ -67,7 +67,8 @@ void chunk(uint row, uint c, int r) {
     }
     const uint NG = 4u;
     const float scale = f16at(U32(pc.ws), f >> 1), offs = 0.0;
-#else // 4-bit types: 16 bytes of codes, low nibbles one run of 16 inputs, high nibbles another
+#else // 4-bit types (q4_0, q4_1, q5_0, q5_1, iq4_nl, nf4): 16 bytes of codes, low nibbles one run of
+      // 16 inputs, high nibbles another
 #if defined(WT_NF4)
     const uint f = row * (K / 32u) + c; // half f & 1 of block f >> 1
     const uint b = f >> 1;
@@ -98,6 +99,9 @@ void chunk(uint row, uint c, int r) {
 #elif defined(WT_Q4_0)
             lo[j] = float(int(a) - 8);
             hi[j] = float(int(e) - 8);
+#elif defined(WT_IQ4_NL)
+            lo[j] = IQ4NL[a];
+            hi[j] = IQ4NL[e];
 #elif defined(WT_Q5_0)
             lo[j] = float(int(a) - 16);
             hi[j] = float(int(e) - 16);

@@ -1,5 +1,5 @@
 // wtype.glsl — reading a weight matrix W [rows][K] of the type picked at compile time
-// (-DWT_F32, WT_F16, WT_BF16, WT_Q8_0, WT_Q4_0, WT_Q4_1, WT_Q5_0, WT_Q5_1 or WT_NF4) in the layout
+// (-DWT_F32, WT_F16, WT_BF16, WT_Q8_0, WT_Q4_0, WT_Q4_1, WT_Q5_0, WT_Q5_1, WT_IQ4_NL or WT_NF4) in the layout
 // the backend gives it on the device (vulkan.c: weight_layout):
 //  - fp32/fp16/bf16: as in the file, row-major;
 //  - block-quantized: three arrays, each 16-byte aligned, instead of ggml's interleaved blocks:
@@ -10,7 +10,7 @@
 //          word holding d (low half) and m (high half);
 //      wh  q5_0/q5_1 only, per block: the 32 fifth bits (bit j for value j).
 // Values decode as src/types/quant.c does: q8_0 q·d, q4_0 (nib−8)·d, q4_1 nib·d + m,
-// q5_0 (v−16)·d, q5_1 v·d + m, nf4 NF4[nib]·d.
+// q5_0 (v−16)·d, q5_1 v·d + m, iq4_nl IQ4NL[nib]·d (laid out as q4_0), nf4 NF4[nib]·d.
 //
 // Needs a push-constant block `pc` with uvec2 members wq, ws, wh and int K.
 
@@ -57,6 +57,8 @@ float block_code(uint b, uint qbyte, uint j) {
 #endif
 #if defined(WT_Q4_0)
     return float(int(v) - 8);
+#elif defined(WT_IQ4_NL)
+    return IQ4NL[v];
 #elif defined(WT_Q5_0)
     return float(int(v) - 16);
 #else
