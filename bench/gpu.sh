@@ -120,7 +120,7 @@ run() {
             fi
             say "bench $s $t on $DEVICE"
             # shellcheck disable=SC2086
-            line=$(RWKV_DEVICE=$DEVICE "$RWKV" bench "$f" $dev_opt --prompt "${PROMPT:-512}" --gen "${GEN:-128}" \
+            line=$(RWKV_DEVICE=$DEVICE "$RWKV" bench "$f" $dev_opt --prompt-tokens "${PROMPT:-512}" --gen "${GEN:-128}" \
                 --reps "${REPS:-3}" --json)
             printf '{"shape":"%s","type":"%s","device":"%s","bench":%s}\n' "$s" "$t" "$DEVICE" "$line"
         done

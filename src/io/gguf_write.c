@@ -301,16 +301,18 @@ typedef struct vocab {
     rwkv_tokenizer *owner;
 } vocab;
 
+/* Fills *v (all zero first). On failure *v may hold allocations: free_vocab releases them. */
 static rwkv_status load_vocab(const char *vocab_path, const rwkv_tensor_file *tf, int n_vocab, vocab *v) {
     memset(v, 0, sizeof *v);
     if (vocab_path) {
         rwkv_status st = rwkv_tokenizer_load(vocab_path, &v->owner);
-        if (st != RWKV_OK) return st;
-        int n = rwkv_tokenizer_n_vocab(v->owner);
-        if (n != n_vocab) {
-            rwkv_tokenizer_free(v->owner);
-            return rwkv_fail(RWKV_ERR_SHAPE, "vocabulary %s has %d tokens but the model %d", vocab_path, n, n_vocab);
+        if (st != RWKV_OK) {
+            v->owner = NULL;
+            return st;
         }
+        int n = rwkv_tokenizer_n_vocab(v->owner);
+        if (n != n_vocab) /* v->owner stays set: free_vocab releases it */
+            return rwkv_fail(RWKV_ERR_SHAPE, "vocabulary %s has %d tokens but the model %d", vocab_path, n, n_vocab);
         v->n = (size_t)n;
         v->tok = calloc(v->n, sizeof *v->tok);
         v->len = calloc(v->n, sizeof *v->len);
@@ -338,10 +340,12 @@ static rwkv_status load_vocab(const char *vocab_path, const rwkv_tensor_file *tf
     return RWKV_OK;
 }
 
+/* Releases what load_vocab allocated and empties *v (safe to call twice). */
 static void free_vocab(vocab *v) {
     free(v->tok);
     free(v->len);
     rwkv_tokenizer_free(v->owner);
+    memset(v, 0, sizeof *v);
 }
 
 /* Escapes token bytes the way llama.cpp's converter stores RWKV World tokens: Python's
@@ -393,6 +397,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     writer w = {0};
     vocab v = {0};
     char *tmp = NULL, *esc = NULL;
+    bool tmp_made = false; /* the temporary file exists: removed on every failure below */
     const rwkv_tensor *rk = rwkv_tensor_file_find(&tf, "blocks.0.att.r_k");
     const rwkv_tensor *emb = rwkv_tensor_file_find(&tf, "emb.weight");
     const rwkv_tensor *ffk = rwkv_tensor_file_find(&tf, "blocks.0.ffn.key.weight");
@@ -428,10 +433,18 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     }
     const char *slash = strrchr(out_path, '/');
     size_t dlen = slash ? (size_t)(slash - out_path) + 1 : 0;
-    snprintf(tmp, plen + 48, "%.*s.%s.tmp.%ld", (int)dlen, out_path, out_path + dlen, (long)getpid());
-    w.f = fopen(tmp, "wb");
+    snprintf(tmp, plen + 48, "%.*s.%s.tmp.XXXXXX", (int)dlen, out_path, out_path + dlen);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = rwkv_fail(RWKV_ERR_IO, "cannot create a temporary file next to '%s': %s", out_path, strerror(errno));
+        goto done;
+    }
+    tmp_made = true;
+    (void)fchmod(fd, 0644); /* mkstemp makes 0600; a model file is ordinarily world-readable */
+    w.f = fdopen(fd, "wb");
     if (!w.f) {
-        st = rwkv_fail(RWKV_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+        st = rwkv_fail(RWKV_ERR_IO, "cannot open '%s': %s", tmp, strerror(errno));
+        close(fd);
         goto done;
     }
     const uint32_t align = 32;
@@ -553,12 +566,17 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         st = rwkv_fail(RWKV_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
         goto done;
     }
-    fclose(w.f);
+    int closed = fclose(w.f);
     w.f = NULL;
+    if (closed != 0) {
+        st = rwkv_fail(RWKV_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+        goto done;
+    }
     if (rename(tmp, out_path) != 0) {
         st = rwkv_fail(RWKV_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, out_path, strerror(errno));
         goto done;
     }
+    tmp_made = false; /* it is the output now */
     {
         char *dir = strndup(out_path, dlen ? dlen : 1);
         if (dir) {
@@ -577,10 +595,8 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         stats->n_vocab_embedded = (int)v.n;
     }
 done:
-    if (w.f) {
-        fclose(w.f);
-        unlink(tmp);
-    }
+    if (w.f) fclose(w.f);
+    if (tmp_made) unlink(tmp);
     free(tmp);
     free(esc);
     free(w.t);

@@ -8,11 +8,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- errors ------------------------------------------------------------------------------ */
+
+static cli_buf *g_capture; /* cli_error_capture */
+
+void cli_error_capture(cli_buf *b) { g_capture = b; }
 
 /* Writes "rwkv: error: " + the formatted message (+ suffix) + "\n" as one line. */
 static void error_line(const char *suffix, const char *fmt, va_list ap) {
@@ -21,8 +26,12 @@ static void error_line(const char *suffix, const char *fmt, va_list ap) {
     /* Keep it one line: a file name or library message with a newline must not split it. */
     for (char *c = msg; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
-    fprintf(stderr, "rwkv: error: %s%s\n", msg, suffix ? suffix : "");
+    if (!suffix) suffix = "";
+    fprintf(stderr, "rwkv: error: %s%s\n", msg, suffix);
     fflush(stderr);
+    if (g_capture) /* (out of memory: the message is on stderr anyway) */
+        (void)((g_capture->len && cli_buf_add(g_capture, "\n", 1)) ||
+               cli_buf_add(g_capture, msg, strlen(msg)) || cli_buf_add(g_capture, suffix, strlen(suffix)));
 }
 
 void cli_error(const char *fmt, ...) {
@@ -220,9 +229,26 @@ int cli_parse_ids(const char *opt, const char *s, int32_t **ids, size_t *n) {
     size_t cap = 0, count = 0;
     int32_t *buf = NULL;
     const char *c = s;
-    for (;;) {
-        while (*c == ',' || *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') c++;
-        if (!*c) break;
+    for (int comma = 0;;) { /* comma: a ',' was seen since the last id */
+        for (; *c == ',' || *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'; c++) {
+            if (*c != ',') continue;
+            if (comma || count == 0) {
+                cli_error("%s: an empty item before ',' (ids are separated by one comma and/or "
+                          "whitespace)", opt);
+                free(buf);
+                return -1;
+            }
+            comma = 1;
+        }
+        if (!*c) {
+            if (comma) {
+                cli_error("%s: a ',' ends the list", opt);
+                free(buf);
+                return -1;
+            }
+            break;
+        }
+        comma = 0;
         const char *start = c;
         while (*c && *c != ',' && *c != ' ' && *c != '\t' && *c != '\n' && *c != '\r') c++;
         char item[32];
@@ -295,15 +321,8 @@ int cli_read_stream(const char *what, FILE *f, char **data, size_t *len) {
 }
 
 int cli_read_file(const char *what, const char *path, char **data, size_t *len) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        cli_error("%s '%.300s': %s", what, path, strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cli_error("%s '%.300s' is a directory", what, path);
-        return -1;
-    }
+    if (!strcmp(path, "-")) return cli_read_stream(what, stdin, data, len);
+    if (cli_check_input(what, path)) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("%s '%.300s': %s", what, path, strerror(errno));
@@ -316,6 +335,50 @@ int cli_read_file(const char *what, const char *path, char **data, size_t *len) 
     return r;
 }
 
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int cli_check_output(const char *cmd, const char *out, const char *ext, const char *const *inputs,
+                     size_t n_inputs, int replace) {
+    if (!*out) return cli_usage_error(cmd, "the output file name is empty");
+    for (size_t i = 0; i < n_inputs; i++)
+        if (cli_same_file(out, inputs[i]))
+            return cli_usage_error(cmd, "output '%.300s' is the input '%.300s' (same file)", out,
+                                   inputs[i]);
+    size_t ol = strlen(out), el = ext ? strlen(ext) : 0;
+    if (ext && (ol <= el || strcasecmp(out + ol - el, ext) != 0))
+        return cli_usage_error(cmd, "output '%.300s': the name must end in %s (the format written)",
+                               out, ext);
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            cli_error("output '%.300s' is a directory", out);
+            return CLI_EXIT_RUNTIME;
+        }
+        if (!replace) {
+            cli_error("output '%.300s' exists (give --force to replace it)", out);
+            return CLI_EXIT_RUNTIME;
+        }
+    }
+    return 0;
+}
+
+int cli_check_input(const char *what, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        cli_error("%s '%.300s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        cli_error("%s '%.300s' is a directory", what, path);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_write_stdout(const void *data, size_t len) {
     if (len && fwrite(data, 1, len, stdout) != len) {
         cli_error("writing to stdout: %s", strerror(errno));
@@ -326,19 +389,6 @@ int cli_write_stdout(const void *data, size_t len) {
         return -1;
     }
     return 0;
-}
-
-void cli_json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if (*c < 0x20)
-            printf("\\u%04x", *c);
-        else
-            putchar(*c);
-    }
-    putchar('"');
 }
 
 /* Writes all of data to fd; 0 or -1 with errno set. */
@@ -618,12 +668,66 @@ void cli_buf_free(cli_buf *b) {
     b->len = b->cap = 0;
 }
 
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 character at s[0..n), or 0 if there is none. */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) len = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) len = 3, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) len = 4, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+json_t *cli_json_text(const char *s, size_t n) {
+    if (!s) s = "", n = 0;
+    json_t *j = json_stringn(s, n); /* NULL for invalid UTF-8 */
+    if (j) return j;
+    cli_buf b = {NULL, 0, 0};
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char(u + i, n - i);
+        if (k ? cli_buf_add(&b, s + i, k) : cli_buf_add(&b, "\xEF\xBF\xBD", 3)) {
+            cli_buf_free(&b);
+            return NULL;
+        }
+        i += k ? k : 1;
+    }
+    j = json_stringn(b.data ? b.data : "", b.len);
+    cli_buf_free(&b);
+    return j;
+}
+
+json_t *cli_json_str(const char *s) { return cli_json_text(s, s ? strlen(s) : 0); }
+
+json_t *cli_json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cli_print_json(json_t *o) {
+    char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    if (!txt) {
+        cli_error("out of memory writing JSON");
+        return -1;
+    }
+    size_t n = strlen(txt);
+    txt[n] = '\n'; /* json_dumps's NUL becomes the line's end */
+    int r = cli_write_stdout(txt, n + 1);
+    free(txt);
+    return r;
+}
+
 /* ---- sampling options and seed ------------------------------------------------------------- */
 
 int cli_parse_sampling(int id, const char *v, rwkv_sampler_params *sp, int *have_seed) {
     int bad = 0;
     switch (id) {
-    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &sp->temperature); break;
+    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 100, &sp->temperature); break;
     case CLI_OPT_TOP_P:
         bad = cli_parse_float("--top-p", v, 0, 1, &sp->top_p);
         if (!bad && sp->top_p <= 0) {

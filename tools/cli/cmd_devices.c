@@ -2,8 +2,6 @@
  * and every Vulkan device with its memory and the features the Vulkan backend looks at. */
 #include "cli.h"
 
-#include <inttypes.h>
-
 static const char devices_usage[] =
     "usage: rwkv devices [--json] [--bandwidth] [--bandwidth-mb 256]\n"
     "Lists the devices models can run on: cpu, and each Vulkan device as vulkan:N with its type,\n"
@@ -38,9 +36,9 @@ int cmd_devices(int argc, char **argv) {
     rwkv_device_info d[16];
     int n = 0;
     rwkv_status st = rwkv_devices(d, 16, &n);
-    if (json)
-        puts("{\"id\":\"cpu\",\"type\":\"cpu\",\"usable\":true}");
-    else
+    if (json) {
+        if (cli_print_json(json_pack("{s:s, s:s, s:b}", "id", "cpu", "type", "cpu", "usable", 1))) return CLI_EXIT_RUNTIME;
+    } else
         printf("%-10s %s\n", "cpu", "the CPU");
     if (st != RWKV_OK || n == 0) {
         fprintf(stderr, "rwkv: %s\n", st != RWKV_OK ? rwkv_last_error() : "no Vulkan device found");
@@ -56,26 +54,17 @@ int cmd_devices(int argc, char **argv) {
                 snprintf(bw, sizeof bw, ", copy bandwidth not measured: %.80s", rwkv_last_error());
         }
         if (json) {
-            fputs("{\"id\":", stdout);
-            cli_json_string(d[i].id);
-            fputs(",\"name\":", stdout);
-            cli_json_string(d[i].name);
-            fputs(",\"type\":", stdout);
-            cli_json_string(d[i].type);
-            printf(",\"memory\":%" PRIu64 ",\"vulkan\":", d[i].memory);
-            cli_json_string(d[i].api);
-            fputs(",\"driver\":", stdout);
-            cli_json_string(d[i].driver);
-            printf(",\"subgroup_min\":%d,\"subgroup_max\":%d,\"shared_memory\":%d,\"fp16\":%s,\"int8\":%s,"
-                   "\"coopmat\":%s,\"usable\":%s",
-                   d[i].subgroup_min, d[i].subgroup_max, d[i].shared_memory, d[i].fp16 ? "true" : "false",
-                   d[i].int8 ? "true" : "false", d[i].coopmat ? "true" : "false", d[i].usable ? "true" : "false");
-            if (!d[i].usable) {
-                fputs(",\"why_not\":", stdout);
-                cli_json_string(d[i].why_not);
-            }
-            if (gbs > 0) printf(",\"copy_gbs\":%.6g,\"copy_mib\":%d", gbs, bw_mib);
-            puts("}");
+            json_t *j = json_pack("{s:o, s:o, s:o, s:I, s:o, s:o, s:i, s:i, s:i, s:b, s:b, s:b, s:b}", "id",
+                                  cli_json_str(d[i].id), "name", cli_json_str(d[i].name), "type",
+                                  cli_json_str(d[i].type), "memory", (json_int_t)d[i].memory, "vulkan",
+                                  cli_json_str(d[i].api), "driver", cli_json_str(d[i].driver), "subgroup_min",
+                                  d[i].subgroup_min, "subgroup_max", d[i].subgroup_max, "shared_memory",
+                                  d[i].shared_memory, "fp16", d[i].fp16, "int8", d[i].int8, "coopmat", d[i].coopmat,
+                                  "usable", d[i].usable);
+            if (j && !d[i].usable) json_object_set_new(j, "why_not", cli_json_str(d[i].why_not));
+            if (j && gbs > 0)
+                json_object_update_new(j, json_pack("{s:o, s:i}", "copy_gbs", cli_json_number(gbs), "copy_mib", bw_mib));
+            if (cli_print_json(j)) return CLI_EXIT_RUNTIME;
         } else {
             char sg[32];
             if (d[i].subgroup_min == d[i].subgroup_max)

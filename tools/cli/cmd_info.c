@@ -5,9 +5,10 @@
 
 static const char info_usage[] =
     "usage: rwkv info [-m] MODEL [--threads N]\n"
-    "Prints one line of JSON: generation, n_layer, n_embd, head_size, n_head, n_vocab, n_ffn,\n"
-    "params, weight_dtype, format, quant_products, prefill_products (how sequence mode multiplies\n"
-    "fp16/bf16 weights), seq_chunk, backend and device (where it runs: RWKV_DEVICE=cpu|vulkan|vulkan:N),\n"
+    "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Prints one line of JSON: generation,\n"
+    "n_layer, n_embd, head_size, n_head, n_vocab, n_ffn, params, weight_dtype, format,\n"
+    "quant_products, prefill_products (how sequence mode multiplies fp16/bf16 weights), seq_chunk,\n"
+    "backend and device (where it runs: RWKV_DEVICE=cpu|vulkan|vulkan:N),\n"
     "state_bytes, file_bytes, decode_bytes, fingerprint (hex).\n";
 
 int cmd_info(int argc, char **argv) {
@@ -42,26 +43,19 @@ int cmd_info(int argc, char **argv) {
     if (cli_load_model(model_path, n_threads, &model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(model, &info);
-    fputs("{\"generation\":", stdout);
-    cli_json_string(info.generation);
-    printf(",\"n_layer\":%d,\"n_embd\":%d,\"head_size\":%d,\"n_head\":%d,\"n_vocab\":%d,"
-           "\"n_ffn\":%d,\"params\":%" PRIu64 ",\"weight_dtype\":",
-           info.n_layer, info.n_embd, info.head_size, info.n_head, info.n_vocab, info.n_ffn,
-           info.params);
-    cli_json_string(info.weight_dtype);
-    fputs(",\"format\":", stdout);
-    cli_json_string(info.format);
-    fputs(",\"quant_products\":", stdout);
-    cli_json_string(info.quant_products);
-    fputs(",\"prefill_products\":", stdout);
-    cli_json_string(info.prefill_products);
-    printf(",\"seq_chunk\":%d,\"backend\":", info.seq_chunk);
-    cli_json_string(info.backend);
-    fputs(",\"device\":", stdout);
-    cli_json_string(info.device);
-    printf(",\"state_bytes\":%zu,\"file_bytes\":%" PRIu64 ",\"decode_bytes\":%" PRIu64
-           ",\"fingerprint\":\"%016" PRIx64 "\"}\n",
-           info.state_bytes, info.file_bytes, info.decode_bytes, info.fingerprint);
+    char fingerprint[17];
+    snprintf(fingerprint, sizeof fingerprint, "%016" PRIx64, info.fingerprint);
+    json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:o, s:o, s:o, s:o, s:i, s:I, s:I, s:I, s:s}",
+                          "generation", cli_json_str(info.generation), "n_layer", info.n_layer, "n_embd",
+                          info.n_embd, "head_size", info.head_size, "n_head", info.n_head, "n_vocab",
+                          info.n_vocab, "n_ffn", info.n_ffn, "params", (json_int_t)info.params,
+                          "weight_dtype", cli_json_str(info.weight_dtype), "format", cli_json_str(info.format),
+                          "quant_products", cli_json_str(info.quant_products), "prefill_products",
+                          cli_json_str(info.prefill_products), "seq_chunk", info.seq_chunk, "state_bytes",
+                          (json_int_t)info.state_bytes, "file_bytes", (json_int_t)info.file_bytes,
+                          "decode_bytes", (json_int_t)info.decode_bytes, "fingerprint", fingerprint);
+    if (o) json_object_update_new(o, json_pack("{s:o, s:o}", "backend", cli_json_str(info.backend), "device",
+                                               cli_json_str(info.device)));
     rwkv_model_free(model);
-    return cli_write_stdout(NULL, 0) ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
+    return cli_print_json(o) ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
 }

@@ -8,15 +8,17 @@ static const char logits_usage[] =
     "usage: rwkv logits -m MODEL (-p TEXT | --prompt-file FILE | --tokens 1,2,3) -o OUT [options]\n"
     "Feeds the prompt from a zero state (or --state) and writes little-endian float32 logits:\n"
     "n_vocab floats after the last token, or [n_tokens][n_vocab] with --all.\n"
-    "  -m, --model FILE       model file (.pth)\n"
+    "  -m, --model FILE       model file (.pth, rwkv.cpp .bin or .gguf)\n"
     "  -p, --prompt TEXT      prompt text (encoded with the model's tokenizer)\n"
-    "  -f, --prompt-file FILE prompt bytes from a file (binary-safe)\n"
-    "      --tokens IDS       token ids, separated by commas\n"
-    "  -o, --output FILE      output file ('-' = stdout); written atomically\n"
+    "  -f, --prompt-file FILE prompt bytes from a file (binary-safe; '-' = stdin)\n"
+    "      --tokens IDS       token ids, separated by a comma and/or whitespace\n"
+    "  -o, --output FILE      output file ('-' = stdout); written atomically, replacing an\n"
+    "                         existing file, but never one of the inputs\n"
     "      --all              logits after every token\n"
     "      --serial           feed one token at a time instead of sequence mode\n"
-    "      --state FILE       start from a state-tuning file (.pth)\n"
-    "      --vocab FILE       World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
+    "      --state FILE       start from a state file or a state-tuning file (.pth)\n"
+    "      --vocab FILE       World vocabulary (default: the GGUF's own, $RWKV_VOCAB, or\n"
+    "                         rwkv_vocab_v20230424.txt next to the model)\n"
     "  -t, --threads N        worker threads (0 = physical cores)\n";
 
 /* Converts n floats to little-endian in place (a no-op on little-endian hosts). */
@@ -78,6 +80,11 @@ int cmd_logits(int argc, char **argv) {
         return cli_usage_error("logits", "give exactly one of -p TEXT, --prompt-file FILE, --tokens IDS");
     if (!out_path) return cli_usage_error("logits", "missing -o OUT");
     if (!*out_path) return cli_usage_error("logits", "-o: the output file name is empty");
+    if (strcmp(out_path, "-")) {
+        const char *inputs[4] = {model_path, prompt_file, state_path, vocab_path};
+        int bad = cli_check_output("logits", out_path, NULL, inputs, 4, 1);
+        if (bad) return bad;
+    }
     if (prompt && !*prompt) return cli_usage_error("logits", "the prompt is empty");
 
     int32_t *ids = NULL;
