@@ -136,14 +136,17 @@ static void test_info(void) {
     CHECK(strstr(r.out, "\"params\":") && strstr(r.out, "\"state_bytes\":") &&
           strstr(r.out, "\"fingerprint\":\""), "info: missing fields: %s", r.out);
 
-    /* The whole line parses (jansson) into the 17 documented members with their types. */
+    /* The whole line parses (jansson) into the 19 documented members with their types. */
     json_t *j = json_loads(r.out, 0, NULL);
-    static const char *const strs[] = {"generation", "weight_dtype", "format", "quant_products",
-                                       "prefill_products", "fingerprint"};
+    static const char *const strs[] = {"generation", "weight_dtype", "format",      "quant_products",
+                                       "prefill_products", "fingerprint", "backend", "device"};
     static const char *const ints[] = {"n_layer", "n_embd", "head_size", "n_head", "n_vocab", "n_ffn",
                                        "params", "seq_chunk", "state_bytes", "file_bytes", "decode_bytes"};
-    CHECK(json_is_object(j) && json_object_size(j) == 17, "info: 17 members: %s", r.out);
-    for (size_t i = 0; i < 6; i++) CHECK(json_is_string(json_object_get(j, strs[i])), "info: %s is a string", strs[i]);
+    CHECK(json_is_object(j) && json_object_size(j) == 19, "info: 19 members: %s", r.out);
+    for (size_t i = 0; i < 8; i++) CHECK(json_is_string(json_object_get(j, strs[i])), "info: %s is a string", strs[i]);
+    CHECK(!strcmp(json_string_value(json_object_get(j, "backend")) ? json_string_value(json_object_get(j, "backend")) : "",
+                  "cpu"),
+          "info: backend cpu by default");
     for (size_t i = 0; i < 11; i++) CHECK(json_is_integer(json_object_get(j, ints[i])), "info: %s is an integer", ints[i]);
     CHECK(json_integer_value(json_object_get(j, "state_bytes")) == 202752, "info: state_bytes");
     CHECK(strlen(json_string_value(json_object_get(j, "fingerprint")) ? json_string_value(json_object_get(j, "fingerprint")) : "") == 16,
@@ -621,7 +624,7 @@ static void test_completion_and_man(void) {
 
     /* Every option the completion offers (read from the help texts) is one the command knows. */
     static const char *const cmds[] = {"info", "generate", "logits", "tokenize", "chat", "init", "bench",
-                                       "convert", "quantize", "eval perplexity", "eval lambada", "serve"};
+                                       "convert", "quantize", "eval perplexity", "eval lambada", "serve", "devices"};
     char all[2048] = "";
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char line[128];

@@ -31,7 +31,7 @@ static const char bench_usage[] =
     "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
     "RWKV_DEVICE=vulkan (or vulkan:N) runs the model on a GPU: the JSON names the backend and device\n"
     "(as on the CPU), and the decode bandwidth is compared with the device's copy-kernel bandwidth\n"
-    "(device_bw_gbs, 256 MiB; rwkv devices --bandwidth) instead of the CPU's.\n"
+    "(device_bw_gbs, a copy of 256 MiB, as `rwkv devices` measures it) instead of the CPU's.\n"
     "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
     "RWKV_PREFILL_BF16=1); the default is exact fp32.\n"
     "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"

@@ -81,6 +81,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
 /* ---- errors ------------------------------------------------------------------------------- */
 
 static rwkv_status flush_in_op(vk_backend *b);
+static void vk_mem_free(rwkv_backend *be, rwkv_ptr p);
 static void barrier(vk_backend *b, VkCommandBuffer cb, int host);
 static rwkv_status submit_wait(vk_backend *b, VkCommandBuffer cb);
 
@@ -584,7 +585,8 @@ rwkv_status vk_alloc(vk_backend *b, size_t bytes, uint64_t *addr) {
             return st;
         }
         *addr = in->addr;
-        return mem_zero(b, in, in->addr, n);
+        if ((st = mem_zero(b, in, in->addr, n)) != RWKV_OK) vk_mem_free(&b->base, (rwkv_ptr){in->addr});
+        return st;
     }
     if (!grow((void **)&b->subs, &b->capsubs, b->nsubs, sizeof *b->subs, 64))
         return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
@@ -627,7 +629,8 @@ rwkv_status vk_alloc(vk_backend *b, size_t bytes, uint64_t *addr) {
     b->subs[si] = (vk_sub){a, n};
     b->nsubs++;
     *addr = a;
-    return mem_zero(b, blk, a, n);
+    if ((st = mem_zero(b, blk, a, n)) != RWKV_OK) vk_mem_free(&b->base, (rwkv_ptr){a});
+    return st;
 }
 
 static void vk_mem_free(rwkv_backend *be, rwkv_ptr p) {
@@ -686,10 +689,28 @@ int vk_max_subgroups(const vk_backend *b, int wg) {
     return (wg + sg - 1) / sg;
 }
 
+/* The shaders' indices sorted by name, for a binary search per op (fill_ops sorts them). */
+static int g_by_name[NSHADERS];
+
+static int cmp_shader_name(const void *a, const void *b) {
+    return strcmp(vk_spirv[*(const int *)a].name, vk_spirv[*(const int *)b].name);
+}
+
+static int shader_index(const char *name) {
+    int lo = 0, hi = (int)NSHADERS - 1;
+    while (lo <= hi) {
+        const int mid = (lo + hi) / 2, c = strcmp(name, vk_spirv[g_by_name[mid]].name);
+        if (c == 0) return g_by_name[mid];
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
 int vk_pipeline(vk_backend *b, const char *name, const int spec[4]) {
-    int shader = -1;
-    for (size_t i = 0; i < NSHADERS; i++)
-        if (!strcmp(vk_spirv[i].name, name)) shader = (int)i;
+    const int shader = shader_index(name);
     if (shader < 0) {
         vk_set_error(b, RWKV_ERR_UNSUPPORTED, "Vulkan: no shader '%s' in this build", name);
         return -1;
@@ -1204,6 +1225,8 @@ LOCKED(wkv4, (rwkv_backend * be, size_t off, rwkv_ptr u, rwkv_ptr w, rwkv_ptr k,
 LOCKED_ST(sync, (rwkv_backend * be), (be))
 
 static void fill_ops(void) {
+    for (size_t i = 0; i < NSHADERS; i++) g_by_name[i] = (int)i;
+    qsort(g_by_name, NSHADERS, sizeof g_by_name[0], cmp_shader_name);
     vk_fill_ops(&g_impl);
     g_impl.alloc = vk_alloc_op;
     g_impl.mem_free = vk_mem_free;
