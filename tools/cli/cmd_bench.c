@@ -13,8 +13,9 @@
 #include <unistd.h>
 
 static const char bench_usage[] =
-    "usage: rwkv bench [-m] MODEL [--threads N] [--prompt-tokens 512] [--gen 128] [--reps 5]\n"
-    "                  [--json] [--long N] [--seed S] [--bw-mb MIB] [--prefill-bf16] [--chunk N]\n"
+    "usage: rwkv bench [-m] MODEL [--threads N] [--device DEV] [--prompt-tokens 512] [--gen 128]\n"
+    "                  [--reps 5] [--json] [--long N] [--seed S] [--bw-mb MIB] [--prefill-bf16]\n"
+    "                  [--chunk N]\n"
     "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Loads the model, warms up, then per\n"
     "repetition: prefill of a random prompt of --prompt-tokens tokens (--prompt N: the same,\n"
     "deprecated) from a fresh state (logits of the last token), then --gen decode steps (one token\n"
@@ -28,14 +29,12 @@ static const char bench_usage[] =
     "affected.\n"
     "--long N also prefills N tokens (in chunks, no logits) and compares peak RSS and decode\n"
     "ms/token after it with those after a 100-token prompt.\n"
-    "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
-    "RWKV_DEVICE=vulkan (or vulkan:N) runs the model on a GPU: the JSON names the backend and device\n"
-    "(as on the CPU), and the decode bandwidth is compared with the device's copy-kernel bandwidth\n"
-    "(device_bw_gbs, a copy of 256 MiB, as `rwkv devices` measures it) instead of the CPU's.\n"
-    "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
-    "RWKV_PREFILL_BF16=1); the default is exact fp32.\n"
+    "--json prints one object. The default prefill arithmetic is exact fp32.\n"
+    "On a GPU (--device vulkan or vulkan:N) the decode bandwidth is compared with the device's\n"
+    "copy-kernel bandwidth (device_bw_gbs: a copy of 256 MiB, as `rwkv devices` measures it).\n"
     "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"
-    "library's).\n";
+    "library's).\n"
+    CLI_MODEL_HELP;
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
@@ -358,7 +357,8 @@ static void json_stats(json_t *o, const char *key, stats s) {
 
 typedef struct bench_opts {
     const char *model_path;
-    int threads, prompt, gen, reps, json, bw_mib, prefill_bf16, chunk;
+    cli_model_opts mo;
+    int prompt, gen, reps, json, bw_mib, chunk;
     long long long_n;
     uint64_t seed;
 } bench_opts;
@@ -406,17 +406,17 @@ static int run_long(bench_ctx *b, const bench_opts *o, int32_t *buf, size_t buf_
 
 /* Parses the command line into *o; returns -1 to continue, else the exit status. */
 static int parse_bench_args(int argc, char **argv, bench_opts *o) {
-    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_PROMPT_OLD, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG,
-           OPT_SEED, OPT_BW, OPT_BF16, OPT_CHUNK };
+    enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_OLD, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG,
+           OPT_SEED, OPT_BW, OPT_CHUNK };
     static const cli_option opts[] = {
-        {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt-tokens", 0, 1},
+        {OPT_MODEL, "model", 'm', 1}, CLI_MODEL_OPTIONS, {OPT_PROMPT, "prompt-tokens", 0, 1},
         {OPT_PROMPT_OLD, "prompt", 'p', 1},
         {OPT_GEN, "gen", 'n', 1},     {OPT_REPS, "reps", 'r', 1},       {OPT_JSON, "json", 0, 0},
         {OPT_LONG, "long", 0, 1},     {OPT_SEED, "seed", 0, 1},         {OPT_BW, "bw-mb", 0, 1},
-        {OPT_BF16, "prefill-bf16", 0, 0}, {OPT_CHUNK, "chunk", 0, 1},
+        {OPT_CHUNK, "chunk", 0, 1},
         {0, NULL, 0, 0},
     };
-    *o = (bench_opts){.threads = 0, .prompt = 512, .gen = 128, .reps = 5, .bw_mib = bw_default_mib(), .seed = 1};
+    *o = (bench_opts){.prompt = 512, .gen = 128, .reps = 5, .bw_mib = bw_default_mib(), .seed = 1};
     cli_parser p;
     cli_parser_init(&p, "bench", argc, argv);
     const char *v;
@@ -429,7 +429,9 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
             if (o->model_path) return cli_usage_error("bench", "only one model may be given");
             o->model_path = v;
             break;
-        case OPT_THREADS: if (cli_parse_int("--threads", v, 0, 256, &o->threads)) return CLI_EXIT_USAGE; break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16:
+            if (cli_parse_model_option(id, v, &o->mo)) return CLI_EXIT_USAGE;
+            break;
         case OPT_PROMPT_OLD:
             fprintf(stderr, "rwkv: note: bench --prompt N is deprecated: it is --prompt-tokens N\n");
             /* fall through */
@@ -439,7 +441,6 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
         case OPT_GEN: if (cli_parse_int("--gen", v, 1, 1 << 20, &o->gen)) return CLI_EXIT_USAGE; break;
         case OPT_REPS: if (cli_parse_int("--reps", v, 1, 1000, &o->reps)) return CLI_EXIT_USAGE; break;
         case OPT_JSON: o->json = 1; break;
-        case OPT_BF16: o->prefill_bf16 = 1; break;
         case OPT_CHUNK: if (cli_parse_int("--chunk", v, 1, 4096, &o->chunk)) return CLI_EXIT_USAGE; break;
         case OPT_LONG: if (cli_parse_i64("--long", v, 1, 1000000000LL, &o->long_n)) return CLI_EXIT_USAGE; break;
         case OPT_SEED: if (cli_parse_u64("--seed", v, &o->seed)) return CLI_EXIT_USAGE; break;
@@ -457,10 +458,10 @@ int cmd_bench(int argc, char **argv) {
     bench_ctx b = {0};
     b.finite = true;
     if (access(o.model_path, R_OK) != 0) { /* report a missing model before measuring anything */
-        if (cli_load_model(o.model_path, o.threads, &b.model) == 0) rwkv_model_free(b.model);
+        if (cli_load_model(o.model_path, &o.mo, &b.model) == 0) rwkv_model_free(b.model);
         return CLI_EXIT_RUNTIME;
     }
-    int bw_threads = o.threads > 0 ? o.threads : physical_cores();
+    int bw_threads = o.mo.n_threads > 0 ? o.mo.n_threads : physical_cores();
     if (bw_threads > 256) bw_threads = 256;
     const char *bw_isa;
     g_bw_sum = bw_sum_best(&bw_isa);
@@ -469,10 +470,8 @@ int cmd_bench(int argc, char **argv) {
     /* The weights are made resident at load (prefault), so peak RSS measures the engine's
      * memory and does not grow with the embedding rows a prompt happens to touch. */
     rwkv_model_params mp;
-    if (cli_model_params(&mp)) return CLI_EXIT_USAGE;
-    mp.n_threads = o.threads;
+    if (cli_model_params(&o.mo, &mp)) return CLI_EXIT_USAGE;
     mp.prefault = 1;
-    if (o.prefill_bf16) mp.prefill_bf16 = 1;
     mp.seq_chunk = o.chunk;
     /* on a GPU the decode bandwidth is compared with the device's, from its copy kernel (before
      * the model takes the device's memory; 0 where it cannot be measured) */
