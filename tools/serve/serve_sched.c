@@ -97,10 +97,10 @@ static int setup(sched *q, srv_job *j) {
     }
     sl->job = j;
     sl->phase = PH_PREFILL;
-    srv_reply_init(&sl->reply, s, j);
+    int reply_ok = srv_reply_init(&sl->reply, s, j) == 0;
     q->act[q->n_act++] = sl;
     sl->logits = malloc(q->n_vocab * sizeof *sl->logits);
-    if (!sl->logits || rwkv_state_new(s->model, &sl->state) != RWKV_OK ||
+    if (!reply_ok || !sl->logits || rwkv_state_new(s->model, &sl->state) != RWKV_OK ||
         rwkv_sampler_new(&j->sp, (int)q->n_vocab, s->tok, &sl->sampler) != RWKV_OK) {
         sl->end = SRV_END_INTERNAL;
         retire(q, q->n_act - 1);
