@@ -10,7 +10,7 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
              -Iinclude -Isrc -Itools -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
 TOOL_LIBS += -ledit
-TOOL_LIBS += -lmicrohttpd -ljansson
+TOOL_LIBS += -lmicrohttpd -ljansson -lhiredis
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))

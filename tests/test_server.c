@@ -388,6 +388,27 @@ static const bad_case bad_cases[] = {
     {"response_format text", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"response_format\":{\"type\":\"text\"}}", 200},
     {"empty tools list", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"tools\":[]}", 200},
     {"unknown fields are ignored", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"foo\":{\"bar\":[1]},\"logit_bias\":{}}", 200},
+    {"responses: input missing", "POST", "/v1/responses", "{\"max_output_tokens\":1}", 400},
+    {"responses: input a number", "POST", "/v1/responses", "{\"input\":5}", 400},
+    {"responses: input empty", "POST", "/v1/responses", "{\"input\":\"\"}", 400},
+    {"responses: input empty list", "POST", "/v1/responses", "{\"input\":[]}", 400},
+    {"responses: item bad role", "POST", "/v1/responses", "{\"input\":[{\"role\":\"robot\",\"content\":\"a\"}]}", 400},
+    {"responses: item not a message", "POST", "/v1/responses", "{\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":\"x\"}]}", 400},
+    {"responses: image part", "POST", "/v1/responses", "{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_image\",\"image_url\":\"x\"}]}]}", 400},
+    {"responses: previous_response_id a number", "POST", "/v1/responses", "{\"input\":\"a\",\"previous_response_id\":7}", 400},
+    {"responses: unknown previous_response_id", "POST", "/v1/responses", "{\"input\":\"a\",\"previous_response_id\":\"resp_x\"}", 404},
+    {"responses: store not a boolean", "POST", "/v1/responses", "{\"input\":\"a\",\"store\":1}", 400},
+    {"responses: max_output_tokens 0", "POST", "/v1/responses", "{\"input\":\"a\",\"max_output_tokens\":0}", 400},
+    {"responses: instructions a number", "POST", "/v1/responses", "{\"input\":\"a\",\"instructions\":1}", 400},
+    {"responses: reasoning effort unknown", "POST", "/v1/responses", "{\"input\":\"a\",\"reasoning\":{\"effort\":\"max\"}}", 400},
+    {"responses: metadata not strings", "POST", "/v1/responses", "{\"input\":\"a\",\"metadata\":{\"k\":1}}", 400},
+    {"responses: json_schema (not supported)", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"json_schema\"}}}", 400},
+    {"responses: tools (not supported)", "POST", "/v1/responses", "{\"input\":\"a\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}]}", 400},
+    {"responses: background (not supported)", "POST", "/v1/responses", "{\"input\":\"a\",\"background\":true}", 400},
+    {"responses: text format text", "POST", "/v1/responses", "{\"input\":\"a\",\"max_output_tokens\":1,\"text\":{\"format\":{\"type\":\"text\"}}}", 200},
+    {"responses: unknown id", "GET", "/v1/responses/resp_0123", "", 404},
+    {"responses: delete unknown id", "DELETE", "/v1/responses/resp_0123", "", 404},
+    {"responses: POST on an id", "POST", "/v1/responses/resp_0123", "{}", 405},
     {"GET on completions", "GET", "/v1/completions", "", 405},
     {"PUT on chat", "PUT", "/v1/chat/completions", "{}", 405},
     {"DELETE on models", "DELETE", "/v1/models", "", 405},
@@ -741,6 +762,149 @@ static void shutdown_answers(void) {
     unlink(d.log);
 }
 
+/* SIGTERM drains: the listening socket closes at once (a load balancer's next connection goes
+ * elsewhere), /health and new requests on open connections get 503 with Connection: close, and
+ * what was admitted or queued finishes normally; then exit 0. */
+static void graceful_drain(void) {
+    srv d;
+    int rc = srv_start(&d, "drain", "--parallel", "1", "--quiet", NULL);
+    CHECK(rc == 0, "drain server did not start (see %s)", d.log);
+    if (rc) return;
+    const char *bodies[2] = {"{\"prompt\":\"the\",\"max_tokens\":4000,\"temperature\":0,\"stream\":true,"
+                             "\"stream_options\":{\"include_usage\":true}}",
+                             "{\"prompt\":\"the\",\"max_tokens\":20,\"temperature\":0}"};
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        char req[512];
+        int h = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(bodies[i]), bodies[i]);
+        fds[i] = connect_port(d.port);
+        send_all(fds[i], req, (size_t)h);
+        CHECK(metric_wait(d.port, NULL, i == 0 ? "rwkv_active_sequences" : "rwkv_queue_length", 1) == 1,
+              "drain: request %d is %s", i, i ? "queued" : "running");
+    }
+    int idle = connect_port(d.port); /* an open keep-alive connection */
+    kill(d.pid, SIGTERM);
+    int refused = 0;
+    for (int i = 0; i < 100 && !refused; i++) {
+        int fd = connect_port(d.port);
+        refused = fd < 0;
+        if (fd >= 0) close(fd);
+        else break;
+        usleep(20000);
+    }
+    CHECK(refused, "drain: new connections are refused");
+    const char *hreq = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(idle, hreq, strlen(hreq));
+    size_t n = 0;
+    char *r = recv_all(idle, &n);
+    CHECK(r && !strncmp(r, "HTTP/1.1 503", 12) && strstr(r, "draining") && strcasestr(r, "Connection: close"),
+          "drain: /health on an open connection: %.300s", r ? r : "");
+    free(r);
+    close(idle);
+    for (int i = 0; i < 2; i++) {
+        r = recv_all(fds[i], &n);
+        close(fds[i]);
+        CHECK(r && !strncmp(r, "HTTP/1.1 200", 12) &&
+                  strstr(r, i ? "\"completion_tokens\":20" : "\"completion_tokens\":4000") &&
+                  (i || strstr(r, "data: [DONE]")),
+              "drain: request %d finished in full: %.200s", i, r ? r + (n > 300 ? n - 300 : 0) : "");
+        free(r);
+    }
+    int code = -1;
+    for (int i = 0; i < 1500 && d.pid > 0; i++) {
+        int st;
+        if (waitpid(d.pid, &st, WNOHANG) == d.pid) {
+            d.pid = 0;
+            code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        } else {
+            usleep(10000);
+        }
+    }
+    if (d.pid > 0) srv_stop(&d);
+    CHECK(code == 0, "exit status %d after the drain", code);
+    unlink(d.log);
+}
+
+/* Starts `rwkv serve -m model` and returns its port from the "bound to" line (0 if none), before
+ * the model is loaded. */
+static int start_unloaded(const char *model, const char *log, pid_t *pid) {
+    *pid = fork();
+    if (*pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(test_rwkv_bin(), test_rwkv_bin(), "serve", "-m", model, "--port", "0", "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 300 && !port && *pid > 0; i++) {
+        usleep(100000);
+        size_t n = 0;
+        char *txt = test_read_file(log, &n);
+        const char *at = txt ? strstr(txt, "bound to http://127.0.0.1:") : NULL;
+        if (at) port = atoi(at + 26);
+        free(txt);
+    }
+    return port;
+}
+
+/* The exit status of pid (waiting up to 10 s; then it is killed and -1 returned). */
+static int exit_status(pid_t pid) {
+    for (int i = 0; i < 1000; i++) {
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* While the model loads, the server already answers: /health and the API 503, /metrics ready 0;
+ * a signal then ends it at once. The model is a FIFO, so loading waits until the test opens it
+ * (and then fails: not a file). */
+static void loading(void) {
+    char fifo[128], log[128];
+    snprintf(fifo, sizeof fifo, "/tmp/test_server_%d_fifo.pth", (int)getpid());
+    snprintf(log, sizeof log, "/tmp/test_server_%d_loading.log", (int)getpid());
+    unlink(fifo);
+    if (mkfifo(fifo, 0600)) {
+        CHECK(0, "mkfifo %s failed", fifo);
+        return;
+    }
+    pid_t pid;
+    int port = start_unloaded(fifo, log, &pid);
+    CHECK(port > 0, "loading: no 'bound to' line in %s", log);
+    if (port) {
+        char *b = NULL;
+        CHECK(get(port, "/health", &b) == 503 && b && strstr(b, "loading"), "loading: /health %s", b ? b : "");
+        free(b);
+        b = NULL;
+        CHECK(post(port, "/v1/completions", "{\"prompt\":\"a\"}", &b) == 503 && b && strstr(b, "loading"),
+              "loading: a completion gets 503: %s", b ? b : "");
+        free(b);
+        CHECK(metric(port, "rwkv_ready") == 0, "loading: rwkv_ready 0");
+    }
+    kill(pid, SIGTERM);
+    int code = exit_status(pid);
+    CHECK(code == 0, "loading: exit %d after SIGTERM while loading", code);
+    port = start_unloaded(fifo, log, &pid);
+    CHECK(port > 0, "loading: second server: no 'bound to' line");
+    int w = open(fifo, O_WRONLY); /* lets the loader's open() return; a FIFO is not a model */
+    if (w >= 0) close(w);
+    code = exit_status(pid);
+    size_t n = 0;
+    char *txt = test_read_file(log, &n);
+    CHECK(code == 1 && txt && strstr(txt, "not a regular file"), "loading: exit %d after a bad model: %s", code,
+          txt ? txt : "");
+    free(txt);
+    unlink(fifo);
+    unlink(log);
+}
+
 /* ---- command-line checks that need no running server ---- */
 
 /* Runs `rwkv serve ARGS` expecting it to fail at start-up: exit status and stderr. */
@@ -961,6 +1125,7 @@ int main(void) {
     if (have_node) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
         CHECK(run_node("openai.mjs", url) == 0, "tests/server/openai.mjs failed");
+        CHECK(run_node("responses.mjs", url) == 0, "tests/server/responses.mjs failed");
         if (file_exists("/usr/bin/chromium")) {
             snprintf(url, sizeof url, "http://127.0.0.1:%d/' http://127.0.0.1:%d/ '4096", port, s2.port);
             CHECK(run_node("webpage.mjs", url) == 0, "tests/server/webpage.mjs failed");
@@ -1187,6 +1352,8 @@ int main(void) {
     connection_limits();
     framing_cases(&n_cases);
     shutdown_answers();
+    graceful_drain();
+    loading();
     start_up_errors("/tmp");
     host_name();
 
