@@ -299,7 +299,7 @@ int cmd_serve(int argc, char **argv) {
     wait_and_drain(&s, &set, drain_s);
     rc = CLI_EXIT_OK;
     srv_sched_stop(&s);
-    srv_store_drain(s.store, 10000); /* the last states and records */
+    srv_store_drain(s.store, 5000); /* the last states and records */
 stop_http:
     srv_http_stop(&s);
     srv_store_free(s.store);

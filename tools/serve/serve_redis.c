@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* ---- the URL ----------------------------------------------------------------------------------- */
@@ -96,6 +97,8 @@ struct srv_redis {
     srv_redis_url url;
     int ttl_s;
     int timeout_ms;
+    pthread_mutex_t mu;       /* guards c being replaced, against srv_redis_abort */
+    int aborted;
     redisContext *c;
     double retry_at;          /* after a failure: no new attempt before this time */
     char err[160];            /* the last failure */
@@ -110,6 +113,10 @@ static double mono_s(void) {
 srv_redis *srv_redis_open(const srv_redis_url *url, int ttl_s, int timeout_ms) {
     srv_redis *r = calloc(1, sizeof *r);
     if (!r) return NULL;
+    if (pthread_mutex_init(&r->mu, NULL)) {
+        free(r);
+        return NULL;
+    }
     r->url = *url;
     r->ttl_s = ttl_s;
     r->timeout_ms = timeout_ms;
@@ -119,7 +126,16 @@ srv_redis *srv_redis_open(const srv_redis_url *url, int ttl_s, int timeout_ms) {
 void srv_redis_close(srv_redis *r) {
     if (!r) return;
     if (r->c) redisFree(r->c);
+    pthread_mutex_destroy(&r->mu);
     free(r);
+}
+
+void srv_redis_abort(srv_redis *r) {
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    r->aborted = 1;
+    if (r->c && r->c->fd >= 0) shutdown(r->c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&r->mu);
 }
 
 const char *srv_redis_error(const srv_redis *r) { return r->err; }
@@ -127,8 +143,10 @@ const char *srv_redis_error(const srv_redis *r) { return r->err; }
 /* Marks the connection failed (reconnect after a second). Returns -1. */
 static int failed(srv_redis *r, const char *what) {
     snprintf(r->err, sizeof r->err, "%s", what);
+    pthread_mutex_lock(&r->mu);
     if (r->c) redisFree(r->c);
     r->c = NULL;
+    pthread_mutex_unlock(&r->mu);
     r->retry_at = mono_s() + 1.0;
     return -1;
 }
@@ -153,9 +171,13 @@ static redisReply *command(srv_redis *r, int argc, const char **argv, const size
 /* Connects (again) when needed: 0 when connected. */
 static int ensure(srv_redis *r) {
     if (r->c) return 0;
-    if (mono_s() < r->retry_at) return -1;
+    if (mono_s() < r->retry_at || r->aborted) return -1;
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    r->c = redisConnectWithTimeout(r->url.host, r->url.port, tv);
+    redisContext *c = redisConnectWithTimeout(r->url.host, r->url.port, tv);
+    pthread_mutex_lock(&r->mu);
+    r->c = c;
+    if (c && r->aborted && c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&r->mu);
     if (!r->c) return failed(r, "out of memory");
     if (r->c->err) return failed(r, r->c->errstr);
     if (redisSetTimeout(r->c, tv) != REDIS_OK) return failed(r, "cannot set the socket timeout");

@@ -393,6 +393,8 @@ void srv_store_free(srv_store *st) {
         pthread_cond_broadcast(&st->rq.cond);
         pthread_cond_broadcast(&st->wq.cond);
         pthread_mutex_unlock(&st->mu);
+        srv_redis_abort(st->rconn); /* a call blocked on a slow store returns now */
+        srv_redis_abort(st->wconn);
         pthread_join(st->reader, NULL);
         pthread_join(st->writer, NULL);
         fail_all(st, &st->rq);

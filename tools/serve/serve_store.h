@@ -58,6 +58,8 @@ typedef struct srv_redis srv_redis;
  * NULL when out of memory. */
 srv_redis *srv_redis_open(const srv_redis_url *url, int ttl_s, int timeout_ms);
 void srv_redis_close(srv_redis *r);
+/* Makes the call in progress (another thread's) fail at once and every later one too: shutdown. */
+void srv_redis_abort(srv_redis *r);
 /* The reason of the last failure. */
 const char *srv_redis_error(const srv_redis *r);
 extern const srv_backend_ops srv_redis_ops;
