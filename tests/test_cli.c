@@ -136,14 +136,16 @@ static void test_info(void) {
     CHECK(strstr(r.out, "\"params\":") && strstr(r.out, "\"state_bytes\":") &&
           strstr(r.out, "\"fingerprint\":\""), "info: missing fields: %s", r.out);
 
-    /* The whole line parses (jansson) into the 17 documented members with their types. */
+    /* The whole line parses (jansson) into the 19 documented members with their types. */
     json_t *j = json_loads(r.out, 0, NULL);
     static const char *const strs[] = {"generation", "weight_dtype", "format", "quant_products",
-                                       "prefill_products", "fingerprint"};
+                                       "prefill_products", "fingerprint", "backend", "device"};
     static const char *const ints[] = {"n_layer", "n_embd", "head_size", "n_head", "n_vocab", "n_ffn",
                                        "params", "seq_chunk", "state_bytes", "file_bytes", "decode_bytes"};
-    CHECK(json_is_object(j) && json_object_size(j) == 17, "info: 17 members: %s", r.out);
-    for (size_t i = 0; i < 6; i++) CHECK(json_is_string(json_object_get(j, strs[i])), "info: %s is a string", strs[i]);
+    CHECK(json_is_object(j) && json_object_size(j) == 19, "info: 19 members: %s", r.out);
+    CHECK(json_is_string(json_object_get(j, "backend")) && !strcmp(json_string_value(json_object_get(j, "backend")), "cpu"),
+          "info: backend cpu");
+    for (size_t i = 0; i < 8; i++) CHECK(json_is_string(json_object_get(j, strs[i])), "info: %s is a string", strs[i]);
     for (size_t i = 0; i < 11; i++) CHECK(json_is_integer(json_object_get(j, ints[i])), "info: %s is an integer", ints[i]);
     CHECK(json_integer_value(json_object_get(j, "state_bytes")) == 202752, "info: state_bytes");
     CHECK(strlen(json_string_value(json_object_get(j, "fingerprint")) ? json_string_value(json_object_get(j, "fingerprint")) : "") == 16,
@@ -621,7 +623,7 @@ static void test_completion_and_man(void) {
 
     /* Every option the completion offers (read from the help texts) is one the command knows. */
     static const char *const cmds[] = {"info", "generate", "logits", "tokenize", "chat", "init", "bench",
-                                       "convert", "quantize", "eval perplexity", "eval lambada", "serve"};
+                                       "convert", "quantize", "eval perplexity", "eval lambada", "serve", "devices"};
     char all[2048] = "";
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char line[128];
@@ -757,6 +759,26 @@ static void test_bad_inputs(void) {
     BAD("--top-k 1.5", "generate", "-m", model_path, "-p", "x", "--top-k", "1.5");
     BAD("--seed -1", "generate", "-m", model_path, "-p", "x", "--seed", "-1");
     BAD("--threads -1", "generate", "-m", model_path, "-p", "x", "--threads", "-1");
+    /* the environment's model parameters: malformed values are errors; good ones take effect */
+    static const char *const bad_env[] = {"RWKV_DEVICE=tpu ", "RWKV_QUANT_DOT=fast ", "RWKV_FORCE_SCALAR=maybe ",
+                                          "RWKV_AMX=2 ", "RWKV_PREFILL_BF16=x "};
+    for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
+        run_rwkv(&r, bad_env[i], NULL, "info", model_path, NULL);
+        check_error(bad_env[i], &r);
+        test_result_free(&r);
+    }
+    run_rwkv(&r, "RWKV_FORCE_SCALAR=1 ", NULL, "info", test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"), NULL);
+    CHECK(r.rc == 0 && json_has(r.out, "quant_products", "\"scalar\""), "RWKV_FORCE_SCALAR=1 takes effect: %s%s",
+          r.out, r.err);
+    test_result_free(&r);
+    run_rwkv(&r, "RWKV_DEVICE=cpu RWKV_QUANT_DOT=exact ", NULL, "info", test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"),
+             "--threads", "1", NULL);
+    CHECK(r.rc == 0 && json_has(r.out, "quant_products", "\"exact\"") && strstr(r.out, "1 thread\""),
+          "RWKV_QUANT_DOT=exact and --threads 1 take effect: %s%s", r.out, r.err);
+    test_result_free(&r);
+    BAD("--device unknown", "generate", "-m", model_path, "-p", "x", "--device", "tpu");
+    BAD("--device vulkan:x", "info", model_path, "--device", "vulkan:x");
+    BAD("--device empty", "info", model_path, "--device", "");
     BAD("--stop empty", "generate", "-m", model_path, "-p", "x", "--stop", "");
     BAD("flag with a value", "logits", "-m", model_path, "-p", "x", "--all=1", "-o", tmp_path("o.bin"));
     BAD("--tokens 1,x", "logits", "-m", model_path, "--tokens", "1,x", "-o", tmp_path("o.bin"));

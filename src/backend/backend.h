@@ -222,7 +222,7 @@ typedef struct rwkv_backend_params {
     int amx;              /* RWKV_AMX_* */
 } rwkv_backend_params;
 
-/* Makes the backend that p->device names (the one selector of backends: src/backend/backend.c).
+/* Makes the backend that p->device names (the one selector of backends: src/backend/registry.c).
  * RWKV_ERR_UNSUPPORTED for a device this build has no backend for or that is absent. */
 rwkv_status rwkv_backend_new(const rwkv_backend_params *p, rwkv_backend **out);
 void rwkv_backend_free(rwkv_backend *be);

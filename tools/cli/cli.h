@@ -124,15 +124,36 @@ int cli_write_stdout(const void *data, size_t len);
 
 /* ---- model and vocabulary ------------------------------------------------------------------ */
 
+/* The options of every command that loads a model: ids above any command's own, their table rows
+ * (CLI_MODEL_OPTIONS, for a cli_option array), their help lines and their parser. */
+enum { CLI_OPT_THREADS = 1100, CLI_OPT_DEVICE, CLI_OPT_PREFILL_BF16 };
+#define CLI_MODEL_OPTIONS                                                                           \
+    {CLI_OPT_THREADS, "threads", 't', 1}, {CLI_OPT_DEVICE, "device", 0, 1},                         \
+        {CLI_OPT_PREFILL_BF16, "prefill-bf16", 0, 0}
+#define CLI_MODEL_HELP                                                                              \
+    "  -t, --threads N             worker threads (0 = physical cores)\n"                          \
+    "      --device DEV            where the model runs: cpu (default), vulkan, vulkan:N (see\n"    \
+    "                              'rwkv devices'; also $RWKV_DEVICE)\n"                          \
+    "      --prefill-bf16          prompt products of fp16/bf16 weights in bfloat16: faster,\n"    \
+    "                              ~0.03 logit change (also $RWKV_PREFILL_BF16=1)\n"
+typedef struct cli_model_opts {
+    int n_threads;       /* 0 = physical cores */
+    const char *device;  /* NULL: $RWKV_DEVICE or the CPU */
+    int prefill_bf16;    /* 1: --prefill-bf16 */
+} cli_model_opts;
+/* Stores the value v of model option id (one of CLI_OPT_THREADS..CLI_OPT_PREFILL_BF16) in o.
+ * Returns 0, or -1 after printing an error for a bad value. */
+int cli_parse_model_option(int id, const char *v, cli_model_opts *o);
+
+
 /* Loads the model at path with n_threads workers (0 = default). Prints an error and returns -1 on
  * failure (missing file, directory, corrupt ...). */
-int cli_load_model(const char *path, int n_threads, rwkv_model **out);
-/* The model parameters' defaults with what the environment asks for — the one place the CLI reads
- * these variables: RWKV_FORCE_SCALAR=1 (scalar kernels), RWKV_QUANT_DOT=auto|exact|int8,
+int cli_load_model(const char *path, const struct cli_model_opts *o, rwkv_model **out);
+/* The model parameters from the environment, then the options o (may be NULL) — the one place the
+ * CLI reads these variables: RWKV_FORCE_SCALAR=1 (scalar kernels), RWKV_QUANT_DOT=auto|exact|int8,
  * RWKV_PREFILL_BF16=1, RWKV_AMX=0 (no AMX tiles), RWKV_DEVICE=cpu|vulkan|vulkan:N. A malformed
  * value prints an error and returns -1. */
-int cli_model_params(rwkv_model_params *mp);
-/* Same, with every model parameter given. */
+int cli_model_params(const struct cli_model_opts *o, rwkv_model_params *mp);
 int cli_load_model_params(const char *path, const rwkv_model_params *mp, rwkv_model **out);
 
 /* The tokenizer for a model with n_vocab tokens: vocab_opt if given, else $RWKV_VOCAB, else

@@ -469,7 +469,22 @@ static int env_bool(const char *name, int dflt, int *out) {
     return 0;
 }
 
-int cli_model_params(rwkv_model_params *mp) {
+int cli_parse_model_option(int id, const char *v, cli_model_opts *o) {
+    switch (id) {
+    case CLI_OPT_THREADS: return cli_parse_int("--threads", v, 0, 4096, &o->n_threads);
+    case CLI_OPT_DEVICE:
+        if (!*v) {
+            cli_error("--device: empty device name (cpu, vulkan or vulkan:N)");
+            return -1;
+        }
+        o->device = v;
+        return 0;
+    case CLI_OPT_PREFILL_BF16: o->prefill_bf16 = 1; return 0;
+    default: return -1;
+    }
+}
+
+int cli_model_params(const cli_model_opts *o, rwkv_model_params *mp) {
     rwkv_model_params_default(mp);
     int amx = 1;
     if (env_bool("RWKV_FORCE_SCALAR", 0, &mp->force_scalar) || env_bool("RWKV_PREFILL_BF16", 0, &mp->prefill_bf16) ||
@@ -488,14 +503,18 @@ int cli_model_params(rwkv_model_params *mp) {
     }
     const char *d = getenv("RWKV_DEVICE");
     if (d && *d) mp->device = d;
+    if (o) {
+        mp->n_threads = o->n_threads;
+        if (o->device) mp->device = o->device;
+        if (o->prefill_bf16) mp->prefill_bf16 = 1;
+    }
     return 0;
 }
 
-int cli_load_model(const char *path, int n_threads, rwkv_model **out) {
+int cli_load_model(const char *path, const cli_model_opts *o, rwkv_model **out) {
     rwkv_model_params mp;
     *out = NULL;
-    if (cli_model_params(&mp)) return -1;
-    mp.n_threads = n_threads;
+    if (cli_model_params(o, &mp)) return -1;
     return cli_load_model_params(path, &mp, out);
 }
 

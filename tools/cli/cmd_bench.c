@@ -13,8 +13,9 @@
 #include <unistd.h>
 
 static const char bench_usage[] =
-    "usage: rwkv bench [-m] MODEL [--threads N] [--prompt-tokens 512] [--gen 128] [--reps 5]\n"
-    "                  [--json] [--long N] [--seed S] [--bw-mb MIB] [--prefill-bf16] [--chunk N]\n"
+    "usage: rwkv bench [-m] MODEL [--threads N] [--device DEV] [--prompt-tokens 512] [--gen 128]\n"
+    "                  [--reps 5] [--json] [--long N] [--seed S] [--bw-mb MIB] [--prefill-bf16]\n"
+    "                  [--chunk N]\n"
     "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Loads the model, warms up, then per\n"
     "repetition: prefill of a random prompt of --prompt-tokens tokens (--prompt N: the same,\n"
     "deprecated) from a fresh state (logits of the last token), then --gen decode steps (one token\n"
@@ -28,11 +29,12 @@ static const char bench_usage[] =
     "affected.\n"
     "--long N also prefills N tokens (in chunks, no logits) and compares peak RSS and decode\n"
     "ms/token after it with those after a 100-token prompt.\n"
-    "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
-    "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
-    "RWKV_PREFILL_BF16=1); the default is exact fp32.\n"
+    "--json prints one object. The default prefill arithmetic is exact fp32.\n"
+    "On a GPU (--device vulkan or vulkan:N) the decode bandwidth is compared with the device's\n"
+    "copy-kernel bandwidth (device_bw_gbs: a copy of 256 MiB, as `rwkv devices` measures it).\n"
     "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"
-    "library's).\n";
+    "library's).\n"
+    CLI_MODEL_HELP;
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
@@ -355,7 +357,8 @@ static void json_stats(json_t *o, const char *key, stats s) {
 
 typedef struct bench_opts {
     const char *model_path;
-    int threads, prompt, gen, reps, json, bw_mib, prefill_bf16, chunk;
+    cli_model_opts mo;
+    int prompt, gen, reps, json, bw_mib, chunk;
     long long long_n;
     uint64_t seed;
 } bench_opts;
@@ -403,17 +406,17 @@ static int run_long(bench_ctx *b, const bench_opts *o, int32_t *buf, size_t buf_
 
 /* Parses the command line into *o; returns -1 to continue, else the exit status. */
 static int parse_bench_args(int argc, char **argv, bench_opts *o) {
-    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_PROMPT_OLD, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG,
-           OPT_SEED, OPT_BW, OPT_BF16, OPT_CHUNK };
+    enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_OLD, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG,
+           OPT_SEED, OPT_BW, OPT_CHUNK };
     static const cli_option opts[] = {
-        {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt-tokens", 0, 1},
+        {OPT_MODEL, "model", 'm', 1}, CLI_MODEL_OPTIONS, {OPT_PROMPT, "prompt-tokens", 0, 1},
         {OPT_PROMPT_OLD, "prompt", 'p', 1},
         {OPT_GEN, "gen", 'n', 1},     {OPT_REPS, "reps", 'r', 1},       {OPT_JSON, "json", 0, 0},
         {OPT_LONG, "long", 0, 1},     {OPT_SEED, "seed", 0, 1},         {OPT_BW, "bw-mb", 0, 1},
-        {OPT_BF16, "prefill-bf16", 0, 0}, {OPT_CHUNK, "chunk", 0, 1},
+        {OPT_CHUNK, "chunk", 0, 1},
         {0, NULL, 0, 0},
     };
-    *o = (bench_opts){.threads = 0, .prompt = 512, .gen = 128, .reps = 5, .bw_mib = bw_default_mib(), .seed = 1};
+    *o = (bench_opts){.prompt = 512, .gen = 128, .reps = 5, .bw_mib = bw_default_mib(), .seed = 1};
     cli_parser p;
     cli_parser_init(&p, "bench", argc, argv);
     const char *v;
@@ -426,7 +429,9 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
             if (o->model_path) return cli_usage_error("bench", "only one model may be given");
             o->model_path = v;
             break;
-        case OPT_THREADS: if (cli_parse_int("--threads", v, 0, 256, &o->threads)) return CLI_EXIT_USAGE; break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16:
+            if (cli_parse_model_option(id, v, &o->mo)) return CLI_EXIT_USAGE;
+            break;
         case OPT_PROMPT_OLD:
             fprintf(stderr, "rwkv: note: bench --prompt N is deprecated: it is --prompt-tokens N\n");
             /* fall through */
@@ -436,7 +441,6 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
         case OPT_GEN: if (cli_parse_int("--gen", v, 1, 1 << 20, &o->gen)) return CLI_EXIT_USAGE; break;
         case OPT_REPS: if (cli_parse_int("--reps", v, 1, 1000, &o->reps)) return CLI_EXIT_USAGE; break;
         case OPT_JSON: o->json = 1; break;
-        case OPT_BF16: o->prefill_bf16 = 1; break;
         case OPT_CHUNK: if (cli_parse_int("--chunk", v, 1, 4096, &o->chunk)) return CLI_EXIT_USAGE; break;
         case OPT_LONG: if (cli_parse_i64("--long", v, 1, 1000000000LL, &o->long_n)) return CLI_EXIT_USAGE; break;
         case OPT_SEED: if (cli_parse_u64("--seed", v, &o->seed)) return CLI_EXIT_USAGE; break;
@@ -454,10 +458,10 @@ int cmd_bench(int argc, char **argv) {
     bench_ctx b = {0};
     b.finite = true;
     if (access(o.model_path, R_OK) != 0) { /* report a missing model before measuring anything */
-        if (cli_load_model(o.model_path, o.threads, &b.model) == 0) rwkv_model_free(b.model);
+        if (cli_load_model(o.model_path, &o.mo, &b.model) == 0) rwkv_model_free(b.model);
         return CLI_EXIT_RUNTIME;
     }
-    int bw_threads = o.threads > 0 ? o.threads : physical_cores();
+    int bw_threads = o.mo.n_threads > 0 ? o.mo.n_threads : physical_cores();
     if (bw_threads > 256) bw_threads = 256;
     const char *bw_isa;
     g_bw_sum = bw_sum_best(&bw_isa);
@@ -466,14 +470,18 @@ int cmd_bench(int argc, char **argv) {
     /* The weights are made resident at load (prefault), so peak RSS measures the engine's
      * memory and does not grow with the embedding rows a prompt happens to touch. */
     rwkv_model_params mp;
-    if (cli_model_params(&mp)) return CLI_EXIT_USAGE;
-    mp.n_threads = o.threads;
+    if (cli_model_params(&o.mo, &mp)) return CLI_EXIT_USAGE;
     mp.prefault = 1;
-    if (o.prefill_bf16) mp.prefill_bf16 = 1;
     mp.seq_chunk = o.chunk;
+    /* on a GPU the decode bandwidth is compared with the device's, from its copy kernel (before
+     * the model takes the device's memory; 0 where it cannot be measured) */
+    double dev_bw = 0;
+    const int on_device = mp.device && *mp.device && strcmp(mp.device, "cpu") != 0;
+    if (on_device && rwkv_device_bandwidth(mp.device, 256, 8, &dev_bw) != RWKV_OK) dev_bw = 0;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(b.model, &info);
+    const double ref_bw = on_device ? dev_bw : mem_bw; /* what decode_gbs is a fraction of */
     b.n_vocab = info.n_vocab;
     size_t buf_n = (size_t)o.prompt > 512 ? (size_t)o.prompt : 512;
     int32_t *tok = malloc(buf_n * sizeof *tok);
@@ -542,8 +550,11 @@ int cmd_bench(int argc, char **argv) {
         json_stats(j, "decode_gbs", sbw);
         json_object_update_new(j, json_pack("{s:o, s:i, s:o, s:o, s:o}", "mem_bw_gbs", cli_json_number(mem_bw),
                                         "mem_bw_mib", o.bw_mib, "mem_bw_loads", cli_json_str(bw_isa), "bw_fraction",
-                                        cli_json_number(mem_bw > 0 ? sbw.med / mem_bw : 0.0), "peak_rss_mb",
+                                        cli_json_number(ref_bw > 0 ? sbw.med / ref_bw : 0.0), "peak_rss_mb",
                                         cli_json_number(rss)));
+        json_object_update_new(j, json_pack("{s:o, s:o}", "backend", cli_json_str(info.backend), "device",
+                                            cli_json_str(info.device)));
+        if (on_device) json_object_set_new(j, "device_bw_gbs", cli_json_number(dev_bw));
         if (o.long_n > 0)
             json_object_update_new(j, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "long_tokens", (json_int_t)o.long_n,
                                             "long_prefill_tok_s", cli_json_number(lr.prefill_tok_s), "rss_short_mb",
@@ -563,10 +574,13 @@ int cmd_bench(int argc, char **argv) {
                                                         : info.quant_products);
         printf("memory   read bandwidth %.1f GB/s (%s loads over %d MiB, %d threads, best of 8)\n", mem_bw,
                bw_isa, o.bw_mib, bw_threads);
+        if (on_device)
+            printf("device   %s: %s; copy bandwidth %.1f GB/s (256 MiB, best of 8)\n", info.backend, info.device,
+                   dev_bw);
         printf("decode   %.2f tok/s = %.2f ms/token  [min %.2f, max %.2f tok/s]  (%d reps x %d tokens)\n", sd.med,
                sms.med, sd.min, sd.max, o.reps, o.gen);
         printf("         %.1f MB of weights per token -> %.1f GB/s [%.1f, %.1f] beside %.1f GB/s measured = %.1f%%\n",
-               bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
+               bpt / 1e6, sbw.med, sbw.min, sbw.max, ref_bw, ref_bw > 0 ? 100.0 * sbw.med / ref_bw : 0.0);
         printf("prefill  %.1f tok/s [min %.1f, max %.1f] for %d tokens -> %.1f GFLOP/s [%.1f, %.1f]\n", sp.med, sp.min,
                sp.max, o.prompt, sg.med, sg.min, sg.max);
         printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products,\n"

@@ -51,7 +51,7 @@ static const char chat_usage[] =
     "      --seed S                random seed (default: from the clock)\n"
     "      --vocab FILE            World vocabulary (default: the GGUF's own, $RWKV_VOCAB, or\n"
     "                              rwkv_vocab_v20230424.txt next to the model)\n"
-    "  -t, --threads N             worker threads (0 = physical cores)\n"
+    CLI_MODEL_HELP
     "      --plain                 pipe mode even on a terminal\n"
     "      --jsonl                 pipe mode with one JSON object per line in and out\n"
     "  -v, --verbose               one line per turn on stderr: tokens fed, reply tokens, speed\n";
@@ -688,7 +688,7 @@ static int jsonl_line(chat *c, const char *line, size_t len) {
 
 int cmd_chat(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_VOCAB,
-           OPT_THREADS, OPT_PLAIN, OPT_VERBOSE, OPT_JSONL };
+           OPT_PLAIN, OPT_VERBOSE, OPT_JSONL };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_SYSTEM, "system", 0, 1},
@@ -699,7 +699,7 @@ int cmd_chat(int argc, char **argv) {
         {OPT_N, "n-tokens", 0, 1},
         CLI_SAMPLING_OPTIONS,
         {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1},
+        CLI_MODEL_OPTIONS,
         {OPT_PLAIN, "plain", 0, 0},
         {OPT_VERBOSE, "verbose", 'v', 0},
         {OPT_JSONL, "jsonl", 0, 0},
@@ -716,7 +716,8 @@ int cmd_chat(int argc, char **argv) {
     c.sp.frequency_penalty = 0.5f;
     c.sp.penalty_decay = 0.996f;
     const char *model_path = NULL, *state_path = NULL, *vocab_path = NULL;
-    int n_threads = 0, have_seed = 0, force_plain = 0, think_opts = 0;
+    int have_seed = 0, force_plain = 0, think_opts = 0;
+    cli_model_opts mo = {0};
     cli_parser p;
     cli_parser_init(&p, "chat", argc, argv);
     const char *v;
@@ -737,7 +738,7 @@ int cmd_chat(int argc, char **argv) {
             bad = cli_parse_sampling(id, v, &c.sp, &have_seed) != 0;
             break;
         case OPT_VOCAB: vocab_path = v; break;
-        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16: bad = cli_parse_model_option(id, v, &mo); break;
         case OPT_PLAIN: force_plain = 1; break;
         case OPT_VERBOSE: c.verbose = 1; break;
         case OPT_JSONL: c.jsonl = 1; break;
@@ -753,7 +754,7 @@ int cmd_chat(int argc, char **argv) {
 
     int rc = CLI_EXIT_RUNTIME;
     rwkv_status st;
-    if (cli_load_model(model_path, n_threads, &c.model)) goto done;
+    if (cli_load_model(model_path, &mo, &c.model)) goto done;
     rwkv_model_get_info(c.model, &c.info);
     if (cli_load_tokenizer(model_path, vocab_path, c.info.n_vocab, &c.tok)) goto done;
     if ((st = rwkv_sampler_new(&c.sp, c.info.n_vocab, c.tok, &c.sampler)) != RWKV_OK) {

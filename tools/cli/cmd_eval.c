@@ -30,7 +30,7 @@ static const char eval_common[] =
     "  -m, --model FILE     model file (.pth, rwkv.cpp .bin or .gguf)\n"
     "      --json           print one JSON object instead of a line of text\n"
     "      --vocab FILE     World vocabulary (default: the GGUF's own, $RWKV_VOCAB, next to the model)\n"
-    "  -t, --threads N      worker threads (0 = physical cores)\n";
+    CLI_MODEL_HELP;
 static const char eval_perplexity_usage[] =
     "perplexity:\n"
     "  -f, --file FILE      the text (binary-safe; '-' = stdin)\n"
@@ -165,23 +165,24 @@ static int score_run(scorer *sc, const int32_t *tokens, size_t n, size_t from, s
 
 typedef struct eval_opts {
     const char *model_path, *vocab_path, *text_path, *data_path;
-    int n_threads, ctx, limit, pad_token; /* ctx 0: one window; limit 0: all; pad -1: none, -2: default */
+    cli_model_opts mo;
+    int ctx, limit, pad_token; /* ctx 0: one window; limit 0: all; pad -1: none, -2: default */
     bool json;
 } eval_opts;
 
 /* Parses the options of subcommand cmd ("eval perplexity" / "eval lambada"). Returns -1 when
  * the command should exit with *rc (help printed or usage error), 0 to go on. */
 static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval_opts *o, int *rc) {
-    enum { OPT_MODEL = 1, OPT_JSON, OPT_VOCAB, OPT_THREADS, OPT_FILE, OPT_CTX, OPT_DATA, OPT_LIMIT,
+    enum { OPT_MODEL = 1, OPT_JSON, OPT_VOCAB, OPT_FILE, OPT_CTX, OPT_DATA, OPT_LIMIT,
            OPT_PAD };
     static const cli_option ppl_opts[] = {
         {OPT_MODEL, "model", 'm', 1}, {OPT_JSON, "json", 0, 0}, {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1}, {OPT_FILE, "file", 'f', 1}, {OPT_CTX, "ctx", 0, 1},
+        CLI_MODEL_OPTIONS, {OPT_FILE, "file", 'f', 1}, {OPT_CTX, "ctx", 0, 1},
         {0, NULL, 0, 0},
     };
     static const cli_option lam_opts[] = {
         {OPT_MODEL, "model", 'm', 1}, {OPT_JSON, "json", 0, 0}, {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1}, {OPT_DATA, "data", 0, 1}, {OPT_LIMIT, "limit", 0, 1},
+        CLI_MODEL_OPTIONS, {OPT_DATA, "data", 0, 1}, {OPT_LIMIT, "limit", 0, 1},
         {OPT_PAD, "pad-token", 0, 1}, {0, NULL, 0, 0},
     };
     memset(o, 0, sizeof *o);
@@ -198,8 +199,8 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
         case OPT_MODEL: o->model_path = v; break;
         case OPT_JSON: o->json = true; break;
         case OPT_VOCAB: o->vocab_path = v; break;
-        case OPT_THREADS:
-            if (cli_parse_int("--threads", v, 0, 4096, &o->n_threads)) return -1;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16:
+            if (cli_parse_model_option(id, v, &o->mo)) return -1;
             break;
         case OPT_FILE: o->text_path = v; break;
         case OPT_CTX:
@@ -237,7 +238,7 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
 static int scorer_open(const eval_opts *o, scorer *sc, rwkv_tokenizer **tok) {
     memset(sc, 0, sizeof *sc);
     *tok = NULL;
-    if (cli_load_model(o->model_path, o->n_threads, &sc->model)) return -1;
+    if (cli_load_model(o->model_path, &o->mo, &sc->model)) return -1;
     rwkv_model_info info;
     rwkv_model_get_info(sc->model, &info);
     sc->n_vocab = info.n_vocab;

@@ -31,7 +31,7 @@ static const char generate_usage[] =
     "                              interrupted); replaced atomically; docs/STATE_FORMAT.md\n"
     "      --vocab FILE            World vocabulary (default: the GGUF's own, $RWKV_VOCAB, or\n"
     "                              rwkv_vocab_v20230424.txt next to the model)\n"
-    "  -t, --threads N             worker threads (0 = physical cores)\n"
+    CLI_MODEL_HELP
     "  -q, --quiet                 no summary line on stderr\n";
 
 enum { MAX_STOPS = 64 };
@@ -54,7 +54,7 @@ static int write_released(rwkv_stream *s, char *last) {
 
 int cmd_generate(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_N, OPT_STOP, OPT_STATE, OPT_VOCAB,
-           OPT_THREADS, OPT_QUIET, OPT_STATE_OUT };
+           OPT_QUIET, OPT_STATE_OUT };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_PROMPT, "prompt", 'p', 1},
@@ -65,7 +65,7 @@ int cmd_generate(int argc, char **argv) {
         {OPT_STOP, "stop", 0, 1},
         {OPT_STATE, "state", 0, 1},
         {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1},
+        CLI_MODEL_OPTIONS,
         {OPT_QUIET, "quiet", 'q', 0},
         {OPT_STATE_OUT, "state-out", 0, 1},
         {0, NULL, 0, 0},
@@ -73,7 +73,8 @@ int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *state_path = NULL;
     const char *vocab_path = NULL;
     const char *state_out = NULL; /* --state-out */
-    int n_gen = 128, n_threads = 0, quiet = 0, have_seed = 0;
+    int n_gen = 128, quiet = 0, have_seed = 0;
+    cli_model_opts mo = {0};
     const char *stops[MAX_STOPS];
     size_t n_stops = 0;
     rwkv_sampler_params sp;
@@ -103,7 +104,7 @@ int cmd_generate(int argc, char **argv) {
             break;
         case OPT_STATE: state_path = v; break;
         case OPT_VOCAB: vocab_path = v; break;
-        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16: bad = cli_parse_model_option(id, v, &mo); break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_STATE_OUT: state_out = v; break;
         }
@@ -144,7 +145,7 @@ int cmd_generate(int argc, char **argv) {
             goto done;
         }
     }
-    if (cli_load_model(model_path, n_threads, &model)) goto done;
+    if (cli_load_model(model_path, &mo, &model)) goto done;
     rwkv_model_info info;
     rwkv_model_get_info(model, &info);
     if (cli_load_tokenizer(model_path, vocab_path, info.n_vocab, &tok)) goto done;

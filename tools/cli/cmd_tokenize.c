@@ -117,7 +117,8 @@ int cmd_tokenize(int argc, char **argv) {
         if (cli_check_input("model", model_path)) return CLI_EXIT_RUNTIME;
         if (rwkv_tokenizer_from_model_file(model_path, &tok) != RWKV_OK) {
             rwkv_model *model = NULL;
-            if (cli_load_model(model_path, 1, &model)) return CLI_EXIT_RUNTIME;
+            const cli_model_opts one = {.n_threads = 1, .device = "cpu"};
+            if (cli_load_model(model_path, &one, &model)) return CLI_EXIT_RUNTIME;
             rwkv_model_info info;
             rwkv_model_get_info(model, &info);
             rwkv_model_free(model);

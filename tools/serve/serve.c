@@ -44,7 +44,7 @@ static const char serve_usage[] =
     "      --max-conn-per-ip N open connections per client address (default 128; 0 = no limit)\n"
     "      --quiet             no access log (one line per request on stderr)\n"
     "      --vocab FILE        World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
-    "  -t, --threads N         worker threads (0 = physical cores)\n";
+    CLI_MODEL_HELP;
 
 /* The model's id in the API: the file name without directories and without the extension of a
  * model format (.pth, .gguf, .bin). */
@@ -157,8 +157,8 @@ static int add_listed(const char **list, int *n, int cap, const char *v, const c
 int cmd_serve(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_CACHE, OPT_KEY, OPT_KEY_FILE,
            OPT_ALIAS, OPT_STRICT, OPT_CORS, OPT_BODY, OPT_MAXTOK, OPT_TIMEOUT, OPT_MAX_CONN,
-           OPT_MAX_CONN_IP, OPT_QUIET, OPT_VOCAB, OPT_THREADS, OPT_STORE, OPT_TTL, OPT_STORE_TIMEOUT,
-           OPT_REPLICA, OPT_DRAIN };
+           OPT_MAX_CONN_IP, OPT_QUIET, OPT_VOCAB, OPT_STORE, OPT_TTL, OPT_STORE_TIMEOUT, OPT_REPLICA,
+           OPT_DRAIN };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},       {OPT_HOST, "host", 0, 1},
         {OPT_PORT, "port", 0, 1},           {OPT_PARALLEL, "parallel", 0, 1},
@@ -169,15 +169,16 @@ int cmd_serve(int argc, char **argv) {
         {OPT_MAXTOK, "max-tokens", 0, 1},   {OPT_TIMEOUT, "timeout", 0, 1},
         {OPT_MAX_CONN, "max-conn", 0, 1},   {OPT_MAX_CONN_IP, "max-conn-per-ip", 0, 1},
         {OPT_QUIET, "quiet", 0, 0},         {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1},   {OPT_STORE, "state-store", 0, 1},
-        {OPT_TTL, "state-ttl", 0, 1},       {OPT_STORE_TIMEOUT, "state-timeout", 0, 1},
+        {OPT_STORE, "state-store", 0, 1},   {OPT_TTL, "state-ttl", 0, 1},
+        {OPT_STORE_TIMEOUT, "state-timeout", 0, 1},
         {OPT_REPLICA, "replica-id", 0, 1},  {OPT_DRAIN, "drain-timeout", 0, 1},
-        {0, NULL, 0, 0},
+        CLI_MODEL_OPTIONS,   {0, NULL, 0, 0},
     };
     static server s; /* static: large and zeroed */
     memset(&s, 0, sizeof s);
     const char *model_path = NULL, *host = "127.0.0.1", *vocab = NULL, *store_url = NULL;
-    int port = 8080, queue = 256, cache_mb = 256, threads = 0, ttl = 86400, drain_s = 60;
+    int port = 8080, queue = 256, cache_mb = 256, ttl = 86400, drain_s = 60;
+    cli_model_opts mo = {0};
     s.store_timeout_ms = 1000;
     long long max_body = 1 << 20;
     s.parallel = 8;
@@ -213,7 +214,6 @@ int cmd_serve(int argc, char **argv) {
         case OPT_MAX_CONN_IP: bad = cli_parse_int("--max-conn-per-ip", v, 0, 100000, &s.max_conn_per_ip); break;
         case OPT_QUIET: s.quiet = 1; break;
         case OPT_VOCAB: vocab = v; break;
-        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &threads); break;
         case OPT_STORE: store_url = v; break;
         case OPT_TTL: bad = cli_parse_int("--state-ttl", v, 0, 1 << 30, &ttl); break;
         case OPT_STORE_TIMEOUT: bad = cli_parse_int("--state-timeout", v, 1, 600000, &s.store_timeout_ms); break;
@@ -222,6 +222,7 @@ int cmd_serve(int argc, char **argv) {
             if (!bad) snprintf(s.replica_id, sizeof s.replica_id, "%s", v);
             break;
         case OPT_DRAIN: bad = cli_parse_int("--drain-timeout", v, 0, 86400, &drain_s); break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16: bad = cli_parse_model_option(id, v, &mo); break;
         }
         if (bad) goto free_keys;
     }
@@ -275,7 +276,7 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "rwkv serve: bound to http://%s/, loading %s\n", srv_http_bound(&s), model_path);
     pthread_t watch;
     int watching = pthread_create(&watch, NULL, exit_on_signal, &set) == 0;
-    int loaded = cli_load_model(model_path, threads, &s.model) == 0;
+    int loaded = cli_load_model(model_path, &mo, &s.model) == 0;
     if (loaded) {
         rwkv_model_get_info(s.model, &s.info);
         loaded = cli_load_tokenizer(model_path, vocab, s.info.n_vocab, &s.tok) == 0;
