@@ -17,6 +17,8 @@
 
 /* ---- a running server ---------------------------------------------------------------------- */
 
+const char *srv_log_dir;
+
 double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -43,7 +45,8 @@ int srv_start(srv *s, const char *tag, ...) {
     for (const char *a; n < 38 && (a = va_arg(ap, const char *)) != NULL;) argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    snprintf(s->log, sizeof s->log, "/tmp/test_server_%d_%s.log", (int)getpid(), tag);
+    snprintf(s->log, sizeof s->log, "%s/test_server_%d_%s.log", srv_log_dir ? srv_log_dir : "/tmp", (int)getpid(),
+             tag);
     s->port = 0;
     s->pid = fork();
     if (s->pid < 0) return -1;

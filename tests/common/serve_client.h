@@ -16,6 +16,9 @@ typedef struct srv {
     char log[256];
 } srv;
 
+/* Where srv_start writes the servers' logs (test_server_PID_TAG.log); NULL = /tmp. */
+extern const char *srv_log_dir;
+
 /* Seconds from a monotonic clock. */
 double now_s(void);
 
