@@ -12,7 +12,7 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
              -Iinclude -Isrc -Itools -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
 TOOL_LIBS += -ledit
-TOOL_LIBS += -lmicrohttpd -ljansson
+TOOL_LIBS += -lmicrohttpd -ljansson -lhiredis
 
 # The shared library: librwkv.so.$(SOMAJOR) is its soname, librwkv.so.$(VERSION) the file.
 VERSION  := $(shell sed -n 's/^\#define RWKV_VERSION_STRING "\(.*\)"/\1/p' include/rwkv.h)
