@@ -3,7 +3,7 @@
 # command and every test with the usual -Werror flags, then every test program run under
 # qemu-aarch64 (Debian qemu-user). Prints "N passed, N failed" like tests/run.sh.
 #
-# The rwkv command links libedit, libmicrohttpd and libjansson: their arm64 -dev packages come
+# The rwkv command links libedit, libmicrohttpd, libjansson and libhiredis: their arm64 -dev packages come
 # from Debian multiarch (tests/setup.sh installs them). Without them only the library and the
 # tests that do not run the command are built; the others are reported as SKIP lines (not
 # counted as passed).
@@ -26,7 +26,7 @@ export QEMU_LD_PREFIX
 
 ARM_LIBDIR=${ARM_LIBDIR:-/usr/lib/aarch64-linux-gnu}
 tools=1
-for lib in edit microhttpd jansson; do
+for lib in edit microhttpd jansson hiredis; do
     [ -e "$ARM_LIBDIR/lib$lib.so" ] || tools=0
 done
 if [ "$tools" = 1 ]; then
@@ -39,7 +39,7 @@ else
         if grep -q 'test_rwkv_bin()' "$src"; then
             rm -f "$B/tests/$name" # not run: none from an earlier build either
             echo "SKIP $name: runs the rwkv command, not built for aarch64: the arm64 packages" \
-                 "libedit-dev, libmicrohttpd-dev, libjansson-dev are missing (tests/setup.sh)"
+                 "libedit-dev, libmicrohttpd-dev, libjansson-dev, libhiredis-dev are missing (tests/setup.sh)"
         else
             targets="$targets $B/tests/$name"
         fi

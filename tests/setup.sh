@@ -50,7 +50,7 @@ fi
 # installed, tests/cross.sh builds the library and tests only and prints SKIP lines for the
 # test programs that run the command.
 need=()
-want libedit-dev:arm64 libmicrohttpd-dev:arm64 libjansson-dev:arm64
+want libedit-dev:arm64 libmicrohttpd-dev:arm64 libjansson-dev:arm64 libhiredis-dev:arm64
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]} (multiarch)"
     if ! { dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; } ||
