@@ -207,6 +207,10 @@ rwkv_status vk_flush(vk_backend *b);
 /* Allocates `bytes` of device memory (zeroed). */
 rwkv_status vk_alloc(vk_backend *b, size_t bytes, uint64_t *addr);
 rwkv_status vk_upload_bytes(vk_backend *b, uint64_t dst, const void *src, size_t bytes);
+/* The ops-table entries vk_device.c implements: free, info, alloc, mem_free, upload, download, sync. */
+void vk_device_fill_ops(rwkv_backend_ops *ops);
+/* Creates the backend on device device_index (-1: the best one) with the given ops table. */
+rwkv_status vk_device_open(int device_index, const rwkv_backend_ops *ops, rwkv_backend **out);
 
 /* ---- vk_ops.c ---- */
 

@@ -1167,85 +1167,28 @@ static rwkv_status create_objects(vk_backend *b, const dev_caps *c) {
     return pick_memory(b);
 }
 
-/* The ops table: every entry point runs under the backend's lock (the implementations, in g_impl,
- * may call each other through be->ops: the lock is recursive). */
-static rwkv_backend_ops g_ops, g_impl;
-static pthread_once_t g_ops_once = PTHREAD_ONCE_INIT;
-
-static vk_backend *lock(rwkv_backend *be) {
-    vk_backend *b = (vk_backend *)be;
-    pthread_mutex_lock(&b->lock);
-    return b;
-}
-static void unlock(vk_backend *b) { pthread_mutex_unlock(&b->lock); }
-
-#define LOCKED(name, params, args)                                                                 \
-    static void locked_##name params {                                                             \
-        vk_backend *b = lock(be);                                                                  \
-        g_impl.name args;                                                                          \
-        unlock(b);                                                                                 \
-    }
-#define LOCKED_ST(name, params, args)                                                              \
-    static rwkv_status locked_##name params {                                                      \
-        vk_backend *b = lock(be);                                                                  \
-        const rwkv_status st = g_impl.name args;                                                   \
-        unlock(b);                                                                                 \
-        return st;                                                                                 \
-    }
-LOCKED_ST(alloc, (rwkv_backend * be, size_t n, rwkv_ptr *out), (be, n, out))
-LOCKED(mem_free, (rwkv_backend * be, rwkv_ptr p), (be, p))
-LOCKED_ST(upload, (rwkv_backend * be, rwkv_ptr dst, const void *src, size_t n), (be, dst, src, n))
-LOCKED_ST(download, (rwkv_backend * be, void *dst, rwkv_ptr src, size_t n), (be, dst, src, n))
-LOCKED(copy, (rwkv_backend * be, rwkv_ptr dst, rwkv_ptr src, size_t n), (be, dst, src, n))
-LOCKED_ST(weight, (rwkv_backend * be, rwkv_weight *w), (be, w))
-LOCKED(plan_begin, (rwkv_backend * be), (be))
-LOCKED_ST(plan_end, (rwkv_backend * be), (be))
-LOCKED(embed, (rwkv_backend * be, const rwkv_weight *e, const int32_t *tok, int T, rwkv_ptr x), (be, e, tok, T, x))
-LOCKED(linear, (rwkv_backend * be, const rwkv_linear_job *j, int n, int T), (be, j, n, T))
-LOCKED(norm, (rwkv_backend * be, rwkv_ptr x, rwkv_ptr y, rwkv_ptr g, rwkv_ptr b_, int T, int n, int gs, float eps),
-       (be, x, y, g, b_, T, n, gs, eps))
-LOCKED(l2norm, (rwkv_backend * be, rwkv_ptr x, rwkv_ptr y, int T, int n, int gs), (be, x, y, T, n, gs))
-LOCKED(act, (rwkv_backend * be, rwkv_act k, rwkv_ptr x, rwkv_ptr bias, rwkv_ptr y, int T, int n),
-       (be, k, x, bias, y, T, n))
-LOCKED(ew, (rwkv_backend * be, rwkv_ew_kind k, int T, int n, rwkv_ptr y, int ldy, rwkv_operand a, rwkv_operand b_,
-            rwkv_operand c, rwkv_operand d),
-       (be, k, T, n, y, ldy, a, b_, c, d))
-LOCKED(shift, (rwkv_backend * be, rwkv_ptr cur, rwkv_ptr prev, int T, int C, size_t off, const rwkv_seg *seg, int nseg),
-       (be, cur, prev, T, C, off, seg, nseg))
-LOCKED(wkv7, (rwkv_backend * be, size_t off, rwkv_ptr r, rwkv_ptr w, rwkv_ptr k, rwkv_ptr v, rwkv_ptr kk, rwkv_ptr a,
-              rwkv_ptr y, int T, int H, int N, rwkv_ptr ln_w, rwkv_ptr ln_b, float eps, rwkv_ptr r_k, rwkv_ptr g,
-              const rwkv_seg *seg, int nseg),
-       (be, off, r, w, k, v, kk, a, y, T, H, N, ln_w, ln_b, eps, r_k, g, seg, nseg))
-LOCKED(wkv5, (rwkv_backend * be, size_t off, rwkv_ptr r, rwkv_ptr w, int wpt, rwkv_ptr k, rwkv_ptr v, rwkv_ptr u,
-              rwkv_ptr y, int T, int H, int N, const rwkv_seg *seg, int nseg),
-       (be, off, r, w, wpt, k, v, u, y, T, H, N, seg, nseg))
-LOCKED(wkv4, (rwkv_backend * be, size_t off, rwkv_ptr u, rwkv_ptr w, rwkv_ptr k, rwkv_ptr v, rwkv_ptr y, int T, int C,
-              const rwkv_seg *seg, int nseg),
-       (be, off, u, w, k, v, y, T, C, seg, nseg))
-LOCKED_ST(sync, (rwkv_backend * be), (be))
-
-static void fill_ops(void) {
+/* The entries of the ops table this file implements (memory, transfers, sync, free, info); the
+ * shader name index is built on the first call. vk_backend.c adds the ops of vk_ops.c and the
+ * lock around every entry. */
+static pthread_once_t g_names_once = PTHREAD_ONCE_INIT;
+static void sort_names(void) {
     for (size_t i = 0; i < NSHADERS; i++) g_by_name[i] = (int)i;
     qsort(g_by_name, NSHADERS, sizeof g_by_name[0], cmp_shader_name);
-    vk_fill_ops(&g_impl);
-    g_impl.alloc = vk_alloc_op;
-    g_impl.mem_free = vk_mem_free;
-    g_impl.upload = vk_upload;
-    g_impl.download = vk_download;
-    g_impl.sync = vk_sync;
-    g_ops = (rwkv_backend_ops){
-        .free = vk_free,         .info = vk_info,           .set_threads = NULL,     .alloc = locked_alloc,
-        .mem_free = locked_mem_free, .upload = locked_upload, .download = locked_download, .copy = locked_copy,
-        .weight = locked_weight, .plan_begin = locked_plan_begin, .plan_end = locked_plan_end,
-        .embed = locked_embed,   .linear = locked_linear,   .norm = locked_norm,     .l2norm = locked_l2norm,
-        .act = locked_act,       .ew = locked_ew,           .shift = locked_shift,   .wkv7 = locked_wkv7,
-        .wkv5 = locked_wkv5,     .wkv4 = locked_wkv4,       .sync = locked_sync};
 }
 
-rwkv_status rwkv_backend_vulkan_new(const rwkv_backend_params *p, int device_index, rwkv_backend **out) {
-    (void)p;
+void vk_device_fill_ops(rwkv_backend_ops *ops) {
+    pthread_once(&g_names_once, sort_names);
+    ops->free = vk_free;
+    ops->info = vk_info;
+    ops->alloc = vk_alloc_op;
+    ops->mem_free = vk_mem_free;
+    ops->upload = vk_upload;
+    ops->download = vk_download;
+    ops->sync = vk_sync;
+}
+
+rwkv_status vk_device_open(int device_index, const rwkv_backend_ops *ops, rwkv_backend **out) {
     *out = NULL;
-    pthread_once(&g_ops_once, fill_ops);
     vk_backend *b = calloc(1, sizeof *b);
     if (!b) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     pthread_mutexattr_t ma;
@@ -1257,7 +1200,7 @@ rwkv_status rwkv_backend_vulkan_new(const rwkv_backend_params *p, int device_ind
         free(b);
         return rwkv_fail(RWKV_ERR_NOMEM, "Vulkan: no mutex for the backend");
     }
-    b->base.ops = &g_ops;
+    b->base.ops = ops;
     b->opt = g_opts;
     rwkv_status st = make_instance(b->opt.validation, &b->f, &b->inst, &b->messenger);
     if (st != RWKV_OK) {
