@@ -8,9 +8,10 @@ OPT      ?= -O2 -g
 SANFLAGS ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -Iinclude -Isrc -Itools -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
+# jansson: the library's JSON Schema converter (src/text/json_schema.c), and the server.
+LDLIBS_ALL = -lm -pthread -ljansson $(SANFLAGS) $(LDFLAGS)
 TOOL_LIBS += -ledit
-TOOL_LIBS += -lmicrohttpd -ljansson
+TOOL_LIBS += -lmicrohttpd
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
@@ -84,7 +85,7 @@ build-fuzz/%: fuzz/%.c
 	$(MAKE) CC=clang BUILD=build-fuzz OPT="-O1 -g" \
 	    SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" build-fuzz/librwkv.a
 	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fsanitize=address,undefined,fuzzer \
-	    -o $@ $< build-fuzz/librwkv.a -lm -pthread
+	    -o $@ $< build-fuzz/librwkv.a -lm -pthread -ljansson
 
 clean:
 	rm -rf build build-san build-clang build-fuzz
