@@ -50,7 +50,7 @@ typedef struct rwkv_model rwkv_model;
 
 typedef struct rwkv_model_params {
     int n_threads;    /* worker threads for eval; 0 = number of physical cores */
-    int force_scalar; /* 1 = use the scalar reference kernels only (also: RWKV_FORCE_SCALAR=1) */
+    int force_scalar; /* 1 = use the scalar reference kernels only */
     int seq_chunk;    /* tokens per chunk in sequence mode, 1..4096; 0 = default (64; 128 where
                          the products run on AMX tiles, 256 there with prefill_bf16) */
     int prefault;     /* 1 = read every page of the mapped file at load, so the weights are
@@ -59,18 +59,22 @@ typedef struct rwkv_model_params {
                          arithmetic (AVX-512 BF16 dot products: activations, and fp16 weights,
                          rounded to bf16, sums in fp32): ~1.5x faster prefill; measured 0.032 max
                          abs logit change on a random 0.1B bf16 model after 512 tokens (logits up
-                         to 4.4); 0 (default) = exact fp32 arithmetic. Also:
-                         RWKV_PREFILL_BF16=1 (=0 forces it off). Decode is always fp32. */
+                         to 4.4); 0 (default) = exact fp32 arithmetic. Decode is always fp32. */
     int quant_dot;    /* products with block-quantized weights (int8/q4/q5/nf4):
                          RWKV_QUANT_DOT_AUTO (0, default): integer dot products on activations
                          quantized per block of 32 to int8 (as ggml does) where the CPU's integer
                          kernels are the fast path (AVX-512 VNNI), else exact;
                          RWKV_QUANT_DOT_EXACT: weights dequantized exactly, fp32 activations;
-                         RWKV_QUANT_DOT_INT8: the integer path wherever it exists.
-                         RWKV_QUANT_DOT=exact|int8 in the environment overrides it. */
+                         RWKV_QUANT_DOT_INT8: the integer path wherever it exists. */
+    int amx;          /* RWKV_AMX_AUTO (0, default): use Intel AMX tiles where the CPU has them
+                         (the tile state is then requested from the OS); RWKV_AMX_OFF: never. */
+    const char *device; /* where the model runs: NULL or "cpu" (default), "vulkan" (the first
+                           Vulkan device), "vulkan:N" (device N of rwkv_devices); builds without a
+                           backend for the device answer RWKV_ERR_UNSUPPORTED */
 } rwkv_model_params;
 
 enum { RWKV_QUANT_DOT_AUTO = 0, RWKV_QUANT_DOT_EXACT = 1, RWKV_QUANT_DOT_INT8 = 2 };
+enum { RWKV_AMX_AUTO = 0, RWKV_AMX_OFF = 1 };
 
 /* Fills *params with the defaults. */
 void rwkv_model_params_default(rwkv_model_params *params);
@@ -109,6 +113,9 @@ typedef struct rwkv_model_info {
                                      bf16 parts, fp16 weights into two, on AMX tiles), "bf16" or
                                      "bf16-amx" (opt-in prefill_bf16) */
     int seq_chunk;                /* tokens per sequence-mode chunk in use */
+    const char *backend;          /* "cpu", "vulkan" (static string) */
+    const char *device;           /* the device in words, e.g. "avx512-amx, 2 threads" (valid while
+                                     the model lives) */
 } rwkv_model_info;
 
 /* Describes the model. Strings point to static storage. */
@@ -144,9 +151,18 @@ rwkv_status rwkv_state_load_tuning(rwkv_state *state, const char *path);
 /* Number of tokens fed into this state since its (re)set. */
 uint64_t rwkv_state_n_tokens(const rwkv_state *state);
 
-/* Raw access: the state's floats (layout per generation, see docs/STATE.md) and their count. */
-float *rwkv_state_data(rwkv_state *state);
+/* The number of floats of a state (layout per generation: docs/GENERATIONS.md). */
 size_t rwkv_state_n_floats(const rwkv_state *state);
+
+/* Copies the state's n floats (n must equal rwkv_state_n_floats) into dst / from src. They work
+ * wherever the model runs (a GPU state is copied to or from the device); not concurrently with
+ * rwkv_eval on the same state. RWKV_ERR_INVALID_ARG for a wrong n or NULL pointers. */
+rwkv_status rwkv_state_get(const rwkv_state *state, float *dst, size_t n);
+rwkv_status rwkv_state_set(rwkv_state *state, const float *src, size_t n);
+
+/* Direct access to the state's floats where they live in host memory (models on the CPU); NULL
+ * for a state held on another device (use rwkv_state_get/set there). */
+float *rwkv_state_data(rwkv_state *state);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Evaluation                                                                                 */
@@ -335,7 +351,7 @@ typedef struct rwkv_convert_stats {
     int n_vocab_embedded;  /* tokens of the embedded vocabulary (0: none) */
 } rwkv_convert_stats;
 
-/* Writes the RWKV-7 model in_path (.pth, rwkv.cpp .bin or GGUF) as a GGUF v3 file with
+/* Writes the model in_path (.pth, rwkv.cpp .bin or GGUF; RWKV-4 to 7) as a GGUF v3 file with
  * llama.cpp's rwkv7 tensor names and metadata. type: NULL or "" keeps the weight types;
  * "f32", "f16", "bf16", "q8_0" (= "int8"), "q4_0", "q4_1", "q5_0", "q5_1" (ggml types) or "nf4"
  * (ours) sets the type of the large matrices (embedding: f16, or f32/bf16 for those types; all

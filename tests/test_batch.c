@@ -1,5 +1,5 @@
 /* test_batch.c — rwkv_eval_batch (one decode step for many sequences) equals feeding each
- * sequence on its own. */
+ * sequence on its own, for every generation. */
 #include "common/test.h"
 #include "rwkv.h"
 
@@ -68,7 +68,13 @@ int main(void) {
     if (!test_require_shared()) return test_summary("test_batch");
     run_model("models/tiny-rwkv-7v0-834K.pth", 0);
     run_model("models/tiny-rwkv-7v0-834K.pth", 2);   /* batch larger than the chunk: groups */
-    run_model("models/tiny-rwkv-5v2-730K.pth", 0);   /* generic (sequential) path */
     run_model("models/tiny-rwkv-7v0-834K-bf16.pth", 0);
+    /* every generation runs a batch as one forward (segments of one row per state) */
+    run_model("models/tiny-rwkv-6v0-3m-Q5_1.pth", 0);
+    run_model("models/tiny-rwkv-6v0-3m-Q5_1.pth", 2);
+    run_model("models/tiny-rwkv-5v2-730K.pth", 0);
+    run_model("models/tiny-rwkv-5v1-730K.pth", 2);
+    run_model("models/tiny-rwkv-4v0-660K.pth", 0);
+    run_model("models/tiny-rwkv-4v0-660K.pth", 2);
     return test_summary("test_batch");
 }

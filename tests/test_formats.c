@@ -386,13 +386,22 @@ static void test_quant_products(void) {
         }
         rwkv_model_info info;
         rwkv_model_get_info(m, &info);
-        const char *want = !simd || getenv("RWKV_FORCE_SCALAR") ? "scalar"
-                           : getenv("RWKV_QUANT_DOT")          ? NULL /* the environment decides */
-                           : cases[i].want                       ? cases[i].want
-                           : rwkv_quant_int8_acts()              ? "int8"
-                                                                 : "exact";
-        CHECK(want == NULL || !strcmp(info.quant_products, want), "quant_dot %d: quant_products %s, want %s",
-              cases[i].q, info.quant_products, want ? want : "?");
+        const char *want = !simd                            ? "scalar"
+                           : cases[i].want                    ? cases[i].want
+                           : rwkv_qkernels_best()->int8_default ? "int8"
+                                                              : "exact";
+        CHECK(!strcmp(info.quant_products, want), "quant_dot %d: quant_products %s, want %s", cases[i].q,
+              info.quant_products, want);
+        rwkv_model_free(m);
+        /* force_scalar takes the float reference whatever quant_dot says */
+        mp.force_scalar = 1;
+        if (rwkv_model_load(test_shared("models/tiny-rwkv-7v0-834K-Q5_1.bin"), &mp, &m) != RWKV_OK) {
+            CHECK(0, "load Q5_1 .bin (scalar): %s", rwkv_last_error());
+            continue;
+        }
+        rwkv_model_get_info(m, &info);
+        CHECK(!strcmp(info.quant_products, "scalar"), "quant_dot %d, force_scalar: quant_products %s", cases[i].q,
+              info.quant_products);
         rwkv_model_free(m);
     }
     rwkv_model_params mp;

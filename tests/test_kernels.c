@@ -385,8 +385,8 @@ int main(void) {
     printf("cpu: %s\n", rwkv_cpu_describe());
     const rwkv_kernels *s = rwkv_kernels_scalar();
     CHECK(s && !strcmp(s->name, "scalar"), "scalar table");
-    CHECK(rwkv_kernels_best(1) == s, "force_scalar gives the scalar table");
-    const rwkv_kernels *best = rwkv_kernels_best(0);
+    CHECK(rwkv_kernels_best(1, 1) == s, "force_scalar gives the scalar table");
+    const rwkv_kernels *best = rwkv_kernels_best(0, 1);
     printf("best table: %s\n", best->name);
     int n_simd = 0;
 #if defined(__x86_64__)
@@ -394,8 +394,9 @@ int main(void) {
     const rwkv_kernels *ta = rwkv_kernels_amx();
     const rwkv_cpu *cpu = rwkv_cpu_get();
     CHECK((t2 != NULL) == (cpu->avx2 && cpu->fma && cpu->f16c), "avx2 table iff avx2+fma+f16c");
-    CHECK((ta != NULL) == (t5 != NULL && cpu->amx_bf16), "amx table iff avx512 and amx-bf16");
+    CHECK((ta != NULL) == (t5 != NULL && cpu->amx_bf16 && rwkv_cpu_amx_granted()), "amx table iff avx512 and amx-bf16");
     if (t5) CHECK(best == (ta ? ta : t5), "avx512 (with amx where granted) preferred when available");
+    if (t5) CHECK(rwkv_kernels_best(0, 0) == t5, "amx off: the avx512 table");
     if (t5) CHECK((t5->linear_bf16 != NULL) == cpu->avx512bf16, "bf16 products iff avx512bf16");
     if (t2) { test_table(t2); n_simd++; }
     if (t5) { test_table(t5); n_simd++; }
@@ -404,7 +405,7 @@ int main(void) {
         test_linear_bf16(ta, s);
         test_linear_x3(ta, s);
     }
-    else printf("no AMX-BF16 on this CPU (or RWKV_AMX=0): the AMX bf16 products were not checked\n");
+    else printf("no AMX-BF16 on this CPU (or no OS grant): the AMX bf16 products were not checked\n");
 #elif defined(__aarch64__)
     const rwkv_kernels *tn = rwkv_kernels_neon();
     CHECK(tn != NULL, "neon table on aarch64");

@@ -14,7 +14,7 @@
  *     and independent of T and of the slice.
  *  6. rwkv_linear_quant_rows_ex: force_scalar equals the float reference exactly; int8 = 0
  *     equals the best table's dotf, int8 = 1 its integer dot, and so does the two-step path
- *     (rwkv_quant_acts + rwkv_linear_quant_rows_q). Both modes run whatever RWKV_QUANT_DOT says. */
+ *     (rwkv_quant_acts + rwkv_linear_quant_rows_q). */
 #include "common/test.h"
 
 #include "backend/cpu/ops.h"
@@ -66,10 +66,11 @@ static float *rand_acts(int T, int K) {
 
 /* The dispatcher (rwkv_linear_quant_rows_ex, path int8 or float) over rows [3, rows) through a
  * tiny work buffer, then [0, 3) with none, into Y. */
-static void dispatch_in_two_slices(const rwkv_weight *W, int rows, const float *X, int T, float *Y, int int8) {
+static void dispatch_in_two_slices(const rwkv_qkernels *k, const rwkv_weight *W, int rows, const float *X, int T,
+                                   float *Y, int int8) {
     unsigned char work[8];
-    rwkv_linear_quant_rows_ex(W, 3, rows, X, T, Y, 0, int8, work, sizeof work);
-    rwkv_linear_quant_rows_ex(W, 0, 3, X, T, Y, 0, int8, NULL, 0);
+    rwkv_linear_quant_rows_ex(k, W, 3, rows, X, T, Y, int8, work, sizeof work);
+    rwkv_linear_quant_rows_ex(k, W, 0, 3, X, T, Y, int8, NULL, 0);
 }
 
 static void test_quantize_x(const rwkv_qkernels *k) {
@@ -203,9 +204,9 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
             diff += memcmp(y1, yk + t * rows, sizeof(float) * rows) != 0;
         }
         CHECK(diff == 0, "%s %s T=%d: result depends on T or slice", k->name, rwkv_dtype_name(dt), T);
-        /* the dispatcher: force_scalar is the float reference, exactly */
+        /* the dispatcher: no table (force_scalar) is the float reference, exactly */
         float *yf = calloc((size_t)T * rows, sizeof(float));
-        rwkv_linear_quant_rows_ex(&W, 0, rows, X, T, yf, 1, 1, NULL, 0);
+        rwkv_linear_quant_rows_ex(NULL, &W, 0, rows, X, T, yf, 1, NULL, 0);
         CHECK(memcmp(yf, yr, sizeof(float) * T * rows) == 0, "force_scalar is not the reference");
         /* the float twin: exact weights, fp32 activations, so the reference up to order */
         if (k->dotf) {
@@ -232,7 +233,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
             /* the dispatcher in float mode (int8 = 0: the float path of the best table), in two
              * slices */
             if (rwkv_qkernels_best() == k) {
-                dispatch_in_two_slices(&W, rows, X, T, yf, 0);
+                dispatch_in_two_slices(k, &W, rows, X, T, yf, 0);
                 CHECK(memcmp(yf, yg, sizeof(float) * T * rows) == 0, "%s %s T=%d: dispatcher differs",
                       k->name, rwkv_dtype_name(dt), T);
             }
@@ -240,19 +241,19 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
         }
         /* the dispatcher in int8 mode (int8 = 1), chunked through a tiny work buffer */
         if (rwkv_qkernels_best() == k) {
-            dispatch_in_two_slices(&W, rows, X, T, yf, 1);
+            dispatch_in_two_slices(k, &W, rows, X, T, yf, 1);
             CHECK(memcmp(yf, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: int8 dispatcher differs",
                   k->name, rwkv_dtype_name(dt), T);
             /* the two-step path: activations quantized once (in two token ranges), rows in slices */
-            const size_t qb = rwkv_quant_acts_bytes(K, T);
+            const size_t qb = rwkv_quant_acts_bytes(k, K, T);
             CHECK(qb > 0, "rwkv_quant_acts_bytes is 0 with an integer table");
             if (qb > 0) {
                 void *xbuf = malloc(qb);
                 float *yq = calloc((size_t)T * rows, sizeof(float));
-                rwkv_quant_acts(X, K, T, 0, T / 2, xbuf);
-                rwkv_quant_acts(X, K, T, T / 2, T, xbuf);
-                rwkv_linear_quant_rows_q(&W, 0, 9, xbuf, T, yq);
-                rwkv_linear_quant_rows_q(&W, 9, rows, xbuf, T, yq);
+                rwkv_quant_acts(k, X, K, T, 0, T / 2, xbuf);
+                rwkv_quant_acts(k, X, K, T, T / 2, T, xbuf);
+                rwkv_linear_quant_rows_q(k, &W, 0, 9, xbuf, T, yq);
+                rwkv_linear_quant_rows_q(k, &W, 9, rows, xbuf, T, yq);
                 CHECK(memcmp(yq, yk, sizeof(float) * T * rows) == 0, "%s %s T=%d: two-step int8 path differs",
                       k->name, rwkv_dtype_name(dt), T);
                 free(yq);

@@ -93,7 +93,8 @@ static void test_pool(void) {
 }
 
 /* Logits of every token of tok[n] (sequence or serial mode) with n_threads threads. */
-static int g_chunk = 16; /* sequence chunk of logits_with */
+static int g_chunk = 16;       /* sequence chunk of logits_with */
+static int g_prefill_bf16 = 0; /* rwkv_model_params.prefill_bf16 of logits_with */
 
 static float *logits_with(const char *path, int n_threads, const int32_t *tok, size_t n, int V,
                           unsigned flags) {
@@ -101,6 +102,7 @@ static float *logits_with(const char *path, int n_threads, const int32_t *tok, s
     rwkv_model_params_default(&mp);
     mp.n_threads = n_threads;
     mp.seq_chunk = g_chunk;
+    mp.prefill_bf16 = g_prefill_bf16;
     rwkv_model *m = NULL;
     if (rwkv_model_load(path, &mp, &m) != RWKV_OK) {
         CHECK(0, "load %s: %s", path, rwkv_last_error());
@@ -148,7 +150,7 @@ int main(void) {
     if (test_require_shared()) compare_threads("fixture", test_shared("models/tiny-rwkv-7v0-834K.pth"), tok, 19, 256);
 
     /* A random model with C = 512: products go through the matrix-matrix kernels and, with
-     * RWKV_PREFILL_BF16=1 on CPUs with AVX-512 BF16, the bf16 path (512 input columns). */
+     * prefill_bf16 on CPUs with AVX-512 BF16, the bf16 path (512 input columns). */
     char dir[] = "/tmp/rwkv-test-threads-XXXXXX";
     if (mkdtemp(dir)) {
         char path[128];
@@ -175,11 +177,11 @@ int main(void) {
             printf("random L2C512 fp16: sequence (chunk 64) vs serial: max abs diff %.3g\n", d64);
             CHECK(d64 <= 1e-5f * (1.0f + mag), "sequence (chunk 64) vs serial: %g", d64);
             free(seq64);
-            /* opt-in bf16 prefill products (RWKV_PREFILL_BF16=1): bounded precision cost */
-            setenv("RWKV_PREFILL_BF16", "1", 1);
+            /* opt-in bf16 prefill products (prefill_bf16): bounded precision cost */
+            g_prefill_bf16 = 1;
             compare_threads("random L2C512 fp16, bf16 prefill", path, tok, 40, 256);
             float *seqb = logits_with(path, 2, tok, 40, 256, 0);
-            unsetenv("RWKV_PREFILL_BF16");
+            g_prefill_bf16 = 0;
             float db = seqb && ser ? test_max_abs_diff(seqb, ser, 40 * 256) : 1e9f;
             printf("random L2C512 fp16: bf16-prefill sequence vs serial: max abs diff %.3g\n", db);
             CHECK(db <= 0.05f * (1.0f + mag), "bf16 prefill within bf16 precision: %g", db);

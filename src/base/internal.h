@@ -16,6 +16,16 @@
 rwkv_status rwkv_fail(rwkv_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- planned memory (alloc.c) ----------------------------------------------------------- */
+
+/* calloc / 64-byte-aligned allocation (size rounded up to the alignment) for the memory the
+ * library plans at load (scratch, states, backend buffers). They behave as the C library's,
+ * except that a test can make them fail on purpose: rwkv_test_fail_alloc(n) makes the call after
+ * the next n successful ones return NULL (and every later call too), n < 0 turns this off. */
+void *rwkv_calloc(size_t n, size_t size);
+void *rwkv_aligned_alloc(size_t align, size_t size);
+void rwkv_test_fail_alloc(int n);
+
 /* ---- checked size arithmetic ----------------------------------------------------------- */
 
 /* *out = a * b; false on overflow. */

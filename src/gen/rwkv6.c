@@ -3,7 +3,7 @@
  * model.py, version 6.0): data-dependent token shift (time_maa_* with a 5-way tanh LoRA),
  * data-dependent decay (time_decay + a tanh LoRA), the RWKV-5 multi-head WKV with bonus
  * time_faaaa, GroupNorm eps 64e-5 per head, a SiLU gate, and a squared-ReLU channel mix.
- * One function, forward_layers(), runs T tokens through every layer; serial mode uses T = 1.
+ * forward_layers() runs T rows through every layer with the backend's ops; serial mode uses T = 1.
  *
  * State layout (floats), per layer i:
  *   [att_x_prev: C][ffn_x_prev: C][wkv: H][N][N]   (wkv[h][key][value]: y = rᵀ S, the transpose
@@ -16,14 +16,14 @@
 #include <stdlib.h>
 
 typedef struct v6_layer {
-    /* all [C] fp32 copies of small vectors */
-    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
-    float *maa_x;                    /* att.time_maa_x */
-    float *maa[5];                   /* att.time_maa_{w,k,v,r,g} */
-    float *decay;                    /* att.time_decay (before the LoRA is added) */
-    float *u;                        /* att.time_faaaa, [H][N] */
-    float *lnx_w, *lnx_b;            /* GroupNorm of the WKV output */
-    float *ffn_maa_k, *ffn_maa_r;    /* ffn.time_maa_{k,r} */
+    /* all [C] fp32 vectors in backend memory */
+    rwkv_ptr ln1_w, ln1_b, ln2_w, ln2_b;
+    rwkv_ptr maa_x;                  /* att.time_maa_x */
+    rwkv_ptr maa[5];                 /* att.time_maa_{w,k,v,r,g} */
+    rwkv_ptr decay;                  /* att.time_decay (before the LoRA is added) */
+    rwkv_ptr u;                      /* att.time_faaaa, [H][N] */
+    rwkv_ptr lnx_w, lnx_b;           /* GroupNorm of the WKV output */
+    rwkv_ptr ffn_maa_k, ffn_maa_r;   /* ffn.time_maa_{k,r} */
     rwkv_weight maa_w1;              /* [C][5·D] */
     rwkv_weight maa_w2[5];           /* [D][C] each: time_maa_w2 [5][D][C] split along dim 0 */
     rwkv_weight decay_w1, decay_w2;  /* [C][Dw], [Dw][C] */
@@ -33,29 +33,24 @@ typedef struct v6_layer {
     rwkv_weight ffn_value;           /* [C][F] */
 } v6_layer;
 
+/* Backend scratch for seq_chunk rows. */
 typedef struct v6_scratch {
-    int T;                           /* capacity in tokens */
-    float *x;                        /* [T][C] residual stream */
-    float *xa;                       /* [T][C] normalised input of the block */
-    float *dx;                       /* [T][C] previous token minus current */
-    float *xm[5];                    /* [T][C] token-shift mixes for w, k, v, r, g */
-    float *r, *k, *v, *g, *w, *y;    /* [T][C] */
-    float *lr;                       /* [T][Dmax] low-rank hidden (Dmax >= 5·D) */
-    float *lr5;                      /* [5][T][D] the token-shift LoRA hidden, split per target */
-    float *ffn;                      /* [T][F] */
+    rwkv_ptr prev;                   /* [T][C] token-shift source of each row */
+    rwkv_ptr dx;                     /* [T][C] previous token minus current */
+    rwkv_ptr xm[5];                  /* [T][C] token-shift mixes for w, k, v, r, g */
+    rwkv_ptr r, k, v, g, w, y;       /* [T][C] */
+    rwkv_ptr lr;                     /* [T][Dmax] low-rank hidden (Dmax >= 5·D) */
+    rwkv_ptr lr5;                    /* [5][T][D] the token-shift LoRA hidden, split per target */
+    rwkv_ptr ffn;                    /* [T][F] */
 } v6_scratch;
 
 typedef struct v6_weights {
-    rwkv_base_weights b;             /* L, C, V, emb, ln0, ln_out, head, owned buffers */
     int H, N, F;
     int D;                           /* token-shift LoRA rank (time_maa_w1 is [C][5·D]) */
     int Dmax;                        /* widest low-rank hidden: max(5·D, decay LoRA rank) */
     v6_layer *layers;                /* [L] */
     v6_scratch sc;
 } v6_weights;
-
-#define LN_EPS 1e-5f
-#define GN_EPS 64e-5f
 
 enum { MW, MK, MV, MR, MG }; /* order of the five token-shift targets in time_maa_w1/w2 */
 
@@ -76,44 +71,59 @@ static const char *const v6_keys[] = {
     "ffn.time_maa_k", "ffn.time_maa_r", "ffn.key.weight", "ffn.receptance.weight",
     "ffn.value.weight"};
 
-/* Binds time_maa_w2 [5][D][C] as five [D][C] matrices. */
+/* Binds time_maa_w2 [5][D][C] as five [D][C] matrices placed in the backend. */
 static rwkv_status mat5(rwkv_model *m, rwkv_weight w[5], int64_t D, int64_t C, const char *fmt, int i) {
     const rwkv_tensor *t;
     int64_t dims[3] = {5, D, C};
     rwkv_status st = rwkv_model_tensorf(m, &t, 3, dims, fmt, i);
     if (st != RWKV_OK) return st;
-    for (int j = 0; j < 5; j++) {
-        w[j].dtype = t->dtype;
-        w[j].rows = (int)D;
-        w[j].cols = (int)C;
-        w[j].data = (const char *)t->data + (size_t)j * (size_t)D * (size_t)C * rwkv_dtype_size(t->dtype);
+    const size_t bytes = rwkv_dtype_row_bytes(t->dtype, (size_t)C) * (size_t)D;
+    for (int j = 0; j < 5 && st == RWKV_OK; j++) {
+        w[j] = (rwkv_weight){.dtype = t->dtype, .rows = (int)D, .cols = (int)C,
+                             .data = (const char *)t->data + (size_t)j * bytes};
+        st = rwkv_w_place(m, &w[j]);
     }
-    return RWKV_OK;
+    return st;
 }
 
 static void v6_free(rwkv_model *m) {
     v6_weights *W = m->weights;
     if (!W) return;
-    rwkv_w_base_free(&W->b);
     free(W->layers);
     m->weights = NULL;
     free(W);
 }
 
-static rwkv_status alloc_scratch(v6_weights *W, int T) {
-    rwkv_owned *o = &W->b.owned;
+static rwkv_status alloc_scratch(rwkv_model *m, v6_weights *W) {
     v6_scratch *s = &W->sc;
-    size_t TC = (size_t)T * W->b.C;
-    float **bufs[] = {&s->x,     &s->xa,    &s->dx,    &s->xm[0], &s->xm[1], &s->xm[2], &s->xm[3],
-                      &s->xm[4], &s->r,     &s->k,     &s->v,     &s->g,     &s->w,     &s->y};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (!(*bufs[i] = rwkv_w_alloc(o, TC))) return RWKV_ERR_NOMEM;
-    if (!(s->lr = rwkv_w_alloc(o, (size_t)T * W->Dmax))) return RWKV_ERR_NOMEM;
-    if (!(s->lr5 = rwkv_w_alloc(o, (size_t)T * 5 * W->D))) return RWKV_ERR_NOMEM;
-    if (!(s->ffn = rwkv_w_alloc(o, (size_t)T * W->F))) return RWKV_ERR_NOMEM;
-    s->T = T;
-    return RWKV_OK;
+    const size_t T = (size_t)m->seq_chunk, TC = T * (size_t)m->C;
+    rwkv_ptr *bufs[] = {&s->prev,  &s->dx, &s->xm[0], &s->xm[1], &s->xm[2], &s->xm[3], &s->xm[4],
+                        &s->r,     &s->k,  &s->v,     &s->g,     &s->w,     &s->y};
+    rwkv_status st = RWKV_OK;
+    for (size_t i = 0; st == RWKV_OK && i < sizeof bufs / sizeof bufs[0]; i++) st = rwkv_w_scratch(m, TC, bufs[i]);
+    if (st == RWKV_OK) st = rwkv_w_scratch(m, T * (size_t)W->Dmax, &s->lr);
+    if (st == RWKV_OK) st = rwkv_w_scratch(m, T * 5 * (size_t)W->D, &s->lr5);
+    return st == RWKV_OK ? rwkv_w_scratch(m, T * (size_t)W->F, &s->ffn) : st;
 }
+
+/* The [C] vectors of every layer. */
+static const rwkv_w_vec_field v6_vecs[] = {
+    RWKV_W_VEC(v6_layer, ln1_w, "ln1.weight"),
+    RWKV_W_VEC(v6_layer, ln1_b, "ln1.bias"),
+    RWKV_W_VEC(v6_layer, ln2_w, "ln2.weight"),
+    RWKV_W_VEC(v6_layer, ln2_b, "ln2.bias"),
+    RWKV_W_VEC(v6_layer, maa_x, "att.time_maa_x"),
+    RWKV_W_VEC(v6_layer, maa[MW], "att.time_maa_w"),
+    RWKV_W_VEC(v6_layer, maa[MK], "att.time_maa_k"),
+    RWKV_W_VEC(v6_layer, maa[MV], "att.time_maa_v"),
+    RWKV_W_VEC(v6_layer, maa[MR], "att.time_maa_r"),
+    RWKV_W_VEC(v6_layer, maa[MG], "att.time_maa_g"),
+    RWKV_W_VEC(v6_layer, decay, "att.time_decay"),
+    RWKV_W_VEC(v6_layer, lnx_w, "att.ln_x.weight"),
+    RWKV_W_VEC(v6_layer, lnx_b, "att.ln_x.bias"),
+    RWKV_W_VEC(v6_layer, ffn_maa_k, "ffn.time_maa_k"),
+    RWKV_W_VEC(v6_layer, ffn_maa_r, "ffn.time_maa_r"),
+};
 
 static rwkv_status v6_load(rwkv_model *m) {
     v6_weights *W = calloc(1, sizeof *W);
@@ -122,10 +132,7 @@ static rwkv_status v6_load(rwkv_model *m) {
     rwkv_status st;
     const rwkv_tensor *t;
     int64_t any2[2] = {-1, -1};
-    rwkv_owned *o = &W->b.owned;
-    if ((st = rwkv_w_load_base(m, &W->b, v6_keys, sizeof v6_keys / sizeof v6_keys[0], "RWKV-6")) != RWKV_OK)
-        return st;
-    const int C = W->b.C;
+    const int C = m->C, L = m->L;
     if ((st = rwkv_model_tensor(m, "blocks.0.att.time_faaaa", 2, any2, &t)) != RWKV_OK) return st;
     W->H = (int)t->shape[0];
     W->N = (int)t->shape[1];
@@ -137,7 +144,6 @@ static rwkv_status v6_load(rwkv_model *m) {
         return rwkv_fail(RWKV_ERR_SHAPE, "blocks.0.att.time_maa_w1 has %lld columns, not 5·D",
                          (long long)t->shape[1]);
     W->D = (int)(t->shape[1] / 5);
-    const int L = W->b.L;
     W->layers = calloc((size_t)L, sizeof *W->layers);
     if (!W->layers) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     W->F = -1;
@@ -145,22 +151,8 @@ static rwkv_status v6_load(rwkv_model *m) {
     const int64_t hn[2] = {W->H, W->N};
     for (int i = 0; i < L; i++) {
         v6_layer *l = &W->layers[i];
-        if ((st = rwkv_w_vec(m, o, &l->ln1_w, C, "blocks.%d.ln1.weight", i)) ||
-            (st = rwkv_w_vec(m, o, &l->ln1_b, C, "blocks.%d.ln1.bias", i)) ||
-            (st = rwkv_w_vec(m, o, &l->ln2_w, C, "blocks.%d.ln2.weight", i)) ||
-            (st = rwkv_w_vec(m, o, &l->ln2_b, C, "blocks.%d.ln2.bias", i)) ||
-            (st = rwkv_w_vec(m, o, &l->maa_x, C, "blocks.%d.att.time_maa_x", i)) ||
-            (st = rwkv_w_vec(m, o, &l->maa[MW], C, "blocks.%d.att.time_maa_w", i)) ||
-            (st = rwkv_w_vec(m, o, &l->maa[MK], C, "blocks.%d.att.time_maa_k", i)) ||
-            (st = rwkv_w_vec(m, o, &l->maa[MV], C, "blocks.%d.att.time_maa_v", i)) ||
-            (st = rwkv_w_vec(m, o, &l->maa[MR], C, "blocks.%d.att.time_maa_r", i)) ||
-            (st = rwkv_w_vec(m, o, &l->maa[MG], C, "blocks.%d.att.time_maa_g", i)) ||
-            (st = rwkv_w_vec(m, o, &l->decay, C, "blocks.%d.att.time_decay", i)) ||
-            (st = rwkv_w_vecd(m, o, &l->u, 2, hn, "blocks.%d.att.time_faaaa", i)) ||
-            (st = rwkv_w_vec(m, o, &l->lnx_w, C, "blocks.%d.att.ln_x.weight", i)) ||
-            (st = rwkv_w_vec(m, o, &l->lnx_b, C, "blocks.%d.att.ln_x.bias", i)) ||
-            (st = rwkv_w_vec(m, o, &l->ffn_maa_k, C, "blocks.%d.ffn.time_maa_k", i)) ||
-            (st = rwkv_w_vec(m, o, &l->ffn_maa_r, C, "blocks.%d.ffn.time_maa_r", i)) ||
+        if ((st = rwkv_w_vecs(m, l, v6_vecs, sizeof v6_vecs / sizeof v6_vecs[0], i)) ||
+            (st = rwkv_w_vecd(m, &l->u, 2, hn, "blocks.%d.att.time_faaaa", i)) ||
             (st = rwkv_w_mat(m, &l->maa_w1, C, 5 * (int64_t)W->D, "blocks.%d.att.time_maa_w1", i)) ||
             (st = mat5(m, l->maa_w2, W->D, C, "blocks.%d.att.time_maa_w2", i)) ||
             (st = rwkv_w_mat(m, &l->decay_w1, C, -1, "blocks.%d.att.time_decay_w1", i)) ||
@@ -177,193 +169,111 @@ static rwkv_status v6_load(rwkv_model *m) {
         if ((st = rwkv_w_mat(m, &l->ffn_value, C, W->F, "blocks.%d.ffn.value.weight", i))) return st;
         if (l->decay_w1.cols > W->Dmax) W->Dmax = l->decay_w1.cols;
     }
-    if ((st = alloc_scratch(W, m->seq_chunk)) != RWKV_OK) return st;
-
-    m->info.n_layer = L;
-    m->info.n_embd = C;
+    if ((st = alloc_scratch(m, W)) != RWKV_OK) return st;
     m->info.head_size = W->N;
     m->info.n_head = W->H;
-    m->info.n_vocab = W->b.V;
     m->info.n_ffn = W->F;
     m->state_floats = (size_t)L * ((size_t)2 * C + (size_t)W->H * W->N * W->N);
     return RWKV_OK;
-}
-
-static void v6_state_zero(const rwkv_model *m, float *state) {
-    memset(state, 0, m->state_floats * sizeof(float));
 }
 
 /* Official state-tuning file (RWKV-PEFT): blocks.i.att.time_state [H][N][N] stored [value][key];
  * the official loader transposes it (time_state.transpose(1,2)) into the [key][value] state. */
 static rwkv_status v6_state_tuning(const rwkv_model *m, const rwkv_tensor_file *tf, float *state) {
     const v6_weights *W = m->weights;
-    return rwkv_w_state_tuning_kv(tf, state, W->b.L, W->b.C, W->H, W->N);
+    return rwkv_w_state_tuning(tf, state, m->L, m->C, W->H, W->N, 1);
 }
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* Token shift of the time mix, per token t (prev[t] = cur[t−1], or last for t = 0):
- * dx[t] = prev[t] − cur[t] and y[t] = cur[t] + dx[t]·maa_x (the LoRA's input). */
-static void att_shift(const float *cur, const float *last, const float *maa_x, float *dx, float *y, int T,
-                      int C) {
-    for (int t = 0; t < T; t++) {
-        const float *c = cur + (size_t)t * C;
-        const float *p = t ? c - C : last;
-        float *d = dx + (size_t)t * C, *o = y + (size_t)t * C;
-        for (int i = 0; i < C; i++) {
-            d[i] = p[i] - c[i];
-            o[i] = c[i] + d[i] * maa_x[i];
-        }
-    }
-}
-
-/* Token shift of the channel mix: xk[t] = cur[t] + (prev[t] − cur[t])·maa_k, same for xr. */
-static void ffn_shift(const float *cur, const float *last, const float *maa_k, const float *maa_r, float *xk,
-                      float *xr, int T, int C) {
-    for (int t = 0; t < T; t++) {
-        const float *c = cur + (size_t)t * C;
-        const float *p = t ? c - C : last;
-        float *ok = xk + (size_t)t * C, *orr = xr + (size_t)t * C;
-        for (int i = 0; i < C; i++) {
-            const float d = p[i] - c[i];
-            ok[i] = c[i] + d * maa_k[i];
-            orr[i] = c[i] + d * maa_r[i];
-        }
-    }
-}
-
-/* LayerNorm (gs = n) or GroupNorm of T rows. One row (decode) runs on the calling thread: a pool
- * step costs more than the work, and more still on a busy machine. */
-static void norm_rows(rwkv_ctx *ctx, const float *x, float *y, const float *g, const float *b, int T, int n,
-                      int gs, float eps) {
-    if (T == 1)
-        rwkv_op_groupnorm(x, y, g, b, 1, n, gs, eps);
-    else
-        rwkv_op_norm(ctx, x, y, g, b, T, n, gs, eps);
-}
-
-/* x = tanh(x) over T rows of n; small sizes (the LoRA hidden of one token) on the calling thread. */
-static void tanh_rows(rwkv_ctx *ctx, float *x, int T, int n) {
-    if ((size_t)T * n <= 4096) {
-        for (size_t i = 0; i < (size_t)T * n; i++) x[i] = tanhf(x[i]);
-    } else {
-        rwkv_op_act(ctx, RWKV_ACT_TANH, x, NULL, x, T, n);
-    }
-}
-
-/* Runs T tokens (T <= scratch capacity) from sc.x (embedded, LayerNorm'd by ln0) through every
- * layer; leaves the final residual stream in sc.x. Every product over the chunk is one
- * matrix-matrix product; products that share an input step run as one parallel batch (one
- * wake-up of the thread pool), LayerNorm/GroupNorm and tanh run on the pool's kernels for
- * chunks and on the calling thread for one token. */
-static void forward_layers(rwkv_model *m, float *state, int T) {
-    v6_weights *W = m->weights;
-    v6_scratch *s = &W->sc;
-    const int C = W->b.C, H = W->H, N = W->N, D = W->D;
-    const size_t TC = (size_t)T * C;
+/* Runs T rows (T <= seq_chunk) from m->x (embedded, LayerNorm'd by ln0) through every layer;
+ * leaves the final residual stream in m->x. Products that share an input step run as one
+ * parallel batch. State per layer: [att_prev: C][ffn_prev: C][S]. */
+static void forward_layers(rwkv_model *m, const rwkv_seg *seg, int nseg, int T) {
+    const v6_weights *W = m->weights;
+    const v6_scratch *s = &W->sc;
+    const int C = m->C, H = W->H, N = W->N, D = W->D;
     const size_t per_layer = (size_t)2 * C + (size_t)H * N * N;
-    rwkv_ctx *ctx = m->ctx;
+    rwkv_backend *be = m->be;
+    const rwkv_backend_ops *op = be->ops;
+    const rwkv_operand xa = rwkv_rows(m->xa, C), dx = rwkv_rows(s->dx, C), none = rwkv_none();
 
-    for (int li = 0; li < W->b.L; li++) {
+    for (int li = 0; li < m->L; li++) {
         const v6_layer *l = &W->layers[li];
-        float *att_prev = state + li * per_layer;
-        float *ffn_prev = att_prev + C;
-        float *S = ffn_prev + C;
+        const size_t lo = (size_t)li * per_layer;
 
-        /* ---- time mix ---- */
-        norm_rows(ctx, s->x, s->xa, l->ln1_w, l->ln1_b, T, C, C, LN_EPS);
-        att_shift(s->xa, att_prev, l->maa_x, s->dx, s->y, T, C);
-        memcpy(att_prev, s->xa + TC - C, C * sizeof(float));
+        /* ---- time mix: dx = prev − x;  the LoRA's input x + dx·maa_x ---- */
+        op->norm(be, m->x, m->xa, l->ln1_w, l->ln1_b, T, C, C, RWKV_LN_EPS);
+        op->shift(be, m->xa, s->prev, T, C, lo, seg, nseg);
+        op->ew(be, RWKV_EW_SUB, T, C, s->dx, C, xa, rwkv_rows(s->prev, C), none, none);
+        op->ew(be, RWKV_EW_LERP, T, C, s->y, C, xa, rwkv_rows(s->prev, C), rwkv_vec(l->maa_x), none);
 
         /* data-dependent token shift:
          *   h = tanh((x + dx·maa_x)·maa_w1) split in five [D] parts h_w..h_g
          *   x_j = x + dx·(maa_j + h_j·maa_w2[j])   for j in w, k, v, r, g */
-        rwkv_linear_job lora1 = {.W = &l->maa_w1, .X = s->y, .Y = s->lr, .transposed = 1};
-        rwkv_op_linear_batch(ctx, &lora1, 1, T);
-        tanh_rows(ctx, s->lr, T, 5 * D);
-        const float *h5[5];
-        for (int j = 0; j < 5; j++) {
-            if (T == 1) {
-                h5[j] = s->lr + (size_t)j * D; /* one token: the five parts are already contiguous */
-                continue;
-            }
-            float *dst = s->lr5 + (size_t)j * T * D;
-            for (int t = 0; t < T; t++)
-                memcpy(dst + (size_t)t * D, s->lr + ((size_t)t * 5 + j) * D, (size_t)D * sizeof(float));
-            h5[j] = dst;
-        }
+        const rwkv_linear_job lora1 = {.W = &l->maa_w1, .X = s->y, .Y = s->lr, .transposed = 1};
+        op->linear(be, &lora1, 1, T);
+        op->act(be, RWKV_ACT_TANH, s->lr, rwkv_ptr_null(), s->lr, T, 5 * D);
         rwkv_linear_job lora2[5];
+        for (int j = 0; j < 5; j++) {
+            const rwkv_ptr hj = rwkv_ptr_f(s->lr5, (size_t)j * T * D);
+            op->ew(be, RWKV_EW_COPY, T, D, hj, D, rwkv_rows(rwkv_ptr_f(s->lr, (size_t)j * D), 5 * D), none, none, none);
+            lora2[j] = (rwkv_linear_job){.W = &l->maa_w2[j], .X = hj, .Y = s->xm[j], .transposed = 1};
+        }
+        op->linear(be, lora2, 5, T);
         for (int j = 0; j < 5; j++)
-            lora2[j] = (rwkv_linear_job){.W = &l->maa_w2[j], .X = h5[j], .Y = s->xm[j], .transposed = 1};
-        rwkv_op_linear_batch(ctx, lora2, 5, T);
-        for (int j = 0; j < 5; j++)
-            for (int t = 0; t < T; t++) {
-                const size_t o = (size_t)t * C;
-                const float *xa = s->xa + o, *dx = s->dx + o, *mj = l->maa[j];
-                float *xm = s->xm[j] + o;
-                for (int i = 0; i < C; i++) xm[i] = xa[i] + dx[i] * (mj[i] + xm[i]);
-            }
+            op->ew(be, RWKV_EW_ADD_MUL_SUM, T, C, s->xm[j], C, xa, dx, rwkv_vec(l->maa[j]), rwkv_rows(s->xm[j], C));
 
         /* r = Wr·xr, k = Wk·xk, v = Wv·xv, g = Wg·xg and the decay LoRA's first factor, in one step */
-        rwkv_linear_job proj[5] = {
+        const rwkv_linear_job proj[5] = {
             {.W = &l->Wr, .X = s->xm[MR], .Y = s->r},
             {.W = &l->Wk, .X = s->xm[MK], .Y = s->k},
             {.W = &l->Wv, .X = s->xm[MV], .Y = s->v},
             {.W = &l->Wg, .X = s->xm[MG], .Y = s->g},
             {.W = &l->decay_w1, .X = s->xm[MW], .Y = s->lr, .transposed = 1},
         };
-        rwkv_op_linear_batch(ctx, proj, 5, T);
-        tanh_rows(ctx, s->lr, T, l->decay_w1.cols);
-        rwkv_linear_job decay2 = {.W = &l->decay_w2, .X = s->lr, .Y = s->w, .transposed = 1};
-        rwkv_op_linear_batch(ctx, &decay2, 1, T);
-        /* w = exp(−exp(time_decay + tanh(xw·decay_w1)·decay_w2));  g = silu(g) */
-        for (int t = 0; t < T; t++) {
-            float *w = s->w + (size_t)t * C, *g = s->g + (size_t)t * C;
-            for (int i = 0; i < C; i++) {
-                w[i] = expf(-expf(l->decay[i] + w[i]));
-                g[i] *= sigmoidf(g[i]);
-            }
-        }
+        op->linear(be, proj, 5, T);
+        op->act(be, RWKV_ACT_TANH, s->lr, rwkv_ptr_null(), s->lr, T, l->decay_w1.cols);
+        const rwkv_linear_job decay2 = {.W = &l->decay_w2, .X = s->lr, .Y = s->w, .transposed = 1};
+        op->linear(be, &decay2, 1, T);
+        /* w = exp(−exp(time_decay + tanh(xw·decay_w1)·decay_w2)) */
+        op->act(be, RWKV_ACT_DECAY6, s->w, l->decay, s->w, T, C);
 
         /* per head: y = rᵀ(u·k vᵀ + S);  S = w·S + k vᵀ   (w, u per key channel) */
-        rwkv_op_wkv5(ctx, S, s->r, s->w, 1, s->k, s->v, l->u, s->y, T, H, N);
+        op->wkv5(be, lo + 2 * (size_t)C, s->r, s->w, 1, s->k, s->v, l->u, s->y, T, H, N, seg, nseg);
 
-        /* y = GroupNorm_H(y, eps 64e-5) ⊙ g;  x += Wo·y */
-        norm_rows(ctx, s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, GN_EPS);
-        for (size_t i = 0; i < TC; i++) s->y[i] *= s->g[i];
-        rwkv_linear_job out = {.W = &l->Wo, .X = s->y, .Y = s->xm[0], .epilogue = RWKV_EPI_ADD, .acc = s->x};
-        rwkv_op_linear_batch(ctx, &out, 1, T);
+        /* y = GroupNorm_H(y, eps 64e-5) ⊙ silu(g);  x += Wo·y */
+        op->norm(be, s->y, s->y, l->lnx_w, l->lnx_b, T, C, N, RWKV_GN_EPS);
+        op->ew(be, RWKV_EW_MUL_SILU, T, C, s->y, C, rwkv_rows(s->y, C), rwkv_rows(s->g, C), none, none);
+        const rwkv_linear_job out = {.W = &l->Wo, .X = s->y, .Y = s->xm[0], .epilogue = RWKV_EPI_ADD, .acc = m->x};
+        op->linear(be, &out, 1, T);
 
-        /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)²,  x_j = x + dx·maa_j ---- */
-        norm_rows(ctx, s->x, s->xa, l->ln2_w, l->ln2_b, T, C, C, LN_EPS);
-        ffn_shift(s->xa, ffn_prev, l->ffn_maa_k, l->ffn_maa_r, s->xm[MK], s->xm[MR], T, C);
-        memcpy(ffn_prev, s->xa + TC - C, C * sizeof(float));
-        rwkv_linear_job ffn1[2] = {
+        /* ---- channel mix: x += σ(Wr·xr) ⊙ Wv·relu(Wk·xk)²,  x_j = x + (prev − x)·maa_j ---- */
+        op->norm(be, m->x, m->xa, l->ln2_w, l->ln2_b, T, C, C, RWKV_LN_EPS);
+        op->shift(be, m->xa, s->prev, T, C, lo + (size_t)C, seg, nseg);
+        op->ew(be, RWKV_EW_LERP, T, C, s->xm[MK], C, xa, rwkv_rows(s->prev, C), rwkv_vec(l->ffn_maa_k), none);
+        op->ew(be, RWKV_EW_LERP, T, C, s->xm[MR], C, xa, rwkv_rows(s->prev, C), rwkv_vec(l->ffn_maa_r), none);
+        const rwkv_linear_job ffn1[2] = {
             {.W = &l->ffn_r, .X = s->xm[MR], .Y = s->r},
             {.W = &l->ffn_key, .X = s->xm[MK], .Y = s->ffn, .epilogue = RWKV_EPI_RELU_SQ},
         };
-        rwkv_op_linear_batch(ctx, ffn1, 2, T);
-        rwkv_linear_job ffn2 = {.W = &l->ffn_value, .X = s->ffn, .Y = s->y};
-        rwkv_op_linear_batch(ctx, &ffn2, 1, T);
-        for (size_t i = 0; i < TC; i++) s->x[i] += sigmoidf(s->r[i]) * s->y[i];
+        op->linear(be, ffn1, 2, T);
+        const rwkv_linear_job ffn2 = {.W = &l->ffn_value, .X = s->ffn, .Y = s->y};
+        op->linear(be, &ffn2, 1, T);
+        op->ew(be, RWKV_EW_ADD_SIGMOID_MUL, T, C, m->x, C, rwkv_rows(m->x, C), rwkv_rows(s->r, C), rwkv_rows(s->y, C),
+               none);
     }
 }
 
-/* Feeds tokens in chunks of the scratch capacity (1 in serial mode). */
-static rwkv_status v6_eval(rwkv_model *m, float *state, const int32_t *tokens, size_t n, float *logits,
-                           unsigned flags) {
-    v6_weights *W = m->weights;
-    return rwkv_w_eval(m, &W->b, W->sc.x, W->sc.xa, W->sc.T, forward_layers, state, tokens, n, logits, flags);
-}
-
-const rwkv_arch rwkv_arch_v6 = {
+const rwkv_gen rwkv_gen_v6 = {
     .generation = "6",
+    .family = "RWKV-6",
+    .needs = RWKV_NEED_WKV5,
     .detect = v6_detect,
+    .layer_keys = v6_keys,
+    .n_layer_keys = sizeof v6_keys / sizeof v6_keys[0],
     .load = v6_load,
     .free = v6_free,
-    .state_zero = v6_state_zero,
     .state_tuning = v6_state_tuning,
-    .eval = v6_eval,
+    .forward = forward_layers,
 };

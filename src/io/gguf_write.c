@@ -417,9 +417,9 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     /* RWKV-7: llama.cpp's layout; 4/5/6: ours, official names (docs/FORMATS.md) */
     const char *arch = NULL;
     if (rk && rwkv_tensor_file_find(&tf, "blocks.0.att.k_k") && rk->n_dims >= 1) arch = "rwkv7";
-    else if (rwkv_arch_v6.detect(&tf)) arch = "rwkv6-official";
-    else if (rwkv_arch_v5_2.detect(&tf) || rwkv_arch_v5_1.detect(&tf)) arch = "rwkv5-official";
-    else if (rwkv_arch_v4.detect(&tf)) arch = "rwkv4-official";
+    else if (rwkv_gen_v6.detect(&tf)) arch = "rwkv6-official";
+    else if (rwkv_gen_v5_2.detect(&tf) || rwkv_gen_v5_1.detect(&tf)) arch = "rwkv5-official";
+    else if (rwkv_gen_v4.detect(&tf)) arch = "rwkv4-official";
     if (!arch || !emb || !ffk || emb->n_dims != 2) {
         st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: not an RWKV-4, 5, 6 or 7 model (GGUF writing)", in_path);
         goto done;

@@ -1,14 +1,15 @@
 /* model.c — loading a model file, detecting its generation, and the public model/eval API. */
-#include "model.h"
+#include "weights.h"
 #include "types/quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
-/* Every generation this build can run, tried in order. */
-static const rwkv_arch *const archs[] = {&rwkv_arch_v7, &rwkv_arch_v6, &rwkv_arch_v5_2,
-                                          &rwkv_arch_v5_1, &rwkv_arch_v4};
+/* The generation table: every generation this build can run, tried in order (detect). To add a
+ * generation: one file in src/gen/ with its rwkv_gen row, one line here and in model.h. */
+const rwkv_gen *const rwkv_generations[] = {&rwkv_gen_v7, &rwkv_gen_v6, &rwkv_gen_v5_2, &rwkv_gen_v5_1,
+                                            &rwkv_gen_v4, NULL};
 
 void rwkv_model_params_default(rwkv_model_params *params) {
     memset(params, 0, sizeof *params);
@@ -50,16 +51,6 @@ rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int
     return rwkv_model_tensor(m, name, n_dims, dims, out);
 }
 
-float *rwkv_tensor_to_f32(const rwkv_tensor *t) {
-    float *p = malloc((t->numel ? t->numel : 1) * sizeof *p);
-    if (!p) {
-        rwkv_fail(RWKV_ERR_NOMEM, "out of memory converting '%s'", t->name);
-        return NULL;
-    }
-    rwkv_convert_to_f32(t->dtype, t->data, p, t->numel);
-    return p;
-}
-
 /* Fills the generation-independent info fields: params, dtype, fingerprint. */
 static void fill_common_info(rwkv_model *m) {
     uint64_t params = 0, fp = RWKV_FNV_INIT, bytes = 0;
@@ -90,16 +81,16 @@ static void fill_common_info(rwkv_model *m) {
     m->info.state_bytes = m->state_floats * sizeof(float);
 }
 
-/* Touches one byte per page of the file mapping so that it is resident, except the pages of
- * matrices the products read from packed copies (rwkv_w_pack released those). */
+/* Touches one byte per page of the file mapping so that it is resident, except the pages the
+ * backend no longer reads (rwkv_w_place released those). */
 static void prefault_mapping(const rwkv_model *m) {
     const rwkv_tensor_file *tf = &m->file;
     const volatile unsigned char *p = tf->map.data;
     if (!p) return;
     const size_t pages = (tf->map.size + 4095) / 4096;
     unsigned char *skip = calloc(pages, 1);
-    for (size_t i = 0; skip && i < m->n_packs; i++)
-        for (uintptr_t a = m->pack_spans[2 * i]; a < m->pack_spans[2 * i + 1]; a += 4096)
+    for (size_t i = 0; skip && i < m->n_released; i++)
+        for (uintptr_t a = m->released[2 * i]; a < m->released[2 * i + 1]; a += 4096)
             skip[(a - (uintptr_t)tf->map.data) / 4096] = 1;
     madvise(tf->map.data, tf->map.size, MADV_WILLNEED);
     unsigned sum = 0;
@@ -107,6 +98,34 @@ static void prefault_mapping(const rwkv_model *m) {
         if (!skip || !skip[i]) sum += p[i * 4096];
     (void)sum;
     free(skip);
+}
+
+/* Everything after the file is open and the generation known: backend, shared and per-layer
+ * tensors, scratch, zero state, plan. */
+static rwkv_status load_model(rwkv_model *m, const rwkv_model_params *params) {
+    const rwkv_backend_params bp = {.device = params->device, .n_threads = params->n_threads,
+                                    .force_scalar = params->force_scalar, .prefill_bf16 = params->prefill_bf16,
+                                    .quant_dot = params->quant_dot, .amx = params->amx};
+    rwkv_status st = rwkv_backend_new(&bp, &m->be);
+    if (st != RWKV_OK) return st;
+    m->be->ops->info(m->be, &m->bi);
+    if ((st = rwkv_backend_check(m->be, m->gen->needs, m->gen->family)) != RWKV_OK) return st;
+    m->seq_chunk = params->seq_chunk ? params->seq_chunk : m->bi.default_chunk;
+    m->segs = calloc((size_t)m->seq_chunk, sizeof *m->segs);
+    if (!m->segs) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    if ((st = rwkv_w_load_base(m)) != RWKV_OK || (st = m->gen->load(m)) != RWKV_OK) return st;
+    const size_t cap = (size_t)m->seq_chunk;
+    if ((st = rwkv_w_scratch(m, cap * (size_t)m->C, &m->x)) || (st = rwkv_w_scratch(m, cap * (size_t)m->C, &m->xa)) ||
+        (!m->bi.host_memory && (st = rwkv_w_scratch(m, cap * (size_t)m->V, &m->logits))))
+        return st;
+    /* the zero state, made once on the host and kept in the backend for rwkv_state_reset */
+    float *zero = malloc((m->state_floats ? m->state_floats : 1) * sizeof *zero);
+    if (!zero) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    rwkv_model_state_zero(m, zero);
+    st = rwkv_w_scratch(m, m->state_floats, &m->zero_state);
+    if (st == RWKV_OK) st = m->be->ops->upload(m->be, m->zero_state, zero, m->state_floats * sizeof(float));
+    free(zero);
+    return st == RWKV_OK ? rwkv_model_plan(m) : st;
 }
 
 rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, rwkv_model **out) {
@@ -123,28 +142,24 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
     if (params->quant_dot < RWKV_QUANT_DOT_AUTO || params->quant_dot > RWKV_QUANT_DOT_INT8)
         return rwkv_fail(RWKV_ERR_INVALID_ARG, "quant_dot %d is not 0 (auto), 1 (exact) or 2 (int8)",
                          params->quant_dot);
+    if (params->amx != RWKV_AMX_AUTO && params->amx != RWKV_AMX_OFF)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "amx %d is not 0 (auto) or 1 (off)", params->amx);
     rwkv_model *m = calloc(1, sizeof *m);
     if (!m) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
 
     rwkv_status st = rwkv_tensor_file_open(path, &m->file);
     if (st != RWKV_OK) goto fail;
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
-        if (archs[i]->detect(&m->file)) {
-            m->arch = archs[i];
+    for (size_t i = 0; rwkv_generations[i]; i++)
+        if (rwkv_generations[i]->detect(&m->file)) {
+            m->gen = rwkv_generations[i];
             break;
         }
-    if (!m->arch) {
+    if (!m->gen) {
         st = rwkv_fail(RWKV_ERR_FORMAT, "%s: not an RWKV checkpoint (no known RWKV tensor names)", path);
         goto fail;
     }
-    /* the context first: it decides whether rwkv_w_mat packs quantized matrices */
-    const char *env = getenv("RWKV_FORCE_SCALAR");
-    int force_scalar = params->force_scalar || (env && *env && strcmp(env, "0") != 0);
-    st = rwkv_ctx_new(params->n_threads, force_scalar, params->prefill_bf16 != 0, params->quant_dot, &m->ctx);
-    if (st != RWKV_OK) goto fail;
-    m->seq_chunk = params->seq_chunk ? params->seq_chunk : rwkv_ctx_default_chunk(m->ctx);
-    st = m->arch->load(m);
+    st = load_model(m, params);
     if (st != RWKV_OK) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", rwkv_last_error());
@@ -152,13 +167,15 @@ rwkv_status rwkv_model_load(const char *path, const rwkv_model_params *params, r
         goto fail;
     }
     if (params->prefault) prefault_mapping(m);
-    m->info.generation = m->arch->generation;
+    m->info.generation = m->gen->generation;
     fill_common_info(m);
     m->info.quant_products = "none";
-    m->info.prefill_products = rwkv_ctx_prefill_products(m->ctx);
+    m->info.prefill_products = m->bi.prefill_products;
     m->info.seq_chunk = m->seq_chunk;
+    m->info.backend = m->bi.name;
+    m->info.device = m->bi.device;
     for (size_t i = 0; i < m->file.n_tensors; i++)
-        if (rwkv_dtype_is_quant(m->file.tensors[i].dtype)) m->info.quant_products = rwkv_ctx_quant_products(m->ctx);
+        if (rwkv_dtype_is_quant(m->file.tensors[i].dtype)) m->info.quant_products = m->bi.quant_products;
     *out = m;
     return RWKV_OK;
 fail:
@@ -168,11 +185,16 @@ fail:
 
 void rwkv_model_free(rwkv_model *m) {
     if (!m) return;
-    if (m->arch && m->weights) m->arch->free(m);
-    rwkv_ctx_free(m->ctx);
-    for (size_t i = 0; i < m->n_packs; i++) free(m->packs[i]);
-    free(m->packs);
-    free(m->pack_spans);
+    if (m->gen && m->weights) m->gen->free(m);
+    if (m->be) {
+        for (size_t i = 0; i < m->n_mems; i++) m->be->ops->mem_free(m->be, m->mems[i]);
+        rwkv_backend_free(m->be);
+    }
+    for (size_t i = 0; i < m->host.n; i++) free(m->host.p[i]);
+    free(m->host.p);
+    free(m->mems);
+    free(m->released);
+    free(m->segs);
     rwkv_tensor_file_close(&m->file);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -182,8 +204,11 @@ void rwkv_model_get_info(const rwkv_model *m, rwkv_model_info *info) { *info = m
 
 rwkv_status rwkv_model_set_threads(rwkv_model *m, int n_threads) {
     if (!m) return rwkv_fail(RWKV_ERR_INVALID_ARG, "model is NULL");
+    if (!m->be->ops->set_threads) return RWKV_OK;
     pthread_mutex_lock(&m->lock);
-    rwkv_status st = rwkv_ctx_set_threads(m->ctx, n_threads);
+    rwkv_status st = m->be->ops->set_threads(m->be, n_threads);
+    if (st == RWKV_OK) m->be->ops->info(m->be, &m->bi);
+    m->info.device = m->bi.device;
     pthread_mutex_unlock(&m->lock);
     return st;
 }
@@ -201,7 +226,7 @@ rwkv_status rwkv_eval(rwkv_model *m, rwkv_state *s, const int32_t *tokens, size_
             return rwkv_fail(RWKV_ERR_RANGE, "token id %d at position %zu is out of range 0..%d",
                              tokens[i], i, m->info.n_vocab - 1);
     pthread_mutex_lock(&m->lock);
-    rwkv_status st = m->arch->eval(m, s->data, tokens, n, logits, flags);
+    rwkv_status st = rwkv_model_eval(m, s->data, tokens, n, logits, flags);
     pthread_mutex_unlock(&m->lock);
     if (st == RWKV_OK) s->n_tokens += n;
     return st;
@@ -221,24 +246,15 @@ rwkv_status rwkv_eval_batch(rwkv_model *m, rwkv_state *const *states, const int3
             if (states[j] == states[i])
                 return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: state %zu appears twice", i);
     }
-    if (m->arch->eval_batch) {
-        float *stack_buf[64];
-        float **data = n_seqs <= 64 ? stack_buf : malloc(n_seqs * sizeof *data);
-        if (!data) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < n_seqs; i++) data[i] = states[i]->data;
-        pthread_mutex_lock(&m->lock);
-        rwkv_status st = m->arch->eval_batch(m, data, tokens, n_seqs, logits);
-        pthread_mutex_unlock(&m->lock);
-        if (data != stack_buf) free(data);
-        if (st != RWKV_OK) return st;
-        for (size_t i = 0; i < n_seqs; i++) states[i]->n_tokens++;
-        return RWKV_OK;
-    }
-    /* Generic path: one sequence after the other. */
-    for (size_t i = 0; i < n_seqs; i++) {
-        rwkv_status st = rwkv_eval(m, states[i], &tokens[i], 1,
-                                   logits ? logits + i * (size_t)m->info.n_vocab : NULL, 0);
-        if (st != RWKV_OK) return st;
-    }
+    rwkv_ptr stack_buf[64];
+    rwkv_ptr *data = n_seqs <= 64 ? stack_buf : malloc(n_seqs * sizeof *data);
+    if (!data) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n_seqs; i++) data[i] = states[i]->data;
+    pthread_mutex_lock(&m->lock);
+    rwkv_status st = rwkv_model_eval_batch(m, data, tokens, n_seqs, logits);
+    pthread_mutex_unlock(&m->lock);
+    if (data != stack_buf) free(data);
+    if (st != RWKV_OK) return st;
+    for (size_t i = 0; i < n_seqs; i++) states[i]->n_tokens++;
     return RWKV_OK;
 }

@@ -157,7 +157,7 @@ static bool layout_compute(sf_layout *l) {
 static bool layout_for(const rwkv_state *s, const rwkv_state_extra *extra, sf_layout *l) {
     memset(l, 0, sizeof *l);
     l->state_floats = s->model->state_floats;
-    if (s->initial) l->flags |= SF_FLAG_INITIAL;
+    if (!rwkv_ptr_is_null(s->initial)) l->flags |= SF_FLAG_INITIAL;
     if (extra && extra->logits) {
         l->flags |= SF_FLAG_LOGITS;
         l->n_logits = (uint64_t)s->model->info.n_vocab;
@@ -240,14 +240,34 @@ static void sink_floats(sf_sink *k, const float *f, size_t n) {
     }
 }
 
-/* Writes the whole serialized state into k. */
-static void emit_state(sf_sink *k, const rwkv_state *s, const rwkv_state_extra *extra,
+/* The state's floats and initial state (when l has one) in host memory (rwkv_state_host);
+ * release with host_views_free. */
+typedef struct host_views {
+    const float *data, *init;
+    float *owned[2];
+} host_views;
+
+static void host_views_free(host_views *v) {
+    free(v->owned[0]);
+    free(v->owned[1]);
+}
+
+static rwkv_status host_views_get(const rwkv_state *s, const sf_layout *l, host_views *v) {
+    memset(v, 0, sizeof *v);
+    rwkv_status st = rwkv_state_host(s, 0, &v->data, &v->owned[0]);
+    if (st == RWKV_OK && (l->flags & SF_FLAG_INITIAL)) st = rwkv_state_host(s, 1, &v->init, &v->owned[1]);
+    if (st != RWKV_OK) host_views_free(v);
+    return st;
+}
+
+/* Writes the whole serialized state (its floats in v) into k. */
+static void emit_state(sf_sink *k, const rwkv_state *s, const host_views *v, const rwkv_state_extra *extra,
                        const sf_layout *l) {
     unsigned char h[SF_HEADER_SIZE];
     header_write(h, s, l);
     sink_bytes(k, h, sizeof h);
-    sink_floats(k, s->data, (size_t)l->state_floats);
-    if (l->flags & SF_FLAG_INITIAL) sink_floats(k, s->initial, (size_t)l->state_floats);
+    sink_floats(k, v->data, (size_t)l->state_floats);
+    if (l->flags & SF_FLAG_INITIAL) sink_floats(k, v->init, (size_t)l->state_floats);
     if (l->flags & SF_FLAG_LOGITS) sink_floats(k, extra->logits, (size_t)l->n_logits);
     if (l->flags & SF_FLAG_TEXT) sink_bytes(k, extra->text, (size_t)l->text_len);
     unsigned char c[4];
@@ -281,8 +301,12 @@ rwkv_status rwkv_state_serialize(const rwkv_state *s, const rwkv_state_extra *ex
     if (!buf || cap < l.total)
         return rwkv_fail(RWKV_ERR_INVALID_ARG,
                          "rwkv_state_serialize: buffer of %zu bytes, %zu needed", cap, l.total);
+    host_views v;
+    rwkv_status st = host_views_get(s, &l, &v);
+    if (st != RWKV_OK) return st;
     sf_sink k = {.buf = buf, .fd = -1};
-    emit_state(&k, s, extra, &l);
+    emit_state(&k, s, &v, extra, &l);
+    host_views_free(&v);
     return RWKV_OK;
 }
 
@@ -385,28 +409,34 @@ rwkv_status rwkv_state_deserialize(rwkv_state *s, const void *buf, size_t len,
     if ((st = check_model(p, &l, s->model)) != RWKV_OK) return st;
 
     /* Allocate everything first so that a failure leaves the state untouched. */
-    float *init = NULL, *logits = NULL;
+    float *data = malloc(l.state_bytes ? l.state_bytes : 1), *init = NULL, *logits = NULL;
     char *text = NULL;
     if (l.flags & SF_FLAG_INITIAL) init = malloc(l.state_bytes ? l.state_bytes : 1);
     if (ld && (l.flags & SF_FLAG_LOGITS)) logits = malloc(l.logits_bytes);
     if (ld && (l.flags & SF_FLAG_TEXT)) text = malloc((size_t)l.text_len + 1);
-    if (((l.flags & SF_FLAG_INITIAL) && !init) ||
+    if (!data || ((l.flags & SF_FLAG_INITIAL) && !init) ||
         (ld && (l.flags & SF_FLAG_LOGITS) && !logits) || (ld && (l.flags & SF_FLAG_TEXT) && !text)) {
+        free(data);
         free(init);
         free(logits);
         free(text);
         return rwkv_fail(RWKV_ERR_NOMEM, "out of memory loading a state");
     }
     const unsigned char *q = p + SF_HEADER_SIZE;
-    floats_from_le(s->data, q, (size_t)l.state_floats);
+    floats_from_le(data, q, (size_t)l.state_floats);
     q += l.state_bytes;
     if (init) {
         floats_from_le(init, q, (size_t)l.state_floats);
         q += l.state_bytes;
     }
-    free(s->initial);
-    s->initial = init;
-    s->n_tokens = get_u64(p + 64);
+    st = rwkv_state_assign(s, data, init, get_u64(p + 64));
+    free(data);
+    free(init);
+    if (st != RWKV_OK) {
+        free(logits);
+        free(text);
+        return st;
+    }
     if (l.flags & SF_FLAG_LOGITS) {
         if (logits) floats_from_le(logits, q, (size_t)l.n_logits);
         q += l.logits_bytes;
@@ -489,8 +519,17 @@ rwkv_status rwkv_state_save(const rwkv_state *s, const rwkv_state_extra *extra, 
         return rwkv_fail(RWKV_ERR_IO, "cannot create a temporary file next to '%s': %s", path,
                          strerror(e));
     }
+    host_views v;
+    rwkv_status vst = host_views_get(s, &l, &v);
+    if (vst != RWKV_OK) {
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return vst;
+    }
     sf_sink k = {.buf = NULL, .fd = fd};
-    emit_state(&k, s, extra, &l);
+    emit_state(&k, s, &v, extra, &l);
+    host_views_free(&v);
     int e = k.err;
     const char *what = "write";
     if (!e && fsync(fd) != 0) {

@@ -53,11 +53,5 @@ void rwkv_quantize_row(rwkv_dtype dt, const float *src, void *dst, size_t n);
 /* Dequantizes n values (n a multiple of the block size) of type dt. */
 void rwkv_dequantize_row(rwkv_dtype dt, const void *src, float *dst, size_t n);
 
-/* Rows [o0, o1) of Y[t][o] = Σ_i W[o][i]·X[t][i] for a block-quantized W (ops_quant.c):
- * X is [T][W.cols], Y is [T][W.rows]. The result of each element depends only on W, X and the
- * row, never on the slice, so threads may split rows freely. */
-struct rwkv_weight;
-void rwkv_linear_quant_rows(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                            float *Y);
 
 #endif

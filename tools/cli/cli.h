@@ -105,6 +105,11 @@ int cli_write_stdout(const void *data, size_t len);
 /* Loads the model at path with n_threads workers (0 = default). Prints an error and returns -1 on
  * failure (missing file, directory, corrupt ...). */
 int cli_load_model(const char *path, int n_threads, rwkv_model **out);
+/* The model parameters' defaults with what the environment asks for — the one place the CLI reads
+ * these variables: RWKV_FORCE_SCALAR=1 (scalar kernels), RWKV_QUANT_DOT=auto|exact|int8,
+ * RWKV_PREFILL_BF16=1, RWKV_AMX=0 (no AMX tiles), RWKV_DEVICE=cpu|vulkan|vulkan:N. A malformed
+ * value prints an error and returns -1. */
+int cli_model_params(rwkv_model_params *mp);
 /* Same, with every model parameter given. */
 int cli_load_model_params(const char *path, const rwkv_model_params *mp, rwkv_model **out);
 

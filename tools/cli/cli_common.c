@@ -392,9 +392,46 @@ int cli_write_file_atomic(const char *path, const void *data, size_t len) {
 
 /* ---- model and vocabulary ------------------------------------------------------------------ */
 
+/* A boolean environment variable: unset or empty → dflt; "0"/"1" (also no/yes, off/on, false/true). */
+static int env_bool(const char *name, int dflt, int *out) {
+    const char *v = getenv(name);
+    *out = dflt;
+    if (!v || !*v) return 0;
+    if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "false")) *out = 0;
+    else if (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "true")) *out = 1;
+    else {
+        cli_error("environment variable %s='%.40s': expected 0 or 1", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_model_params(rwkv_model_params *mp) {
+    rwkv_model_params_default(mp);
+    int amx = 1;
+    if (env_bool("RWKV_FORCE_SCALAR", 0, &mp->force_scalar) || env_bool("RWKV_PREFILL_BF16", 0, &mp->prefill_bf16) ||
+        env_bool("RWKV_AMX", 1, &amx))
+        return -1;
+    mp->amx = amx ? RWKV_AMX_AUTO : RWKV_AMX_OFF;
+    const char *q = getenv("RWKV_QUANT_DOT");
+    if (q && *q) {
+        if (!strcmp(q, "auto")) mp->quant_dot = RWKV_QUANT_DOT_AUTO;
+        else if (!strcmp(q, "exact")) mp->quant_dot = RWKV_QUANT_DOT_EXACT;
+        else if (!strcmp(q, "int8")) mp->quant_dot = RWKV_QUANT_DOT_INT8;
+        else {
+            cli_error("environment variable RWKV_QUANT_DOT='%.40s': expected auto, exact or int8", q);
+            return -1;
+        }
+    }
+    const char *d = getenv("RWKV_DEVICE");
+    if (d && *d) mp->device = d;
+    return 0;
+}
+
 int cli_load_model(const char *path, int n_threads, rwkv_model **out) {
     rwkv_model_params mp;
-    rwkv_model_params_default(&mp);
+    *out = NULL;
+    if (cli_model_params(&mp)) return -1;
     mp.n_threads = n_threads;
     return cli_load_model_params(path, &mp, out);
 }

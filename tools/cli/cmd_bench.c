@@ -419,10 +419,10 @@ int cmd_bench(int argc, char **argv) {
     /* The weights are made resident at load (prefault), so peak RSS measures the engine's
      * memory and does not grow with the embedding rows a prompt happens to touch. */
     rwkv_model_params mp;
-    rwkv_model_params_default(&mp);
+    if (cli_model_params(&mp)) return CLI_EXIT_USAGE;
     mp.n_threads = o.threads;
     mp.prefault = 1;
-    mp.prefill_bf16 = o.prefill_bf16;
+    if (o.prefill_bf16) mp.prefill_bf16 = 1;
     mp.seq_chunk = o.chunk;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;

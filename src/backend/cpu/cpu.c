@@ -18,8 +18,6 @@
  * grant the first tile instruction faults. Returns whether the grant was given. */
 static bool request_amx(void) {
 #if defined(__linux__) && defined(SYS_arch_prctl)
-    const char *env = getenv("RWKV_AMX");
-    if (env && env[0] == '0') return false;
     return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
 #else
     return false;
@@ -60,7 +58,7 @@ static void detect(rwkv_cpu *c) {
         __cpuid_count(7, 1, a1, b1, c1, d1);
         c->avx512bf16 = (a1 >> 5) & 1;
         (void)b1; (void)c1; (void)d1;
-        c->amx_bf16 = amx && c->avx512bf16 && c->avx512bw && request_amx();
+        c->amx_bf16 = amx && c->avx512bf16 && c->avx512bw;
     }
 }
 #elif defined(__aarch64__) && defined(__linux__)
@@ -104,6 +102,21 @@ static void init_once(void) {
 const rwkv_cpu *rwkv_cpu_get(void) {
     pthread_once(&g_once, init_once);
     return &g_cpu;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+static bool g_amx_granted;
+static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
+static void amx_once(void) { g_amx_granted = rwkv_cpu_get()->amx_bf16 && request_amx(); }
+#endif
+
+bool rwkv_cpu_amx_granted(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    pthread_once(&g_amx_once, amx_once);
+    return g_amx_granted;
+#else
+    return false;
+#endif
 }
 
 const char *rwkv_cpu_describe(void) {

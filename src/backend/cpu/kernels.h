@@ -15,7 +15,7 @@
 #ifndef RWKV_KERNELS_H
 #define RWKV_KERNELS_H
 
-#include "base/internal.h"
+#include "backend/backend.h" /* rwkv_act */
 
 /* Row slices of rwkv_kernels.linear / linear_bf16 start at multiples of this. */
 #define RWKV_ROW_ALIGN 16
@@ -33,19 +33,9 @@ static inline size_t rwkv_x3_index(int K, int t, int part, int k) {
 }
 static inline size_t rwkv_x3_elems(int K, int T) { return (size_t)((T + 15) / 16) * 16 * 3 * (size_t)K; }
 
-/* Elementwise activations (rwkv_kernels.act). */
-typedef enum rwkv_act {
-    RWKV_ACT_TANH = 0,    /* tanh(x) */
-    RWKV_ACT_SIGMOID = 1, /* 1/(1+e^−x) */
-    RWKV_ACT_RELU_SQ = 2, /* max(x,0)² */
-    RWKV_ACT_DECAY7 = 3,  /* exp(−e^−0.5 · σ(x)): the RWKV-7 decay, in (0,1) */
-    RWKV_ACT_EXP = 4,     /* e^x */
-    RWKV_ACT_IDENTITY = 5, /* x (with a bias: the sum x + bias) */
-    RWKV_ACT_COUNT
-} rwkv_act;
-
 typedef struct rwkv_kernels {
-    const char *name; /* "scalar", "avx2", "avx512", "neon" */
+    const char *name; /* "scalar", "avx2", "avx512", "avx512-amx", "neon" */
+    int tiles;        /* 1: the bf16 products run on matrix tiles (AMX) */
 
     /* Rows [r0, r1) of Y = X·Wᵀ for T tokens:
      *   Y[t·ldy + o] = Σ_{i<K} W[o·K + i] · X[t·ldx + i]      r0 <= o < r1, t < T
@@ -84,6 +74,13 @@ typedef struct rwkv_kernels {
     void (*wkv7)(float *S, const float *r, const float *w, const float *k, const float *v,
                  const float *kk, const float *a, float *y, int T, int ld, int N);
 
+    /* One head of the RWKV-5/6 WKV recurrence (rwkv_op_wkv5) for one token:
+     *   y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j]);   S[i][j] = S[i][j]·w[i] + k[i]·v[j]
+     * S is the head's [N key][N value] block; r, k, w, u its key channels, v and y its value
+     * channels. NULL in a SIMD table: the scalar kernel serves. */
+    void (*wkv5)(float *S, float *y, const float *r, const float *k, const float *v, const float *w,
+                 const float *u, int N);
+
     /* One row of n floats normalised in groups of gs (gs divides n):
      *   y = (x − mean)/sqrt(var + eps)·g + b   per group (biased variance). y may equal x. */
     void (*groupnorm)(const float *x, float *y, const float *g, const float *b, int n, int gs,
@@ -109,14 +106,17 @@ const rwkv_kernels *rwkv_kernels_scalar(void);
 #if defined(__x86_64__)
 const rwkv_kernels *rwkv_kernels_avx2(void);
 const rwkv_kernels *rwkv_kernels_avx512(void);
-/* The AVX-512 table whose bf16 products run on AMX tiles (needs AMX-BF16 and the OS grant). */
+/* The AVX-512 table whose bf16 products run on AMX tiles (needs AMX-BF16 and the OS grant, which
+ * this call asks for). */
 const rwkv_kernels *rwkv_kernels_amx(void);
 #endif
 #if defined(__aarch64__)
 const rwkv_kernels *rwkv_kernels_neon(void);
 #endif
 
-/* The best table for this CPU (scalar when force_scalar). Decided once per process. */
-const rwkv_kernels *rwkv_kernels_best(int force_scalar);
+
+/* The best table for this CPU (select.c): the scalar one when force_scalar; the AMX table only
+ * when allow_amx (the OS grant is asked for then, not before). */
+const rwkv_kernels *rwkv_kernels_best(int force_scalar, int allow_amx);
 
 #endif

@@ -11,11 +11,10 @@
  * Either way a result depends only on W, X, the row and the token, not on the slice or T. */
 #include "ops_quant.h"
 
-#include "ops.h"
+#include "backend/backend.h"
 #include "types/quant.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -172,51 +171,18 @@ static const rwkv_qkernels scalar_qtable = {
 
 const rwkv_qkernels *rwkv_qkernels_scalar(void) { return &scalar_qtable; }
 
-/* ---- dispatch ----------------------------------------------------------------------------- */
-
-static const rwkv_qkernels *g_qbest;
-static int g_env_scalar, g_int8;
-static pthread_once_t g_qonce = PTHREAD_ONCE_INIT;
-
-static void pick_qbest(void) {
-    const rwkv_qkernels *k = NULL;
-#if defined(__x86_64__)
-    k = rwkv_qkernels_avx512();
-    if (!k) k = rwkv_qkernels_avx2();
-#elif defined(__aarch64__)
-    k = rwkv_qkernels_neon();
-#endif
-    g_qbest = k;
-    const char *env = getenv("RWKV_FORCE_SCALAR");
-    g_env_scalar = env && *env && env[0] != '0';
-    /* RWKV_QUANT_DOT=int8 | exact; unset: int8 where the table's integer dot is the fast path */
-    const char *m = getenv("RWKV_QUANT_DOT");
-    if (m && strcmp(m, "int8") == 0) g_int8 = 1;
-    else if (m && strcmp(m, "exact") == 0) g_int8 = 0;
-    else g_int8 = k && k->int8_default;
-}
-
-int rwkv_quant_int8_acts(void) {
-    pthread_once(&g_qonce, pick_qbest);
-    return g_int8;
-}
-
-const rwkv_qkernels *rwkv_qkernels_best(void) {
-    pthread_once(&g_qonce, pick_qbest);
-    return g_qbest;
-}
+/* ---- dispatch (the table is chosen by the caller: select.c, rwkv_ctx) -------------------- */
 
 /* Activation chunk sizes: a decode step (T = 1) always fits the stack buffer; prefill takes up
  * to QCHUNK_MAX tokens at a time so each weight row is read once per chunk. */
 #define QSTACK_BYTES 32768
 #define QCHUNK_MAX 32
 
-void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                               float *Y, int force_scalar, int int8, void *work, size_t work_bytes) {
-    const rwkv_qkernels *k = rwkv_qkernels_best(); /* also reads the environment */
+void rwkv_linear_quant_rows_ex(const rwkv_qkernels *k, const struct rwkv_weight *W, int o0, int o1,
+                               const float *X, int T, float *Y, int int8, void *work, size_t work_bytes) {
     const int K = W->cols;
     const size_t rb = rwkv_dtype_row_bytes(W->dtype, (size_t)K);
-    if (force_scalar || !k || o0 >= o1 || T <= 0 || K % 32 != 0 || rb == 0) {
+    if (!k || o0 >= o1 || T <= 0 || K % 32 != 0 || rb == 0) {
         rwkv_linear_quant_rows_ref(W, o0, o1, X, T, Y);
         return;
     }
@@ -263,8 +229,7 @@ void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, cons
     free(heap);
 }
 
-void *rwkv_quant_pack_alloc(const struct rwkv_weight *W, int *groups) {
-    const rwkv_qkernels *k = rwkv_qkernels_best();
+void *rwkv_quant_pack_alloc(const rwkv_qkernels *k, const struct rwkv_weight *W, int *groups) {
     *groups = 0;
     if (!k || !k->pack || !k->packed_bytes || !k->dot_packed || !rwkv_dtype_is_quant(W->dtype) ||
         W->cols % 32 != 0 || W->cols % (int)rwkv_dtype_block(W->dtype) != 0 || W->rows < 1)
@@ -282,19 +247,17 @@ void *rwkv_quant_pack_alloc(const struct rwkv_weight *W, int *groups) {
     return p;
 }
 
-void rwkv_quant_pack_groups(const struct rwkv_weight *W, int g0, int g1, void *P) {
-    rwkv_qkernels_best()->pack(W->dtype, W->data, W->rows, W->cols, g0, g1, P);
+void rwkv_quant_pack_groups(const rwkv_qkernels *k, const struct rwkv_weight *W, int g0, int g1, void *P) {
+    k->pack(W->dtype, W->data, W->rows, W->cols, g0, g1, P);
 }
 
 /* buf: codes [T][K], then scales [T][K/32], then scaled sums [T][K/32] (the layout dot takes). */
-size_t rwkv_quant_acts_bytes(int K, int T) {
-    const rwkv_qkernels *k = rwkv_qkernels_best();
+size_t rwkv_quant_acts_bytes(const rwkv_qkernels *k, int K, int T) {
     if (!k || K <= 0 || K % 32 != 0 || T <= 0) return 0;
     return ((size_t)K + 2 * sizeof(float) * (size_t)(K / 32)) * (size_t)T;
 }
 
-void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf) {
-    const rwkv_qkernels *k = rwkv_qkernels_best();
+void rwkv_quant_acts(const rwkv_qkernels *k, const float *X, int K, int T, int t0, int t1, void *buf) {
     int8_t *xq = buf;
     float *xd = (float *)(xq + (size_t)T * K), *xs = xd + (size_t)T * (K / 32);
     for (int t = t0; t < t1; t++)
@@ -302,9 +265,8 @@ void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf) {
                       xs + (size_t)t * (K / 32));
 }
 
-void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const void *buf, int T,
-                              float *Y) {
-    const rwkv_qkernels *k = rwkv_qkernels_best();
+void rwkv_linear_quant_rows_q(const rwkv_qkernels *k, const struct rwkv_weight *W, int o0, int o1,
+                              const void *buf, int T, float *Y) {
     const int K = W->cols;
     const int8_t *xq = buf;
     const float *xd = (const float *)(xq + (size_t)T * K), *xs = xd + (size_t)T * (K / 32);
@@ -315,10 +277,4 @@ void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const
     }
     k->dot(W->dtype, W->data, rwkv_dtype_row_bytes(W->dtype, (size_t)K), K, o0, o1, xq, xd, xs, T, Y,
            W->rows);
-}
-
-void rwkv_linear_quant_rows(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                            float *Y) {
-    pthread_once(&g_qonce, pick_qbest);
-    rwkv_linear_quant_rows_ex(W, o0, o1, X, T, Y, g_env_scalar, g_int8, NULL, 0);
 }

@@ -43,7 +43,7 @@ typedef struct rwkv_qkernels {
     void (*dot_packed)(rwkv_dtype dt, const void *P, int rows, int K, int o0, int o1, const int8_t *xq,
                        const float *xd, const float *xs, int T, float *Y, int ldy);
     /* 1 where dot is clearly faster than dotf (measured): then the integer path is the default
-     * (RWKV_QUANT_DOT unset, rwkv_model_params.quant_dot = 0). */
+     * (rwkv_model_params.quant_dot = RWKV_QUANT_DOT_AUTO). */
     int int8_default;
 } rwkv_qkernels;
 
@@ -58,26 +58,20 @@ const rwkv_qkernels *rwkv_qkernels_avx512(void);
 #if defined(__aarch64__)
 const rwkv_qkernels *rwkv_qkernels_neon(void);
 #endif
-/* The best integer table for this CPU, or NULL when there is no SIMD one (then the float
- * reference path is used). Decided once per process. */
+/* The best integer table for this CPU (select.c), or NULL when there is no SIMD one (then the
+ * float reference path is used). */
 const rwkv_qkernels *rwkv_qkernels_best(void);
-
-/* The process default of the path: 1 = the integer path (activations rounded to int8 per block
- * of 32), 0 = the float path (weights dequantized exactly in registers, fp32 activations).
- * RWKV_QUANT_DOT=int8 or =exact decides; unset, the best table's int8_default (AVX-512 VNNI: 1). */
-int rwkv_quant_int8_acts(void);
 
 /* The signed int8 NF4 code book: round(127·rwkv_nf4_levels[i]). */
 extern const int8_t rwkv_nf4_i8[16];
 
-/* rwkv_linear_quant_rows with the context's choices made explicit: force_scalar = 1 runs the
- * float reference (dequantize a row, fp32 dot: no activation rounding); otherwise int8 = 1 the
- * best table's integer path, 0 its float path. work (work_bytes, may be NULL/0) is scratch for
- * the quantized activations; without enough the call uses its stack or the heap.
- * rwkv_linear_quant_rows (quant.h) is this with RWKV_FORCE_SCALAR, rwkv_quant_int8_acts() and
- * no scratch. */
-void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, const float *X, int T,
-                               float *Y, int force_scalar, int int8, void *work, size_t work_bytes);
+/* Rows [o0, o1) of Y = X·Wᵀ (Y [T][W->rows], X [T][W->cols]) for a block-quantized W with the
+ * integer table k: k NULL runs the float reference (dequantize a row, fp32 dot: no activation
+ * rounding); otherwise int8 = 1 the table's integer path, 0 its float path. work (work_bytes,
+ * may be NULL/0) is scratch for the quantized activations; without enough the call uses its
+ * stack or the heap. */
+void rwkv_linear_quant_rows_ex(const rwkv_qkernels *k, const struct rwkv_weight *W, int o0, int o1,
+                               const float *X, int T, float *Y, int int8, void *work, size_t work_bytes);
 
 /* The integer path in two steps, so a caller can quantize the activations once per product
  * instead of once per row slice (rwkv_linear_quant_rows_ex quantizes X in every call):
@@ -87,19 +81,19 @@ void rwkv_linear_quant_rows_ex(const struct rwkv_weight *W, int o0, int o1, cons
  *    rows);
  *  - rwkv_linear_quant_rows_q: rows [o0, o1) of Y from buf (threads may split the rows).
  * The results are rwkv_linear_quant_rows_ex's (int8 mode), bit for bit. */
-size_t rwkv_quant_acts_bytes(int K, int T);
-void rwkv_quant_acts(const float *X, int K, int T, int t0, int t1, void *buf);
-void rwkv_linear_quant_rows_q(const struct rwkv_weight *W, int o0, int o1, const void *buf, int T,
-                              float *Y);
+size_t rwkv_quant_acts_bytes(const rwkv_qkernels *k, int K, int T);
+void rwkv_quant_acts(const rwkv_qkernels *k, const float *X, int K, int T, int t0, int t1, void *buf);
+void rwkv_linear_quant_rows_q(const rwkv_qkernels *k, const struct rwkv_weight *W, int o0, int o1,
+                              const void *buf, int T, float *Y);
 
-/* Room for a copy of W in the best table's packed layout (rwkv_qkernels.pack; free() it), or
- * NULL when the table has none, W is not a block-quantized matrix with K a multiple of 32, or
+/* Room for a copy of W in table k's packed layout (rwkv_qkernels.pack; free() it), or
+ * NULL when k is NULL or has none, W is not a block-quantized matrix with K a multiple of 32, or
  * memory is short (then products read W->data as before). *groups: its 16-row groups.
  * rwkv_quant_pack_groups writes groups [g0, g1) (threads may split them). Set W->packed to the
  * copy and the integer path of rwkv_linear_quant_rows_ex / _q reads it instead of W->data
  * (same results, bit for bit). */
-void *rwkv_quant_pack_alloc(const struct rwkv_weight *W, int *groups);
-void rwkv_quant_pack_groups(const struct rwkv_weight *W, int g0, int g1, void *P);
+void *rwkv_quant_pack_alloc(const rwkv_qkernels *k, const struct rwkv_weight *W, int *groups);
+void rwkv_quant_pack_groups(const rwkv_qkernels *k, const struct rwkv_weight *W, int g0, int g1, void *P);
 
 /* The float reference (force_scalar path), exposed for the tests. */
 void rwkv_linear_quant_rows_ref(const struct rwkv_weight *W, int o0, int o1, const float *X,

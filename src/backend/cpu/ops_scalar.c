@@ -1,10 +1,8 @@
 /* ops_scalar.c — the scalar reference kernels (the oracle every SIMD kernel is tested against)
- * and the choice of the best kernel table for the running CPU. Plain loops, no intrinsics. */
+ * (the choice of the best table for the running CPU is select.c). Plain loops, no intrinsics. */
 #include "kernels.h"
-#include "cpu.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 /* Σ a[i]·b[i] with 8 partial sums (a fixed order, so every caller gets the same result). */
@@ -84,6 +82,35 @@ static void wkv7_scalar(float *S, const float *r, const float *w, const float *k
     }
 }
 
+/* kernels.h wkv5, written so that the compiler can vectorize the inner loop over value channels
+ * (restrict-qualified rows, no aliasing). The arithmetic per element is the same, in the same
+ * order, as the textbook loop. */
+static void wkv5_scalar(float *restrict S, float *restrict y, const float *restrict r, const float *restrict k,
+                      const float *restrict v, const float *restrict w, const float *restrict u, int N) {
+    for (int j = 0; j < N; j++) y[j] = 0.0f;
+    for (int i = 0; i < N; i++) {
+        const float ri = r[i], ki = k[i], rui = ri * u[i] * ki, wi = w[i];
+        float *restrict Si = S + (size_t)i * N;
+        int j = 0;
+        /* blocks of 8 independent lanes (straight-line code the SLP vectorizer packs at -O2) */
+        for (; j + 8 <= N; j += 8) {
+            float yb[8], sb[8];
+            for (int q = 0; q < 8; q++) {
+                yb[q] = y[j + q] + (ri * Si[j + q] + rui * v[j + q]);
+                sb[q] = Si[j + q] * wi + ki * v[j + q];
+            }
+            for (int q = 0; q < 8; q++) {
+                y[j + q] = yb[q];
+                Si[j + q] = sb[q];
+            }
+        }
+        for (; j < N; j++) {
+            y[j] += ri * Si[j] + rui * v[j];
+            Si[j] = Si[j] * wi + ki * v[j];
+        }
+    }
+}
+
 static void groupnorm_scalar(const float *x, float *y, const float *g, const float *b, int n, int gs,
                              float eps) {
     for (int g0 = 0; g0 < n; g0 += gs) {
@@ -112,6 +139,7 @@ static void act_scalar(rwkv_act kind, const float *x, const float *bias, float *
         case RWKV_ACT_RELU_SQ: o = v > 0.0f ? v * v : 0.0f; break;
         case RWKV_ACT_DECAY7: o = expf(-0.60653066f / (1.0f + expf(-v))); break;
         case RWKV_ACT_EXP: o = expf(v); break;
+        case RWKV_ACT_DECAY6: o = expf(-expf(v)); break;
         default: o = v; break;
         }
         y[i] = o;
@@ -141,6 +169,7 @@ static const rwkv_kernels scalar_table = {
     .linear_bf16 = linear_bf16_scalar,
     .linear_t = linear_t_scalar,
     .wkv7 = wkv7_scalar,
+    .wkv5 = wkv5_scalar,
     .groupnorm = groupnorm_scalar,
     .act = act_scalar,
     .to_bf16 = to_bf16_scalar,
@@ -148,24 +177,3 @@ static const rwkv_kernels scalar_table = {
 };
 
 const rwkv_kernels *rwkv_kernels_scalar(void) { return &scalar_table; }
-
-static const rwkv_kernels *g_best;
-static pthread_once_t g_best_once = PTHREAD_ONCE_INIT;
-
-static void pick_best(void) {
-    const rwkv_kernels *k = NULL;
-#if defined(__x86_64__)
-    k = rwkv_kernels_amx();
-    if (!k) k = rwkv_kernels_avx512();
-    if (!k) k = rwkv_kernels_avx2();
-#elif defined(__aarch64__)
-    k = rwkv_kernels_neon();
-#endif
-    g_best = k ? k : &scalar_table;
-}
-
-const rwkv_kernels *rwkv_kernels_best(int force_scalar) {
-    if (force_scalar) return &scalar_table;
-    pthread_once(&g_best_once, pick_best);
-    return g_best;
-}

@@ -1,46 +1,74 @@
-/* ops_wkv.c — the RWKV-5/6 WKV recurrence (scalar reference, written so that the compiler can
- * vectorize the inner loop over value channels: restrict-qualified rows, no aliasing). */
+/* ops_wkv.c — the RWKV-4 and RWKV-5/6 WKV recurrences, split over the context's threads by head
+ * (RWKV-5/6: the kernel table's wkv5) or by block of channels (RWKV-4): every element is computed
+ * by one thread in a fixed order, so results do not depend on the thread count. */
 #include "ops.h"
 
-/* One head, one token: y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j]);  S[i][j] = S[i][j]·w[i] + k[i]·v[j].
- * S is the head's [N key][N value] block; r, k, w, u are the head's key channels, v and y its
- * value channels. The arithmetic per element is the same, in the same order, as the textbook loop. */
-static void wkv5_head(float *restrict S, float *restrict y, const float *restrict r, const float *restrict k,
-                      const float *restrict v, const float *restrict w, const float *restrict u, int N) {
-    for (int j = 0; j < N; j++) y[j] = 0.0f;
-    for (int i = 0; i < N; i++) {
-        const float ri = r[i], ki = k[i], rui = ri * u[i] * ki, wi = w[i];
-        float *restrict Si = S + (size_t)i * N;
-        int j = 0;
-        /* blocks of 8 independent lanes (straight-line code the SLP vectorizer packs at -O2) */
-        for (; j + 8 <= N; j += 8) {
-            float yb[8], sb[8];
-            for (int q = 0; q < 8; q++) {
-                yb[q] = y[j + q] + (ri * Si[j + q] + rui * v[j + q]);
-                sb[q] = Si[j + q] * wi + ki * v[j + q];
-            }
-            for (int q = 0; q < 8; q++) {
-                y[j + q] = yb[q];
-                Si[j + q] = sb[q];
-            }
-        }
-        for (; j < N; j++) {
-            y[j] += ri * Si[j] + rui * v[j];
-            Si[j] = Si[j] * wi + ki * v[j];
-        }
+#include <math.h>
+
+typedef struct wkv5_task {
+    const rwkv_kernels *kt;
+    float *S, *y;
+    const float *r, *w, *k, *v, *u;
+    int w_per_token, T, H, N;
+} wkv5_task;
+
+/* Unit h: head h over every token. */
+static void wkv5_unit(void *arg, int h, int ith) {
+    const wkv5_task *wt = arg;
+    const size_t C = (size_t)wt->H * wt->N, hb = (size_t)h * wt->N;
+    for (int t = 0; t < wt->T; t++) {
+        const size_t base = (size_t)t * C;
+        const float *wt_row = wt->w + (wt->w_per_token ? base : 0);
+        wt->kt->wkv5(wt->S + hb * wt->N, wt->y + base + hb, wt->r + base + hb, wt->k + base + hb, wt->v + base + hb,
+                  wt_row + hb, wt->u + hb, wt->N);
     }
+    (void)ith;
 }
 
 void rwkv_op_wkv5(rwkv_ctx *ctx, float *S, const float *r, const float *w, int w_per_token,
                   const float *k, const float *v, const float *u, float *y, int T, int H, int N) {
-    (void)ctx;
-    const size_t C = (size_t)H * N;
-    for (int t = 0; t < T; t++) {
-        const size_t base = (size_t)t * C;
-        const float *wt = w + (w_per_token ? base : 0);
-        for (int h = 0; h < H; h++) {
-            const size_t hb = (size_t)h * N;
-            wkv5_head(S + hb * N, y + base + hb, r + base + hb, k + base + hb, v + base + hb, wt + hb, u + hb, N);
+    const rwkv_kernels *kt = rwkv_ctx_kernels(ctx);
+    wkv5_task wt = {.kt = kt->wkv5 ? kt : rwkv_kernels_scalar(), .S = S, .y = y, .r = r, .w = w, .k = k, .v = v, .u = u, .w_per_token = w_per_token,
+                    .T = T, .H = H, .N = N};
+    rwkv_ctx_run(ctx, wkv5_unit, &wt, H);
+}
+
+/* Channels per RWKV-4 work unit. */
+#define WKV4_BLOCK 256
+
+typedef struct wkv4_task {
+    float *aa, *bb, *pp, *y;
+    const float *u, *w, *k, *v;
+    int T, C;
+} wkv4_task;
+
+/* Unit b: channels [b·WKV4_BLOCK, ...) over every token. */
+static void wkv4_unit(void *arg, int b, int ith) {
+    const wkv4_task *wt = arg;
+    const int c0 = b * WKV4_BLOCK, c1 = c0 + WKV4_BLOCK < wt->C ? c0 + WKV4_BLOCK : wt->C;
+    float *aa = wt->aa, *bb = wt->bb, *pp = wt->pp;
+    for (int t = 0; t < wt->T; t++) {
+        const float *kt = wt->k + (size_t)t * wt->C, *vt = wt->v + (size_t)t * wt->C;
+        float *yt = wt->y + (size_t)t * wt->C;
+        for (int i = c0; i < c1; i++) {
+            float ww = wt->u[i] + kt[i];
+            float p = fmaxf(pp[i], ww);
+            float e1 = expf(pp[i] - p), e2 = expf(ww - p);
+            yt[i] = (e1 * aa[i] + e2 * vt[i]) / (e1 * bb[i] + e2);
+            ww = wt->w[i] + pp[i];
+            p = fmaxf(ww, kt[i]);
+            e1 = expf(ww - p);
+            e2 = expf(kt[i] - p);
+            aa[i] = e1 * aa[i] + e2 * vt[i];
+            bb[i] = e1 * bb[i] + e2;
+            pp[i] = p;
         }
     }
+    (void)ith;
+}
+
+void rwkv_op_wkv4(rwkv_ctx *ctx, float *aa, float *bb, float *pp, const float *u, const float *w,
+                  const float *k, const float *v, float *y, int T, int C) {
+    wkv4_task wt = {.aa = aa, .bb = bb, .pp = pp, .y = y, .u = u, .w = w, .k = k, .v = v, .T = T, .C = C};
+    rwkv_ctx_run(ctx, wkv4_unit, &wt, (C + WKV4_BLOCK - 1) / WKV4_BLOCK);
 }

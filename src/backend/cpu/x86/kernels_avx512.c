@@ -909,6 +909,7 @@ static rwkv_kernels table_nobf16 = {
 /* The AVX-512 table with the bf16 products on AMX tiles. */
 static rwkv_kernels table_amx = {
     .name = "avx512-amx",
+    .tiles = 1,
     .linear = linear_avx512,
     .linear_bf16 = linear_bf16_amx,
     .linear_x3 = linear_x3_amx,
@@ -921,7 +922,7 @@ static rwkv_kernels table_amx = {
 };
 
 const rwkv_kernels *rwkv_kernels_amx(void) {
-    return rwkv_kernels_avx512() && rwkv_cpu_get()->amx_bf16 ? &table_amx : NULL;
+    return rwkv_kernels_avx512() && rwkv_cpu_amx_granted() ? &table_amx : NULL;
 }
 
 const rwkv_kernels *rwkv_kernels_avx512(void) {
