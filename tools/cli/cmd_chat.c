@@ -11,6 +11,7 @@
  * Pipe mode (stdin not a terminal, or --plain): one message per input line, each reply printed
  * followed by "\n", no prompts, no escape codes. See docs/CHAT.md. */
 #include "cli.h"
+#include "cli_grammar.h"
 #include "g1.h"
 
 #include <editline/readline.h>
@@ -45,6 +46,8 @@ static const char chat_usage[] =
     "      --seed S                random seed (default: from the clock)\n"
     "      --vocab FILE            World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
     "  -t, --threads N             worker threads (0 = physical cores)\n"
+    CLI_GRAMMAR_USAGE
+    "                              (each reply; not with --think/--no-think)\n"
     "      --plain                 pipe mode even on a terminal\n"
     "  -v, --verbose               one line per turn on stderr: tokens fed, reply tokens, speed\n";
 
@@ -52,9 +55,9 @@ static const char chat_usage[] =
 enum { CHAT_NO_EOS_TOKENS = 4, CHAT_DEFAULT_MAX_TOKENS = 2048, CHAT_HISTORY_LINES = 1000 };
 
 /* How a reply ended. */
-typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT } reply_end;
+typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT, END_GRAMMAR } reply_end;
 
-static const char *const end_names[] = {"\\n\\n", "token 0", "length", "interrupted"};
+static const char *const end_names[] = {"\\n\\n", "token 0", "length", "interrupted", "grammar"};
 
 /* Set by SIGINT; checked between tokens and after reading input. */
 static volatile sig_atomic_t g_interrupted;
@@ -70,6 +73,7 @@ typedef struct chat {
     rwkv_tokenizer *tok;
     rwkv_state *state;
     rwkv_sampler *sampler;
+    cli_grammar grammar;  /* --grammar / --json-schema: every reply (empty when none) */
     rwkv_model_info info;
     rwkv_sampler_params sp;
     int max_tokens;
@@ -255,6 +259,7 @@ static int show_reply(chat *c, reply_view *v, size_t limit, int final) {
 static int generate_reply(chat *c) {
     cli_buf_clear(&c->reply);
     rwkv_sampler_reset(c->sampler);
+    cli_grammar_reset(&c->grammar);
     reply_view v = {SIZE_MAX, 0, 0, 0};
     if (c->think == G1_THINK_ON) {
         if (c->color && outs("\033[2m")) return -1;
@@ -275,7 +280,8 @@ static int generate_reply(chat *c) {
             return -1;
         }
         if (n < CHAT_NO_EOS_TOKENS) c->logits[0] = -INFINITY;
-        int32_t t = rwkv_sampler_sample(c->sampler, c->logits);
+        int32_t t;
+        if (cli_grammar_sample(&c->grammar, c->sampler, c->logits, c->info.n_vocab, &t)) return -1;
         if (t <= 0 || t >= c->info.n_vocab) {
             end = END_EOS;
             break;
@@ -299,6 +305,10 @@ static int generate_reply(chat *c) {
         if (hit) {
             stop_at = (size_t)(hit - c->reply.data);
             end = END_STOP;
+            break;
+        }
+        if (cli_grammar_must_end(&c->grammar)) {
+            end = END_GRAMMAR;
             break;
         }
         if (show_reply(c, &v, c->reply.len, 0)) return -1;
@@ -493,6 +503,10 @@ static int run_command(chat *c, char *line) {
         if (feed_system(c)) return -1;
         info_line("conversation reset");
     } else if (!strcmp(cmd, "/think")) {
+        if (c->grammar.m && (!arg || strcmp(arg, "plain"))) {
+            cli_error("/think %s: not with --grammar/--json-schema", arg ? arg : "");
+            return 0;
+        }
         if (arg && !strcmp(arg, "on")) c->think = G1_THINK_ON;
         else if (arg && !strcmp(arg, "off")) c->think = G1_THINK_OFF;
         else if (arg && !strcmp(arg, "plain")) c->think = G1_THINK_PLAIN;
@@ -575,7 +589,7 @@ static int read_input(chat *c, char **line, size_t *len) {
 
 int cmd_chat(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_VOCAB,
-           OPT_THREADS, OPT_PLAIN, OPT_VERBOSE };
+           OPT_THREADS, OPT_PLAIN, OPT_VERBOSE, OPT_GRAMMAR, OPT_JSON_SCHEMA };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_SYSTEM, "system", 0, 1},
@@ -588,6 +602,8 @@ int cmd_chat(int argc, char **argv) {
         {OPT_THREADS, "threads", 't', 1},
         {OPT_PLAIN, "plain", 0, 0},
         {OPT_VERBOSE, "verbose", 'v', 0},
+        {OPT_GRAMMAR, "grammar", 0, 1},
+        {OPT_JSON_SCHEMA, "json-schema", 0, 1},
         {0, NULL, 0, 0},
     };
     chat c;
@@ -601,6 +617,7 @@ int cmd_chat(int argc, char **argv) {
     c.sp.frequency_penalty = 0.5f;
     c.sp.penalty_decay = 0.996f;
     const char *model_path = NULL, *state_path = NULL, *vocab_path = NULL;
+    const char *grammar_path = NULL, *json_schema = NULL;
     int n_threads = 0, have_seed = 0, force_plain = 0;
     cli_parser p;
     cli_parser_init(&p, "chat", argc, argv);
@@ -625,10 +642,15 @@ int cmd_chat(int argc, char **argv) {
         case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
         case OPT_PLAIN: force_plain = 1; break;
         case OPT_VERBOSE: c.verbose = 1; break;
+        case OPT_GRAMMAR: grammar_path = v; break;
+        case OPT_JSON_SCHEMA: json_schema = v; break;
         }
         if (bad) return CLI_EXIT_USAGE;
     }
     if (!model_path) return cli_usage_error("chat", "missing -m MODEL");
+    if ((grammar_path || json_schema) && c.think != G1_THINK_PLAIN)
+        return cli_usage_error("chat", "--grammar/--json-schema constrain plain replies: not with "
+                               "--think or --no-think");
     if (!have_seed) c.sp.seed = cli_clock_seed();
     c.plain = force_plain || !isatty(STDIN_FILENO);
     c.color = !c.plain && isatty(STDOUT_FILENO);
@@ -638,6 +660,9 @@ int cmd_chat(int argc, char **argv) {
     if (cli_load_model(model_path, n_threads, &c.model)) goto done;
     rwkv_model_get_info(c.model, &c.info);
     if (cli_load_tokenizer(model_path, vocab_path, c.info.n_vocab, &c.tok)) goto done;
+    if ((rc = cli_grammar_open(&c.grammar, "chat", grammar_path, json_schema, c.tok)) != CLI_EXIT_OK)
+        goto done;
+    rc = CLI_EXIT_RUNTIME;
     if ((st = rwkv_sampler_new(&c.sp, c.info.n_vocab, c.tok, &c.sampler)) != RWKV_OK) {
         c.sampler = NULL;
         cli_lib_error(st, "invalid sampling parameters");
@@ -697,6 +722,7 @@ int cmd_chat(int argc, char **argv) {
     sigaction(SIGINT, &old_sa, NULL);
     if (!c.plain) clear_history();
 done:
+    cli_grammar_close(&c.grammar);
     cli_buf_free(&c.conv);
     cli_buf_free(&c.reply);
     free(c.logits);

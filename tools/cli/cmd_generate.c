@@ -1,5 +1,6 @@
 /* cmd_generate.c — `rwkv generate`: feeds a prompt, then samples and streams the continuation. */
 #include "cli.h"
+#include "cli_grammar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static const char generate_usage[] =
     "      --penalty-decay X       default 0.996\n"
     "      --seed S                random seed (default: from the clock)\n"
     "      --stop STR              stop before STR (repeatable)\n"
+    CLI_GRAMMAR_USAGE
     "      --state FILE            start from a state file or a state-tuning file (.pth)\n"
     "      --state-out FILE        save the final state: the prompt and the generated tokens (not\n"
     "                              one that completed a --stop string); docs/STATE_FORMAT.md\n"
@@ -64,7 +66,7 @@ static size_t stop_holdback(const stop_set *s, const char *text, size_t len) {
 
 int cmd_generate(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_N, OPT_STOP, OPT_STATE, OPT_VOCAB,
-           OPT_THREADS, OPT_QUIET, OPT_STATE_OUT };
+           OPT_THREADS, OPT_QUIET, OPT_STATE_OUT, OPT_GRAMMAR, OPT_JSON_SCHEMA };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_PROMPT, "prompt", 'p', 1},
@@ -77,11 +79,14 @@ int cmd_generate(int argc, char **argv) {
         {OPT_THREADS, "threads", 't', 1},
         {OPT_QUIET, "quiet", 'q', 0},
         {OPT_STATE_OUT, "state-out", 0, 1},
+        {OPT_GRAMMAR, "grammar", 0, 1},
+        {OPT_JSON_SCHEMA, "json-schema", 0, 1},
         {0, NULL, 0, 0},
     };
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *state_path = NULL;
     const char *vocab_path = NULL;
     const char *state_out = NULL; /* --state-out */
+    const char *grammar_path = NULL, *json_schema = NULL;
     int n_gen = 128, n_threads = 0, quiet = 0, have_seed = 0;
     stop_set stops = {.n = 0};
     rwkv_sampler_params sp;
@@ -115,6 +120,8 @@ int cmd_generate(int argc, char **argv) {
         case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
         case OPT_QUIET: quiet = 1; break;
         case OPT_STATE_OUT: state_out = v; break;
+        case OPT_GRAMMAR: grammar_path = v; break;
+        case OPT_JSON_SCHEMA: json_schema = v; break;
         }
         if (bad) return CLI_EXIT_USAGE;
     }
@@ -135,6 +142,7 @@ int cmd_generate(int argc, char **argv) {
     rwkv_sampler *sampler = NULL;
     float *logits = NULL;
     cli_buf gen = {NULL, 0, 0};
+    cli_grammar grammar = {0};
     rwkv_status st;
     if (prompt_file) {
         if (cli_read_file("prompt file", prompt_file, &text, &text_len)) goto done;
@@ -147,6 +155,9 @@ int cmd_generate(int argc, char **argv) {
     rwkv_model_info info;
     rwkv_model_get_info(model, &info);
     if (cli_load_tokenizer(model_path, vocab_path, info.n_vocab, &tok)) goto done;
+    if ((rc = cli_grammar_open(&grammar, "generate", grammar_path, json_schema, tok)) != CLI_EXIT_OK)
+        goto done;
+    rc = CLI_EXIT_RUNTIME;
     if (cli_encode(tok, text ? text : prompt, text_len, &ids, &n_ids)) goto done;
     if (n_ids == 0) {
         cli_error("the prompt encodes to no tokens");
@@ -177,8 +188,9 @@ int cmd_generate(int argc, char **argv) {
     size_t emitted = 0;
     int n_done = 0, stopped = 0;
     while (n_done < n_gen) {
-        int32_t t = rwkv_sampler_sample(sampler, logits);
-        if (t <= 0 || t >= info.n_vocab) break; /* 0 = end of text */
+        int32_t t;
+        if (cli_grammar_sample(&grammar, sampler, logits, info.n_vocab, &t)) goto done;
+        if (t <= 0 || t >= info.n_vocab) break; /* 0 = end of text; -1: the grammar is complete */
         n_done++;
         size_t tlen = 0;
         const char *tb = rwkv_tokenizer_token(tok, t, &tlen);
@@ -199,11 +211,13 @@ int cmd_generate(int argc, char **argv) {
             if (n && cli_write_stdout(gen.data + emitted, n)) goto done;
             emitted += n;
         }
-        if (n_done == n_gen && !state_out) break; /* the last token need not be fed */
+        int last = n_done == n_gen || cli_grammar_must_end(&grammar);
+        if (last && !state_out) break; /* the last token need not be fed */
         if ((st = rwkv_eval(model, state, &t, 1, logits, 0)) != RWKV_OK) {
             cli_lib_error(st, "evaluation failed");
             goto done;
         }
+        if (last) break;
     }
     if (!stopped && emitted < gen.len && cli_write_stdout(gen.data + emitted, gen.len - emitted))
         goto done;
@@ -222,6 +236,7 @@ int cmd_generate(int argc, char **argv) {
     }
     rc = CLI_EXIT_OK;
 done:
+    cli_grammar_close(&grammar);
     cli_buf_free(&gen);
     free(logits);
     rwkv_sampler_free(sampler);
