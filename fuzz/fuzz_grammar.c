@@ -2,7 +2,7 @@
  * matcher on the byte tokenizer (token = byte, end of text = -1), which walks a pseudo-random
  * path of allowed bytes; at every step the mask must agree byte by byte with what accept
  * allows (traps otherwise), and nothing may be allowed only where the grammar may end. */
-#include "rwkv.h"
+#include "fuzz_grammar_common.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,15 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static rwkv_token_trie *trie;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!trie) {
-        rwkv_tokenizer *bt = NULL;
-        if (rwkv_tokenizer_new_bytes(&bt) != RWKV_OK || rwkv_token_trie_new(bt, -1, &trie) != RWKV_OK)
-            __builtin_trap();
-        rwkv_tokenizer_free(bt);
-    }
+    rwkv_token_trie *trie = byte_trie();
     rwkv_grammar *g = NULL;
     rwkv_status st = rwkv_grammar_parse((const char *)data, size, &g);
     if (st != RWKV_OK) {

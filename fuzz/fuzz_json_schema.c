@@ -2,7 +2,7 @@
  * give a grammar that compiles (or exceeds a size limit); its matcher then walks pseudo-random
  * paths of allowed bytes, and every complete text must be JSON that jansson parses (the
  * converter's grammars describe JSON only). */
-#include "rwkv.h"
+#include "fuzz_grammar_common.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -11,15 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static rwkv_token_trie *trie;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!trie) {
-        rwkv_tokenizer *bt = NULL;
-        if (rwkv_tokenizer_new_bytes(&bt) != RWKV_OK || rwkv_token_trie_new(bt, -1, &trie) != RWKV_OK)
-            __builtin_trap();
-        rwkv_tokenizer_free(bt);
-    }
+    rwkv_token_trie *trie = byte_trie();
     unsigned flags = size && (data[0] & 1) ? RWKV_JSON_SCHEMA_COMPACT : 0;
     char *text = NULL;
     size_t len = 0;

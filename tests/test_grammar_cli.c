@@ -15,26 +15,10 @@ static const char *vocab;
 
 /* Runs `rwkv args... <stdin_path` (NULL-terminated args) into *r. */
 static void run_rwkv(test_run_result *r, const char *stdin_path, ...) {
-    static char cmd[8192];
-    char out_path[128], err_path[128];
-    snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
-    cmd[0] = 0;
-    test_shell_quote(cmd, sizeof cmd, test_rwkv_bin());
     va_list ap;
     va_start(ap, stdin_path);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) test_shell_quote(cmd, sizeof cmd, a);
+    test_run_rwkv_v(r, tmpdir, NULL, stdin_path, ap);
     va_end(ap);
-    size_t n = strlen(cmd);
-    snprintf(cmd + n, sizeof cmd - n, " <");
-    test_shell_quote(cmd, sizeof cmd, stdin_path ? stdin_path : "/dev/null");
-    n = strlen(cmd);
-    snprintf(cmd + n, sizeof cmd - n, " >");
-    test_shell_quote(cmd, sizeof cmd, out_path);
-    n = strlen(cmd);
-    snprintf(cmd + n, sizeof cmd - n, " 2>");
-    test_shell_quote(cmd, sizeof cmd, err_path);
-    test_system_capture(cmd, out_path, err_path, r);
 }
 
 /* Writes content to a file of the temporary directory; its path (one buffer per call: at most
@@ -137,29 +121,25 @@ int main(void) {
     CHECK(r.rc == 0 && access(state_out, F_OK) == 0, "--state-out with --grammar: exit %d %s", r.rc, r.err);
     test_result_free(&r);
 
-    /* errors */
-    run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--grammar",
-             tmp_file("bad.gbnf", "root ::= (\"a\"\n"), NULL);
-    check_error(&r, 2, "grammar 2:1: expected ')' to close the '(' at 1:10", "bad grammar");
-    test_result_free(&r);
-    run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--grammar",
-             tmp_file("undef.gbnf", "root ::= word\n"), NULL);
-    check_error(&r, 2, "undefined rule 'word'", "undefined rule");
-    test_result_free(&r);
-    run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--json-schema",
-             "{\"type\":\"string\",\"pattern\":\"^a\"}", NULL);
-    check_error(&r, 2, "unsupported keyword 'pattern'", "unsupported keyword");
-    test_result_free(&r);
-    run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--json-schema", "{\"type\":", NULL);
-    check_error(&r, 2, "not valid JSON", "schema not JSON");
-    test_result_free(&r);
-    run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--json-schema",
-             tmp_file("missing-dir/none.json", ""), NULL);
-    check_error(&r, 1, "JSON schema file", "missing schema file");
-    test_result_free(&r);
-    run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--grammar", "/nonexistent.gbnf", NULL);
-    check_error(&r, 1, "grammar file", "missing grammar file");
-    test_result_free(&r);
+    /* errors: one line, the exit status, what went wrong */
+    const struct {
+        const char *opt, *arg;
+        int rc;
+        const char *what;
+    } errors[] = {
+        {"--grammar", tmp_file("bad.gbnf", "root ::= (\"a\"\n"), 2,
+         "grammar 2:1: expected ')' to close the '(' at 1:10"},
+        {"--grammar", tmp_file("undef.gbnf", "root ::= word\n"), 2, "undefined rule 'word'"},
+        {"--json-schema", "{\"type\":\"string\",\"pattern\":\"^a\"}", 2, "unsupported keyword 'pattern'"},
+        {"--json-schema", "{\"type\":", 2, "not valid JSON"},
+        {"--json-schema", "/nonexistent/none.json", 1, "JSON schema file"},
+        {"--grammar", "/nonexistent.gbnf", 1, "grammar file"},
+    };
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", errors[i].opt, errors[i].arg, NULL);
+        check_error(&r, errors[i].rc, errors[i].what, errors[i].arg);
+        test_result_free(&r);
+    }
     run_rwkv(&r, NULL, "generate", "-m", model, "--vocab", vocab, "-p", "x", "--grammar", gbnf, "--json-schema", "{}",
              NULL);
     check_error(&r, 2, "at most one of --grammar, --json-schema", "both options");
