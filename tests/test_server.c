@@ -28,6 +28,7 @@
 typedef struct srv {
     pid_t pid;
     int port;
+    int v6;             /* listening on [::1] rather than 127.0.0.1 */
     char log[256];
 } srv;
 
@@ -38,7 +39,7 @@ static double now_s(void) {
 }
 
 /* Starts `rwkv serve` on a free port (--port 0; the port is read from its log line). Extra
- * arguments end with NULL. Returns 0 on success. */
+ * arguments end with NULL (a later -m or --host replaces the default). Returns 0 on success. */
 static int srv_start(srv *s, const char *tag, ...) {
     const char *argv[40];
     int n = 0;
@@ -74,8 +75,12 @@ static int srv_start(srv *s, const char *tag, ...) {
         usleep(100000);
         size_t len = 0;
         char *txt = test_read_file(s->log, &len);
-        const char *at = txt ? strstr(txt, "http://127.0.0.1:") : NULL;
-        if (at) s->port = atoi(at + 17);
+        const char *at = txt ? strstr(txt, "listening on http://") : NULL;
+        if (at) {
+            at += 20;
+            s->v6 = !strncmp(at, "[::1]:", 6);
+            if (s->v6 || !strncmp(at, "127.0.0.1:", 10)) s->port = atoi(at + (s->v6 ? 6 : 10));
+        }
         free(txt);
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
@@ -118,22 +123,39 @@ static long rss_kb(pid_t pid) {
 
 /* ---- raw HTTP ------------------------------------------------------------------------------- */
 
-static int connect_port(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+/* A TCP connection to the server: from source address src (IPv4, NULL = any), to ::1 when v6,
+ * with a receive/send timeout of timeout_s seconds. */
+static int connect_to(int port, const char *src, int v6, int timeout_s) {
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a = {0};
+    struct sockaddr_in6 a6 = {0};
+    if (src) {
+        struct sockaddr_in b = {0};
+        b.sin_family = AF_INET;
+        inet_pton(AF_INET, src, &b.sin_addr);
+        if (bind(fd, (struct sockaddr *)&b, sizeof b)) {
+            close(fd);
+            return -1;
+        }
+    }
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons((uint16_t)port);
+    a6.sin6_addr = in6addr_loopback;
+    if (v6 ? connect(fd, (struct sockaddr *)&a6, sizeof a6) : connect(fd, (struct sockaddr *)&a, sizeof a)) {
         close(fd);
         return -1;
     }
-    struct timeval tv = {60, 0};
+    struct timeval tv = {timeout_s, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 }
+
+static int connect_port(int port) { return connect_to(port, NULL, 0, 60); }
 
 static int send_all(int fd, const char *p, size_t n) {
     while (n) {
@@ -145,8 +167,9 @@ static int send_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
-/* Reads until the peer closes (or the receive timeout); returns malloc'd bytes. */
-static char *recv_all(int fd, size_t *len) {
+/* Reads until the peer closes (or the receive timeout); returns malloc'd bytes. *closed (if not
+ * NULL) tells whether the peer closed (rather than the timeout or an error ending the read). */
+static char *recv_until_close(int fd, size_t *len, int *closed) {
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
     for (int guard = 0; b && guard < 1000000; guard++) {
@@ -157,12 +180,32 @@ static char *recv_all(int fd, size_t *len) {
             cap *= 2;
         }
         ssize_t k = recv(fd, b + n, cap - n - 1, 0);
-        if (k <= 0) break;
+        if (k <= 0) {
+            if (closed) *closed = k == 0 || errno == ECONNRESET;
+            break;
+        }
         n += (size_t)k;
     }
     if (b) b[n] = 0;
     *len = n;
     return b;
+}
+
+static char *recv_all(int fd, size_t *len) { return recv_until_close(fd, len, NULL); }
+
+/* Sends req on a new connection with a receive timeout of timeout_s and reads the answer until
+ * the server closes. Returns the status (0 if none); *resp gets everything received (headers
+ * too) and *closed whether the server closed the connection before the timeout. */
+static int exchange(int port, const char *req, size_t len, int timeout_s, char **resp, int *closed) {
+    *resp = NULL;
+    *closed = 0;
+    int fd = connect_to(port, NULL, 0, timeout_s);
+    if (fd < 0) return -1;
+    send_all(fd, req, len);
+    size_t n;
+    *resp = recv_until_close(fd, &n, closed);
+    close(fd);
+    return *resp && n > 12 && !strncmp(*resp, "HTTP/1.", 7) ? atoi(*resp + 9) : 0;
 }
 
 /* One raw exchange: sends req (len bytes), returns the status (0 if none) and the body. */
@@ -208,17 +251,47 @@ static int get(int port, const char *path, char **body) {
     return http(port, "GET", path, "", "", 0, body);
 }
 
-/* The value of a metric line "name value" in /metrics, or -1. */
-static double metric(int port, const char *name) {
+/* GET path from source address src (NULL = any): status, body in *body. */
+static int get_from(int port, const char *src, const char *path, char **body) {
+    *body = NULL;
+    int fd = connect_to(port, src, 0, 30);
+    if (fd < 0) return -1;
+    char req[256];
+    int h = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    send_all(fd, req, (size_t)h);
+    size_t n;
+    char *resp = recv_all(fd, &n);
+    close(fd);
+    int st = resp && n > 12 && !strncmp(resp, "HTTP/1.", 7) ? atoi(resp + 9) : 0;
+    const char *b = resp ? strstr(resp, "\r\n\r\n") : NULL;
+    *body = strdup(b ? b + 4 : "");
+    free(resp);
+    return st;
+}
+
+/* The value of a metric line "name value" in /metrics asked from source address src, or -1. */
+static double metric_from(int port, const char *src, const char *name) {
     char *b = NULL;
     double v = -1;
-    if (get(port, "/metrics", &b) == 200 && b) {
+    if (get_from(port, src, "/metrics", &b) == 200 && b) {
         char key[128];
         snprintf(key, sizeof key, "\n%s ", name);
         const char *at = strstr(b, key);
         if (at) v = atof(at + strlen(key));
     }
     free(b);
+    return v;
+}
+
+static double metric(int port, const char *name) { return metric_from(port, NULL, name); }
+
+/* Polls the metric until it equals want (up to about 10 s); returns the last value. */
+static double metric_wait(int port, const char *src, const char *name, double want) {
+    double v = metric_from(port, src, name);
+    for (int i = 0; i < 200 && v != want; i++) {
+        usleep(50000);
+        v = metric_from(port, src, name);
+    }
     return v;
 }
 
@@ -309,14 +382,17 @@ static const bad_case bad_cases[] = {
     {"escaped lone surrogate", "POST", "/v1/completions", "{\"prompt\":\"\\ud800\"}", 400},
     {"escaped NUL", "POST", "/v1/completions", "{\"prompt\":\"a\\u0000b\"}", 400},
     {"model not a string", "POST", "/v1/completions", "{\"prompt\":\"a\",\"model\":7}", 400},
-    {"unknown model", "POST", "/v1/completions", "{\"prompt\":\"a\",\"model\":\"gpt-17\"}", 404},
+    {"tools (not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", 400},
+    {"functions (not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"functions\":[{\"name\":\"f\"}]}", 400},
+    {"response_format json (not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_object\"}}", 400},
+    {"response_format text", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"response_format\":{\"type\":\"text\"}}", 200},
+    {"empty tools list", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"tools\":[]}", 200},
     {"unknown fields are ignored", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"foo\":{\"bar\":[1]},\"logit_bias\":{}}", 200},
     {"GET on completions", "GET", "/v1/completions", "", 405},
     {"PUT on chat", "PUT", "/v1/chat/completions", "{}", 405},
     {"DELETE on models", "DELETE", "/v1/models", "", 405},
     {"POST on health", "POST", "/health", "{}", 405},
     {"unknown route", "GET", "/v2/everything", "", 404},
-    {"unknown model route", "GET", "/v1/models/gpt-17", "", 404},
     {"path traversal", "GET", "/../../etc/passwd", "", 404},
 };
 
@@ -468,6 +544,279 @@ static int load_round(int port, int n_seq) {
     return bad + seq_bad;
 }
 
+/* ---- fair prefill: a short request is answered while a long prompt is being prefilled ---- */
+
+static void fair_prefill(void) {
+    srv f;
+    int rc = srv_start(&f, "fair", "--parallel", "4", "--cache-mb", "0", "--quiet", NULL);
+    CHECK(rc == 0, "fairness server did not start (see %s)", f.log);
+    if (rc) return;
+    /* a prompt of 120,000 bytes = tokens of the byte model: seconds of prefill */
+    size_t n_long = 120000;
+    char *body = malloc(n_long + 64), *w = body;
+    w += sprintf(w, "{\"prompt\":\"");
+    for (size_t i = 0; i < n_long; i++) *w++ = "abcdefgh ijklmnop"[i % 17];
+    w += sprintf(w, "\",\"max_tokens\":1}");
+    char head[256];
+    int h = snprintf(head, sizeof head, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                     (size_t)(w - body));
+    int fd = connect_port(f.port);
+    send_all(fd, head, (size_t)h);
+    send_all(fd, body, (size_t)(w - body));
+    free(body);
+    double p0 = 0;
+    for (int i = 0; i < 200 && p0 <= 0; i++) { /* the long prefill has begun */
+        usleep(20000);
+        p0 = metric(f.port, "rwkv_prefill_tokens_total");
+    }
+    char *b = NULL;
+    int st = post(f.port, "/v1/completions", "{\"prompt\":\"Hi\",\"max_tokens\":2}", &b);
+    double p1 = metric(f.port, "rwkv_prefill_tokens_total");
+    struct pollfd pl = {.fd = fd, .events = POLLIN};
+    int long_pending = poll(&pl, 1, 0) == 0;
+    CHECK(st == 200 && json_int(b, "completion_tokens") == 2, "short request during a long prefill: %d %s", st,
+          b ? b : "");
+    CHECK(p0 > 0 && p1 < (double)n_long && long_pending,
+          "the short request waited for the long prompt (%g of %zu tokens prefilled when it was answered)", p1, n_long);
+    CHECK(p1 - p0 > 2, "the long prompt did not progress while the short one ran (%g -> %g)", p0, p1);
+    free(b);
+    close(fd); /* the long request is dropped */
+    CHECK(metric_wait(f.port, NULL, "rwkv_cancelled_total", 1) == 1, "the long request was dropped");
+    CHECK(metric(f.port, "rwkv_active_sequences") == 0, "nothing left active");
+    CHECK(srv_stop(&f) == 0, "fairness server: clean exit");
+    unlink(f.log);
+}
+
+/* ---- connection limits: idle connections from one address do not lock others out ---- */
+
+static int health_from(int port, const char *src) {
+    char *b = NULL;
+    int st = get_from(port, src, "/health", &b);
+    int ok = st == 200 && b && strstr(b, "\"ok\"");
+    free(b);
+    return ok ? 200 : st;
+}
+
+static void connection_limits(void) {
+    srv c;
+    /* a long --timeout: idle connections are not closed by it during the test */
+    int rc = srv_start(&c, "conn", "--timeout", "60", "--quiet", NULL);
+    CHECK(rc == 0, "connection server did not start (see %s)", c.log);
+    if (rc) return;
+    enum { N = 1100 }; /* more than the 1,000 connections of the pool, from one address */
+    static int fds[N];
+    int opened = 0;
+    for (int i = 0; i < N; i++) {
+        fds[i] = connect_to(c.port, NULL, 0, 20);
+        opened += fds[i] >= 0;
+    }
+    CHECK(opened == N, "opened %d of %d connections", opened, N);
+    CHECK(health_from(c.port, NULL) == 200, "/health from the same address with %d idle connections open", N);
+    CHECK(health_from(c.port, "127.0.0.2") == 200, "/health from another address with %d idle connections open", N);
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        char x;
+        if (fds[i] >= 0 && recv(fds[i], &x, 1, MSG_DONTWAIT) == 0) closed++;
+    }
+    double evicted = metric_from(c.port, "127.0.0.2", "rwkv_connections_evicted_total");
+    printf("test_server: %d idle connections from one address: %d closed by the server, %g evicted\n", N, closed,
+           evicted);
+    CHECK(closed >= N - 128 && evicted >= N - 128, "idle connections over the per-address limit: %d closed, %g evicted",
+          closed, evicted);
+    for (int i = 0; i < N; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    CHECK(srv_stop(&c) == 0, "connection server: clean exit");
+    unlink(c.log);
+
+    /* no idle connection to close: the next one from that address is refused at once */
+    rc = srv_start(&c, "conn2", "--timeout", "60", "--max-conn-per-ip", "2", "--parallel", "1", "--max-tokens",
+                   "1000000", "--quiet", NULL);
+    CHECK(rc == 0, "second connection server did not start (see %s)", c.log);
+    if (rc) return;
+    const char *longreq = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 53\r\n\r\n"
+                          "{\"prompt\":\"the\",\"max_tokens\":1000000,\"temperature\":0}";
+    int busy[2];
+    for (int i = 0; i < 2; i++) {
+        busy[i] = connect_port(c.port);
+        send_all(busy[i], longreq, strlen(longreq));
+    }
+    CHECK(metric_wait(c.port, "127.0.0.2", "rwkv_queue_length", 1) == 1, "one running, one queued");
+    char *resp = NULL;
+    int was_closed = 0;
+    const char *hreq = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    int st = exchange(c.port, hreq, strlen(hreq), 20, &resp, &was_closed);
+    CHECK(st == 0 && was_closed, "a third connection from a busy address is refused at once: %d %d", st, was_closed);
+    free(resp);
+    CHECK(metric_from(c.port, "127.0.0.2", "rwkv_connections_refused_total") >= 1, "the refusal is counted");
+    CHECK(health_from(c.port, "127.0.0.2") == 200, "another address still gets in");
+    for (int i = 0; i < 2; i++) close(busy[i]);
+    CHECK(srv_stop(&c) == 0, "second connection server: clean exit");
+    unlink(c.log);
+}
+
+/* ---- framing libmicrohttpd cannot handle: answered and closed at once ---- */
+
+static void framing_cases(int *n_cases) {
+    srv c;
+    int rc = srv_start(&c, "framing", "--timeout", "60", "--quiet", NULL);
+    CHECK(rc == 0, "framing server did not start (see %s)", c.log);
+    if (rc) return;
+    static const struct {
+        const char *name, *req;
+        int status;
+        const char *body; /* expected in the answer */
+    } cases[] = {
+        {"Transfer-Encoding gzip", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc", 501,
+         "\"not_implemented\""},
+        {"two Content-Length", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x",
+         400, "more than once"},
+        {"Transfer-Encoding and Content-Length",
+         "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400,
+         "both Transfer-Encoding"},
+        /* answered by libmicrohttpd itself (HTML body; see docs/SERVER.md) */
+        {"negative Content-Length", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, ""},
+        {"HTTP/9.9", "GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 505, ""},
+        {"garbage request line", "GARBAGE\r\n\r\n", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *resp = NULL;
+        int closed = 0;
+        int st = exchange(c.port, cases[i].req, strlen(cases[i].req), 20, &resp, &closed);
+        CHECK(st == cases[i].status && closed && resp && strstr(resp, cases[i].body),
+              "%s: status %d (want %d), closed %d: %.300s", cases[i].name, st, cases[i].status, closed,
+              resp ? resp : "");
+        free(resp);
+        (*n_cases)++;
+    }
+    CHECK(srv_stop(&c) == 0, "framing server: clean exit");
+    unlink(c.log);
+}
+
+/* ---- SIGINT with queued requests: the running one ends with "length", queued ones get 503 ---- */
+
+static void shutdown_answers(void) {
+    srv d;
+    int rc = srv_start(&d, "stop", "--parallel", "1", "--max-tokens", "1000000", "--quiet", NULL);
+    CHECK(rc == 0, "shutdown server did not start (see %s)", d.log);
+    if (rc) return;
+    /* greedy decoding of "the" does not reach the end-of-text token: it runs until stopped */
+    const char *bodies[3] = {"{\"prompt\":\"the\",\"max_tokens\":1000000,\"temperature\":0}",
+                             "{\"prompt\":\"the\",\"max_tokens\":5,\"stream\":true}",
+                             "{\"prompt\":\"the\",\"max_tokens\":5}"};
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        char req[512];
+        int h = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(bodies[i]), bodies[i]);
+        fds[i] = connect_port(d.port);
+        send_all(fds[i], req, (size_t)h);
+        CHECK(metric_wait(d.port, NULL, i == 0 ? "rwkv_active_sequences" : "rwkv_queue_length", i ? i : 1) == (i ? i : 1),
+              "request %d is %s", i, i ? "queued" : "running");
+    }
+    kill(d.pid, SIGINT);
+    for (int i = 0; i < 3; i++) {
+        size_t n;
+        char *r = recv_all(fds[i], &n);
+        close(fds[i]);
+        if (i == 0)
+            CHECK(r && !strncmp(r, "HTTP/1.1 200", 12) && strstr(r, "\"finish_reason\":\"length\""),
+                  "the running request ends with length: %.200s", r ? r : "");
+        else
+            CHECK(r && !strncmp(r, "HTTP/1.1 503", 12) && strstr(r, "shutting down") && strstr(r, "\"overloaded\""),
+                  "queued request %d gets 503: %.300s", i, r ? r : "");
+        free(r);
+    }
+    int code = -1;
+    for (int i = 0; i < 1500 && d.pid > 0; i++) {
+        int st;
+        if (waitpid(d.pid, &st, WNOHANG) == d.pid) {
+            d.pid = 0;
+            code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        } else {
+            usleep(10000);
+        }
+    }
+    if (d.pid > 0) srv_stop(&d);
+    CHECK(code == 0, "exit status %d after SIGINT", code);
+    unlink(d.log);
+}
+
+/* ---- command-line checks that need no running server ---- */
+
+/* Runs `rwkv serve ARGS` expecting it to fail at start-up: exit status and stderr. */
+static int serve_fails(const char *args, char **err) {
+    char cmd[2048], out[128], errp[128];
+    snprintf(out, sizeof out, "/tmp/test_server_%d_cmd.out", (int)getpid());
+    snprintf(errp, sizeof errp, "/tmp/test_server_%d_cmd.err", (int)getpid());
+    snprintf(cmd, sizeof cmd, "timeout 60 %s serve -m %s --port 0 --threads 1 %s >%s 2>%s", test_rwkv_bin(),
+             test_shared("models/tiny-rwkv-7v0-834K.pth"), args, out, errp);
+    test_run_result r;
+    test_system_capture(cmd, out, errp, &r);
+    *err = r.err;
+    r.err = NULL;
+    int rc = r.rc;
+    test_result_free(&r);
+    unlink(out);
+    unlink(errp);
+    return rc;
+}
+
+static void start_up_errors(const char *keyfile_dir) {
+    static const struct {
+        const char *name, *file_text, *args; /* file_text: written to the key file first */
+        int rc;
+        const char *msg;
+    } cases[] = {
+        {"missing key file", NULL, "--api-key-file /nonexistent/keys.txt", 2, "/nonexistent/keys.txt"},
+        {"key file without keys", "# only a comment\n\n   \n", "--api-key-file KEYFILE", 2, "no key"},
+        {"key with a space", "good\nbad key\n", "--api-key-file KEYFILE", 2, "line 2"},
+        {"empty --alias", NULL, "--alias ''", 2, "--alias"},
+        {"host that does not resolve", NULL, "--host no-such-host.invalid", 1, "cannot resolve"},
+    };
+    char keyfile[256];
+    snprintf(keyfile, sizeof keyfile, "%s/bad_keys.txt", keyfile_dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].file_text) {
+            FILE *f = fopen(keyfile, "w");
+            if (f) {
+                fputs(cases[i].file_text, f);
+                fclose(f);
+            }
+        }
+        char args[512];
+        const char *at = strstr(cases[i].args, "KEYFILE");
+        if (at) snprintf(args, sizeof args, "%.*s%s", (int)(at - cases[i].args), cases[i].args, keyfile);
+        else snprintf(args, sizeof args, "%s", cases[i].args);
+        char *err = NULL;
+        int rc = serve_fails(args, &err);
+        CHECK(rc == cases[i].rc && err && strstr(err, "rwkv: error: ") && strstr(err, cases[i].msg),
+              "%s: exit %d (want %d): %s", cases[i].name, rc, cases[i].rc, err ? err : "");
+        free(err);
+    }
+    unlink(keyfile);
+}
+
+/* ---- a host name, and the id of a .bin model ---- */
+
+static void host_name(void) {
+    srv h;
+    int rc = srv_start(&h, "host", "--host", "localhost", "-m", test_shared("models/tiny-rwkv-7v0-834K-FP16.bin"),
+                       "--quiet", NULL);
+    CHECK(rc == 0, "--host localhost: server did not start (see %s)", h.log);
+    if (rc) return;
+    int fd = connect_to(h.port, NULL, h.v6, 30);
+    const char *req = "GET /v1/models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    size_t n;
+    char *r = fd >= 0 ? recv_all(fd, &n) : NULL;
+    if (fd >= 0) close(fd);
+    CHECK(r && !strncmp(r, "HTTP/1.1 200", 12) && strstr(r, "\"id\":\"tiny-rwkv-7v0-834K-FP16\""),
+          "--host localhost answers; a .bin model's id has no extension: %.300s", r ? r : "");
+    free(r);
+    CHECK(srv_stop(&h) == 0, "host server: clean exit");
+    unlink(h.log);
+}
+
 /* ---- the test ---------------------------------------------------------------------------------- */
 
 static int file_exists(const char *p) {
@@ -494,6 +843,24 @@ int main(void) {
     int port = s.port;
     char *b = NULL;
 
+    /* a second server: API keys (option, file, environment), strict model names with an alias,
+     * CORS for the first server's page, no cache, one slot and a queue of one, no access log */
+    char keyfile[256], main_origin[64];
+    snprintf(keyfile, sizeof keyfile, "/tmp/test_server_%d_keys.txt", (int)getpid());
+    FILE *kf = fopen(keyfile, "w");
+    if (kf) {
+        fputs("# API keys, one per line\n\nfilekey1\n  filekey2  \r\n# filekey3\n", kf);
+        fclose(kf);
+    }
+    snprintf(main_origin, sizeof main_origin, "http://127.0.0.1:%d", port);
+    setenv("RWKV_API_KEY", "envkey", 1);
+    srv s2;
+    rc = srv_start(&s2, "key", "--api-key", "sekrit", "--api-key-file", keyfile, "--strict-model", "--alias",
+                   "rwkv-alias", "--cors", "http://example.test", "--cors", main_origin, "--cache-mb", "0",
+                   "--parallel", "1", "--queue", "1", "--quiet", NULL);
+    unsetenv("RWKV_API_KEY");
+    CHECK(rc == 0, "second rwkv serve did not start (see %s)", s2.log);
+
     /* ---- endpoints ---- */
     CHECK(get(port, "/health", &b) == 200 && b && strstr(b, "\"ok\""), "/health: %s", b ? b : "");
     free(b);
@@ -510,6 +877,25 @@ int main(void) {
               json_int(b, "prompt_tokens") == 5 && strstr(b, "\"finish_reason\":\"length\""),
           "completion: %d %s", st, b ? b : "");
     free(b);
+    /* any model name is served (the response names the served model) */
+    st = post(port, "/v1/completions", "{\"prompt\":\"Hello\",\"max_tokens\":2,\"model\":\"gpt-4\"}", &b);
+    CHECK(st == 200 && b && strstr(b, "\"model\":\"tiny-rwkv-7v0-834K\""), "model gpt-4: %d %s", st, b ? b : "");
+    free(b);
+    st = get(port, "/v1/models/gpt-4", &b);
+    CHECK(st == 200 && b && strstr(b, "\"id\":\"tiny-rwkv-7v0-834K\"") && strstr(b, "\"max_tokens\":4096"),
+          "/v1/models/gpt-4: %d %s", st, b ? b : "");
+    free(b);
+    /* OPTIONS without --cors: allowed methods, no CORS headers */
+    {
+        const char *opt = "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: http://example.test\r\n"
+                          "Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n";
+        char *resp = NULL;
+        int closed = 0;
+        st = exchange(port, opt, strlen(opt), 30, &resp, &closed);
+        CHECK(st == 204 && resp && strstr(resp, "Allow: POST, OPTIONS") && !strstr(resp, "Access-Control-Allow-Origin"),
+              "OPTIONS without --cors: %d %.300s", st, resp ? resp : "");
+        free(resp);
+    }
     st = post(port, "/v1/chat/completions",
               "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":4,\"temperature\":0}", &b);
     CHECK(st == 200 && b && strstr(b, "\"chat.completion\"") && strstr(b, "\"role\":\"assistant\""),
@@ -576,17 +962,14 @@ int main(void) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
         CHECK(run_node("openai.mjs", url) == 0, "tests/server/openai.mjs failed");
         if (file_exists("/usr/bin/chromium")) {
-            snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+            snprintf(url, sizeof url, "http://127.0.0.1:%d/' http://127.0.0.1:%d/ '4096", port, s2.port);
             CHECK(run_node("webpage.mjs", url) == 0, "tests/server/webpage.mjs failed");
         }
     }
 
-    /* ---- a second server: API key, no cache, one slot and a queue of one ---- */
-    srv s2;
-    rc = srv_start(&s2, "key", "--api-key", "sekrit", "--cache-mb", "0", "--parallel", "1", "--queue", "1", NULL);
-    CHECK(rc == 0, "second rwkv serve did not start (see %s)", s2.log);
+    /* ---- the second server: API keys, strict model names, CORS ---- */
     const char *small = "{\"prompt\":\"a\",\"max_tokens\":1}";
-    if (rc == 0) {
+    if (s2.port) {
         st = http(s2.port, "POST", "/v1/completions", "", small, strlen(small), &b);
         CHECK(st == 401 && b && strstr(b, "invalid_api_key"), "missing key: %d", st);
         free(b);
@@ -600,6 +983,59 @@ int main(void) {
         CHECK(st == 200, "right key: %d", st);
         CHECK(http(s2.port, "GET", "/health", "", "", 0, NULL) == 200, "health needs no key");
         n_cases += 4;
+        /* every key of the file and of RWKV_API_KEY works; a commented-out one does not */
+        static const char *const keys[] = {"filekey1", "filekey2", "envkey", "filekey3"};
+        for (int i = 0; i < 4; i++) {
+            char hdr[128];
+            snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", keys[i]);
+            st = http(s2.port, "GET", "/v1/models", hdr, "", 0, &b);
+            CHECK(st == (i < 3 ? 200 : 401), "key %s: %d", keys[i], st);
+            if (i == 0)
+                CHECK(b && strstr(b, "\"id\":\"tiny-rwkv-7v0-834K\"") && strstr(b, "\"id\":\"rwkv-alias\""),
+                      "/v1/models lists the alias: %s", b ? b : "");
+            free(b);
+        }
+        /* --strict-model: other names are 404, the alias is served */
+        const char *auth = "Authorization: Bearer sekrit\r\n";
+        const char *gpt4 = "{\"prompt\":\"a\",\"max_tokens\":1,\"model\":\"gpt-4\"}";
+        st = http(s2.port, "POST", "/v1/completions", auth, gpt4, strlen(gpt4), &b);
+        CHECK(st == 404 && b && strstr(b, "\"model_not_found\"") && strstr(b, "\"param\":\"model\""),
+              "strict: unknown model: %d %s", st, b ? b : "");
+        free(b);
+        const char *alias = "{\"prompt\":\"a\",\"max_tokens\":1,\"model\":\"rwkv-alias\"}";
+        st = http(s2.port, "POST", "/v1/completions", auth, alias, strlen(alias), &b);
+        CHECK(st == 200 && b && strstr(b, "\"model\":\"tiny-rwkv-7v0-834K\""), "strict: alias: %d %s", st, b ? b : "");
+        free(b);
+        CHECK(http(s2.port, "GET", "/v1/models/gpt-17", auth, "", 0, NULL) == 404, "strict: /v1/models/gpt-17");
+        CHECK(http(s2.port, "GET", "/v1/models/rwkv-alias", auth, "", 0, NULL) == 200, "strict: /v1/models/rwkv-alias");
+        n_cases += 3;
+        /* CORS: a preflight from an allowed origin, a request from it, and another origin */
+        const char *pre = "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: http://example.test\r\n"
+                          "Access-Control-Request-Method: POST\r\n"
+                          "Access-Control-Request-Headers: authorization, content-type, x-stainless-os\r\n"
+                          "Connection: close\r\n\r\n";
+        char *resp = NULL;
+        int closed = 0;
+        st = exchange(s2.port, pre, strlen(pre), 30, &resp, &closed);
+        CHECK(st == 204 && resp && strstr(resp, "Access-Control-Allow-Origin: http://example.test\r\n") &&
+                  strstr(resp, "Access-Control-Allow-Methods: POST, OPTIONS\r\n") &&
+                  strstr(resp, "Access-Control-Allow-Headers: authorization, content-type, x-stainless-os\r\n"),
+              "CORS preflight: %d %.400s", st, resp ? resp : "");
+        free(resp);
+        const char *corspost = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nOrigin: http://example.test\r\n"
+                               "Authorization: Bearer sekrit\r\nContent-Length: 29\r\nConnection: close\r\n\r\n"
+                               "{\"prompt\":\"a\",\"max_tokens\":1}";
+        st = exchange(s2.port, corspost, strlen(corspost), 30, &resp, &closed);
+        CHECK(st == 200 && resp && strstr(resp, "Access-Control-Allow-Origin: http://example.test\r\n"),
+              "CORS on a POST: %d %.300s", st, resp ? resp : "");
+        free(resp);
+        const char *evil = "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.test\r\n"
+                           "Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n";
+        st = exchange(s2.port, evil, strlen(evil), 30, &resp, &closed);
+        CHECK(st == 204 && resp && !strstr(resp, "Access-Control-Allow-Origin"), "CORS: other origin: %d %.300s", st,
+              resp ? resp : "");
+        free(resp);
+        n_cases += 3;
     }
 
     /* ---- the prompt cache: turn 2 prefills only its new text and answers as without cache ---- */
@@ -736,8 +1172,29 @@ int main(void) {
     CHECK(get(port, "/health", NULL) == 200, "alive after load");
 
     CHECK(srv_stop(&s) == 0, "clean exit on SIGTERM");
+    /* the access log: one line per request; none with --quiet */
+    size_t log_len = 0;
+    char *log = test_read_file(s.log, &log_len);
+    CHECK(log && strstr(log, " 127.0.0.1 POST /v1/completions 200 tokens=5+5 ms=") &&
+              strstr(log, " 127.0.0.1 GET /health 200 tokens=0+0 ms="),
+          "access log of the main server (%s)", s.log);
+    free(log);
+    log = test_read_file(s2.log, &log_len);
+    CHECK(log && !strstr(log, " GET /health "), "--quiet: no access log (%s)", s2.log);
+    free(log);
+
+    fair_prefill();
+    connection_limits();
+    framing_cases(&n_cases);
+    shutdown_answers();
+    start_up_errors("/tmp");
+    host_name();
+
     printf("test_server: %d bad-input cases in all, %.1f s\n", n_cases, now_s() - t_start);
-    unlink(s.log);
-    unlink(s2.log);
+    if (test_failed == 0) {
+        unlink(s.log);
+        unlink(s2.log);
+    }
+    unlink(keyfile);
     return test_summary("test_server");
 }

@@ -1,12 +1,18 @@
-// webpage.mjs URL — opens the chat page of `rwkv serve` in headless Chromium (playwright-core,
-// Debian's /usr/bin/chromium), types two messages and checks that the replies stream in.
+// webpage.mjs URL [CORS_URL LIMIT] — opens the chat page of `rwkv serve` in headless Chromium
+// (playwright-core, Debian's /usr/bin/chromium): two turns stream in, the model name and the
+// server's max-tokens limit are shown, the system prompt, thinking and temperature are sent, a
+// truncated reply is marked, Stop ends a reply, max tokens above the limit is refused before
+// sending, an error keeps the user's message, the header stays in view. With CORS_URL (a server
+// started with --cors for this page's origin and the key "sekrit"), a cross-origin fetch works
+// from this origin and fails from another.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const url = process.argv[2];
-if (!url) { console.error("usage: node webpage.mjs http://127.0.0.1:PORT/"); process.exit(2); }
+const [url, corsUrl, limitArg] = process.argv.slice(2);
+if (!url) { console.error("usage: node webpage.mjs http://127.0.0.1:PORT/ [CORS_URL LIMIT]"); process.exit(2); }
+const limit = Number(limitArg || 4096);
 let passed = 0, failed = 0;
 function check(cond, what) {
   if (cond) passed++;
@@ -23,8 +29,14 @@ try {
   const page = browser.pages()[0] || await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  const requests = [];
+  page.on("request", (r) => { if (r.url().endsWith("/v1/chat/completions")) requests.push(r); });
   await page.goto(url);
   check((await page.title()) === "rwkv chat", "page title");
+  await page.waitForFunction(() => !/\?/.test(document.getElementById("model").textContent));
+  const modelText = await page.textContent("#model");
+  check(/^model: tiny-rwkv-7v0-834K$/.test(modelText), "model name shown: " + modelText);
+  check((await page.getAttribute("#maxtok", "max")) === String(limit), "max tokens limited to the server's");
   await page.fill("#temp", "0");
   await page.fill("#maxtok", "24");
   // count the updates of the reply while it streams
@@ -56,6 +68,102 @@ try {
   const body = JSON.parse((await req).postData());
   check(body.think === true && body.temperature === 0 && body.stream === true, "request carries think/temperature");
   await page.waitForSelector(".assistant:nth-of-type(6)[data-done]", { timeout: 30000 });
+  await page.uncheck("#think");
+
+  // a reply cut by max tokens is marked
+  await page.fill("#maxtok", "2");
+  await page.fill("#input", "Say a lot");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".assistant:nth-of-type(8)[data-done]", { timeout: 30000 });
+  check((await page.textContent(".assistant:nth-of-type(8) .mark")) === "truncated (max tokens)" &&
+        await page.isVisible(".assistant:nth-of-type(8) .mark"), "truncated reply is marked");
+
+  // the system prompt goes first
+  await page.fill("#maxtok", "4");
+  await page.fill("#system", "Be brief.");
+  let req2 = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions"));
+  await page.fill("#input", "With a system prompt");
+  await page.press("#input", "Enter");
+  let sent = JSON.parse((await req2).postData());
+  check(sent.messages[0].role === "system" && sent.messages[0].content === "Be brief." &&
+        sent.messages[sent.messages.length - 1].content === "With a system prompt" && sent.max_tokens === 4,
+        "system prompt sent first: " + JSON.stringify(sent.messages.slice(0, 2)));
+  await page.waitForSelector(".assistant:nth-of-type(10)[data-done]", { timeout: 30000 });
+  await page.fill("#system", "");
+
+  // Stop: clicked (inside the page) as soon as the first piece of the reply shows
+  await page.fill("#maxtok", String(limit));
+  await page.fill("#temp", "1");
+  await page.evaluate(() => {
+    const log = document.getElementById("log");
+    const obs = new MutationObserver(() => {
+      const c = document.querySelector(".assistant:nth-of-type(12) .content");
+      if (c && c.textContent.length > 0) { obs.disconnect(); document.getElementById("stop").click(); }
+    });
+    obs.observe(log, { childList: true, subtree: true, characterData: true });
+  });
+  check(await page.isDisabled("#stop"), "Stop is disabled while idle");
+  await page.fill("#input", "Talk until stopped");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".assistant:nth-of-type(12)[data-done]", { timeout: 30000 });
+  check((await page.getAttribute(".assistant:nth-of-type(12)", "data-done")) === "stopped" &&
+        (await page.textContent(".assistant:nth-of-type(12) .mark")) === "stopped", "Stop ends the reply");
+  check(!(await page.isDisabled("#send")) && await page.isDisabled("#stop"), "Send is enabled again after Stop");
+
+  // max tokens above the server's limit: refused before sending
+  const before = requests.length;
+  await page.fill("#maxtok", String(limit + 1));
+  await page.fill("#input", "Too many tokens");
+  await page.press("#input", "Enter");
+  await page.waitForTimeout(300);
+  const notice = await page.textContent("#notice");
+  check(requests.length === before && new RegExp("1 to " + limit).test(notice) && await page.isVisible("#notice") &&
+        (await page.inputValue("#input")) === "Too many tokens", "max tokens over the limit refused: " + notice);
+  await page.fill("#maxtok", "3");
+  check((await page.textContent("#notice")) === "", "notice cleared once max tokens is valid");
+
+  // an error: the bubble shows it without a leading empty line; the user's message stays in the history
+  await page.route("**/v1/chat/completions", (route) => route.fulfill({
+    status: 500, contentType: "application/json",
+    body: JSON.stringify({ error: { message: "boom", type: "server_error", param: null, code: null } }),
+  }));
+  await page.fill("#input", "This one fails");
+  await page.press("#input", "Enter");
+  await page.waitForSelector(".assistant:nth-of-type(14)[data-done]", { timeout: 30000 });
+  const errText = await page.innerText(".assistant:nth-of-type(14)");
+  check((await page.getAttribute(".assistant:nth-of-type(14)", "data-done")) === "error" && errText === "[error: boom]",
+        "error bubble: " + JSON.stringify(errText));
+  await page.unroute("**/v1/chat/completions");
+  req2 = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions"));
+  await page.fill("#input", "After the error");
+  await page.press("#input", "Enter");
+  sent = JSON.parse((await req2).postData());
+  const last2 = sent.messages.slice(-2).map((m) => m.role + ":" + m.content).join("|");
+  check(last2 === "user:This one fails|user:After the error", "the failed message stays in the history: " + last2);
+  await page.waitForSelector(".assistant:nth-of-type(16)[data-done]", { timeout: 30000 });
+
+  // the header stays in view when the conversation is longer than the window
+  await page.setViewportSize({ width: 700, height: 300 });
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  const top = await page.evaluate(() => {
+    const r = document.querySelector("header").getBoundingClientRect();
+    return { top: r.top, scrolled: window.scrollY };
+  });
+  check(top.scrolled > 0 && top.top === 0, "header fixed at the top while scrolled: " + JSON.stringify(top));
+  check(errors.length === 0, "no page errors: " + errors.join("; "));
+
+  // CORS: another server allows this page's origin (and not others)
+  if (corsUrl) {
+    const probe = (u) => page.evaluate(async (target) => {
+      try {
+        const r = await fetch(target + "v1/models", { headers: { Authorization: "Bearer sekrit" } });
+        return r.status;
+      } catch (e) { return "blocked"; }
+    }, u);
+    check((await probe(corsUrl)) === 200, "cross-origin request from an allowed origin");
+    await page.goto(url.replace("127.0.0.1", "localhost"));
+    check((await probe(corsUrl)) === "blocked", "cross-origin request from another origin is blocked");
+  }
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });

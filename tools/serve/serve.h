@@ -1,18 +1,27 @@
-/* serve.h — internals of `rwkv serve` (tools/serve*.c), an OpenAI-compatible HTTP server.
+/* serve.h — internals of `rwkv serve` (tools/serve/), an OpenAI-compatible HTTP server.
  *
- * Layout (one concern per file):
- *   serve.c          command line, start-up, signals, shutdown            (cmd_serve)
- *   serve_http.c     libmicrohttpd glue: routing, bodies, errors, SSE     (srv_http_*)
- *   serve_request.c  JSON request parsing/validation, G1 prompt building   (srv_parse_*)
- *   serve_sched.c    the scheduler thread: admission, chunked prefill, batched decode,
- *                    sampling, stop strings, <think> splitting, output chunks (srv_sched_*)
- *   serve_cache.c    prompt-state cache: text prefix -> state + logits, LRU in bytes
- *   serve_metrics.c  counters and the Prometheus text of GET /metrics
+ * Files, from the bottom layer up (a file calls only files above it in this list; the job
+ * module reaches the HTTP side through callbacks, so no two files call each other):
+ *   serve_util.c     buffers, UTF-8 sanitising, OpenAI error objects                (srv_*)
+ *   serve_job.c      a request's life: creation, queue, admission, the reply handed from the
+ *                    scheduler to the HTTP side, cancellation, shutdown              (srv_job*)
+ *   serve_cache.c    prompt-state cache: text prefix -> state + logits, LRU in bytes (srv_cache_*)
+ *   serve_metrics.c  counters and the Prometheus text of GET /metrics             (srv_metrics_*)
+ *   serve_request.c  JSON request parsing/validation, G1 prompt building          (srv_parse_*)
+ *   serve_reply.c    generated text -> OpenAI objects: stop strings, UTF-8 hold-back, <think>
+ *                    splitting, SSE chunks or the final JSON                        (srv_reply_*)
+ *   serve_sched.c    the scheduler thread: admission, round-robin chunked prefill, batched
+ *                    decode, sampling                                               (srv_sched_*)
+ *   serve_conn.c     connection accounting: per-IP limit, eviction of idle connections
+ *   serve_http.c     libmicrohttpd glue: routing through a table, bodies, keys, CORS, access
+ *                    log, responses, streams                                        (srv_http_*)
+ *   serve_routes.c   THE routes table {method, path, handler, metric} and the handlers
  *   serve_page.c     the web chat page (tools/serve/web/index.html, embedded with .incbin)
+ *   serve.c          command line, start-up, signals, shutdown                     (cmd_serve)
  *
  * Threads: libmicrohttpd's internal polling thread runs every HTTP callback; one scheduler
  * thread owns the model, the states, the samplers and the cache. They meet in srv_job objects
- * and the queue, all guarded by server.mu. */
+ * owned by serve_job.c (server.jobs), under that module's mutex. */
 #ifndef RWKV_SERVE_H
 #define RWKV_SERVE_H
 
@@ -25,10 +34,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct MHD_Connection;
-struct MHD_Daemon;
-
 enum { SRV_MAX_STOPS = 4, SRV_PREFILL_CHUNK = 64, SRV_MAX_SEGMENTS_LIMIT = 4096 };
+
+/* ---- serve_util.c ---------------------------------------------------------------------------- */
 
 /* Appends a printf-formatted string; -1 on failure. */
 int srv_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -36,16 +44,22 @@ int srv_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(print
 /* Copies len bytes of s into a malloc'd, NUL-terminated string with every invalid or truncated
  * UTF-8 sequence replaced by U+FFFD, so that the result can be put in JSON. NULL on OOM. */
 char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len);
+/* 1 when s[0..len) is valid UTF-8 without NUL (srv_utf8_sanitize would not change it). */
+int srv_utf8_clean(const char *s, size_t len);
+
+/* OpenAI's error object {"error": {"message", "type", "param", "code"}} for an HTTP status
+ * (type and code follow from the status; param may be NULL or ""). Malloc'd JSON text; never
+ * NULL (a fixed text when out of memory, which must still be freed). */
+char *srv_error_json(int status, const char *message, const char *param);
+
+/* ---- serve_job.c ----------------------------------------------------------------------------- */
 
 typedef enum srv_kind { SRV_COMPLETION = 0, SRV_CHAT = 1 } srv_kind;
 
-typedef enum srv_phase { SRV_QUEUED = 0, SRV_PREFILL, SRV_DECODE, SRV_FINISHED } srv_phase;
-
-/* One request, shared by the HTTP thread and the scheduler. Fields marked [req] are set by the
- * parser before the job is queued and read-only afterwards; [sched] fields belong to the
- * scheduler thread; [mu] fields are guarded by server.mu. */
+/* One request. The parser fills the request part before srv_jobs_submit; afterwards it is
+ * read-only and both sides may read it. Everything else is private to serve_job.c. */
 typedef struct srv_job {
-    /* [req] */
+    /* the request */
     srv_kind kind;
     int stream, include_usage;
     char *prompt;              /* the full prompt text */
@@ -59,97 +73,99 @@ typedef struct srv_job {
     int n_stop;
     g1_think think;
     size_t mark;               /* chat: where the final "Assistant:" starts (a cache point), or 0 */
-    char id[48];               /* "chatcmpl-..." / "cmpl-..." */
+    char id[48];               /* "chatcmpl-..." / "cmpl-..." (set by srv_jobs_submit) */
     long long created;
-    /* [sched] */
-    srv_phase phase;
-    rwkv_state *state;
-    rwkv_sampler *sampler;
-    float *logits;
-    int32_t *ptok;             /* prompt tokens still to prefill (after the cached prefix) */
-    size_t n_ptok, n_prefilled;
-    uint64_t cached_tokens;    /* tokens reused from the cache */
-    uint64_t prompt_tokens;    /* cached + prefilled */
-    cli_buf gen;               /* every generated byte */
-    size_t scanned;            /* gen[0..scanned) went through stop detection + output */
-    int n_gen;
-    int split_state;           /* <think> splitter state (serve_sched.c) */
-    cli_buf split_hold;        /* bytes held back by the splitter */
-    cli_buf content, reasoning;/* for non-streaming replies */
-    int sent_role;
-    cli_buf pend;              /* output of this step, moved to out at the end of the step */
-    size_t mark_tok;           /* index in ptok where the text reaches mark (0 = none) */
-    int error;                 /* the job failed: finish with an error object */
-    const char *finish;        /* "stop" / "length" once finished */
-    double t_start, t_first, t_end;
-    /* [mu] */
-    cli_buf out;               /* bytes waiting for the HTTP side (SSE chunks or the JSON body) */
+    /* the hand-off (serve_job.c, under srv_jobs.mu) */
+    cli_buf out;               /* reply bytes not yet taken by the HTTP side */
     size_t out_pos;
-    int status;                /* HTTP status of a non-streaming reply (200 or 500) */
-    int done;                  /* the scheduler has written everything */
-    int conn_gone;             /* the HTTP side is finished with this job */
+    int status;                /* 0 until the scheduler decides; then the HTTP status */
+    int done;                  /* the scheduler has posted everything */
+    int detached;              /* the HTTP side is finished with this job */
     int suspended;             /* the connection is suspended waiting for this job */
-    int cancelled;             /* the scheduler saw the client close: close without a reply */
-    struct MHD_Connection *conn;
+    int cancelled;             /* the client left: close without (the rest of) a reply */
+    int admitted;              /* taken by the scheduler */
+    void *conn;                /* the HTTP side's connection (while not detached) */
     int refs;                  /* HTTP side + scheduler */
+    uint64_t usage_prompt, usage_completion; /* for the access log, set when done */
     struct srv_job *next;      /* queue link */
 } srv_job;
 
-/* The counters of GET /metrics. Request counts are guarded by server.mu; the rest are atomic. */
-enum { SRV_EP_MODELS, SRV_EP_COMPLETIONS, SRV_EP_CHAT, SRV_EP_HEALTH, SRV_EP_METRICS, SRV_EP_PAGE,
-       SRV_EP_OTHER, SRV_EP_COUNT };
-enum { SRV_ST_200, SRV_ST_400, SRV_ST_401, SRV_ST_404, SRV_ST_405, SRV_ST_413, SRV_ST_429,
-       SRV_ST_500, SRV_ST_503, SRV_ST_COUNT };
-typedef struct srv_metrics {
-    unsigned long long requests[SRV_EP_COUNT][SRV_ST_COUNT];
-    atomic_ullong prompt_tokens, prefill_tokens, generated_tokens, cache_hits, cache_misses,
-        cache_hit_tokens, decode_steps, cancelled, cache_bytes, cache_entries;
-} srv_metrics;
+/* How the job module reaches the HTTP side (set by serve_http.c). suspend and peer_gone are
+ * called with the job lock held; resume without it. */
+typedef struct srv_job_ops {
+    void (*suspend)(void *conn);
+    void (*resume)(void *conn);
+    int (*peer_gone)(void *conn); /* 1 if the peer of a suspended connection has left */
+} srv_job_ops;
 
-typedef struct srv_cache srv_cache;
-
-typedef struct server {
-    /* configuration (read-only after start) */
-    rwkv_model *model;
-    rwkv_tokenizer *tok;
-    rwkv_model_info info;
-    char model_id[128];
-    const char *api_key;
-    size_t max_body;
-    int parallel, max_tokens_cap, max_queue, timeout_s;
-    size_t cache_bytes;
-    /* shared */
+typedef struct srv_jobs {
     pthread_mutex_t mu;
-    pthread_cond_t wake;       /* signalled when a job is queued, dropped, or on shutdown */
-    srv_job *queue_head, *queue_tail;
-    int queue_len, active;
+    pthread_cond_t wake;       /* a job was queued or detached, or shutdown */
+    srv_job *head, *tail;      /* the queue (FIFO) */
+    int queued, max_queue;
+    int active;                /* admitted and not yet released */
+    int alive;                 /* submitted and not yet freed */
     int stopping;
-    int jobs_alive;            /* jobs not yet freed */
-    srv_metrics metrics;
-    /* scheduler-owned */
-    srv_cache *cache;
-    pthread_t sched_thread;
-    struct MHD_Daemon *daemon;
-    uint64_t seed_counter;
-} server;
+    atomic_ullong cancelled;   /* jobs dropped because their client left */
+    srv_job_ops ops;
+} srv_jobs;
 
-/* ---- serve_request.c ---- */
-/* Parses and validates a request body for kind. On success returns a new job (refs 0) and 0;
- * on failure returns the HTTP status (400/404) and fills msg/param (param may be "" ). */
-int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t len, srv_job **out,
-                      char *msg, size_t msg_cap, char *param, size_t param_cap);
-/* Frees a job and everything it owns (the scheduler fields too). */
+int srv_jobs_init(srv_jobs *h, int max_queue);
+void srv_jobs_destroy(srv_jobs *h);
+void srv_jobs_set_ops(srv_jobs *h, const srv_job_ops *ops);
+
+/* A new, empty job (refs 0, in no queue). NULL when out of memory. */
+srv_job *srv_job_new(srv_kind kind);
+/* Frees a job that was never submitted (or, internally, one whose last reference went). */
 void srv_job_free(srv_job *j);
 
-/* ---- serve_sched.c ---- */
-int srv_sched_start(server *s);
-/* Finishes every job, resumes every connection, joins the thread. */
-void srv_sched_stop(server *s);
-/* Queues j (takes one reference for the scheduler). Returns 0, 429 when the queue is full, or
- * 503 when the server is stopping. Caller holds s->mu. */
-int srv_sched_enqueue_locked(server *s, srv_job *j);
+/* -- the HTTP side -- */
+/* Names the job, queues it for the scheduler and ties it to conn. 0 on success (the job now
+ * belongs to the module: the HTTP side must end with srv_job_detach); 429 when the queue is
+ * full or 503 when the server is stopping (the caller still owns and frees the job). */
+int srv_jobs_submit(srv_jobs *h, srv_job *j, void *conn);
+typedef enum srv_job_poll_result {
+    SRV_POLL_WAIT,   /* nothing to send yet: the connection was suspended and will be resumed */
+    SRV_POLL_GONE,   /* the client left: close the connection without a reply */
+    SRV_POLL_STREAM, /* status 200 and a stream: read its body with srv_job_read */
+    SRV_POLL_REPLY   /* the complete reply: *status and *body */
+} srv_job_poll_result;
+/* What to answer. body (filled for SRV_POLL_REPLY) is the caller's to free. */
+srv_job_poll_result srv_job_poll(srv_jobs *h, srv_job *j, int *status, cli_buf *body);
+typedef enum srv_job_read_result { SRV_READ_DATA, SRV_READ_WAIT, SRV_READ_END, SRV_READ_ABORT } srv_job_read_result;
+/* Copies up to max bytes of a stream's body into buf (*n). SRV_READ_WAIT: the connection was
+ * suspended until there is more; SRV_READ_END: all sent; SRV_READ_ABORT: the client left. */
+srv_job_read_result srv_job_read(srv_jobs *h, srv_job *j, char *buf, size_t max, size_t *n);
+/* The connection is finished with the job (completed, failed or gone); drops its reference. */
+void srv_job_detach(srv_jobs *h, srv_job *j);
+/* Tokens of a job (0 until it is done), for the access log. */
+void srv_job_usage(srv_jobs *h, srv_job *j, uint64_t *prompt, uint64_t *completion);
 
-/* ---- serve_cache.c ---- */
+/* -- the scheduler -- */
+/* Waits while there is nothing to do (busy = the scheduler has admitted jobs), then takes up to
+ * max queued jobs into out (skipping those whose client left). Returns how many, or -1 when the
+ * server is stopping. */
+int srv_jobs_admit(srv_jobs *h, srv_job **out, int max, int busy);
+/* Hands reply bytes to the HTTP side. The first call's status becomes the HTTP status (200 for a
+ * stream that may start; for a plain reply the call with finished). finished: nothing more will
+ * come; the scheduler's reference is dropped (j must not be used afterwards). */
+void srv_job_post(srv_jobs *h, srv_job *j, int status, const char *data, size_t len, int finished);
+/* 1 when the job's client has left: its connection is detached, or (check_peer) it is
+ * suspended and its peer has closed; the job is then marked cancelled. */
+int srv_job_abandoned(srv_jobs *h, srv_job *j, int check_peer);
+/* Sets the access-log token counts (before the final srv_job_post). */
+void srv_job_set_usage(srv_jobs *h, srv_job *j, uint64_t prompt, uint64_t completion);
+/* Starts the shutdown: new submissions get 503, srv_jobs_admit returns -1. */
+void srv_jobs_stop(srv_jobs *h);
+/* Answers every queued job with status and body (the JSON of srv_error_json) and empties the
+ * queue. */
+void srv_jobs_fail_queued(srv_jobs *h, int status, const char *body);
+/* Queue length and admitted jobs, for /metrics. */
+void srv_jobs_counts(srv_jobs *h, int *queued, int *active, int *alive);
+
+/* ---- serve_cache.c --------------------------------------------------------------------------- */
+
+typedef struct srv_cache srv_cache;
 srv_cache *srv_cache_new(size_t max_bytes);
 void srv_cache_free(srv_cache *c);
 /* The longest cached text that is a prefix of text[0..len) (at least 1 byte); copies its state
@@ -162,28 +178,186 @@ void srv_cache_store(srv_cache *c, const char *text, size_t len, const rwkv_stat
 size_t srv_cache_bytes(const srv_cache *c);
 size_t srv_cache_entries(const srv_cache *c);
 
-/* ---- serve_metrics.c ---- */
-int srv_metrics_endpoint(const char *url);
-/* Counts a finished HTTP exchange. Caller holds s->mu. */
-void srv_metrics_count_locked(server *s, int endpoint, int status);
-/* Renders the Prometheus text (caller frees). */
+/* ---- serve_metrics.c ------------------------------------------------------------------------- */
+
+enum { SRV_MAX_ROUTES = 16 };
+enum { SRV_ST_200, SRV_ST_204, SRV_ST_400, SRV_ST_401, SRV_ST_404, SRV_ST_405, SRV_ST_413,
+       SRV_ST_429, SRV_ST_500, SRV_ST_501, SRV_ST_503, SRV_ST_COUNT };
+/* The counters of GET /metrics (all atomic: any thread may count). Request counts are kept per
+ * route label (the routes table's metric column; the last slot counts unknown routes). */
+typedef struct srv_metrics {
+    const char *labels[SRV_MAX_ROUTES + 1];
+    int n_labels;
+    atomic_ullong requests[SRV_MAX_ROUTES + 1][SRV_ST_COUNT];
+    atomic_ullong prompt_tokens, prefill_tokens, generated_tokens, cache_hits, cache_misses,
+        cache_hit_tokens, decode_steps, cache_bytes, cache_entries, prefill_chunks,
+        conn_refused, conn_evicted;
+    /* scheduler time in nanoseconds: busy steps, inside the model, sampling */
+    atomic_ullong sched_ns, model_ns, sample_ns;
+} srv_metrics;
+
+/* Sets the request labels: one per route (labels[i] for route i) and "other" after them. */
+void srv_metrics_set_labels(srv_metrics *m, const char *const *labels, int n);
+/* Counts an answered request of route (-1 = unknown route). */
+void srv_metrics_count(srv_metrics *m, int route, int status);
+
+/* ---- the server ------------------------------------------------------------------------------ */
+
+enum { SRV_MAX_KEYS = 64, SRV_MAX_ALIASES = 16, SRV_MAX_CORS = 16 };
+
+typedef struct server {
+    /* configuration (read-only after start) */
+    rwkv_model *model;
+    rwkv_tokenizer *tok;
+    rwkv_model_info info;
+    char model_id[128];
+    const char *aliases[SRV_MAX_ALIASES];
+    int n_aliases;
+    int strict_model;           /* refuse model names other than the id and the aliases */
+    char *keys[SRV_MAX_KEYS];   /* accepted API keys (none: no key needed) */
+    int n_keys;
+    const char *cors[SRV_MAX_CORS]; /* allowed origins ("*" = any) */
+    int n_cors;
+    size_t max_body;
+    int parallel, max_tokens_cap, timeout_s;
+    int max_conn, max_conn_per_ip;
+    int quiet;                  /* no access log */
+    size_t cache_bytes;
+    /* shared */
+    srv_jobs jobs;
+    srv_metrics metrics;
+    /* scheduler-owned */
+    srv_cache *cache;
+    pthread_t sched_thread;
+    /* HTTP-owned */
+    struct srv_http *http;
+} server;
+
+/* Renders the Prometheus text of s's counters (caller frees). */
 char *srv_metrics_render(server *s, size_t *len);
 
-/* ---- serve_page.c ---- */
+/* 1 when name may be used as the model of a request (the id, an alias, or anything unless
+ * --strict-model). */
+int srv_model_accepts(const server *s, const char *name);
+
+/* ---- serve_request.c ------------------------------------------------------------------------- */
+
+/* Parses and validates a request body for kind. On success returns a new job (not submitted)
+ * and 0; on failure returns the HTTP status (400/404/500) and fills msg/param (param may be ""). */
+int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t len, srv_job **out,
+                      char *msg, size_t msg_cap, char *param, size_t param_cap);
+
+/* ---- serve_reply.c --------------------------------------------------------------------------- */
+
+/* The output of one job under construction: every generated byte, what of it has been released
+ * (stop strings, UTF-8 and <think> hold-back), and the bytes for the HTTP side. */
+typedef struct srv_reply {
+    const server *s;
+    const srv_job *job;
+    cli_buf gen;               /* every generated byte */
+    size_t scanned;            /* gen[0..scanned) went through stop detection + output */
+    int split_state;           /* <think> splitter state */
+    cli_buf split_hold;        /* bytes held back by the splitter */
+    cli_buf content, reasoning;/* for non-streaming replies */
+    int sent_role;
+    int streaming;             /* the stream has started (status 200 posted): the end is SSE too */
+    cli_buf pend;              /* output not yet handed to the HTTP side */
+    struct json_t *chunk[2];   /* the streamed text chunk (content, reasoning), built once: */
+    struct json_t *chunk_text[2]; /* only its text changes from token to token */
+    char *scratch;             /* JSON text of one chunk */
+    size_t scratch_cap;
+} srv_reply;
+
+void srv_reply_init(srv_reply *r, const server *s, const srv_job *j);
+void srv_reply_free(srv_reply *r);
+/* Adds the bytes of one generated token; returns 1 when a stop string ended the reply, 0 if not,
+ * -1 on failure. */
+int srv_reply_add(srv_reply *r, const char *bytes, size_t len);
+/* How a reply ends. */
+typedef enum srv_reply_end { SRV_END_OK, SRV_END_INTERNAL, SRV_END_SHUTDOWN } srv_reply_end;
+/* Writes the end of the reply into pend: the held-back text, the finish chunk, usage and [DONE]
+ * (a stream that has started) or the whole JSON body; with an error end an error object instead
+ * (an SSE event in a started stream). Returns the HTTP status of a plain reply (200, 500, 503). */
+int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64_t prompt_tokens,
+                     uint64_t cached_tokens, int n_gen);
+
+/* ---- serve_sched.c --------------------------------------------------------------------------- */
+
+int srv_sched_start(server *s);
+/* Finishes every job (running ones with "length", the others with 503), joins the thread. */
+void srv_sched_stop(server *s);
+
+/* ---- serve_conn.c (libmicrohttpd's polling thread only) ------------------------------------- */
+
+struct sockaddr;
+typedef struct srv_conns srv_conns;
+typedef struct srv_conn srv_conn;
+/* max_per_ip 0 = no per-address limit. Evictions and refusals are counted in m. */
+srv_conns *srv_conns_new(int max_total, int max_per_ip, srv_metrics *m);
+void srv_conns_free(srv_conns *c);
+/* Whether a new connection from addr may be accepted (1) or must be refused (0); may close
+ * idle connections to make room. */
+int srv_conns_accept(srv_conns *c, const struct sockaddr *addr);
+/* A connection was opened on socket fd (NULL when it cannot be tracked) / closed. */
+srv_conn *srv_conns_opened(srv_conns *c, int fd, const struct sockaddr *addr);
+void srv_conns_closed(srv_conns *c, srv_conn *x);
+/* A request started (busy 1) or ended (0) on x. */
+void srv_conns_busy(srv_conn *x, int busy);
+
+/* ---- serve_http.c ---------------------------------------------------------------------------- */
+
+/* One HTTP request as the handlers see it. */
+typedef struct srv_req srv_req;
+struct json_t;
+
+/* A handler answers the request with one of the srv_respond* calls (or srv_respond_job) and
+ * returns its result (0, or -1 when the connection must be closed). */
+typedef int (*srv_handler)(srv_req *r);
+
+enum { SRV_ROUTE_KEY = 1 };   /* the route needs the API key (when keys are set) */
+
+/* One row of the routes table. A path ending in "{id}" matches any non-empty last segment
+ * (srv_req_param gives it). */
+typedef struct srv_route {
+    const char *method;   /* "GET" (HEAD is answered too) or "POST" */
+    const char *path;
+    srv_handler handler;
+    const char *metric;   /* the endpoint label in /metrics */
+    int flags;
+} srv_route;
+
+/* Starts listening on host (a name or an address; the first address it resolves to that can
+ * be bound is used) and port, routing through routes[0..n). Prints an error and returns -1 on
+ * failure. */
+int srv_http_start(server *s, const char *host, int port, const srv_route *routes, int n);
+/* "ADDR:PORT" of the bound socket ("[ADDR]:PORT" for IPv6). */
+const char *srv_http_bound(server *s);
+/* Waits (a bounded time) for the last replies to go out, then stops the daemon. */
+void srv_http_stop(server *s);
+
+server *srv_req_server(srv_req *r);
+/* The request body (bounded by --max-body; "" when none) and its length. */
+const char *srv_req_body(srv_req *r, size_t *len);
+/* The "{id}" segment of the path of a route that has one, else "". */
+const char *srv_req_param(srv_req *r);
+/* Answers with body[0..len) (copied). */
+int srv_respond(srv_req *r, int status, const char *ctype, const char *body, size_t len);
+/* Answers 200 with a JSON value (released). */
+int srv_respond_json(srv_req *r, struct json_t *o);
+/* Answers with OpenAI's error object. */
+int srv_respond_error(srv_req *r, int status, const char *message, const char *param);
+/* Submits a parsed job (srv_jobs_submit) and answers with its reply: a stream or a JSON body,
+ * when the scheduler has it; 429/503 when it cannot be queued (the job is then freed). */
+int srv_respond_job(srv_req *r, srv_job *j);
+
+/* ---- serve_routes.c -------------------------------------------------------------------------- */
+
+extern const srv_route srv_routes[];
+extern const int srv_n_routes;
+
+/* ---- serve_page.c ---------------------------------------------------------------------------- */
+
 extern const char srv_page_html[];
 size_t srv_page_len(void);
-
-/* ---- serve_http.c ---- */
-int srv_http_start(server *s, const char *host, int port);
-/* The bound port (after srv_http_start). */
-int srv_http_port(server *s);
-void srv_http_stop(server *s);
-/* Resumes a connection suspended while waiting for a job. Caller does NOT hold s->mu. */
-void srv_http_resume(struct MHD_Connection *c);
-/* 1 if the peer of a suspended connection has closed it (libmicrohttpd does not watch suspended
- * connections). Caller holds s->mu and the job's suspended flag is set (so c stays valid). */
-int srv_http_peer_gone(struct MHD_Connection *c);
-/* Drops one reference (caller holds s->mu); frees the job at zero. */
-void srv_job_unref_locked(server *s, srv_job *j);
 
 #endif

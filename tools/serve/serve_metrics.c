@@ -1,27 +1,25 @@
-/* serve_metrics.c — the counters behind GET /metrics, rendered in the Prometheus text format. */
+/* serve_metrics.c — the counters behind GET /metrics, rendered in the Prometheus text format.
+ * Request counts are kept per route (labels from the routes table's metric column). */
 #include "serve.h"
 
 #include <string.h>
 
-static const char *const endpoint_names[SRV_EP_COUNT] = {
-    "/v1/models", "/v1/completions", "/v1/chat/completions", "/health", "/metrics", "/", "other"};
-static const int status_codes[SRV_ST_COUNT] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
+static const int status_codes[SRV_ST_COUNT] = {200, 204, 400, 401, 404, 405, 413, 429, 500, 501, 503};
 
-int srv_metrics_endpoint(const char *url) {
-    for (int i = 0; i < SRV_EP_OTHER; i++)
-        if (!strcmp(url, endpoint_names[i])) return i;
-    if (!strcmp(url, "/index.html")) return SRV_EP_PAGE;
-    return SRV_EP_OTHER;
+void srv_metrics_set_labels(srv_metrics *m, const char *const *labels, int n) {
+    if (n > SRV_MAX_ROUTES) n = SRV_MAX_ROUTES;
+    for (int i = 0; i < n; i++) m->labels[i] = labels[i];
+    m->labels[n] = "other";
+    m->n_labels = n + 1;
 }
 
-void srv_metrics_count_locked(server *s, int endpoint, int status) {
-    if (endpoint < 0 || endpoint >= SRV_EP_COUNT) endpoint = SRV_EP_OTHER;
+void srv_metrics_count(srv_metrics *m, int route, int status) {
+    int slot = route >= 0 && route < m->n_labels - 1 ? route : m->n_labels - 1;
+    if (slot < 0) return; /* no labels set */
+    int st = SRV_ST_500;
     for (int i = 0; i < SRV_ST_COUNT; i++)
-        if (status_codes[i] == status) {
-            s->metrics.requests[endpoint][i]++;
-            return;
-        }
-    s->metrics.requests[endpoint][SRV_ST_500]++;
+        if (status_codes[i] == status) st = i;
+    atomic_fetch_add(&m->requests[slot][st], 1);
 }
 
 /* Appends one counter or gauge with its HELP/TYPE lines. */
@@ -30,30 +28,44 @@ static void one(cli_buf *b, const char *name, const char *type, const char *help
     srv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
+/* A counter of seconds kept in nanoseconds. */
+static void seconds(cli_buf *b, const char *name, const char *help, unsigned long long ns) {
+    srv_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu.%09llu\n", name, help, name, name, ns / 1000000000ull,
+                   ns % 1000000000ull);
+}
+
 char *srv_metrics_render(server *s, size_t *len) {
+    srv_metrics *m = &s->metrics;
     cli_buf b = {0};
     srv_buf_printf(&b, "# HELP rwkv_requests_total HTTP requests answered, by endpoint and status.\n"
                        "# TYPE rwkv_requests_total counter\n");
-    pthread_mutex_lock(&s->mu);
-    unsigned long long req[SRV_EP_COUNT][SRV_ST_COUNT];
-    memcpy(req, s->metrics.requests, sizeof req);
-    int queue = s->queue_len, active = s->active;
-    pthread_mutex_unlock(&s->mu);
-    for (int e = 0; e < SRV_EP_COUNT; e++)
-        for (int st = 0; st < SRV_ST_COUNT; st++)
-            if (req[e][st])
+    /* rows that share a label are summed into the first row with that label */
+    for (int e = 0; e < m->n_labels; e++) {
+        int seen = 0;
+        for (int k = 0; k < e; k++) seen |= !strcmp(m->labels[k], m->labels[e]);
+        if (seen) continue;
+        for (int st = 0; st < SRV_ST_COUNT; st++) {
+            unsigned long long v = 0;
+            for (int k = e; k < m->n_labels; k++)
+                if (!strcmp(m->labels[k], m->labels[e])) v += atomic_load(&m->requests[k][st]);
+            if (v)
                 srv_buf_printf(&b, "rwkv_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n",
-                               endpoint_names[e], status_codes[st], req[e][st]);
-    srv_metrics *m = &s->metrics;
+                               m->labels[e], status_codes[st], v);
+        }
+    }
+    int queued = 0, active = 0;
+    srv_jobs_counts(&s->jobs, &queued, &active, NULL);
     one(&b, "rwkv_prompt_tokens_total", "counter", "Prompt tokens of all requests (cached or not).",
         atomic_load(&m->prompt_tokens));
     one(&b, "rwkv_prefill_tokens_total", "counter", "Prompt tokens actually evaluated (not from the cache).",
         atomic_load(&m->prefill_tokens));
+    one(&b, "rwkv_prefill_chunks_total", "counter", "Prefill chunks evaluated (one per scheduler step at most).",
+        atomic_load(&m->prefill_chunks));
     one(&b, "rwkv_generated_tokens_total", "counter", "Tokens generated.", atomic_load(&m->generated_tokens));
     one(&b, "rwkv_decode_steps_total", "counter", "Batched decode steps.", atomic_load(&m->decode_steps));
     one(&b, "rwkv_cancelled_total", "counter", "Requests dropped because the client went away.",
-        atomic_load(&m->cancelled));
-    one(&b, "rwkv_queue_length", "gauge", "Requests waiting for a slot.", (unsigned long long)queue);
+        atomic_load(&s->jobs.cancelled));
+    one(&b, "rwkv_queue_length", "gauge", "Requests waiting for a slot.", (unsigned long long)queued);
     one(&b, "rwkv_active_sequences", "gauge", "Requests being prefilled or decoded.", (unsigned long long)active);
     one(&b, "rwkv_cache_hits_total", "counter", "Prompts that started from a cached state.",
         atomic_load(&m->cache_hits));
@@ -62,6 +74,15 @@ char *srv_metrics_render(server *s, size_t *len) {
         atomic_load(&m->cache_hit_tokens));
     one(&b, "rwkv_cache_bytes", "gauge", "Bytes held by the prompt cache.", atomic_load(&m->cache_bytes));
     one(&b, "rwkv_cache_entries", "gauge", "Entries in the prompt cache.", atomic_load(&m->cache_entries));
+    one(&b, "rwkv_connections_refused_total", "counter",
+        "Connections refused by the per-address or total connection limit.", atomic_load(&m->conn_refused));
+    one(&b, "rwkv_connections_evicted_total", "counter",
+        "Idle connections closed early to make room for new ones.", atomic_load(&m->conn_evicted));
+    seconds(&b, "rwkv_scheduler_seconds_total", "Time the scheduler spent in steps (prefill, sampling, decode, output).",
+            atomic_load(&m->sched_ns));
+    seconds(&b, "rwkv_model_seconds_total", "Time inside the model (prefill chunks and batched decode).",
+            atomic_load(&m->model_ns));
+    seconds(&b, "rwkv_sampling_seconds_total", "Time spent sampling tokens.", atomic_load(&m->sample_ns));
     one(&b, "rwkv_parallel_slots", "gauge", "Sequences decoded together at most (--parallel).",
         (unsigned long long)s->parallel);
     if (len) *len = b.len;

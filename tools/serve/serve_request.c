@@ -1,6 +1,7 @@
 /* serve_request.c — request bodies of POST /v1/completions and /v1/chat/completions: JSON parsing
  * (jansson), validation of every field the server uses, and the G1 chat prompt. Unknown fields are
- * ignored, as OpenAI's API does. */
+ * ignored, as OpenAI's API does; fields asking for features not implemented yet are refused (one
+ * table, `unsupported`). */
 #include "serve.h"
 
 #include <jansson.h>
@@ -11,83 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- buffers and UTF-8 ------------------------------------------------------------------- */
-
-int srv_buf_printf(cli_buf *b, const char *fmt, ...) {
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) return -1;
-    if ((size_t)n < sizeof small) return cli_buf_add(b, small, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (!big) return -1;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int rc = cli_buf_add(b, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
-/* Length of the valid UTF-8 character at s[0..n) (1..4), or 0 if it is not valid. */
-static size_t utf8_char_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-    else return 0;
-    if (n < len) return 0;
-    unsigned cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
-char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len) {
-    cli_buf b = {0};
-    if (cli_buf_add(&b, "", 0)) return NULL;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_char_len(u + i, len - i);
-        int bad = k == 0 || (k == 1 && u[i] == 0); /* NUL is not allowed in jansson strings */
-        if (bad ? cli_buf_add(&b, "\xEF\xBF\xBD", 3) : cli_buf_add(&b, s + i, k)) {
-            cli_buf_free(&b);
-            return NULL;
-        }
-        i += bad ? 1 : k;
-    }
-    if (out_len) *out_len = b.len;
-    return b.data;
-}
-
-/* ---- jobs ---------------------------------------------------------------------------------- */
-
-void srv_job_free(srv_job *j) {
-    if (!j) return;
-    free(j->prompt);
-    free(j->seg_end);
-    for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
-    rwkv_state_free(j->state);
-    rwkv_sampler_free(j->sampler);
-    free(j->logits);
-    free(j->ptok);
-    cli_buf_free(&j->gen);
-    cli_buf_free(&j->split_hold);
-    cli_buf_free(&j->content);
-    cli_buf_free(&j->reasoning);
-    cli_buf_free(&j->out);
-    cli_buf_free(&j->pend);
-    free(j);
-}
 
 /* ---- validation helpers ---------------------------------------------------------------------- */
 
@@ -286,16 +210,52 @@ static int get_think(perr *e, json_t *root, g1_think *out) {
     return 0;
 }
 
+int srv_model_accepts(const server *s, const char *name) {
+    if (!s->strict_model || !strcmp(name, s->model_id)) return 1;
+    for (int i = 0; i < s->n_aliases; i++)
+        if (!strcmp(name, s->aliases[i])) return 1;
+    return 0;
+}
+
+/* Fields this server does not implement yet. Ignoring them would answer 200 with output that
+ * silently disregards what the client asked for, so they are refused with a 400. To support
+ * one, delete its row. */
+static int is_nonempty_array(json_t *v) { return !json_is_array(v) || json_array_size(v) > 0; }
+static int is_not_text_format(json_t *v) {
+    json_t *type = json_object_get(v, "type");
+    return !json_is_object(v) || !json_is_string(type) || strcmp(json_string_value(type), "text");
+}
+static const struct unsupported {
+    const char *field;
+    int (*used)(json_t *v); /* whether this (non-null) value asks for the feature */
+    const char *what;
+} unsupported[] = {
+    {"tools", is_nonempty_array, "tool (function) calling"},
+    {"functions", is_nonempty_array, "function calling"},
+    {"response_format", is_not_text_format, "structured output (only {\"type\": \"text\"})"},
+};
+
+static int refuse_unsupported(perr *e, json_t *root) {
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        json_t *v = json_object_get(root, unsupported[i].field);
+        if (v && !json_is_null(v) && unsupported[i].used(v))
+            return fail(e, 400, unsupported[i].field, "'%s' is not supported by this server: %s is not implemented",
+                        unsupported[i].field, unsupported[i].what);
+    }
+    return 0;
+}
+
 /* Reads every field; fills j. */
 static int parse_fields(const server *s, srv_kind kind, json_t *root, srv_job *j, perr *e,
                         prompt_builder *pb) {
     json_t *model = json_object_get(root, "model");
     if (model && !json_is_null(model)) {
         if (!json_is_string(model)) return fail(e, 400, "model", "'model' must be a string");
-        if (strcmp(json_string_value(model), s->model_id))
+        if (!srv_model_accepts(s, json_string_value(model)))
             return fail(e, 404, "model", "The model '%.100s' does not exist (this server has '%s')",
                         json_string_value(model), s->model_id);
     }
+    if (refuse_unsupported(e, root)) return -1;
     long long n = 1;
     if (get_int(e, root, "n", LLONG_MIN, LLONG_MAX, &n)) return -1;
     if (n != 1) return fail(e, 400, "n", "only n=1 is supported");
@@ -383,14 +343,13 @@ int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t l
         fail(&e, 400, "", "The request body must be a JSON object");
         return 400;
     }
-    srv_job *j = calloc(1, sizeof *j);
+    srv_job *j = srv_job_new(kind);
     prompt_builder pb = {0};
     if (!j) {
         json_decref(root);
         fail(&e, 500, "", "out of memory");
         return 500;
     }
-    j->kind = kind;
     if (parse_fields(s, kind, root, j, &e, &pb)) {
         json_decref(root);
         cli_buf_free(&pb.text);
@@ -403,7 +362,6 @@ int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t l
     j->prompt_len = pb.text.len;
     j->seg_end = pb.seg;
     j->n_seg = pb.n_seg;
-    j->created = (long long)time(NULL);
     *out = j;
     return 0;
 }
