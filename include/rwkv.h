@@ -415,8 +415,9 @@ void rwkv_grammar_free(rwkv_grammar *grammar);
 
 /* Flags of the JSON Schema converter. */
 enum {
-    RWKV_JSON_SCHEMA_COMPACT = 1 /* no whitespace between JSON tokens (default: at most one
-                                    space, or a newline and up to 20 spaces of indentation) */
+    RWKV_JSON_SCHEMA_COMPACT = 1 /* no whitespace at all (default: after { [ , : and before
+                                    } ], nothing, a space, or a newline and up to 20
+                                    spaces/tabs) */
 };
 
 /* Converts a JSON Schema (len bytes of JSON) into GBNF text whose language is a set of JSON
@@ -490,7 +491,8 @@ rwkv_status rwkv_grammar_accept_bytes(rwkv_grammar_matcher *m, const char *bytes
 
 /* One constrained sampling step: rwkv_grammar_apply, rwkv_sampler_sample (the sampler's vocabulary
  * must be n_logits), rwkv_grammar_accept. *token = the chosen token (the end-of-text token ends
- * the grammar), or -1 with RWKV_OK when the grammar must end and there is no end-of-text token.
+ * the grammar), or -1 with RWKV_OK when no token is allowed although the grammar may end (no
+ * end-of-text token: see rwkv_grammar_mask).
  * Failures are those of rwkv_grammar_apply; the logits are modified. */
 rwkv_status rwkv_grammar_sample(rwkv_grammar_matcher *m, rwkv_sampler *s, float *logits,
                                 int n_logits, int32_t *token);
