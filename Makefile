@@ -40,7 +40,7 @@ ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vn
               -mamx-tile -mamx-bf16
 ISA_neon   :=
 
-.PHONY: all test sanitize fuzz clean check-clang check tests
+.PHONY: all test sanitize fuzz clean check-clang check tests man
 all: $(BUILD)/librwkv.a $(BUILD)/rwkv
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -58,6 +58,14 @@ $(BUILD)/rwkv: $(TOOL_OBJ) $(BUILD)/librwkv.a
 $(BUILD)/tests/%: tests/%.c $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
+
+# The manual page, made from the help texts by running the program (so not part of `all`).
+man: $(BUILD)/rwkv.1
+$(BUILD)/rwkv.1: $(BUILD)/rwkv tools/cli/mkman.sh
+	sh tools/cli/mkman.sh $(BUILD)/rwkv >$@.tmp && mv $@.tmp $@
+
+# The CLI tests parse the JSON the program writes with jansson.
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_chat $(BUILD)/tests/test_eval: LDLIBS_ALL += -ljansson
 
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
 $(BUILD)/obj/tools/serve/serve_page.o: tools/serve/web/index.html

@@ -2,6 +2,7 @@
  * (every tensor's bytes inside the input or in a buffer owned by the table) or rejected with a
  * message, never crash. */
 #include "base/internal.h"
+#include "io/tensor_file.h"
 
 #include <stdlib.h>
 
@@ -9,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rwkv_tensor_file tf;
-    if (rwkv_gguf_parse(data, size, &tf) == RWKV_OK) {
+    if (rwkv_gguf_parse(data, size, NULL, &tf) == RWKV_OK) {
         for (size_t i = 0; i < tf.n_tensors; i++) {
             const rwkv_tensor *t = &tf.tensors[i];
             const uint8_t *p = t->data;

@@ -1,6 +1,7 @@
 /* fuzz_pth.c — libFuzzer target: any byte string given to the .pth reader must be either
  * accepted (with every tensor inside the input) or rejected with a message, never crash. */
 #include "base/internal.h"
+#include "io/tensor_file.h"
 
 #include <stdlib.h>
 
@@ -9,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* One input: parse, check the tensors stay inside the input, close. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rwkv_tensor_file tf;
-    if (rwkv_pth_parse(data, size, &tf) == RWKV_OK) {
+    if (rwkv_pth_parse(data, size, NULL, &tf) == RWKV_OK) {
         for (size_t i = 0; i < tf.n_tensors; i++) {
             const rwkv_tensor *t = &tf.tensors[i];
             const uint8_t *p = t->data;

@@ -223,6 +223,81 @@ rwkv_status rwkv_tokenizer_decode(const rwkv_tokenizer *tok, const int32_t *ids,
 size_t rwkv_utf8_complete_prefix(const char *buf, size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Output stream: stop strings, UTF-8 hold-back, G1 <think> split                             */
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * Turns the bytes of sampled tokens, fed one token at a time, into text that can be shown as it
+ * comes. Three stages, in this order:
+ *  1. Stop strings (any number, any bytes). The reply ends at the first point of the byte stream
+ *     where some stop string is complete (earliest end; among matches ending there, the one that
+ *     starts first); the output is the text before that match, which is never released, even
+ *     when it spans tokens: bytes that could still begin a stop string are held back until the
+ *     next bytes decide. The result does not depend on how the bytes are split into feeds.
+ *  2. UTF-8 hold-back: a character split across feeds is released only when complete (see
+ *     rwkv_utf8_complete_prefix); bytes that can never become valid UTF-8 pass through as they
+ *     are. Before the end of input no partial character is ever released.
+ *  3. The G1 template's reasoning split (think modes other than RWKV_THINK_NONE): the text is
+ *     divided into a reasoning channel (between "<think>" and "</think>", tags removed) and a
+ *     content channel; each part is trimmed of whitespace (space, tab, CR, LF) at both ends, so
+ *     trailing whitespace is held back until text follows it. Reasoning always comes before
+ *     content; once content has started, everything (a later "<think>" too) is content.
+ * Released bytes are collected per channel until the caller takes them (rwkv_stream_take).
+ * A stream is not thread-safe; different streams are independent.
+ */
+
+typedef struct rwkv_stream rwkv_stream;
+
+/* How the reply starts, i.e. what the prompt ended with (G1/World chat template). */
+typedef enum rwkv_think_mode {
+    RWKV_THINK_NONE = 0,   /* no split, no trimming: all bytes are content, as generated */
+    RWKV_THINK_AUTO = 1,   /* prompt "...Assistant:": leading whitespace dropped; a reply that
+                            * starts with "<think>" reasons until "</think>", then content */
+    RWKV_THINK_OPEN = 2,   /* prompt "...Assistant: <think": a first ">" is dropped, the text up
+                            * to "</think>" is reasoning, the rest content */
+    RWKV_THINK_CLOSED = 3  /* prompt "...Assistant: <think>\n</think": a first ">" is dropped,
+                            * everything is content */
+} rwkv_think_mode;
+
+typedef enum rwkv_stream_channel {
+    RWKV_STREAM_CONTENT = 0,
+    RWKV_STREAM_REASONING = 1
+} rwkv_stream_channel;
+
+typedef struct rwkv_stream_params {
+    const char *const *stop;  /* n_stop stop strings (copied by rwkv_stream_new), none empty */
+    const size_t *stop_len;   /* their lengths in bytes, or NULL: each stop[i] is NUL-terminated */
+    size_t n_stop;            /* 0: no stop strings (stop may then be NULL) */
+    rwkv_think_mode think;
+} rwkv_stream_params;
+
+/* A new stream. params NULL = no stop strings, RWKV_THINK_NONE. RWKV_ERR_INVALID_ARG for an
+ * empty stop string, stop NULL with n_stop > 0, or an unknown think mode. On success *out owns
+ * the stream (rwkv_stream_free). */
+rwkv_status rwkv_stream_new(const rwkv_stream_params *params, rwkv_stream **out);
+void rwkv_stream_free(rwkv_stream *s);
+/* Starts a new reply with the same parameters: drops held and untaken bytes and the stop state. */
+void rwkv_stream_reset(rwkv_stream *s);
+
+/* Feeds len bytes (e.g. one token's, rwkv_tokenizer_token). After a stop string has matched,
+ * further bytes are accepted and ignored (RWKV_OK). RWKV_ERR_INVALID_ARG after
+ * rwkv_stream_finish (reset first) or for bytes NULL with len > 0; RWKV_ERR_NOMEM. */
+rwkv_status rwkv_stream_feed(rwkv_stream *s, const char *bytes, size_t len);
+/* Ends the input (end of text, token limit, interruption): releases what was held back for a
+ * possible stop string, an incomplete character or a possible tag (trailing whitespace of the
+ * split modes is dropped). Further feeds fail until rwkv_stream_reset. Calling it twice is
+ * harmless. RWKV_ERR_NOMEM. */
+rwkv_status rwkv_stream_finish(rwkv_stream *s);
+
+/* The bytes of channel ch released since the last take of that channel (not NUL-terminated;
+ * *len = 0 and a non-NULL pointer when there are none). The pointer is owned by s and valid
+ * until the next rwkv_stream_feed, _finish, _reset or _free on s (taking the other channel
+ * does not invalidate it). Take reasoning before content to keep their order. */
+const char *rwkv_stream_take(rwkv_stream *s, rwkv_stream_channel ch, size_t *len);
+
+/* Index (into params.stop) of the stop string that ended the reply, or -1 while none has. */
+int rwkv_stream_stop_index(const rwkv_stream *s);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Sampling (official pip PIPELINE semantics, see docs)                                       */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -13,6 +13,7 @@
 #include "rwkv.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -83,18 +84,6 @@ static int take_reply(const test_run_result *r, size_t *pos, size_t shown, char 
     return 0;
 }
 
-/* Skips one line of out (a command's answer); returns it via buf. */
-static int take_line(const test_run_result *r, size_t *pos, char *buf, size_t cap) {
-    const char *nl = memchr(r->out + *pos, '\n', r->out_len - *pos);
-    if (!nl) return -1;
-    size_t n = (size_t)(nl - (r->out + *pos));
-    if (n + 1 > cap) n = cap - 1;
-    memcpy(buf, r->out + *pos, n);
-    buf[n] = '\0';
-    *pos = (size_t)(nl - r->out) + 1;
-    return 0;
-}
-
 /* Checks the per-turn accounting of a run: prompts[i] is the exact text fed for turn i (after
  * cleaning and templating), start the state's token count before the first turn. */
 static void check_accounting(const char *label, const test_run_result *r, const char *const *prompts,
@@ -128,6 +117,8 @@ static void check_accounting(const char *label, const test_run_result *r, const 
     CHECK(ok_sep, "%s: \"\\n\\n\" fed by the program exactly when the reply did not end with it", label);
     CHECK(ok_len, "%s: replies within -n", label);
     CHECK(ok_reply, "%s: stdout is the replies, none containing \"\\n\\n\"", label);
+    CHECK(pos == r->out_len, "%s: stdout holds the replies and nothing else (%zu of %zu bytes)", label, pos,
+          r->out_len);
     /* (a sampled reply may itself contain any byte, ESC included) */
     if (!raw_ok)
         CHECK(memchr(r->out, '\033', r->out_len) == NULL, "%s: no escape codes in pipe mode", label);
@@ -159,9 +150,9 @@ static void test_accounting(void) {
     int n = parse_turns(r.err, t, 8);
     char want[64];
     snprintf(want, sizeof want, "tokens: %llu,", n == 4 ? t[3].state : 0ull);
-    CHECK(strstr(r.out, want) != NULL, "/stats reports the state's tokens (%s)", want);
-    CHECK(strstr(r.out, "state: 202752 bytes") != NULL, "/stats reports the state size");
-    CHECK(strstr(r.out, "rss: ") != NULL, "/stats reports memory");
+    CHECK(strstr(r.err, want) != NULL, "/stats reports the state's tokens on stderr (%s)", want);
+    CHECK(strstr(r.err, "state: 202752 bytes") != NULL, "/stats reports the state size");
+    CHECK(strstr(r.err, "rss: ") != NULL, "/stats reports memory");
     test_result_free(&r);
 
     /* Sampling at a high temperature: some replies end by token 0, by length or by "\n\n". */
@@ -203,7 +194,7 @@ static void test_resume(void) {
     run_chat(&b, in_b, "--temperature", "0", "-n", "30", NULL);
     run_chat(&c, in_c, "--temperature", "0", "-n", "30", "--state", fb, NULL);
     CHECK(a.rc == 0 && b.rc == 0 && c.rc == 0, "rc %d %d %d: %s", a.rc, b.rc, c.rc, c.err);
-    CHECK(strstr(b.out, "saved ") && strstr(b.out, "2 turns"), "/save reports: %s", b.out);
+    CHECK(strstr(b.err, "rwkv: saved ") && strstr(b.err, "2 turns"), "/save reports: %s", b.err);
     CHECK(strstr(c.err, "loaded ") && strstr(c.err, "2 turns"), "--state reports the turns: %s", c.err);
     turn_info ta[8], tc[8];
     int na = parse_turns(a.err, ta, 8), nc = parse_turns(c.err, tc, 8);
@@ -245,12 +236,9 @@ static void test_resume(void) {
     CHECK(na == 4 && nc == 2, "turns %d %d", na, nc);
     if (na == 4 && nc == 2) {
         size_t pa = 0, pc = 0;
-        char ra[4][4096], rc2[2][4096], line[256];
-        int ok = 1;
-        for (int i = 0; i < 2; i++) ok &= take_reply(&a, &pa, ta[i].shown, ra[i], sizeof ra[i]) == 0;
-        ok &= take_line(&a, &pa, line, sizeof line) == 0; /* "seed = 11" */
-        for (int i = 2; i < 4; i++) ok &= take_reply(&a, &pa, ta[i].shown, ra[i], sizeof ra[i]) == 0;
-        ok &= take_line(&c, &pc, line, sizeof line) == 0;
+        char ra[4][4096], rc2[2][4096];
+        int ok = strstr(a.err, "rwkv: seed = 11\n") != NULL; /* (pipe mode: answers on stderr) */
+        for (int i = 0; i < 4; i++) ok &= take_reply(&a, &pa, ta[i].shown, ra[i], sizeof ra[i]) == 0;
         for (int i = 0; i < 2; i++) ok &= take_reply(&c, &pc, tc[i].shown, rc2[i], sizeof rc2[i]) == 0;
         CHECK(ok && !strcmp(ra[2], rc2[0]) && !strcmp(ra[3], rc2[1]),
               "sampled replies after a resume equal the uninterrupted session's");
@@ -269,11 +257,10 @@ static void test_commands(void) {
     CHECK(r.rc == 0 && n == 2, "reset run: rc %d, %d turns", r.rc, n);
     if (n == 2) {
         size_t pos = 0;
-        char r1[4096], r2[4096], line[256];
+        char r1[4096], r2[4096];
         int ok = take_reply(&r, &pos, t[0].shown, r1, sizeof r1) == 0 &&
-                 take_line(&r, &pos, line, sizeof line) == 0 &&
                  take_reply(&r, &pos, t[1].shown, r2, sizeof r2) == 0;
-        CHECK(ok && !strcmp(line, "conversation reset"), "reset acknowledged: '%s'", line);
+        CHECK(strstr(r.err, "rwkv: conversation reset\n"), "reset acknowledged on stderr: '%s'", r.err);
         CHECK(ok && !strcmp(r1, r2) && t[0].state == t[1].state, "after /reset the chat starts over");
     }
     test_result_free(&r);
@@ -284,12 +271,12 @@ static void test_commands(void) {
                  "Why?\n/frobnicate\n//slash\n/quit\nNever read\n",
              "-n", "30", NULL);
     CHECK(r.rc == 0, "rc %d: %s", r.rc, r.err);
-    CHECK(strstr(r.out, "temperature = 0.7\n") != NULL, "/set temperature acknowledged");
+    CHECK(strstr(r.err, "rwkv: temperature = 0.7\n") != NULL, "/set temperature acknowledged");
     CHECK(strstr(r.err, "unknown setting 'nosuch'") != NULL, "/set of an unknown name: %s", r.err);
     CHECK(strstr(r.err, "top_p") != NULL, "/set top_p 2 refused");
-    CHECK(strstr(r.out, "settings: temperature 0.7, top_p 0.3, top_k 0, presence 0.5, frequency 0.5, "
+    CHECK(strstr(r.err, "settings: temperature 0.7, top_p 0.3, top_k 0, presence 0.5, frequency 0.5, "
                         "decay 0.996, max_tokens 12") != NULL, "/help shows the current settings");
-    CHECK(strstr(r.out, "/save FILE") && strstr(r.out, "/think on|off"), "/help lists commands");
+    CHECK(strstr(r.err, "/save FILE") && strstr(r.err, "/think on|off"), "/help lists commands");
     CHECK(strstr(r.err, "usage: /think") != NULL, "/think bogus refused");
     CHECK(strstr(r.err, "unknown command '/frobnicate'") != NULL, "unknown command");
     n = parse_turns(r.err, t, 16);
@@ -300,7 +287,10 @@ static void test_commands(void) {
         CHECK(t[2].prompt == strlen(turn_text("Why?", "")), "plain template");
         CHECK(t[3].prompt == strlen(turn_text("/slash", "")), "//TEXT sends /TEXT");
         CHECK(t[0].reply <= 12 && t[1].reply <= 12, "/set max_tokens applies");
-        CHECK(strstr(r.out, "\n<think") != NULL, "thinking reply shown after \"<think\"");
+        CHECK(!strncmp(r.out, "<think>", 7) && t[0].shown >= 7, "thinking reply shown after \"<think>\": %s",
+              r.out);
+        CHECK(r.out_len == t[0].shown + t[1].shown + t[2].shown + t[3].shown + 4,
+              "stdout holds only the four replies");
     }
     test_result_free(&r);
 
@@ -330,7 +320,7 @@ static void test_commands(void) {
     CHECK(strstr(r.err, "garbage.state") && strstr(r.err, "format error"),
           "damaged file refused as a format error: %s", r.err);
     CHECK(strstr(r.err, "another model") != NULL, "another model's state refused");
-    CHECK(strstr(r.out, "loaded state-tuning file") != NULL, "/load of a state-tuning .pth");
+    CHECK(strstr(r.err, "rwkv: loaded state-tuning file") != NULL, "/load of a state-tuning .pth");
     n = parse_turns(r.err, t, 16);
     CHECK(n == 3, "the chat goes on after bad loads: %d turns", n);
     if (n == 3) {
@@ -350,6 +340,168 @@ static void test_commands(void) {
     test_result_free(&r);
     run_chat(&r, "", "--bogus", NULL);
     CHECK(r.rc == 2, "unknown option: rc %d", r.rc);
+    test_result_free(&r);
+}
+
+/* ---- --jsonl ---------------------------------------------------------------------------------- */
+
+/* Splits r->out into lines and parses each as JSON (up to max); returns how many lines. A line
+ * that is not a JSON object is stored as NULL. */
+static int json_lines(const test_run_result *r, json_t **o, int max) {
+    int n = 0;
+    for (const char *p = r->out; *p && n < max;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        json_t *j = json_loadb(p, len, 0, NULL);
+        o[n++] = json_is_object(j) ? j : NULL;
+        if (j && !o[n - 1]) json_decref(j);
+        p += len + (nl != NULL);
+    }
+    return n;
+}
+
+static const char *jstr(json_t *o, const char *key) {
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+static long long jint(json_t *o, const char *key) {
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* s[0..n) with every byte that does not start a valid UTF-8 character replaced by U+FFFD (an
+ * independent statement of what --jsonl must do with the model's bytes); returns the length. */
+static size_t utf8_replaced(const unsigned char *s, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = s[i] < 0x80 ? 1 : s[i] >= 0xC2 && s[i] <= 0xDF ? 2 : s[i] >= 0xE0 && s[i] <= 0xEF ? 3
+                   : s[i] >= 0xF0 && s[i] <= 0xF4 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        unsigned cp = ok ? s[i] & (0xFF >> (len + (len > 1))) : 0;
+        for (size_t k = 1; ok && k < len; k++) {
+            ok = (s[i + k] & 0xC0) == 0x80;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+        ok = ok && cp >= min[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+        if (ok) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    return o;
+}
+
+static void test_jsonl(void) {
+    /* The same conversation in pipe mode and in --jsonl gives the same replies. */
+    static const char *const msgs[] = {"Hello there", "How are you?\nTell me.", "Why?", "The cat sat on the mat."};
+    char pipe_in[1024] = "", json_in[2048] = "";
+    for (int i = 0; i < 4; i++) {
+        char m[128];
+        snprintf(m, sizeof m, "%s", msgs[i]);
+        for (char *c = m; *c; c++) /* a pipe-mode message is one line */
+            if (*c == '\n') *c = ' ';
+        strcat(pipe_in, m);
+        strcat(pipe_in, "\n");
+        json_t *o = json_pack("{s:s}", "content", m);
+        char *txt = json_dumps(o, JSON_COMPACT);
+        strcat(json_in, txt);
+        strcat(json_in, "\n");
+        free(txt);
+        json_decref(o);
+    }
+    strcat(json_in, "\n{\"command\": \"/stats\"}\nnot json\n{\"content\": 5}\n{\"content\": \"a\", \"command\": \"/stats\"}\n"
+                    "{\"content\": \"  \\n \"}\n{\"command\": \"stats\"}\n{\"command\": \"/load /no/such/file\"}\n"
+                    "{\"command\": \"/think on\"}\n{\"content\": \"Why?\"}\n{\"command\": \"/quit\"}\n"
+                    "{\"content\": \"never\"}\n");
+    test_run_result p, j;
+    run_chat(&p, pipe_in, "--temperature", "1.5", "--top-p", "1", "--seed", "5", "-n", "200", NULL);
+    run_chat(&j, json_in, "--temperature", "1.5", "--top-p", "1", "--seed", "5", "-n", "200", "--jsonl", NULL);
+    CHECK(p.rc == 0 && j.rc == 0, "rc %d %d: %s", p.rc, j.rc, j.err);
+    turn_info t[8];
+    int nt = parse_turns(p.err, t, 8);
+    json_t *o[32] = {NULL};
+    int n = json_lines(&j, o, 32);
+    CHECK(nt == 4 && n == 14, "4 replies, 14 answers (one per non-blank line until /quit): %d %d\n%s", nt, n, j.out);
+    if (nt == 4 && n == 14) {
+        size_t pos = 0;
+        int same = 1, ws = 0, counts = 1;
+        unsigned long long state = 0;
+        for (int i = 0; i < 4; i++) {
+            static char buf[65536], want[3 * 65536];
+            const char *c = jstr(o[i], "content");
+            size_t cl = json_string_length(json_object_get(o[i], "content"));
+            if (take_reply(&p, &pos, t[i].shown, buf, sizeof buf) ||
+                utf8_replaced((const unsigned char *)buf, t[i].shown, want) != cl || memcmp(want, c, cl))
+                same = 0;
+            if (cl && (strchr(" \t\n\r", c[0]) || strchr(" \t\n\r", c[cl - 1]))) ws = 1;
+            state += (unsigned long long)(jint(o[i], "prompt_tokens") + jint(o[i], "completion_tokens")) +
+                     (strcmp(jstr(o[i], "finish_reason"), "stop") ? 2 : 0);
+            if (jint(o[i], "prompt_tokens") != (long long)t[i].prompt || (unsigned long long)jint(o[i], "state_tokens") != state)
+                counts = 0;
+            const char *fr = jstr(o[i], "finish_reason");
+            if (strcmp(fr, "stop") && strcmp(fr, "length") && strcmp(fr, "end_of_text")) counts = 0;
+        }
+        CHECK(same, "--jsonl replies equal the pipe-mode replies");
+        CHECK(!ws, "replies are trimmed");
+        CHECK(counts, "prompt, completion and state token counts add up");
+        CHECK(strstr(jstr(o[4], "output"), "tokens: ") && !json_object_get(o[4], "error"), "/stats answer");
+        CHECK(strstr(jstr(o[5], "error"), "not JSON") != NULL, "a line that is not JSON: %s", jstr(o[5], "error"));
+        CHECK(strstr(jstr(o[6], "error"), "must be a string") != NULL, "content not a string");
+        CHECK(*jstr(o[7], "error") != 0, "content and command together");
+        CHECK(strstr(jstr(o[8], "error"), "empty") != NULL, "an empty message");
+        CHECK(strstr(jstr(o[9], "error"), "starts with") != NULL, "a command without /");
+        CHECK(!strcmp(jstr(o[10], "command"), "/load") && strstr(jstr(o[10], "error"), "no/such/file"),
+              "a failing command: %s", jstr(o[10], "error"));
+        CHECK(!strcmp(jstr(o[11], "output"), "think = on"), "/think on");
+        CHECK(json_object_get(o[12], "content") && json_object_get(o[12], "reasoning"),
+              "a thinking reply has content and reasoning");
+    }
+    for (int i = 0; i < n; i++) json_decref(o[i]);
+    CHECK(strstr(j.out, "/quit") && !strstr(j.out, "never"), "nothing after /quit");
+    test_result_free(&p);
+    test_result_free(&j);
+}
+
+/* --jsonl: a message may hold newlines (one turn, cleaned as any message). */
+static void test_jsonl_newlines(void) {
+    test_run_result r;
+    run_chat(&r, "{\"content\": \"Line one\\r\\n\\n\\nLine two \"}\n", "--jsonl", "-n", "5", "--temperature", "0",
+             NULL);
+    json_t *o[4] = {NULL};
+    int n = json_lines(&r, o, 4);
+    CHECK(r.rc == 0 && n == 1 && jint(o[0], "prompt_tokens") == (long long)strlen(turn_text("Line one\nLine two", "")),
+          "a multi-line message is one turn: %s %s", r.out, r.err);
+    for (int i = 0; i < n; i++) json_decref(o[i]);
+    test_result_free(&r);
+}
+
+/* Options: --think with --no-think, the -n spellings, /save onto the model. */
+static void test_options(void) {
+    test_run_result r;
+    run_chat(&r, "Hi\n", "--think", "--no-think", NULL);
+    CHECK(r.rc == 2 && strstr(r.err, "rwkv: error: chat: --think and --no-think"), "--think --no-think: %d %s",
+          r.rc, r.err);
+    test_result_free(&r);
+    run_chat(&r, "Hi\n", "--n-tokens", "3", "--temperature", "0", NULL);
+    turn_info t[2];
+    CHECK(r.rc == 0 && parse_turns(r.err, t, 2) == 1 && t[0].reply <= 3, "--n-tokens: %d %s", r.rc, r.err);
+    test_result_free(&r);
+    char in[1200];
+    snprintf(in, sizeof in, "Hi\n/save %s\nHi\n", model_path);
+    run_chat(&r, in, "-n", "3", "--temperature", "0", NULL);
+    CHECK(r.rc == 0 && strstr(r.err, "is the model file") && parse_turns(r.err, t, 2) == 2,
+          "/save onto the model is refused and the chat goes on: %s", r.err);
+    size_t len = 0;
+    char *m = test_read_file(model_path, &len);
+    CHECK(m && len > 1000 && !memcmp(m, "PK", 2), "the model is intact");
+    free(m);
     test_result_free(&r);
 }
 
@@ -468,6 +620,9 @@ int main(void) {
     test_accounting();
     test_resume();
     test_commands();
+    test_jsonl();
+    test_jsonl_newlines();
+    test_options();
     test_terminal();
     test_remove_dir(tmpdir);
     return test_summary("test_chat");

@@ -6,6 +6,7 @@
 #include "common/test.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -156,6 +157,12 @@ static void test_perplexity(void) {
     test_run_result r;
     run_rwkv(&r, "eval", "perplexity", "-m", model_path, "-f", txt, "--json", "-t", "1", NULL);
     CHECK(r.rc == 0, "eval perplexity exit %d: %s", r.rc, r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    static const char *const keys[] = {"n", "tokens", "windows", "ctx", "mean_nll", "perplexity", "seconds"};
+    CHECK(json_is_object(j) && json_object_size(j) == 7, "one JSON object of 7 members: %s", r.out);
+    for (size_t k = 0; k < 7; k++) CHECK(json_is_number(json_object_get(j, keys[k])), "%s is a number", keys[k]);
+    CHECK(r.out_len && r.out[r.out_len - 1] == '\n' && strchr(r.out, '\n') == r.out + r.out_len - 1, "one line");
+    json_decref(j);
     double ppl = json_get(r.out, "perplexity"), n = json_get(r.out, "n");
     CHECK(n == (double)(len - 1), "scored %g tokens, expected %zu", n, len - 1);
     CHECK(json_get(r.out, "tokens") == (double)len, "tokens: %s", r.out);
@@ -276,6 +283,12 @@ static void test_lambada(void) {
     run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data", data, "--limit", "20", "--json",
              "-t", "1", NULL);
     CHECK(r.rc == 0, "lambada --limit 20 exit %d: %s", r.rc, r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    static const char *const keys[] = {"n", "accuracy", "perplexity", "perplexity_per_token", "tokens",
+                                       "target_tokens", "pad_token", "seconds"};
+    CHECK(json_is_object(j) && json_object_size(j) == 8, "one JSON object of 8 members: %s", r.out);
+    for (size_t k = 0; k < 8; k++) CHECK(json_is_number(json_object_get(j, keys[k])), "%s is a number", keys[k]);
+    json_decref(j);
     CHECK(json_get(r.out, "n") == 20, "n: %s", r.out);
     double acc = json_get(r.out, "accuracy");
     CHECK(acc >= 0 && acc <= 1, "accuracy: %s", r.out);
@@ -381,13 +394,14 @@ static void test_bad_jsonl(void) {
         run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data", p, "-t", "1", NULL);
         check_bad(what, &r, "bad.jsonl:2: ");
     }
-    /* Nesting deeper than the reader allows. */
-    int n = snprintf(buf, sizeof buf, "{\"x\": ");
-    for (int k = 0; k < 100; k++) buf[n++] = '[';
-    for (int k = 0; k < 100; k++) buf[n++] = ']';
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ", \"text\": \"a b\"}\n");
+    /* Nesting deeper than the JSON reader (jansson: 2048 levels) allows. */
+    static char deep[16384];
+    int n = snprintf(deep, sizeof deep, "{\"x\": ");
+    for (int k = 0; k < 5000; k++) deep[n++] = '[';
+    for (int k = 0; k < 5000; k++) deep[n++] = ']';
+    n += snprintf(deep + n, sizeof deep - (size_t)n, ", \"text\": \"a b\"}\n");
     run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data",
-             write_tmp("deep.jsonl", buf, (size_t)n), "-t", "1", NULL);
+             write_tmp("deep.jsonl", deep, (size_t)n), "-t", "1", NULL);
     check_bad("deep nesting", &r, "deep.jsonl:1: ");
     /* No examples at all; an empty context without a pad token. */
     run_rwkv(&r, "eval", "lambada", "-m", model_path, "--data", write_tmp("empty.jsonl", "\n \n", 3),

@@ -2,6 +2,7 @@
 #include "common/test.h"
 #include "io/gguf.h"
 #include "base/internal.h"
+#include "io/tensor_file.h"
 #include "backend/cpu/ops_quant.h"
 #include "types/quant.h"
 
@@ -115,10 +116,21 @@ static void test_hand_blocks(void) {
     rwkv_quantize_row(RWKV_DT_NF4, x, &bn, 64);
     CHECK(bn.d == 0x4000 && bn.qs[0] == (15 | 6 << 4) && bn.qs[1] == (0 | 7 << 4) && bn.qs[2] == (9 | 7 << 4),
           "nf4 block d=%04x qs=%02x %02x %02x", bn.d, bn.qs[0], bn.qs[1], bn.qs[2]);
+    /* iq4_nl: ggml's levels; values on the levels of the scale -max/127 are coded exactly */
+    for (int j = 0; j < 32; j++) x[j] = 0.25f * (float)rwkv_iq4nl_levels[(j * 7) % 16];
+    x[5] = 0.25f * -127.0f;
+    rwkv_block_iq4_nl bi;
+    rwkv_quantize_row(RWKV_DT_IQ4_NL, x, &bi, 32);
+    float xi[32];
+    rwkv_dequantize_row(RWKV_DT_IQ4_NL, &bi, xi, 32);
+    CHECK(bi.d == 0x3400 && (bi.qs[0] & 15) == 0 && bi.qs[1] >> 4 == (17 * 7) % 16 &&
+              test_max_abs_diff(x, xi, 32) == 0.0f,
+          "iq4_nl block d=%04x qs=%02x %02x, error %g", bi.d, bi.qs[0], bi.qs[1], test_max_abs_diff(x, xi, 32));
     /* round trips: dequantize(quantize(x)) within half a step */
-    const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4};
-    const float tol[] = {0.6f / 127, 1.0f / 8, 0.5f / 15 * 2, 1.0f / 16, 0.5f / 31 * 2, 0.2f};
-    for (size_t k = 0; k < 6; k++) {
+    const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4,
+                                RWKV_DT_IQ4_NL};
+    const float tol[] = {0.6f / 127, 1.0f / 8, 0.5f / 15 * 2, 1.0f / 16, 0.5f / 31 * 2, 0.2f, 0.2f};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         float y[64], z[64];
         unsigned char buf[128];
         for (int j = 0; j < 64; j++) y[j] = sinf((float)j * 0.7f + (float)k);
@@ -130,6 +142,66 @@ static void test_hand_blocks(void) {
               "row bytes");
     }
     CHECK(rwkv_dtype_row_bytes(RWKV_DT_Q8_0, 33) == 0, "partial block rejected");
+}
+
+/* The type table: every row complete, its lookups lead back to it, its codes are its values. */
+static void test_type_table(void) {
+    int bad_rows = 0, bad_lookup = 0;
+    for (int d = 0; d < RWKV_DT_COUNT; d++) {
+        const rwkv_dtype dt = (rwkv_dtype)d;
+        const rwkv_type *t = rwkv_type_of(dt);
+        const bool block = t && t->block > 1;
+        if (!t || !t->name || !t->to_f32 || !t->from_f32 || t->block < 1 || t->block > RWKV_MAX_BLOCK ||
+            t->block_bytes < 1 || (block != (t->codes != NULL)) || (block && t->block % 32 != 0) ||
+            rwkv_dtype_is_quant(dt) != block || rwkv_dtype_size(dt) != (block ? 0u : (size_t)t->block_bytes)) {
+            bad_rows++;
+            continue;
+        }
+        rwkv_dtype back;
+        bad_lookup += !rwkv_dtype_from_name(t->name, &back) || back != dt || strcmp(rwkv_dtype_name(dt), t->name);
+        bad_lookup += t->alias && (!rwkv_dtype_from_name(t->alias, &back) || back != dt);
+        bad_lookup += t->ggml_id >= 0 && (!rwkv_dtype_of_ggml_id((uint32_t)t->ggml_id, &back) || back != dt ||
+                                          rwkv_ggml_id_of(dt) != t->ggml_id);
+        bad_lookup += t->bin_code >= 0 && (!rwkv_dtype_of_bin_code((uint32_t)t->bin_code, &back) || back != dt);
+        bad_lookup += t->torch_storage && (!rwkv_dtype_of_torch_storage(t->torch_storage, strlen(t->torch_storage),
+                                                                        &back) || back != dt);
+    }
+    CHECK(bad_rows == 0, "%d incomplete rows in the type table", bad_rows);
+    CHECK(bad_lookup == 0, "%d lookups do not lead back to their row", bad_lookup);
+    rwkv_dtype dt = RWKV_DT_F32;
+    CHECK(!rwkv_type_of(RWKV_DT_COUNT) && !rwkv_type_of((rwkv_dtype)-1) && !strcmp(rwkv_dtype_name(RWKV_DT_COUNT), "unknown") &&
+              rwkv_dtype_row_bytes(RWKV_DT_COUNT, 32) == 0 && !rwkv_dtype_from_name("q7_9", &dt) &&
+              !rwkv_dtype_of_ggml_id(12345, &dt) && !rwkv_dtype_of_bin_code(4, &dt) &&
+              !rwkv_dtype_of_torch_storage("IntStorage", 10, &dt) && dt == RWKV_DT_F32,
+          "values that are not types are refused");
+    char names[256];
+    CHECK(!strcmp(rwkv_dtype_list(names, sizeof names, NULL, true),
+                  "fp32 (f32), fp16 (f16), bf16, q8_0 (int8), q4_0, q4_1, q5_0, q5_1, nf4, iq4_nl"),
+          "type list: %s", names);
+    CHECK(!strcmp(rwkv_dtype_list(names, 12, NULL, false), "fp32, fp16,"), "cut type list: '%s'", names);
+    /* a block type's codes are its values: c·d + m is to_f32's value (nf4: its int8 levels) */
+    int bad_codes = 0;
+    for (int d = 0; d < RWKV_DT_COUNT; d++) {
+        const rwkv_type *t = rwkv_type_of((rwkv_dtype)d);
+        if (t->block == 1) continue;
+        float x[RWKV_MAX_BLOCK], y[RWKV_MAX_BLOCK];
+        unsigned char blk[1024];
+        for (int j = 0; j < t->block; j++) x[j] = sinf(0.37f * (float)j + (float)d) * 3.0f + 0.5f;
+        t->from_f32(x, blk, (size_t)t->block);
+        t->to_f32(blk, y, (size_t)t->block);
+        int c[RWKV_MAX_BLOCK];
+        float dw, mw;
+        t->codes(blk, c, &dw, &mw);
+        for (int j = 0; j < t->block; j++) {
+            const float v = (float)c[j] * dw + mw;
+            bad_codes += d == RWKV_DT_NF4 ? fabsf(v - y[j]) > 0.5f * fabsf(dw) + 1e-6f : v != y[j];
+        }
+    }
+    CHECK(bad_codes == 0, "%d block values differ from their codes", bad_codes);
+    /* an element of a block type is not read as a plain one */
+    unsigned char q[34] = {0x00, 0x3c, 5};
+    CHECK(isnan(rwkv_load_elem(RWKV_DT_Q8_0, q, 0)) && rwkv_load_elem(RWKV_DT_F16, q, 0) == 1.0f,
+          "rwkv_load_elem of a block type is NaN");
 }
 
 /* Our quantizer gives the same bytes as ggml's (through rwkv.cpp's Q5_0/Q5_1 files). */
@@ -219,8 +291,8 @@ static void test_gguf(void) {
     rwkv_tokenizer *tok = NULL;
     CHECK(rwkv_tokenizer_from_model_file(out, &tok) == RWKV_ERR_UNSUPPORTED && !tok, "byte model has no vocab");
     /* every type, and the rwkv.cpp q5 files against our q5 (head q8_0 here, float in rwkv.cpp) */
-    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4"};
-    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f};
+    const char *types[] = {"f16", "bf16", "int8", "q5_0", "q5_1", "q4_0", "q4_1", "nf4", "iq4_nl"};
+    const float tols[] = {1e-3f, 1e-2f, 0.03f, 0.05f, 0.05f, 0.1f, 0.1f, 0.1f, 0.1f};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         CHECK(rwkv_convert_file(pth, q, types[i], NULL, NULL, NULL, &s) == RWKV_OK, "%s", rwkv_last_error());
         d = fox_diff(q, FOX_REF, 0);
@@ -249,7 +321,7 @@ static void test_gguf(void) {
     int bad_ok = 0, crashes = 0;
     for (size_t n = 0; img && n < len; n += n < 8192 ? 1 : 7919) {
         rwkv_tensor_file tf;
-        rwkv_status st = rwkv_gguf_parse(img, n, &tf);
+        rwkv_status st = rwkv_gguf_parse(img, n, NULL, &tf);
         if (st == RWKV_OK) {
             bad_ok++;
             rwkv_tensor_file_close(&tf);
@@ -262,7 +334,7 @@ static void test_gguf(void) {
         unsigned char save = img[i];
         img[i] ^= 0xa5;
         rwkv_tensor_file tf;
-        if (rwkv_gguf_parse(img, len, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
+        if (rwkv_gguf_parse(img, len, NULL, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
         img[i] = save;
     }
     CHECK(1, "gguf flipped bytes survived");
@@ -271,7 +343,7 @@ static void test_gguf(void) {
     bad_ok = crashes = 0;
     for (size_t n = 0; img && n < len; n += n < 8192 ? 1 : 7919) {
         rwkv_tensor_file tf;
-        rwkv_status st = rwkv_bin_parse(img, n, &tf);
+        rwkv_status st = rwkv_bin_parse(img, n, NULL, &tf);
         if (st == RWKV_OK) {
             bad_ok++;
             rwkv_tensor_file_close(&tf);
@@ -285,7 +357,7 @@ static void test_gguf(void) {
         unsigned char save = img[i];
         img[i] ^= 0x5a;
         rwkv_tensor_file tf;
-        if (rwkv_bin_parse(img, len, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
+        if (rwkv_bin_parse(img, len, NULL, &tf) == RWKV_OK) rwkv_tensor_file_close(&tf);
         img[i] = save;
     }
     free(img);
@@ -370,6 +442,60 @@ static void test_gguf_older(void) {
     unlink(out);
 }
 
+/* Opening (tensor_file.c): the format is detected from the first bytes of the one mapping the
+ * table keeps; tensors the reader did not convert point into that mapping, the others into
+ * buffers the table owns; every tensor's first row is readable (under ASan: no dangling data). */
+static void test_tensor_file_open(void) {
+    char gguf[64];
+    snprintf(gguf, sizeof gguf, "/tmp/test_formats_%ld_open.gguf", (long)getpid());
+    CHECK(rwkv_convert_file(test_shared("models/tiny-rwkv-7v0-834K.pth"), gguf, "q8_0", NULL, NULL, NULL, NULL) ==
+              RWKV_OK, "convert: %s", rwkv_last_error());
+    const struct { const char *path, *format; } cases[] = {
+        {test_shared("models/tiny-rwkv-7v0-834K.pth"), "pth"},
+        {gguf, "gguf"},
+        {test_shared("models/tiny-rwkv-6v0-3m-Q5_1.bin"), "bin"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s", cases[i].path);
+        rwkv_tensor_file tf;
+        if (rwkv_tensor_file_open(path, &tf) != RWKV_OK) {
+            CHECK(0, "%s: %s", path, rwkv_last_error());
+            continue;
+        }
+        const char *lo = tf.map.data, *hi = lo + tf.map.size;
+        size_t inside = 0, outside = 0;
+        float row[4096];
+        for (size_t k = 0; k < tf.n_tensors; k++) {
+            const rwkv_tensor *t = &tf.tensors[k];
+            const char *d = t->data;
+            if (d >= lo && d < hi && t->nbytes <= (size_t)(hi - d)) inside++;
+            else outside++;
+            const size_t inner = (size_t)t->shape[t->n_dims - 1];
+            if (inner <= 4096) rwkv_convert_to_f32(t->dtype, t->data, row, inner);
+        }
+        CHECK(!strcmp(tf.format, cases[i].format) && inside > 0 && (outside == 0 || tf.n_owned > 0),
+              "%s: format %s, %zu tensors in the mapping, %zu elsewhere (%zu owned buffers)", path, tf.format, inside,
+              outside, tf.n_owned);
+        rwkv_tensor_file_close(&tf);
+        CHECK(tf.map.data == NULL && tf.tensors == NULL, "close leaves a zeroed table");
+    }
+    /* one format asked for: that reader's errors */
+    rwkv_tensor_file tf;
+    CHECK(rwkv_pth_open(gguf, &tf) == RWKV_ERR_FORMAT && strstr(rwkv_last_error(), "not a PyTorch checkpoint") &&
+              !strcmp(tf.format, "pth"),
+          "gguf as pth: %s", rwkv_last_error());
+    CHECK(rwkv_bin_open(gguf, &tf) == RWKV_ERR_FORMAT && strstr(rwkv_last_error(), "not an rwkv.cpp .bin file"),
+          "gguf as bin: %s", rwkv_last_error());
+    CHECK(rwkv_gguf_open(test_shared("models/tiny-rwkv-7v0-834K.pth"), &tf) == RWKV_ERR_FORMAT &&
+              strstr(rwkv_last_error(), "not a GGUF file"),
+          "pth as gguf: %s", rwkv_last_error());
+    CHECK(rwkv_tensor_file_open(test_shared("fixtures/prompts/quick_fox.bin"), &tf) == RWKV_ERR_FORMAT &&
+              strstr(rwkv_last_error(), "unknown model file format") && tf.tensors == NULL && tf.map.data == NULL,
+          "not a model: %s", rwkv_last_error());
+    CHECK(rwkv_tensor_file_open("/nonexistent/model.pth", &tf) == RWKV_ERR_IO, "missing file: %s", rwkv_last_error());
+    unlink(gguf);
+}
+
 /* rwkv_model_info.quant_products reports the path each quant_dot setting takes. */
 static void test_quant_products(void) {
     static const struct { int q; const char *want; } cases[] = {
@@ -414,10 +540,12 @@ static void test_quant_products(void) {
 
 int main(void) {
     test_hand_blocks();
+    test_type_table();
     if (test_require_shared()) {
         test_bit_exact_vs_rwkvcpp();
         test_bin_models();
         test_quant_products();
+        test_tensor_file_open();
         test_gguf();
         test_gguf_older();
     }

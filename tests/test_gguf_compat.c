@@ -11,6 +11,7 @@
 #include "common/test.h"
 #include "rwkv.h"
 #include "base/internal.h"
+#include "io/tensor_file.h"
 #include "types/quant.h"
 #include "io/gguf.h"
 
@@ -743,6 +744,28 @@ int main(void) {
         CHECK(n == 3 && ids[0] == 257 && ids[1] == 258 && ids[2] == 261, "encode (%zu ids)", n);
         rwkv_tokenizer_free(tok);
     }
+    /* only the header and the metadata are read: a file cut inside its tensor data still gives
+     * its vocabulary (and still fails to open as a model) */
+    size_t glen = 0;
+    unsigned char *gimg = test_read_file(g32, &glen);
+    char cut[64];
+    snprintf(cut, sizeof cut, "/tmp/test_gguf_compat_%ld_cut.gguf", pid);
+    FILE *cf = gimg ? fopen(cut, "wb") : NULL;
+    CHECK(cf && fwrite(gimg, 1, glen - 4096, cf) == glen - 4096 && fclose(cf) == 0, "write the cut file");
+    st = rwkv_tensor_file_open(cut, &tf);
+    CHECK(st == RWKV_ERR_FORMAT, "cut file opens as a model: %s", rwkv_last_error());
+    tok = NULL;
+    st = rwkv_tokenizer_from_model_file(cut, &tok);
+    CHECK(st == RWKV_OK && tok, "tokenizer from the cut file: %s", rwkv_last_error());
+    if (tok) {
+        int32_t ids[16];
+        size_t n = 0;
+        rwkv_tokenizer_encode(tok, "Hello world\n\n", 13, ids, &n);
+        CHECK(n == 3 && ids[0] == 257 && ids[1] == 258 && ids[2] == 261, "cut file: encode (%zu ids)", n);
+        rwkv_tokenizer_free(tok);
+    }
+    free(gimg);
+    unlink(cut);
 
     /* our writer: the same tensor table (names, ggml shapes) and every key the converter writes */
     rwkv_convert_stats cs;

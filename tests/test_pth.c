@@ -2,6 +2,7 @@
  * fp32/fp16/bf16 files, and robustness against truncated, corrupted and hand-crafted files. */
 #include "common/test.h"
 #include "base/internal.h"
+#include "io/tensor_file.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -280,7 +281,7 @@ static rwkv_status parse_specs(const tspec *ts, int n, const void *storage, size
     buf z = make_ckpt(&w.b, keys, datas, lens, 1, method, zip64);
     void *copy = malloc(z.n);
     memcpy(copy, z.p, z.n);
-    rwkv_status st = rwkv_pth_parse(copy, z.n, tf);
+    rwkv_status st = rwkv_pth_parse(copy, z.n, NULL, tf);
     free(z.p);
     free(w.b.p);
     *keep = copy;
@@ -296,7 +297,7 @@ static rwkv_status parse_pickle_bytes(const void *pkl, size_t n, rwkv_tensor_fil
     const void *datas[1] = {storage};
     size_t lens[1] = {sizeof storage};
     buf z = make_ckpt(&p, keys, datas, lens, 1, 0, 0);
-    rwkv_status st = rwkv_pth_parse(z.p, z.n, tf);
+    rwkv_status st = rwkv_pth_parse(z.p, z.n, NULL, tf);
     rwkv_tensor_file_close(tf);
     free(z.p);
     free(p.p);
@@ -450,7 +451,7 @@ static void test_real_files(void) {
         CHECK(tf.tensors == NULL && tf.map.data == NULL, "failed open leaves nothing");
         unlink(tmp);
     }
-    st = rwkv_pth_parse(NULL, 0, &tf);
+    st = rwkv_pth_parse(NULL, 0, NULL, &tf);
     CHECK(st == RWKV_ERR_FORMAT, "NULL data: %s", rwkv_last_error());
 }
 
@@ -461,7 +462,7 @@ static rwkv_status parse_copy(const unsigned char *data, size_t n, int *escaped)
     unsigned char *c = malloc(n ? n : 1);
     if (n) memcpy(c, data, n);
     rwkv_tensor_file tf;
-    rwkv_status st = rwkv_pth_parse(c, n, &tf);
+    rwkv_status st = rwkv_pth_parse(c, n, NULL, &tf);
     if (st == RWKV_OK) {
         for (size_t i = 0; i < tf.n_tensors; i++) {
             const rwkv_tensor *t = &tf.tensors[i];
@@ -506,7 +507,7 @@ static void test_truncation_and_flips(void) {
     memcpy(c, d, n);
     c[1] = 'X';
     rwkv_tensor_file tf;
-    CHECK(rwkv_pth_parse(c, n, &tf) == RWKV_ERR_FORMAT && err_has("no zip signature"), "bad magic: %s",
+    CHECK(rwkv_pth_parse(c, n, NULL, &tf) == RWKV_ERR_FORMAT && err_has("no zip signature"), "bad magic: %s",
           rwkv_last_error());
 
     /* random byte flips in the pickle and the directories (where they matter) */
@@ -671,11 +672,11 @@ static void test_crafted(void) {
     /* a zip without data.pkl, and one with a bad central directory offset */
     zentry only[1] = {{"archive/version", "3\n", 2, 0}};
     buf z = zip_build(only, 1, 0);
-    st = rwkv_pth_parse(z.p, z.n, &tf);
+    st = rwkv_pth_parse(z.p, z.n, NULL, &tf);
     CHECK(st == RWKV_ERR_FORMAT && err_has("data.pkl"), "no data.pkl: %s", rwkv_last_error());
     z.p[z.n - 6] = 0xff; /* central directory offset -> beyond the file */
     z.p[z.n - 5] = 0xff;
-    st = rwkv_pth_parse(z.p, z.n, &tf);
+    st = rwkv_pth_parse(z.p, z.n, NULL, &tf);
     CHECK(st == RWKV_ERR_FORMAT && err_has("central directory at offset") && err_has("beyond end of file"),
           "bad cd offset: %s", rwkv_last_error());
     free(z.p);

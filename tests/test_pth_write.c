@@ -2,6 +2,7 @@
  * (rwkv_model_init_random) and the `rwkv init` / `rwkv bench` commands. */
 #include "common/test.h"
 #include "base/internal.h"
+#include "io/tensor_file.h"
 #include "io/pth_write.h"
 #include "rwkv.h"
 #include "io/zip.h"
@@ -215,6 +216,15 @@ static void test_writer_errors(void) {
     CHECK(rwkv_pth_writer_begin(w, "z", RWKV_DT_F32, 1, s2) == RWKV_OK && rwkv_pth_writer_write(w, v, 4) == RWKV_OK,
           "begin/write z");
     CHECK(rwkv_pth_writer_end(w) == RWKV_ERR_INVALID_ARG, "short tensor refused");
+    rwkv_pth_writer_abort(w);
+    /* a type without a torch storage class (the block types) cannot be written */
+    CHECK(rwkv_pth_writer_open(path, NULL, 0, &w) == RWKV_OK, "open 4");
+    int64_t s32[1] = {32};
+    unsigned char blk[34] = {0};
+    CHECK(rwkv_pth_writer_add(w, "q", RWKV_DT_Q8_0, 1, s32, blk) == RWKV_ERR_INVALID_ARG &&
+              strstr(rwkv_last_error(), "no .pth storage"),
+          "q8_0 tensor refused: %s", rwkv_last_error());
+    CHECK(rwkv_pth_writer_add(w, "r", (rwkv_dtype)99, 1, s32, blk) == RWKV_ERR_INVALID_ARG, "bad dtype refused");
     rwkv_pth_writer_abort(w);
     CHECK(stat(path, &sb) != 0, "no file left after abort");
     CHECK(leftover_tmp_files() == 0, "no temporary files left behind");

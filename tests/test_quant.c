@@ -14,7 +14,10 @@
  *     and independent of T and of the slice.
  *  6. rwkv_linear_quant_rows_ex: force_scalar equals the float reference exactly; int8 = 0
  *     equals the best table's dotf, int8 = 1 its integer dot, and so does the two-step path
- *     (rwkv_quant_acts + rwkv_linear_quant_rows_q). */
+ *     (rwkv_quant_acts + rwkv_linear_quant_rows_q).
+ *  7. A type of the table without a SIMD kernel (iq4_nl) takes the reference in every table:
+ *     dot is rwkv_type_dot_i8 and dotf rwkv_type_dot_f32, bit for bit, through the dispatcher
+ *     too, and it is never packed. */
 #include "common/test.h"
 
 #include "backend/cpu/ops.h"
@@ -31,8 +34,8 @@ static float frand(void) { /* uniform in [-1, 1) */
     return (float)((rng >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
 }
 
-static const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1,
-                                   RWKV_DT_Q5_0, RWKV_DT_Q5_1, RWKV_DT_NF4};
+static const rwkv_dtype types[] = {RWKV_DT_Q8_0, RWKV_DT_Q4_0, RWKV_DT_Q4_1, RWKV_DT_Q5_0,
+                                   RWKV_DT_Q5_1, RWKV_DT_NF4,   RWKV_DT_IQ4_NL};
 #define NTYPES (int)(sizeof types / sizeof types[0])
 
 typedef struct qx {
@@ -161,7 +164,7 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
         k->dot(dt, Wq, rb, K, 16, rows, a.q, a.d, a.s, T, yk, rows);
         rwkv_weight W = {.dtype = dt, .rows = rows, .cols = K, .data = Wq};
         rwkv_linear_quant_rows_ref(&W, 0, rows, X, T, yr);
-        if (k->pack) test_packed(k, dt, Wq, rows, K, &a, T, yk);
+        if (k->pack && k->packed_bytes(dt, rows, K)) test_packed(k, dt, Wq, rows, K, &a, T, yk);
         int bad = 0, bad_ref = 0;
         double worst = 0, worst_ref = 0;
         for (int t = 0; t < T; t++)
@@ -272,6 +275,48 @@ static void test_kernel(const rwkv_qkernels *k, rwkv_dtype dt) {
     free(Wq);
 }
 
+/* 7. A type without a SIMD kernel: table k computes the type table's references, bit for bit.
+ * iq4_nl has no kernel in any SIMD table (give this test another such row when it gets one). */
+static void test_no_kernel(const rwkv_qkernels *k) {
+    const rwkv_dtype dt = RWKV_DT_IQ4_NL;
+    const int rows = 21, K = 256, T = 5;
+    const size_t rb = rwkv_dtype_row_bytes(dt, (size_t)K);
+    float *Wf = malloc(sizeof(float) * rows * K), *X = rand_acts(T, K);
+    for (int i = 0; i < rows * K; i++) Wf[i] = frand();
+    unsigned char *Wq = malloc(rb * rows);
+    for (int o = 0; o < rows; o++) rwkv_quantize_row(dt, Wf + (size_t)o * K, Wq + o * rb, (size_t)K);
+    qx a = quantize_acts(k, X, T, K);
+    const size_t ny = (size_t)T * rows;
+    float *yk = malloc(sizeof(float) * ny), *yr = malloc(sizeof(float) * ny);
+    for (size_t i = 0; i < ny; i++) yk[i] = yr[i] = -12345.0f;
+    k->dot(dt, Wq, rb, K, 0, rows, a.q, a.d, a.s, T, yk, rows);
+    rwkv_type_dot_i8(dt, Wq, rb, K, 0, rows, a.q, a.d, a.s, T, yr, rows);
+    CHECK(memcmp(yk, yr, sizeof(float) * ny) == 0 && yr[0] != -12345.0f, "%s: iq4_nl dot is not the integer reference",
+          k->name);
+    rwkv_weight W = {.dtype = dt, .rows = rows, .cols = K, .data = Wq};
+    dispatch_in_two_slices(k, &W, rows, X, T, yk, 1);
+    CHECK(memcmp(yk, yr, sizeof(float) * ny) == 0, "%s: iq4_nl int8 dispatcher is not the integer reference", k->name);
+    if (k->dotf) {
+        for (size_t i = 0; i < ny; i++) yk[i] = -12345.0f;
+        k->dotf(dt, Wq, rb, K, 0, rows, X, T, yk, rows);
+        rwkv_type_dot_f32(dt, Wq, rb, K, 0, rows, X, T, yr, rows);
+        CHECK(memcmp(yk, yr, sizeof(float) * ny) == 0, "%s: iq4_nl dotf is not the float reference", k->name);
+        dispatch_in_two_slices(k, &W, rows, X, T, yk, 0);
+        CHECK(memcmp(yk, yr, sizeof(float) * ny) == 0, "%s: iq4_nl float dispatcher is not the float reference",
+              k->name);
+    }
+    int groups = -1;
+    void *P = rwkv_quant_pack_alloc(k, &W, &groups);
+    CHECK(!P && groups == 0 && (!k->packed_bytes || k->packed_bytes(dt, rows, K) == 0), "%s: iq4_nl packed", k->name);
+    free(P);
+    free(Wf);
+    free(X);
+    free(Wq);
+    free(yk);
+    free(yr);
+    free_acts(a);
+}
+
 static void test_nf4_codebook(void) {
     int bad = 0;
     for (int i = 0; i < 16; i++) bad += rwkv_nf4_i8[i] != (int)lrintf(127.0f * rwkv_nf4_levels[i]);
@@ -296,6 +341,7 @@ int main(void) {
     for (int i = 0; i < n; i++) {
         test_quantize_x(tables[i]);
         for (int j = 0; j < NTYPES; j++) test_kernel(tables[i], types[j]);
+        if (i > 0) test_no_kernel(tables[i]);
     }
     printf("integer tables tested: %d (best: %s)\n", n,
            rwkv_qkernels_best() ? rwkv_qkernels_best()->name : "none, float reference");

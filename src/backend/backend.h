@@ -23,6 +23,7 @@
 #define RWKV_BACKEND_H
 
 #include "base/internal.h"
+#include "types/types.h"
 
 /* An address in a backend's memory (CPU: a host pointer; Vulkan: a buffer device address).
  * 0 is the null address. Never dereference one on the host unless the backend has host_memory. */
@@ -221,7 +222,7 @@ typedef struct rwkv_backend_params {
     int amx;              /* RWKV_AMX_* */
 } rwkv_backend_params;
 
-/* Makes the backend that p->device names (the one selector of backends: src/backend/backend.c).
+/* Makes the backend that p->device names (the one selector of backends: src/backend/registry.c).
  * RWKV_ERR_UNSUPPORTED for a device this build has no backend for or that is absent. */
 rwkv_status rwkv_backend_new(const rwkv_backend_params *p, rwkv_backend **out);
 void rwkv_backend_free(rwkv_backend *be);

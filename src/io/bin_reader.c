@@ -2,9 +2,10 @@
  *
  * Layout (little-endian): int32 magic 0x67676d66, version, n_vocab, n_embed, n_layer,
  * data_type; then tensors until the end of the file: int32 n_dims, key_len, type,
- * shape[n_dims] (ggml order: innermost first), key bytes, data (row-major). Types: 0 fp32,
- * 1 fp16, 2 q4_0, 3 q4_1, 7 q5_0, 8 q5_1, 9 q8_0 (ggml block layouts; version 100 predates
- * ggml's current quantized layouts, so only its float types are accepted).
+ * shape[n_dims] (ggml order: innermost first), key bytes, data (row-major). Type codes: the
+ * table's bin_code (types.c: 0 fp32, 1 fp16, 2 q4_0, 3 q4_1, 7 q5_0, 8 q5_1, 9 q8_0; ggml block
+ * layouts; version 100 predates ggml's current quantized layouts, so only its float types are
+ * accepted).
  *
  * rwkv.cpp's converter changes some tensors; this reader undoes it so that the table has the
  * official checkpoint's names, shapes and values (see ../shared/models/README.md):
@@ -17,6 +18,7 @@
  * Trailing size-1 dimensions are dropped. Big matrices stay in the mapping in their stored type;
  * converted tensors are owned fp32 copies. Quantized tensors other than 2-D matrices, and a
  * quantized embedding, are dequantized to fp32 (the model code reads them as floats). */
+#include "tensor_file.h"
 #include "types/quant.h"
 
 #include <inttypes.h>
@@ -32,20 +34,6 @@
 
 static uint32_t rd32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Maps an rwkv.cpp type code to a dtype; false for an unknown code. */
-static bool bin_type(uint32_t code, rwkv_dtype *dt) {
-    switch (code) {
-    case 0: *dt = RWKV_DT_F32; return true;
-    case 1: *dt = RWKV_DT_F16; return true;
-    case 2: *dt = RWKV_DT_Q4_0; return true;
-    case 3: *dt = RWKV_DT_Q4_1; return true;
-    case 7: *dt = RWKV_DT_Q5_0; return true;
-    case 8: *dt = RWKV_DT_Q5_1; return true;
-    case 9: *dt = RWKV_DT_Q8_0; return true;
-    default: return false;
-    }
 }
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -230,7 +218,7 @@ static rwkv_status read_raw(const unsigned char *p, size_t size, const char *lab
                            label, n, klen, BIN_MAX_KEY);
             break;
         }
-        if (!bin_type(code, &dt)) {
+        if (!rwkv_dtype_of_bin_code(code, &dt)) {
             st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: tensor %zu has unknown data type %" PRIu32, label, n, code);
             break;
         }
@@ -305,11 +293,9 @@ static rwkv_status read_raw(const unsigned char *p, size_t size, const char *lab
     return st;
 }
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp((*(const rwkv_tensor *const *)a)->name, (*(const rwkv_tensor *const *)b)->name);
-}
-
-static rwkv_status parse_labeled(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+rwkv_status rwkv_bin_parse(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_bin_parse: no output given");
+    if (!label) label = "rwkv.cpp file";
     memset(out, 0, sizeof *out);
     out->format = "bin";
     const unsigned char *p = data;
@@ -327,16 +313,7 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         bin_gen g = detect(raw, n_raw);
         for (size_t i = 0; i < n_raw && st == RWKV_OK; i++) st = convert(label, g, &raw[i], out, &cap);
     }
-    if (st == RWKV_OK && out->n_tensors > 1) { /* duplicate names */
-        const rwkv_tensor **idx = malloc(out->n_tensors * sizeof *idx);
-        if (!idx) st = rwkv_fail(RWKV_ERR_NOMEM, "%s: out of memory", label);
-        for (size_t i = 0; idx && i < out->n_tensors; i++) idx[i] = &out->tensors[i];
-        if (idx) qsort(idx, out->n_tensors, sizeof *idx, cmp_name);
-        for (size_t i = 1; idx && i < out->n_tensors && st == RWKV_OK; i++)
-            if (!strcmp(idx[i - 1]->name, idx[i]->name))
-                st = rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor name '%.200s' appears twice", label, idx[i]->name);
-        free(idx);
-    }
+    if (st == RWKV_OK) st = rwkv_tensor_file_check_unique(out, label);
     for (size_t i = 0; i < n_raw; i++) free(raw[i].name);
     free(raw);
     if (st != RWKV_OK) {
@@ -344,14 +321,4 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         out->format = "bin";
     }
     return st;
-}
-
-rwkv_status rwkv_bin_parse(const void *data, size_t size, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_bin_parse: no output given");
-    return parse_labeled(data, size, "rwkv.cpp file", out);
-}
-
-rwkv_status rwkv_bin_open(const char *path, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_bin_open: no output given");
-    return rwkv_tensor_file_map_parse(path, NULL, parse_labeled, out);
 }

@@ -9,8 +9,10 @@
  * The dummy blk.0.time_mix_v* that llama.cpp's converter writes are dropped. Tensors with other
  * names keep them (a GGUF may carry official names directly); files of architecture
  * rwkv{4,5,6}-official (rwkv.c's own layout, gguf_write.c) keep their official shapes too. World tokens stored as llama.cpp
- * stores them (Python repr escapes) are unescaped; UNUSED ("[PADi]") ids are dropped. */
+ * stores them (Python repr escapes) are unescaped; UNUSED ("[PADi]") ids are dropped.
+ * rwkv_tokenizer_from_model_file reads that vocabulary from the header and metadata alone. */
 #include "gguf.h"
+#include "tensor_file.h"
 #include "types/quant.h"
 
 #include <inttypes.h>
@@ -21,30 +23,6 @@
 #define GG_MAX_KV ((uint64_t)1 << 20)
 #define GG_MAX_STR ((uint64_t)1 << 24)
 #define GG_MAX_NUMEL ((uint64_t)1 << 40)
-
-int rwkv_ggml_id_of(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: return GGML_ID_F32;
-    case RWKV_DT_F16: return GGML_ID_F16;
-    case RWKV_DT_BF16: return GGML_ID_BF16;
-    case RWKV_DT_Q8_0: return GGML_ID_Q8_0;
-    case RWKV_DT_Q4_0: return GGML_ID_Q4_0;
-    case RWKV_DT_Q4_1: return GGML_ID_Q4_1;
-    case RWKV_DT_Q5_0: return GGML_ID_Q5_0;
-    case RWKV_DT_Q5_1: return GGML_ID_Q5_1;
-    case RWKV_DT_NF4: return GGML_ID_RWKVC_NF4;
-    default: return -1;
-    }
-}
-
-bool rwkv_dtype_of_ggml_id(uint32_t id, rwkv_dtype *dt) {
-    for (int d = 0; d < RWKV_DT_COUNT; d++)
-        if (rwkv_ggml_id_of((rwkv_dtype)d) == (int)id) {
-            *dt = (rwkv_dtype)d;
-            return true;
-        }
-    return false;
-}
 
 /* ---- ggml k-quants (super-blocks of 256), dequantized at load time ------------------------
  * Layouts (ggml's block_q{2..6}_K, little-endian, fp16 super-block scales):
@@ -168,6 +146,8 @@ void rwkv_gguf_dequant_k(uint32_t id, const void *src, float *dst, size_t n) {
         }
     }
 }
+
+static bool in_gguf(const rwkv_type *t) { return t->ggml_id >= 0; }
 
 typedef struct cur {
     const unsigned char *p;
@@ -528,48 +508,53 @@ static rwkv_status map_tensor(const char *label, const gg_info *g, const void *d
     return add(out, cap, name, g->dt, nd, shape, data);
 }
 
-static rwkv_status parse_labeled(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
-    memset(out, 0, sizeof *out);
-    out->format = "gguf";
-    cur c = {data, size, 0, label};
+/* What the header and the metadata say besides the vocabulary (rwkv_gguf_meta). */
+typedef struct gg_header {
+    uint64_t n_tensors;
+    uint32_t alignment;
+    int head_size;
+} gg_header;
+
+/* Reads the header and the metadata at the start of c into *meta (allocated here and stored
+ * before anything can fail: the caller frees it with meta_free) and *h; c is left at the first
+ * tensor record. */
+static rwkv_status read_header(cur *c, rwkv_gguf_meta **meta_out, gg_header *h) {
+    const char *label = c->label;
     char magic[4];
     uint32_t version;
     uint64_t n_tensors, n_kv;
     rwkv_status st;
-    if ((st = rd(&c, magic, 4, "magic")) != RWKV_OK) return st;
+    *meta_out = NULL;
+    if ((st = rd(c, magic, 4, "magic")) != RWKV_OK) return st;
     if (memcmp(magic, "GGUF", 4)) return rwkv_fail(RWKV_ERR_FORMAT, "%s: not a GGUF file (bad magic)", label);
-    if ((st = rd(&c, &version, 4, "version")) != RWKV_OK) return st;
+    if ((st = rd(c, &version, 4, "version")) != RWKV_OK) return st;
     if (version != 3 && version != 2)
         return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: GGUF version %" PRIu32 " (2 and 3 supported)", label, version);
-    if ((st = rd(&c, &n_tensors, 8, "tensor count")) != RWKV_OK || (st = rd(&c, &n_kv, 8, "metadata count")) != RWKV_OK)
+    if ((st = rd(c, &n_tensors, 8, "tensor count")) != RWKV_OK || (st = rd(c, &n_kv, 8, "metadata count")) != RWKV_OK)
         return st;
     if (n_tensors == 0 || n_tensors > GG_MAX_TENSORS)
         return rwkv_fail(RWKV_ERR_FORMAT, "%s: GGUF tensor count %" PRIu64 " out of range 1..%" PRIu64, label, n_tensors, GG_MAX_TENSORS);
     if (n_kv > GG_MAX_KV) return rwkv_fail(RWKV_ERR_FORMAT, "%s: GGUF metadata count %" PRIu64 " too large", label, n_kv);
     rwkv_gguf_meta *meta = calloc(1, sizeof *meta);
     if (!meta) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    out->meta = meta;
-    out->meta_free = meta_free;
+    *meta_out = meta;
     uint32_t alignment = 32;
     int head_size = 64;
-    gg_info *info = NULL;
     const unsigned char *tok_types = NULL;
     uint64_t n_tok_types = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
         const unsigned char *k;
         uint64_t klen;
         uint32_t t;
-        if ((st = rd_str(&c, &k, &klen, "metadata key")) != RWKV_OK) goto done;
-        if ((st = rd(&c, &t, 4, "metadata type")) != RWKV_OK) goto done;
-        size_t at = c.off;
-        if ((st = skip_value(&c, t, 2)) != RWKV_OK) goto done;
-        cur v = {c.p, c.off, at, label}; /* the value's bytes */
+        if ((st = rd_str(c, &k, &klen, "metadata key")) != RWKV_OK) return st;
+        if ((st = rd(c, &t, 4, "metadata type")) != RWKV_OK) return st;
+        size_t at = c->off;
+        if ((st = skip_value(c, t, 2)) != RWKV_OK) return st;
+        cur v = {c->p, c->off, at, label}; /* the value's bytes */
         if (key_is(k, klen, "general.alignment")) {
             if (t != GGUF_T_U32 || rd(&v, &alignment, 4, "alignment") != RWKV_OK || alignment == 0 ||
-                (alignment & (alignment - 1)) || alignment > 65536) {
-                st = rwkv_fail(RWKV_ERR_FORMAT, "%s: bad general.alignment", label);
-                goto done;
-            }
+                (alignment & (alignment - 1)) || alignment > 65536)
+                return rwkv_fail(RWKV_ERR_FORMAT, "%s: bad general.alignment", label);
         } else if (key_is(k, klen, "general.architecture") && t == GGUF_T_STR) {
             const unsigned char *s;
             uint64_t len;
@@ -591,12 +576,9 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
                 n > 0 && n <= (1u << 24)) {
                 meta->tok = calloc((size_t)n, sizeof *meta->tok);
                 meta->tok_len = calloc((size_t)n, sizeof *meta->tok_len);
-                if (!meta->tok || !meta->tok_len) {
-                    st = rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-                    goto done;
-                }
+                if (!meta->tok || !meta->tok_len) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
                 for (uint64_t j = 0; j < n; j++)
-                    if ((st = rd_str(&v, &meta->tok[j], &meta->tok_len[j], "token")) != RWKV_OK) goto done;
+                    if ((st = rd_str(&v, &meta->tok[j], &meta->tok_len[j], "token")) != RWKV_OK) return st;
                 meta->n_tokens = (size_t)n;
             }
         } else if (key_is(k, klen, "tokenizer.ggml.token_type") && t == GGUF_T_ARR) {
@@ -609,7 +591,28 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
             }
         }
     }
-    if ((st = finish_vocab(meta, tok_types, n_tok_types)) != RWKV_OK) goto done;
+    if ((st = finish_vocab(meta, tok_types, n_tok_types)) != RWKV_OK) return st;
+    h->n_tensors = n_tensors;
+    h->alignment = alignment;
+    h->head_size = head_size;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_gguf_parse(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_gguf_parse: no output given");
+    if (!label) label = "GGUF file";
+    memset(out, 0, sizeof *out);
+    out->format = "gguf";
+    cur c = {data, size, 0, label};
+    gg_header h = {0};
+    rwkv_gguf_meta *meta;
+    rwkv_status st = read_header(&c, &meta, &h);
+    out->meta = meta;
+    out->meta_free = meta_free;
+    const uint64_t n_tensors = h.n_tensors;
+    const uint32_t alignment = h.alignment;
+    gg_info *info = NULL;
+    if (st != RWKV_OK) goto done;
     /* "rwkv4-official", "rwkv5-official", "rwkv6-official": official .pth names and shapes,
      * taken as they are (map_tensor keeps names outside llama.cpp's rwkv7 scheme) */
     const bool official = !strcmp(meta->arch, "rwkv4-official") || !strcmp(meta->arch, "rwkv5-official") ||
@@ -666,10 +669,10 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
                 goto done;
             }
         } else if (!rwkv_dtype_of_ggml_id(type, &g->dt)) {
+            char names[256];
             st = rwkv_fail(RWKV_ERR_UNSUPPORTED,
-                           "%s: GGUF tensor '%.*s' has ggml type %" PRIu32
-                           " (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K..q6_K, rwkv.c nf4)",
-                           label, (int)g->name_len, g->name, type);
+                           "%s: GGUF tensor '%.*s' has ggml type %" PRIu32 " (supported: %s, q2_K..q6_K)", label,
+                           (int)g->name_len, g->name, type, rwkv_dtype_list(names, sizeof names, in_gguf, false));
             goto done;
         } else {
             rb = rwkv_dtype_row_bytes(g->dt, inner);
@@ -685,8 +688,6 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         st = trunc_err(&c, "tensor data");
         goto done;
     }
-    size_t cap = (size_t)n_tensors + 5 * 4096 + 16; /* lerp_fused splits into 6 */
-    size_t n_fused = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
         gg_info *g = &info[i];
         if (g->offset % alignment != 0 || g->offset > size - data_start || g->nbytes > size - data_start - g->offset) {
@@ -694,26 +695,19 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
                            label, (int)g->name_len, g->name, g->offset, g->nbytes);
             goto done;
         }
-        if (g->name_len > 19 && !memcmp(g->name + g->name_len - 19, "lerp_fused.weight", 17)) n_fused++;
     }
-    cap = (size_t)n_tensors + 5 * (size_t)n_tensors;
+    const size_t cap = 6 * (size_t)n_tensors; /* lerp_fused splits into 6 */
     out->tensors = calloc(cap, sizeof *out->tensors);
     if (!out->tensors) {
         st = rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
         goto done;
     }
-    (void)n_fused;
     for (uint64_t i = 0; i < n_tensors; i++) {
         const gg_info *g = &info[i];
-        if ((st = map_tensor(label, g, (const char *)data + data_start + g->offset, head_size, out, cap)) != RWKV_OK)
+        if ((st = map_tensor(label, g, (const char *)data + data_start + g->offset, h.head_size, out, cap)) != RWKV_OK)
             goto done;
     }
-    for (size_t i = 0; i < out->n_tensors && st == RWKV_OK; i++)
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(out->tensors[i].name, out->tensors[j].name)) {
-                st = rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor '%.200s' appears twice", label, out->tensors[i].name);
-                break;
-            }
+    st = rwkv_tensor_file_check_unique(out, label);
 done:
     free(info);
     if (st != RWKV_OK) {
@@ -723,12 +717,54 @@ done:
     return st;
 }
 
-rwkv_status rwkv_gguf_parse(const void *data, size_t size, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_gguf_parse: no output given");
-    return parse_labeled(data, size, "GGUF file", out);
+/* The World vocabulary of meta as the text rwkv_tokenizer_load_mem reads: one line per token,
+ * "ID b'\xNN...' LEN" (padding and unused ids left out). *text is malloc'd. */
+static rwkv_status vocab_text(const rwkv_gguf_meta *m, char **text, size_t *len) {
+    static const char hex[] = "0123456789abcdef";
+    size_t cap = 1;
+    for (size_t i = 1; i < m->n_tokens; i++) cap += 48 + 4 * (size_t)m->tok_len[i];
+    char *b = malloc(cap);
+    if (!b) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 1; i < m->n_tokens; i++) {
+        if (!m->tok_len[i]) continue;
+        n += (size_t)snprintf(b + n, cap - n, "%zu b'", i);
+        for (uint64_t j = 0; j < m->tok_len[i]; j++) {
+            const unsigned char ch = m->tok[i][j];
+            b[n++] = '\\';
+            b[n++] = 'x';
+            b[n++] = hex[ch >> 4];
+            b[n++] = hex[ch & 15];
+        }
+        n += (size_t)snprintf(b + n, cap - n, "' %" PRIu64 "\n", m->tok_len[i]);
+    }
+    *text = b;
+    *len = n;
+    return RWKV_OK;
 }
 
-rwkv_status rwkv_gguf_open(const char *path, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_gguf_open: no output given");
-    return rwkv_tensor_file_map_parse(path, NULL, parse_labeled, out);
+rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenizer **out) {
+    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_tokenizer_from_model_file: out is NULL");
+    *out = NULL;
+    rwkv_mapping map;
+    rwkv_status st = rwkv_map_file(model_path, &map);
+    if (st != RWKV_OK) return st;
+    rwkv_gguf_meta *m = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    if (map.size < 4 || memcmp(map.data, "GGUF", 4)) {
+        st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: not a GGUF file (no embedded vocabulary)", model_path);
+    } else { /* the header and metadata only: the tensors are not needed */
+        cur c = {map.data, map.size, 0, model_path};
+        gg_header h;
+        st = read_header(&c, &m, &h);
+        if (st == RWKV_OK && (!m->is_rwkv_vocab || m->n_tokens < 2))
+            st = rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: the GGUF file embeds no RWKV World vocabulary", model_path);
+        if (st == RWKV_OK) st = vocab_text(m, &text, &len);
+    }
+    meta_free(m);
+    rwkv_unmap(&map);
+    if (st == RWKV_OK) st = rwkv_tokenizer_load_mem(text, len, out);
+    free(text);
+    return st;
 }

@@ -1,7 +1,7 @@
 /* gguf_write.c — writing models as GGUF v3: RWKV-7 with llama.cpp's rwkv7 names and metadata
  * (the inverse of the mapping in gguf.c); RWKV-4/5/6 in rwkv.c's own layout (official .pth names
  * and shapes, architecture "rwkv4-official"/"rwkv5-official"/"rwkv6-official", not llama.cpp
- * files); and the embedded-vocabulary tokenizer.
+ * files).
  *
  * llama.cpp layout facts used here: LoRA matrices time_mix_{w,a,v,g}{1,2} are the transposes of
  * the official ones; att.x_r..x_g are stacked into time_mix_lerp_fused [6,1,1,C]; vectors are
@@ -9,6 +9,7 @@
  * of a{0,1,2}) because llama.cpp requires them; token id 0 is "<s>" (control), the others are
  * escaped as llama.cpp's converter escapes them (checked against llama.cpp: docs/FORMATS.md). */
 #include "gguf.h"
+#include "io/tensor_file.h"
 #include "model/model.h"
 #include "types/quant.h"
 
@@ -145,21 +146,16 @@ static rwkv_status produce(const out_tensor *o, unsigned char *dst) {
     return RWKV_OK;
 }
 
-/* Parses a type name; *keep for NULL/"". */
+static bool in_gguf(const rwkv_type *t) { return t->ggml_id >= 0; }
+
+/* Parses a type name (one the table can write to GGUF); *keep for NULL/"". */
 static rwkv_status parse_type(const char *type, rwkv_dtype *dt, bool *keep) {
     *keep = !type || !*type;
     if (*keep) return RWKV_OK;
-    static const struct { const char *n; rwkv_dtype d; } names[] = {
-        {"f32", RWKV_DT_F32}, {"fp32", RWKV_DT_F32}, {"f16", RWKV_DT_F16}, {"fp16", RWKV_DT_F16},
-        {"bf16", RWKV_DT_BF16}, {"int8", RWKV_DT_Q8_0}, {"q8_0", RWKV_DT_Q8_0}, {"nf4", RWKV_DT_NF4},
-        {"q4_0", RWKV_DT_Q4_0}, {"q4_1", RWKV_DT_Q4_1}, {"q5_0", RWKV_DT_Q5_0}, {"q5_1", RWKV_DT_Q5_1}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(type, names[i].n)) {
-            *dt = names[i].d;
-            return RWKV_OK;
-        }
-    return rwkv_fail(RWKV_ERR_INVALID_ARG,
-                     "unknown weight type '%.40s' (f32, f16, bf16, int8, q8_0, nf4, q4_0, q4_1, q5_0, q5_1)", type);
+    if (rwkv_dtype_from_name(type, dt) && rwkv_ggml_id_of(*dt) >= 0) return RWKV_OK;
+    char names[256];
+    return rwkv_fail(RWKV_ERR_INVALID_ARG, "unknown weight type '%.40s' (%s)", type,
+                     rwkv_dtype_list(names, sizeof names, in_gguf, true));
 }
 
 /* Plans every output tensor of the RWKV-7 model tf. */
@@ -305,16 +301,18 @@ typedef struct vocab {
     rwkv_tokenizer *owner;
 } vocab;
 
+/* Fills *v (all zero first). On failure *v may hold allocations: free_vocab releases them. */
 static rwkv_status load_vocab(const char *vocab_path, const rwkv_tensor_file *tf, int n_vocab, vocab *v) {
     memset(v, 0, sizeof *v);
     if (vocab_path) {
         rwkv_status st = rwkv_tokenizer_load(vocab_path, &v->owner);
-        if (st != RWKV_OK) return st;
-        int n = rwkv_tokenizer_n_vocab(v->owner);
-        if (n != n_vocab) {
-            rwkv_tokenizer_free(v->owner);
-            return rwkv_fail(RWKV_ERR_SHAPE, "vocabulary %s has %d tokens but the model %d", vocab_path, n, n_vocab);
+        if (st != RWKV_OK) {
+            v->owner = NULL;
+            return st;
         }
+        int n = rwkv_tokenizer_n_vocab(v->owner);
+        if (n != n_vocab) /* v->owner stays set: free_vocab releases it */
+            return rwkv_fail(RWKV_ERR_SHAPE, "vocabulary %s has %d tokens but the model %d", vocab_path, n, n_vocab);
         v->n = (size_t)n;
         v->tok = calloc(v->n, sizeof *v->tok);
         v->len = calloc(v->n, sizeof *v->len);
@@ -342,24 +340,12 @@ static rwkv_status load_vocab(const char *vocab_path, const rwkv_tensor_file *tf
     return RWKV_OK;
 }
 
+/* Releases what load_vocab allocated and empties *v (safe to call twice). */
 static void free_vocab(vocab *v) {
     free(v->tok);
     free(v->len);
     rwkv_tokenizer_free(v->owner);
-}
-
-static int ftype_of(rwkv_dtype dt) {
-    switch (dt) {
-    case RWKV_DT_F32: return 0;
-    case RWKV_DT_F16: return 1;
-    case RWKV_DT_Q4_0: return 2;
-    case RWKV_DT_Q4_1: return 3;
-    case RWKV_DT_Q8_0: return 7;
-    case RWKV_DT_Q5_0: return 8;
-    case RWKV_DT_Q5_1: return 9;
-    case RWKV_DT_BF16: return 32;
-    default: return 1000; /* nf4: ours */
-    }
+    memset(v, 0, sizeof *v);
 }
 
 /* Escapes token bytes the way llama.cpp's converter stores RWKV World tokens: Python's
@@ -411,6 +397,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     writer w = {0};
     vocab v = {0};
     char *tmp = NULL, *esc = NULL;
+    bool tmp_made = false; /* the temporary file exists: removed on every failure below */
     const rwkv_tensor *rk = rwkv_tensor_file_find(&tf, "blocks.0.att.r_k");
     const rwkv_tensor *emb = rwkv_tensor_file_find(&tf, "emb.weight");
     const rwkv_tensor *ffk = rwkv_tensor_file_find(&tf, "blocks.0.ffn.key.weight");
@@ -446,10 +433,18 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     }
     const char *slash = strrchr(out_path, '/');
     size_t dlen = slash ? (size_t)(slash - out_path) + 1 : 0;
-    snprintf(tmp, plen + 48, "%.*s.%s.tmp.%ld", (int)dlen, out_path, out_path + dlen, (long)getpid());
-    w.f = fopen(tmp, "wb");
+    snprintf(tmp, plen + 48, "%.*s.%s.tmp.XXXXXX", (int)dlen, out_path, out_path + dlen);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = rwkv_fail(RWKV_ERR_IO, "cannot create a temporary file next to '%s': %s", out_path, strerror(errno));
+        goto done;
+    }
+    tmp_made = true;
+    (void)fchmod(fd, 0644); /* mkstemp makes 0600; a model file is ordinarily world-readable */
+    w.f = fdopen(fd, "wb");
     if (!w.f) {
-        st = rwkv_fail(RWKV_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+        st = rwkv_fail(RWKV_ERR_IO, "cannot open '%s': %s", tmp, strerror(errno));
+        close(fd);
         goto done;
     }
     const uint32_t align = 32;
@@ -469,7 +464,7 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
     kv_str(&w, "general.architecture", arch);
     kv_str(&w, "general.name", "rwkv.c export");
     kv_u32(&w, "general.alignment", align);
-    kv_u32(&w, "general.file_type", (uint32_t)ftype_of(keep ? RWKV_DT_F16 : target));
+    kv_u32(&w, "general.file_type", (uint32_t)rwkv_type_of(keep ? RWKV_DT_F16 : target)->gguf_ftype);
     kv_u32(&w, "general.quantization_version", 2);
     if (!v7) { /* informative only: the reader takes the shapes from the tensors */
         char key[64];
@@ -571,12 +566,17 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         st = rwkv_fail(RWKV_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
         goto done;
     }
-    fclose(w.f);
+    int closed = fclose(w.f);
     w.f = NULL;
+    if (closed != 0) {
+        st = rwkv_fail(RWKV_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+        goto done;
+    }
     if (rename(tmp, out_path) != 0) {
         st = rwkv_fail(RWKV_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, out_path, strerror(errno));
         goto done;
     }
+    tmp_made = false; /* it is the output now */
     {
         char *dir = strndup(out_path, dlen ? dlen : 1);
         if (dir) {
@@ -595,71 +595,12 @@ rwkv_status rwkv_convert_file(const char *in_path, const char *out_path, const c
         stats->n_vocab_embedded = (int)v.n;
     }
 done:
-    if (w.f) {
-        fclose(w.f);
-        unlink(tmp);
-    }
+    if (w.f) fclose(w.f);
+    if (tmp_made) unlink(tmp);
     free(tmp);
     free(esc);
     free(w.t);
     free_vocab(&v);
     rwkv_tensor_file_close(&tf);
-    return st;
-}
-
-/* Appends text to a growing buffer. */
-typedef struct sbuf { char *p; size_t n, cap; bool oom; } sbuf;
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap ? 2 * b->cap : 1 << 20);
-        while (nc < b->n + n + 1) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) { b->oom = true; return; }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-rwkv_status rwkv_tokenizer_from_model_file(const char *model_path, rwkv_tokenizer **out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_tokenizer_from_model_file: out is NULL");
-    *out = NULL;
-    rwkv_mapping map;
-    rwkv_status st = rwkv_map_file(model_path, &map);
-    if (st != RWKV_OK) return st;
-    bool is_gguf = map.size >= 4 && !memcmp(map.data, "GGUF", 4);
-    rwkv_unmap(&map);
-    if (!is_gguf) return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: not a GGUF file (no embedded vocabulary)", model_path);
-    rwkv_tensor_file tf;
-    if ((st = rwkv_gguf_open(model_path, &tf)) != RWKV_OK) return st;
-    const rwkv_gguf_meta *m = tf.meta;
-    if (!m || !m->is_rwkv_vocab || m->n_tokens < 2) {
-        rwkv_tensor_file_close(&tf);
-        return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: the GGUF file embeds no RWKV World vocabulary", model_path);
-    }
-    /* re-create the vocabulary text: ID b'\xNN...' LEN per line */
-    sbuf b = {0};
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 1; i < m->n_tokens; i++) {
-        if (!m->tok_len[i]) continue; /* padding / unused id */
-        char head[48];
-        int hl = snprintf(head, sizeof head, "%zu b'", i);
-        sb_add(&b, head, (size_t)hl);
-        for (uint64_t j = 0; j < m->tok_len[i]; j++) {
-            char e[4] = {'\\', 'x', hex[m->tok[i][j] >> 4], hex[m->tok[i][j] & 15]};
-            sb_add(&b, e, 4);
-        }
-        hl = snprintf(head, sizeof head, "' %" PRIu64 "\n", m->tok_len[i]);
-        sb_add(&b, head, (size_t)hl);
-    }
-    rwkv_tensor_file_close(&tf);
-    if (b.oom) {
-        free(b.p);
-        return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    }
-    st = rwkv_tokenizer_load_mem(b.p, b.n, out);
-    free(b.p);
     return st;
 }

@@ -2,6 +2,7 @@
  * zip.c finds the entries, pickle.c runs data.pkl, and this file turns the object graph into a
  * table of tensors that point into the file's bytes. */
 #include "pickle.h"
+#include "tensor_file.h"
 #include "zip.h"
 
 #include <inttypes.h>
@@ -51,22 +52,20 @@ static rwkv_status get_int(const pth_ctx *c, const char *tname, const rwkv_pk_ob
     return RWKV_OK;
 }
 
-/* Maps a storage class GLOBAL (torch.FloatStorage, ...) to a dtype. */
+static bool in_pth(const rwkv_type *t) { return t->torch_storage != NULL; }
+
+/* Maps a storage class GLOBAL (torch.FloatStorage, ...) to a dtype (the table's torch_storage). */
 static rwkv_status storage_dtype(const pth_ctx *c, const char *tname, const rwkv_pk_obj *g,
                                  rwkv_dtype *dt) {
-    if (rwkv_pk_is_global(g, "torch", "FloatStorage")) *dt = RWKV_DT_F32;
-    else if (rwkv_pk_is_global(g, "torch", "HalfStorage")) *dt = RWKV_DT_F16;
-    else if (rwkv_pk_is_global(g, "torch", "BFloat16Storage")) *dt = RWKV_DT_BF16;
-    else if (g->kind == RWKV_PK_GLOBAL)
-        return rwkv_fail(RWKV_ERR_UNSUPPORTED,
-                         "%s: tensor '%.200s': unsupported storage type %.*s.%.*s (only float32, "
-                         "float16 and bfloat16)",
-                         c->label, tname, (int)(g->len > 100 ? 100 : g->len), g->s,
-                         (int)(g->len2 > 100 ? 100 : g->len2), g->s2);
-    else
+    if (g->kind != RWKV_PK_GLOBAL)
         return rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor '%.200s': storage type is a %s, not a class",
                          c->label, tname, kind_name(g));
-    return RWKV_OK;
+    if (g->len == 5 && !memcmp(g->s, "torch", 5) && rwkv_dtype_of_torch_storage(g->s2, g->len2, dt))
+        return RWKV_OK;
+    char names[128];
+    return rwkv_fail(RWKV_ERR_UNSUPPORTED, "%s: tensor '%.200s': unsupported storage type %.*s.%.*s (supported: %s)",
+                     c->label, tname, (int)(g->len > 100 ? 100 : g->len), g->s, (int)(g->len2 > 100 ? 100 : g->len2),
+                     g->s2, rwkv_dtype_list(names, sizeof names, in_pth, false));
 }
 
 /* Reads a size or stride tuple of at most RWKV_MAX_DIMS non-negative ints into v; *n = count. */
@@ -175,30 +174,6 @@ static rwkv_status read_tensor(const pth_ctx *c, const char *tname, const rwkv_p
     return RWKV_OK;
 }
 
-/* qsort comparator: tensor pointers by name. */
-static int cmp_tensor_name(const void *a, const void *b) {
-    const rwkv_tensor *x = *(const rwkv_tensor *const *)a, *y = *(const rwkv_tensor *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-/* Fails if two tensors share a name. */
-static rwkv_status check_unique(const char *label, const rwkv_tensor_file *tf) {
-    if (tf->n_tensors < 2) return RWKV_OK;
-    const rwkv_tensor **idx = malloc(tf->n_tensors * sizeof *idx);
-    if (!idx) return rwkv_fail(RWKV_ERR_NOMEM, "%s: out of memory", label);
-    for (size_t i = 0; i < tf->n_tensors; i++) idx[i] = &tf->tensors[i];
-    qsort(idx, tf->n_tensors, sizeof *idx, cmp_tensor_name);
-    rwkv_status st = RWKV_OK;
-    for (size_t i = 1; i < tf->n_tensors; i++) {
-        if (strcmp(idx[i - 1]->name, idx[i]->name) == 0) {
-            st = rwkv_fail(RWKV_ERR_FORMAT, "%s: tensor name '%.200s' appears twice", label, idx[i]->name);
-            break;
-        }
-    }
-    free(idx);
-    return st;
-}
-
 /* Builds out->tensors from the unpickled root object. */
 static rwkv_status read_dict(const pth_ctx *c, const rwkv_pk_obj *root, rwkv_tensor_file *out) {
     if (root->kind != RWKV_PK_DICT)
@@ -227,7 +202,7 @@ static rwkv_status read_dict(const pth_ctx *c, const rwkv_pk_obj *root, rwkv_ten
         rwkv_status st = read_tensor(c, t->name, v, t);
         if (st != RWKV_OK) return st;
     }
-    return check_unique(c->label, out);
+    return rwkv_tensor_file_check_unique(out, c->label);
 }
 
 /* Finds the single NAME/data.pkl entry (NAME non-empty, without '/'). */
@@ -249,8 +224,9 @@ static rwkv_status find_pickle(const rwkv_zip *z, const char *label, const rwkv_
     return RWKV_OK;
 }
 
-/* rwkv_pth_parse with a file label for the messages. */
-static rwkv_status parse_labeled(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+rwkv_status rwkv_pth_parse(const void *data, size_t size, const char *label, rwkv_tensor_file *out) {
+    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_pth_parse: no output given");
+    if (!label) label = "checkpoint";
     memset(out, 0, sizeof *out);
     out->format = "pth";
     if (!rwkv_zip_has_signature(data, size))
@@ -277,32 +253,4 @@ static rwkv_status parse_labeled(const void *data, size_t size, const char *labe
         out->format = "pth";
     }
     return st;
-}
-
-rwkv_status rwkv_pth_parse(const void *data, size_t size, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_pth_parse: no output given");
-    return parse_labeled(data, size, "checkpoint", out);
-}
-
-rwkv_status rwkv_pth_open(const char *path, rwkv_tensor_file *out) {
-    if (!out) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_pth_open: no output given");
-    return rwkv_tensor_file_map_parse(path, "pth", parse_labeled, out);
-}
-
-void rwkv_tensor_file_close(rwkv_tensor_file *tf) {
-    if (!tf) return;
-    for (size_t i = 0; i < tf->n_tensors; i++) free(tf->tensors[i].name);
-    free(tf->tensors);
-    for (size_t i = 0; i < tf->n_owned; i++) free(tf->owned[i]);
-    free(tf->owned);
-    if (tf->meta && tf->meta_free) tf->meta_free(tf->meta);
-    rwkv_unmap(&tf->map);
-    memset(tf, 0, sizeof *tf);
-}
-
-const rwkv_tensor *rwkv_tensor_file_find(const rwkv_tensor_file *tf, const char *name) {
-    if (!tf || !name) return NULL;
-    for (size_t i = 0; i < tf->n_tensors; i++)
-        if (strcmp(tf->tensors[i].name, name) == 0) return &tf->tensors[i];
-    return NULL;
 }

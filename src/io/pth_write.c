@@ -290,8 +290,9 @@ rwkv_status rwkv_pth_writer_begin(rwkv_pth_writer *w, const char *name, rwkv_dty
         return spoil(w, rwkv_fail(RWKV_ERR_INVALID_ARG, "%s: tensor begun before the previous one ended", w->path));
     if (!name || !*name || strlen(name) > 4096)
         return spoil(w, rwkv_fail(RWKV_ERR_INVALID_ARG, "%s: tensor name empty or too long", w->path));
-    if ((unsigned)dt >= RWKV_DT_COUNT)
-        return spoil(w, rwkv_fail(RWKV_ERR_INVALID_ARG, "%s: tensor '%.100s': bad dtype %d", w->path, name, (int)dt));
+    if (!rwkv_type_of(dt) || !rwkv_type_of(dt)->torch_storage)
+        return spoil(w, rwkv_fail(RWKV_ERR_INVALID_ARG, "%s: tensor '%.100s': type %s (%d) has no .pth storage", w->path,
+                                  name, rwkv_dtype_name(dt), (int)dt));
     if (n_dims < 0 || n_dims > RWKV_PTH_MAX_DIMS || (n_dims > 0 && !shape))
         return spoil(w, rwkv_fail(RWKV_ERR_INVALID_ARG, "%s: tensor '%.100s': bad number of dimensions %d",
                                   w->path, name, n_dims));
@@ -463,9 +464,9 @@ static void pk_int_tuple(pickler *p, const int64_t *v, int n) {
 
 /* Builds data.pkl for the tensors of w into p->b. */
 static void build_pickle(const rwkv_pth_writer *w, pickler *p) {
-    static const char *const storage_names[RWKV_DT_COUNT] = {"FloatStorage", "HalfStorage", "BFloat16Storage"};
     uint32_t m_od = UINT32_MAX, m_rebuild = UINT32_MAX, m_storage = UINT32_MAX, m_cpu = UINT32_MAX;
-    uint32_t m_class[RWKV_DT_COUNT] = {UINT32_MAX, UINT32_MAX, UINT32_MAX};
+    uint32_t m_class[RWKV_DT_COUNT]; /* memo slots of the storage classes (types with a torch storage) */
+    for (int d = 0; d < RWKV_DT_COUNT; d++) m_class[d] = UINT32_MAX;
     bb_u8(&p->b, 0x80); /* PROTO 2 */
     bb_u8(&p->b, 2);
     pk_global(p, "collections", "OrderedDict", &m_od);
@@ -482,7 +483,7 @@ static void build_pickle(const rwkv_pth_writer *w, pickler *p) {
             bb_u8(&p->b, '(');          /* the 6 arguments */
             bb_u8(&p->b, '(');          /* persistent id ('storage', class, key, 'cpu', numel) */
             pk_str(p, "storage", &m_storage);
-            pk_global(p, "torch", storage_names[t->dtype], &m_class[t->dtype]);
+            pk_global(p, "torch", rwkv_type_of(t->dtype)->torch_storage, &m_class[t->dtype]);
             char key[32];
             snprintf(key, sizeof key, "%zu", t->key);
             pk_str(p, key, NULL);

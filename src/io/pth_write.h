@@ -16,6 +16,7 @@
 #define RWKV_PTH_WRITE_H
 
 #include "base/internal.h"
+#include "types/types.h"
 
 typedef struct rwkv_pth_writer rwkv_pth_writer;
 

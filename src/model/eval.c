@@ -86,3 +86,51 @@ rwkv_status rwkv_model_plan(rwkv_model *m) {
     free(tokens);
     return op->plan_end(m->be);
 }
+
+/* ---- the public entry points ------------------------------------------------------------------ */
+
+rwkv_status rwkv_eval(rwkv_model *m, rwkv_state *s, const int32_t *tokens, size_t n, float *logits,
+                      unsigned flags) {
+    if (!m || !s) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: model or state is NULL");
+    if (s->model != m) return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval: the state belongs to another model");
+    if (n == 0) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: no tokens");
+    if (!tokens) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: tokens is NULL");
+    if (flags & ~(unsigned)(RWKV_EVAL_SERIAL | RWKV_EVAL_ALL_LOGITS))
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: unknown flags 0x%x", flags);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
+            return rwkv_fail(RWKV_ERR_RANGE, "token id %d at position %zu is out of range 0..%d",
+                             tokens[i], i, m->info.n_vocab - 1);
+    pthread_mutex_lock(&m->lock);
+    rwkv_status st = rwkv_model_eval(m, s->data, tokens, n, logits, flags);
+    pthread_mutex_unlock(&m->lock);
+    if (st == RWKV_OK) s->n_tokens += n;
+    return st;
+}
+
+rwkv_status rwkv_eval_batch(rwkv_model *m, rwkv_state *const *states, const int32_t *tokens,
+                            size_t n_seqs, float *logits) {
+    if (!m || !states || !tokens || n_seqs == 0)
+        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: NULL argument or empty batch");
+    for (size_t i = 0; i < n_seqs; i++) {
+        if (!states[i] || states[i]->model != m)
+            return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval_batch: state %zu is NULL or of another model", i);
+        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
+            return rwkv_fail(RWKV_ERR_RANGE, "rwkv_eval_batch: token id %d of sequence %zu is out of range 0..%d",
+                             tokens[i], i, m->info.n_vocab - 1);
+        for (size_t j = 0; j < i; j++)
+            if (states[j] == states[i])
+                return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: state %zu appears twice", i);
+    }
+    rwkv_ptr stack_buf[64];
+    rwkv_ptr *data = n_seqs <= 64 ? stack_buf : malloc(n_seqs * sizeof *data);
+    if (!data) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n_seqs; i++) data[i] = states[i]->data;
+    pthread_mutex_lock(&m->lock);
+    rwkv_status st = rwkv_model_eval_batch(m, data, tokens, n_seqs, logits);
+    pthread_mutex_unlock(&m->lock);
+    if (data != stack_buf) free(data);
+    if (st != RWKV_OK) return st;
+    for (size_t i = 0; i < n_seqs; i++) states[i]->n_tokens++;
+    return RWKV_OK;
+}

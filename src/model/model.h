@@ -7,6 +7,7 @@
 #define RWKV_MODEL_H
 
 #include "backend/backend.h"
+#include "io/tensor_file.h"
 
 #include <pthread.h>
 
@@ -56,7 +57,7 @@ struct rwkv_state {
     uint64_t n_tokens;
 };
 
-/* One generation's model math: one row of the generation table (model.c). */
+/* One generation's model math: one row of the generation table (src/gen/generations.c). */
 struct rwkv_gen {
     const char *generation;    /* "7", ... */
     const char *family;        /* "RWKV-7", ... (for messages) */
@@ -82,7 +83,7 @@ struct rwkv_gen {
     void (*forward)(rwkv_model *m, const rwkv_seg *seg, int nseg, int T);
 };
 
-/* The generation table (model.c), tried in order; NULL-terminated. */
+/* The generation table (src/gen/generations.c), tried in order; NULL-terminated. */
 extern const rwkv_gen *const rwkv_generations[];
 
 /* Each generation's row (src/gen/rwkvN.c). */
@@ -91,15 +92,6 @@ extern const rwkv_gen rwkv_gen_v6;
 extern const rwkv_gen rwkv_gen_v5_2;
 extern const rwkv_gen rwkv_gen_v5_1;
 extern const rwkv_gen rwkv_gen_v4;
-
-/* Helpers for loaders: look up a tensor and check its shape (dims given outermost first;
- * -1 = any). On failure a message naming the tensor is recorded. */
-rwkv_status rwkv_model_tensor(const rwkv_model *m, const char *name, int n_dims, const int64_t *dims,
-                              const rwkv_tensor **out);
-/* Same, building the name with printf formatting. */
-rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int n_dims,
-                               const int64_t *dims, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
 
 /* ---- the eval loop (eval.c) ------------------------------------------------------------------ */
 

@@ -7,6 +7,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+rwkv_status rwkv_model_tensor(const rwkv_model *m, const char *name, int n_dims, const int64_t *dims,
+                              const rwkv_tensor **out) {
+    *out = NULL;
+    const rwkv_tensor *t = rwkv_tensor_file_find(&m->file, name);
+    if (!t) return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' is missing", name);
+    /* Leading size-1 dims are tolerated on both sides ([1,1,C] == [C]). */
+    int td = t->n_dims, wd = n_dims;
+    const int64_t *ts = t->shape;
+    while (td > 0 && ts[0] == 1 && td > wd) { ts++; td--; }
+    while (wd > 0 && dims[0] == 1 && wd > td) { dims++; wd--; }
+    bool ok = td == wd;
+    for (int i = 0; ok && i < td; i++) ok = dims[i] < 0 || dims[i] == ts[i];
+    if (!ok) {
+        char got[96] = "", want[96] = "";
+        for (int i = 0; i < t->n_dims; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "",
+                     (long long)t->shape[i]);
+        for (int i = 0; i < wd; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "",
+                     (long long)dims[i]);
+        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has shape [%s], expected [%s]", name, got, want);
+    }
+    *out = t;
+    return RWKV_OK;
+}
+
+rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int n_dims,
+                               const int64_t *dims, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return rwkv_model_tensor(m, name, n_dims, dims, out);
+}
+
 bool rwkv_w_own(rwkv_model *m, void *p) {
     if (!p) return false;
     rwkv_owned *o = &m->host;

@@ -12,6 +12,15 @@
 #define RWKV_LN_EPS 1e-5f  /* LayerNorm eps of every generation */
 #define RWKV_GN_EPS 64e-5f /* GroupNorm eps of the WKV output (RWKV-5, 6, 7) */
 
+/* Helpers for loaders: look up a tensor and check its shape (dims given outermost first;
+ * -1 = any). On failure a message naming the tensor is recorded. */
+rwkv_status rwkv_model_tensor(const rwkv_model *m, const char *name, int n_dims, const int64_t *dims,
+                              const rwkv_tensor **out);
+/* Same, building the name with printf formatting. */
+rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int n_dims,
+                               const int64_t *dims, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Keeps the host buffer p (malloc'd) until the model is freed. p == NULL: returns false (the
  * error was recorded by whoever failed to make p). Out of memory: frees p, records RWKV_ERR_NOMEM
  * and returns false. */

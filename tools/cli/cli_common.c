@@ -8,11 +8,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- errors ------------------------------------------------------------------------------ */
+
+static cli_buf *g_capture; /* cli_error_capture */
+
+void cli_error_capture(cli_buf *b) { g_capture = b; }
 
 /* Writes "rwkv: error: " + the formatted message (+ suffix) + "\n" as one line. */
 static void error_line(const char *suffix, const char *fmt, va_list ap) {
@@ -21,8 +26,12 @@ static void error_line(const char *suffix, const char *fmt, va_list ap) {
     /* Keep it one line: a file name or library message with a newline must not split it. */
     for (char *c = msg; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
-    fprintf(stderr, "rwkv: error: %s%s\n", msg, suffix ? suffix : "");
+    if (!suffix) suffix = "";
+    fprintf(stderr, "rwkv: error: %s%s\n", msg, suffix);
     fflush(stderr);
+    if (g_capture) /* (out of memory: the message is on stderr anyway) */
+        (void)((g_capture->len && cli_buf_add(g_capture, "\n", 1)) ||
+               cli_buf_add(g_capture, msg, strlen(msg)) || cli_buf_add(g_capture, suffix, strlen(suffix)));
 }
 
 void cli_error(const char *fmt, ...) {
@@ -220,9 +229,26 @@ int cli_parse_ids(const char *opt, const char *s, int32_t **ids, size_t *n) {
     size_t cap = 0, count = 0;
     int32_t *buf = NULL;
     const char *c = s;
-    for (;;) {
-        while (*c == ',' || *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r') c++;
-        if (!*c) break;
+    for (int comma = 0;;) { /* comma: a ',' was seen since the last id */
+        for (; *c == ',' || *c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'; c++) {
+            if (*c != ',') continue;
+            if (comma || count == 0) {
+                cli_error("%s: an empty item before ',' (ids are separated by one comma and/or "
+                          "whitespace)", opt);
+                free(buf);
+                return -1;
+            }
+            comma = 1;
+        }
+        if (!*c) {
+            if (comma) {
+                cli_error("%s: a ',' ends the list", opt);
+                free(buf);
+                return -1;
+            }
+            break;
+        }
+        comma = 0;
         const char *start = c;
         while (*c && *c != ',' && *c != ' ' && *c != '\t' && *c != '\n' && *c != '\r') c++;
         char item[32];
@@ -295,15 +321,8 @@ int cli_read_stream(const char *what, FILE *f, char **data, size_t *len) {
 }
 
 int cli_read_file(const char *what, const char *path, char **data, size_t *len) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        cli_error("%s '%.300s': %s", what, path, strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        cli_error("%s '%.300s' is a directory", what, path);
-        return -1;
-    }
+    if (!strcmp(path, "-")) return cli_read_stream(what, stdin, data, len);
+    if (cli_check_input(what, path)) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("%s '%.300s': %s", what, path, strerror(errno));
@@ -314,6 +333,50 @@ int cli_read_file(const char *what, const char *path, char **data, size_t *len) 
     int r = cli_read_stream(label, f, data, len);
     fclose(f);
     return r;
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int cli_check_output(const char *cmd, const char *out, const char *ext, const char *const *inputs,
+                     size_t n_inputs, int replace) {
+    if (!*out) return cli_usage_error(cmd, "the output file name is empty");
+    for (size_t i = 0; i < n_inputs; i++)
+        if (cli_same_file(out, inputs[i]))
+            return cli_usage_error(cmd, "output '%.300s' is the input '%.300s' (same file)", out,
+                                   inputs[i]);
+    size_t ol = strlen(out), el = ext ? strlen(ext) : 0;
+    if (ext && (ol <= el || strcasecmp(out + ol - el, ext) != 0))
+        return cli_usage_error(cmd, "output '%.300s': the name must end in %s (the format written)",
+                               out, ext);
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            cli_error("output '%.300s' is a directory", out);
+            return CLI_EXIT_RUNTIME;
+        }
+        if (!replace) {
+            cli_error("output '%.300s' exists (give --force to replace it)", out);
+            return CLI_EXIT_RUNTIME;
+        }
+    }
+    return 0;
+}
+
+int cli_check_input(const char *what, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        cli_error("%s '%.300s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        cli_error("%s '%.300s' is a directory", what, path);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_write_stdout(const void *data, size_t len) {
@@ -406,7 +469,22 @@ static int env_bool(const char *name, int dflt, int *out) {
     return 0;
 }
 
-int cli_model_params(rwkv_model_params *mp) {
+int cli_parse_model_option(int id, const char *v, cli_model_opts *o) {
+    switch (id) {
+    case CLI_OPT_THREADS: return cli_parse_int("--threads", v, 0, 4096, &o->n_threads);
+    case CLI_OPT_DEVICE:
+        if (!*v) {
+            cli_error("--device: empty device name (cpu, vulkan or vulkan:N)");
+            return -1;
+        }
+        o->device = v;
+        return 0;
+    case CLI_OPT_PREFILL_BF16: o->prefill_bf16 = 1; return 0;
+    default: return -1;
+    }
+}
+
+int cli_model_params(const cli_model_opts *o, rwkv_model_params *mp) {
     rwkv_model_params_default(mp);
     int amx = 1;
     if (env_bool("RWKV_FORCE_SCALAR", 0, &mp->force_scalar) || env_bool("RWKV_PREFILL_BF16", 0, &mp->prefill_bf16) ||
@@ -425,14 +503,18 @@ int cli_model_params(rwkv_model_params *mp) {
     }
     const char *d = getenv("RWKV_DEVICE");
     if (d && *d) mp->device = d;
+    if (o) {
+        mp->n_threads = o->n_threads;
+        if (o->device) mp->device = o->device;
+        if (o->prefill_bf16) mp->prefill_bf16 = 1;
+    }
     return 0;
 }
 
-int cli_load_model(const char *path, int n_threads, rwkv_model **out) {
+int cli_load_model(const char *path, const cli_model_opts *o, rwkv_model **out) {
     rwkv_model_params mp;
     *out = NULL;
-    if (cli_model_params(&mp)) return -1;
-    mp.n_threads = n_threads;
+    if (cli_model_params(o, &mp)) return -1;
     return cli_load_model_params(path, &mp, out);
 }
 
@@ -605,12 +687,66 @@ void cli_buf_free(cli_buf *b) {
     b->len = b->cap = 0;
 }
 
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 character at s[0..n), or 0 if there is none. */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) len = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) len = 3, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) len = 4, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+json_t *cli_json_text(const char *s, size_t n) {
+    if (!s) s = "", n = 0;
+    json_t *j = json_stringn(s, n); /* NULL for invalid UTF-8 */
+    if (j) return j;
+    cli_buf b = {NULL, 0, 0};
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_char(u + i, n - i);
+        if (k ? cli_buf_add(&b, s + i, k) : cli_buf_add(&b, "\xEF\xBF\xBD", 3)) {
+            cli_buf_free(&b);
+            return NULL;
+        }
+        i += k ? k : 1;
+    }
+    j = json_stringn(b.data ? b.data : "", b.len);
+    cli_buf_free(&b);
+    return j;
+}
+
+json_t *cli_json_str(const char *s) { return cli_json_text(s, s ? strlen(s) : 0); }
+
+json_t *cli_json_number(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+int cli_print_json(json_t *o) {
+    char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    if (!txt) {
+        cli_error("out of memory writing JSON");
+        return -1;
+    }
+    size_t n = strlen(txt);
+    txt[n] = '\n'; /* json_dumps's NUL becomes the line's end */
+    int r = cli_write_stdout(txt, n + 1);
+    free(txt);
+    return r;
+}
+
 /* ---- sampling options and seed ------------------------------------------------------------- */
 
 int cli_parse_sampling(int id, const char *v, rwkv_sampler_params *sp, int *have_seed) {
     int bad = 0;
     switch (id) {
-    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 1000, &sp->temperature); break;
+    case CLI_OPT_TEMP: bad = cli_parse_float("--temperature", v, 0, 100, &sp->temperature); break;
     case CLI_OPT_TOP_P:
         bad = cli_parse_float("--top-p", v, 0, 1, &sp->top_p);
         if (!bad && sp->top_p <= 0) {

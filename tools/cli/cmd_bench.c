@@ -13,23 +13,26 @@
 #include <unistd.h>
 
 static const char bench_usage[] =
-    "usage: rwkv bench [-m] MODEL [--threads N] [--prompt 512] [--gen 128] [--reps 5] [--json]\n"
-    "                  [--long N] [--seed S] [--bw-mb 1024] [--prefill-bf16] [--chunk N]\n"
-    "Loads the model, warms up, then per repetition: prefill of a --prompt-token random prompt\n"
-    "from a fresh state (logits of the last token), then --gen decode steps (one token each,\n"
-    "greedy). Reports medians [min, max] over the repetitions of decode tok/s and ms/token and\n"
+    "usage: rwkv bench [-m] MODEL [--threads N] [--device DEV] [--prompt-tokens 512] [--gen 128]\n"
+    "                  [--reps 5] [--json] [--long N] [--seed S] [--bw-mb MIB] [--prefill-bf16]\n"
+    "                  [--chunk N]\n"
+    "MODEL: a model file (.pth, rwkv.cpp .bin or .gguf). Loads the model, warms up, then per\n"
+    "repetition: prefill of a random prompt of --prompt-tokens tokens (--prompt N: the same,\n"
+    "deprecated) from a fresh state (logits of the last token), then --gen decode steps (one token\n"
+    "each, greedy). Reports medians [min, max] over the repetitions of decode tok/s and ms/token and\n"
     "prefill tok/s; prefill GFLOP/s = 2 x (params - 2 x n_vocab x n_embd) x tok/s (every\n"
     "weight but the embedding and the head is one multiply-add per token); peak RSS; the weight\n"
-    "bytes read per decoded token and the bandwidth that implies; the machine's memory read\n"
-    "bandwidth (a multi-threaded sum over --bw-mb MiB with --threads threads, best of 8 runs, in\n"
-    "a child process so that the model's peak RSS is not affected).\n"
+    "bytes read per decoded token and the bandwidth that implies, beside the machine's memory\n"
+    "read bandwidth: a streaming read (the widest vector loads the CPU has, 8 accumulators, pages\n"
+    "touched first) of --bw-mb MiB (default 1024, or 8 x the last-level cache if larger) with\n"
+    "--threads threads, best of 8 passes, in a child process so that the model's peak RSS is not\n"
+    "affected.\n"
     "--long N also prefills N tokens (in chunks, no logits) and compares peak RSS and decode\n"
     "ms/token after it with those after a 100-token prompt.\n"
-    "--threads 0 (default) = the library's default (physical cores). --json prints one object.\n"
-    "--prefill-bf16: prefill in bfloat16 arithmetic (rwkv_model_params.prefill_bf16; also\n"
-    "RWKV_PREFILL_BF16=1); the default is exact fp32.\n"
+    "--json prints one object. The default prefill arithmetic is exact fp32.\n"
     "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"
-    "library's).\n";
+    "library's).\n"
+    CLI_MODEL_HELP;
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
@@ -138,38 +141,70 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss * 1024.0 / 1e6; /* ru_maxrss is in KiB on Linux */
 }
 
-/* ---- memory read bandwidth ----------------------------------------------------------------- */
-
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
+/* ---- memory read bandwidth -----------------------------------------------------------------
+ * A streaming read: every thread sums its slice of a buffer much larger than the last-level
+ * cache with the widest loads the CPU has (AVX-512, AVX2, else the target's 16-byte vectors) into
+ * 8 independent accumulators, so that neither the adds' latency nor the loop limits the rate. The
+ * pages are written once before timing; the result is the best of several passes. */
 
 typedef struct bw_task {
-    uint64_t *p;
-    size_t n;       /* uint64 elements, a multiple of 8 */
+    const uint64_t *p;
+    size_t n;       /* uint64 elements, a multiple of BW_STEP */
     int fill;       /* 1: write the slice (first touch), 0: sum it */
     uint64_t sum;
 } bw_task;
 
-/* Sums (or fills) one thread's slice with 16-byte vector loads and four accumulators. */
+enum { BW_STEP = 64 };  /* uint64 elements per loop iteration: 8 accumulators x 64 bytes */
+
+/* Sums n uint64 (a multiple of BW_STEP) into 8 accumulators of W bytes, one load each per
+ * iteration; one function per vector width, each compiled for its instruction set. */
+#define BW_ACC(a, k) (memcpy(&x, p + i + (k) * L, sizeof x), (a) += x)
+#define BW_SUM(name, W, attr)                                                                      \
+    attr static uint64_t name(const uint64_t *p, size_t n) {                                      \
+        typedef uint64_t v __attribute__((vector_size(W)));                                       \
+        enum { L = W / 8 }; /* lanes */                                                          \
+        v a0 = {0}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, x;             \
+        for (size_t i = 0; i < n; i += 8 * L) {                                                   \
+            BW_ACC(a0, 0);                                                                        \
+            BW_ACC(a1, 1);                                                                        \
+            BW_ACC(a2, 2);                                                                        \
+            BW_ACC(a3, 3);                                                                        \
+            BW_ACC(a4, 4);                                                                        \
+            BW_ACC(a5, 5);                                                                        \
+            BW_ACC(a6, 6);                                                                        \
+            BW_ACC(a7, 7);                                                                        \
+        }                                                                                         \
+        v t = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;                                              \
+        uint64_t s = 0;                                                                           \
+        for (int l = 0; l < L; l++) s += t[l];                                                    \
+        return s;                                                                                 \
+    }
+BW_SUM(bw_sum16, 16, )
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+BW_SUM(bw_sum32, 32, __attribute__((target("avx2"))))
+BW_SUM(bw_sum64, 64, __attribute__((target("avx512f"))))
+#endif
+
+/* The widest summing loop this CPU runs, and its name. */
+static uint64_t (*bw_sum_best(const char **name))(const uint64_t *, size_t) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return *name = "avx512", bw_sum64;
+    if (__builtin_cpu_supports("avx2")) return *name = "avx2", bw_sum32;
+#endif
+    return *name = "128-bit", bw_sum16;
+}
+
+static uint64_t (*g_bw_sum)(const uint64_t *, size_t) = bw_sum16;
+
 static void *bw_thread(void *arg) {
     bw_task *t = arg;
     if (t->fill) {
-        for (size_t i = 0; i < t->n; i++) t->p[i] = i;
-        return NULL;
+        uint64_t *w = (uint64_t *)t->p;
+        for (size_t i = 0; i < t->n; i++) w[i] = i;
+    } else {
+        t->sum = g_bw_sum(t->p, t->n);
     }
-    v2u64 a = {0, 0}, b = a, c = a, d = a;
-    for (size_t i = 0; i < t->n; i += 8) {
-        v2u64 x, y, z, w;
-        memcpy(&x, t->p + i, 16);
-        memcpy(&y, t->p + i + 2, 16);
-        memcpy(&z, t->p + i + 4, 16);
-        memcpy(&w, t->p + i + 6, 16);
-        a += x;
-        b += y;
-        c += z;
-        d += w;
-    }
-    a += b + c + d;
-    t->sum = a[0] + a[1];
     return NULL;
 }
 
@@ -178,11 +213,11 @@ static void *bw_thread(void *arg) {
 static double bw_pass(uint64_t *p, size_t n, int n_threads, int fill, uint64_t *sum) {
     bw_task tasks[256];
     pthread_t tid[256];
-    size_t per = (n / (size_t)n_threads) & ~(size_t)7;
+    size_t per = (n / (size_t)n_threads) / BW_STEP * BW_STEP;
     double t0 = cli_now();
     int started = 0;
     for (int i = 0; i < n_threads; i++) {
-        tasks[i] = (bw_task){p + (size_t)i * per, i == n_threads - 1 ? ((n - (size_t)i * per) & ~(size_t)7) : per, fill, 0};
+        tasks[i] = (bw_task){p + (size_t)i * per, per, fill, 0};
         if (i > 0 && pthread_create(&tid[i], NULL, bw_thread, &tasks[i]) != 0) break;
         started = i + 1;
     }
@@ -194,18 +229,27 @@ static double bw_pass(uint64_t *p, size_t n, int n_threads, int fill, uint64_t *
     return dt;
 }
 
-/* Best read bandwidth (GB/s, 10^9 bytes) over `runs` sums of a mib-MiB array; -1 on failure. */
+/* The default probe size in MiB: 1 GiB, or 8 times the last-level cache if that is larger. */
+static int bw_default_mib(void) {
+    long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (llc <= 0) llc = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    long mib = llc > 0 ? 8 * (llc >> 20) : 0;
+    return mib > 1024 ? (int)(mib < (1 << 20) ? mib : 1 << 20) : 1024;
+}
+
+/* Best read bandwidth (GB/s, 10^9 bytes) over `runs` passes over a mib-MiB array; -1 on failure. */
 static double bw_measure_here(size_t mib, int n_threads, int runs) {
     size_t bytes = mib << 20, n = bytes / 8;
     uint64_t *p = aligned_alloc(64, bytes);
     if (!p) return -1;
     uint64_t sum = 0;
     double best = -1;
+    size_t read = (n / (size_t)n_threads) / BW_STEP * BW_STEP * (size_t)n_threads * 8;
     if (bw_pass(p, n, n_threads, 1, &sum) >= 0) {
         for (int r = 0; r < runs; r++) {
             double dt = bw_pass(p, n, n_threads, 0, &sum);
             if (dt <= 0) break;
-            double gbs = (double)((n / 8) * 8 * 8) / dt / 1e9;
+            double gbs = (double)read / dt / 1e9;
             if (gbs > best) best = gbs;
         }
     }
@@ -299,25 +343,20 @@ static double decode_steps(bench_ctx *b, int gen) {
     return total;
 }
 
-/* Prints s as a JSON string literal. */
-static void json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') printf("\\%c", *c);
-        else if (*c < 0x20) printf("\\u%04x", *c);
-        else putchar(*c);
-    }
-    putchar('"');
-}
-
-/* Prints ,"key":med,"key_min":min,"key_max":max. */
-static void json_stats(const char *key, stats s) {
-    printf(",\"%s\":%.6g,\"%s_min\":%.6g,\"%s_max\":%.6g", key, s.med, key, s.min, key, s.max);
+/* Sets key, key_min and key_max of o to s. */
+static void json_stats(json_t *o, const char *key, stats s) {
+    char k[64];
+    json_object_set_new(o, key, cli_json_number(s.med));
+    snprintf(k, sizeof k, "%s_min", key);
+    json_object_set_new(o, k, cli_json_number(s.min));
+    snprintf(k, sizeof k, "%s_max", key);
+    json_object_set_new(o, k, cli_json_number(s.max));
 }
 
 typedef struct bench_opts {
     const char *model_path;
-    int threads, prompt, gen, reps, json, bw_mib, prefill_bf16, chunk;
+    cli_model_opts mo;
+    int prompt, gen, reps, json, bw_mib, chunk;
     long long long_n;
     uint64_t seed;
 } bench_opts;
@@ -365,15 +404,17 @@ static int run_long(bench_ctx *b, const bench_opts *o, int32_t *buf, size_t buf_
 
 /* Parses the command line into *o; returns -1 to continue, else the exit status. */
 static int parse_bench_args(int argc, char **argv, bench_opts *o) {
-    enum { OPT_MODEL = 1, OPT_THREADS, OPT_PROMPT, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG, OPT_SEED, OPT_BW, OPT_BF16, OPT_CHUNK };
+    enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_OLD, OPT_GEN, OPT_REPS, OPT_JSON, OPT_LONG,
+           OPT_SEED, OPT_BW, OPT_CHUNK };
     static const cli_option opts[] = {
-        {OPT_MODEL, "model", 'm', 1}, {OPT_THREADS, "threads", 't', 1}, {OPT_PROMPT, "prompt", 'p', 1},
+        {OPT_MODEL, "model", 'm', 1}, CLI_MODEL_OPTIONS, {OPT_PROMPT, "prompt-tokens", 0, 1},
+        {OPT_PROMPT_OLD, "prompt", 'p', 1},
         {OPT_GEN, "gen", 'n', 1},     {OPT_REPS, "reps", 'r', 1},       {OPT_JSON, "json", 0, 0},
         {OPT_LONG, "long", 0, 1},     {OPT_SEED, "seed", 0, 1},         {OPT_BW, "bw-mb", 0, 1},
-        {OPT_BF16, "prefill-bf16", 0, 0}, {OPT_CHUNK, "chunk", 0, 1},
+        {OPT_CHUNK, "chunk", 0, 1},
         {0, NULL, 0, 0},
     };
-    *o = (bench_opts){.threads = 0, .prompt = 512, .gen = 128, .reps = 5, .bw_mib = 1024, .seed = 1};
+    *o = (bench_opts){.prompt = 512, .gen = 128, .reps = 5, .bw_mib = bw_default_mib(), .seed = 1};
     cli_parser p;
     cli_parser_init(&p, "bench", argc, argv);
     const char *v;
@@ -386,12 +427,18 @@ static int parse_bench_args(int argc, char **argv, bench_opts *o) {
             if (o->model_path) return cli_usage_error("bench", "only one model may be given");
             o->model_path = v;
             break;
-        case OPT_THREADS: if (cli_parse_int("--threads", v, 0, 256, &o->threads)) return CLI_EXIT_USAGE; break;
-        case OPT_PROMPT: if (cli_parse_int("--prompt", v, 1, 1 << 20, &o->prompt)) return CLI_EXIT_USAGE; break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16:
+            if (cli_parse_model_option(id, v, &o->mo)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_PROMPT_OLD:
+            fprintf(stderr, "rwkv: note: bench --prompt N is deprecated: it is --prompt-tokens N\n");
+            /* fall through */
+        case OPT_PROMPT:
+            if (cli_parse_int("--prompt-tokens", v, 1, 1 << 20, &o->prompt)) return CLI_EXIT_USAGE;
+            break;
         case OPT_GEN: if (cli_parse_int("--gen", v, 1, 1 << 20, &o->gen)) return CLI_EXIT_USAGE; break;
         case OPT_REPS: if (cli_parse_int("--reps", v, 1, 1000, &o->reps)) return CLI_EXIT_USAGE; break;
         case OPT_JSON: o->json = 1; break;
-        case OPT_BF16: o->prefill_bf16 = 1; break;
         case OPT_CHUNK: if (cli_parse_int("--chunk", v, 1, 4096, &o->chunk)) return CLI_EXIT_USAGE; break;
         case OPT_LONG: if (cli_parse_i64("--long", v, 1, 1000000000LL, &o->long_n)) return CLI_EXIT_USAGE; break;
         case OPT_SEED: if (cli_parse_u64("--seed", v, &o->seed)) return CLI_EXIT_USAGE; break;
@@ -409,20 +456,20 @@ int cmd_bench(int argc, char **argv) {
     bench_ctx b = {0};
     b.finite = true;
     if (access(o.model_path, R_OK) != 0) { /* report a missing model before measuring anything */
-        if (cli_load_model(o.model_path, o.threads, &b.model) == 0) rwkv_model_free(b.model);
+        if (cli_load_model(o.model_path, &o.mo, &b.model) == 0) rwkv_model_free(b.model);
         return CLI_EXIT_RUNTIME;
     }
-    int bw_threads = o.threads > 0 ? o.threads : physical_cores();
+    int bw_threads = o.mo.n_threads > 0 ? o.mo.n_threads : physical_cores();
     if (bw_threads > 256) bw_threads = 256;
+    const char *bw_isa;
+    g_bw_sum = bw_sum_best(&bw_isa);
     double mem_bw = bw_measure((size_t)o.bw_mib, bw_threads, 8); /* before any thread exists */
 
     /* The weights are made resident at load (prefault), so peak RSS measures the engine's
      * memory and does not grow with the embedding rows a prompt happens to touch. */
     rwkv_model_params mp;
-    if (cli_model_params(&mp)) return CLI_EXIT_USAGE;
-    mp.n_threads = o.threads;
+    if (cli_model_params(&o.mo, &mp)) return CLI_EXIT_USAGE;
     mp.prefault = 1;
-    if (o.prefill_bf16) mp.prefill_bf16 = 1;
     mp.seq_chunk = o.chunk;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
@@ -476,33 +523,35 @@ int cmd_bench(int argc, char **argv) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     const char *arith = info.prefill_products ? info.prefill_products : "fp32";
     if (o.json) {
-        fputs("{\"model\":", stdout);
-        json_string(o.model_path);
-        printf(",\"generation\":");
-        json_string(info.generation);
-        printf(",\"n_layer\":%d,\"n_embd\":%d,\"n_vocab\":%d,\"weight_dtype\":", info.n_layer, info.n_embd, info.n_vocab);
-        json_string(info.weight_dtype);
-        printf(",\"params\":%" PRIu64 ",\"file_bytes\":%" PRIu64 ",\"cpu\":", info.params, info.file_bytes);
-        json_string(cpu);
-        printf(",\"cpu_features\":");
-        json_string(feat);
-        printf(",\"logical_cpus\":%ld,\"threads\":%d,\"prompt\":%d,\"gen\":%d,\"reps\":%d", online, bw_threads,
-               o.prompt, o.gen, o.reps);
-        json_stats("decode_tok_s", sd);
-        json_stats("decode_ms_per_token", sms);
-        json_stats("prefill_tok_s", sp);
-        json_stats("prefill_gflops", sg);
-        printf(",\"prefill_arithmetic\":\"%s\",\"seq_chunk\":%d,\"quant_products\":", arith, info.seq_chunk);
-        json_string(info.quant_products ? info.quant_products : "none");
-        printf(",\"flops_per_token\":%.6g,\"bytes_per_token\":%" PRIu64, flops_per_token, info.decode_bytes);
-        json_stats("decode_gbs", sbw);
-        printf(",\"mem_bw_gbs\":%.6g,\"mem_bw_mib\":%d,\"bw_fraction\":%.4f,\"peak_rss_mb\":%.2f", mem_bw,
-               o.bw_mib, mem_bw > 0 ? sbw.med / mem_bw : 0.0, rss);
+        json_t *j = json_pack("{s:o, s:o, s:i, s:i, s:i, s:o, s:I, s:I, s:o, s:o, s:I, s:i, s:i, s:i, s:i}", "model",
+                              cli_json_str(o.model_path), "generation", cli_json_str(info.generation), "n_layer",
+                              info.n_layer, "n_embd", info.n_embd, "n_vocab", info.n_vocab, "weight_dtype",
+                              cli_json_str(info.weight_dtype), "params", (json_int_t)info.params, "file_bytes",
+                              (json_int_t)info.file_bytes, "cpu", cli_json_str(cpu), "cpu_features",
+                              cli_json_str(feat), "logical_cpus", (json_int_t)online, "threads", bw_threads,
+                              "prompt", o.prompt, "gen", o.gen, "reps", o.reps);
+        json_stats(j, "decode_tok_s", sd);
+        json_stats(j, "decode_ms_per_token", sms);
+        json_stats(j, "prefill_tok_s", sp);
+        json_stats(j, "prefill_gflops", sg);
+        json_object_update_new(j, json_pack("{s:o, s:i, s:o, s:o, s:I}", "prefill_arithmetic", cli_json_str(arith),
+                                        "seq_chunk", info.seq_chunk, "quant_products",
+                                        cli_json_str(info.quant_products ? info.quant_products : "none"),
+                                        "flops_per_token", cli_json_number(flops_per_token), "bytes_per_token",
+                                        (json_int_t)info.decode_bytes));
+        json_stats(j, "decode_gbs", sbw);
+        json_object_update_new(j, json_pack("{s:o, s:i, s:o, s:o, s:o}", "mem_bw_gbs", cli_json_number(mem_bw),
+                                        "mem_bw_mib", o.bw_mib, "mem_bw_loads", cli_json_str(bw_isa), "bw_fraction",
+                                        cli_json_number(mem_bw > 0 ? sbw.med / mem_bw : 0.0), "peak_rss_mb",
+                                        cli_json_number(rss)));
         if (o.long_n > 0)
-            printf(",\"long_tokens\":%lld,\"long_prefill_tok_s\":%.6g,\"rss_short_mb\":%.2f,\"rss_long_mb\":%.2f,"
-                   "\"decode_ms_short\":%.6g,\"decode_ms_long\":%.6g",
-                   o.long_n, lr.prefill_tok_s, lr.rss_short, lr.rss_long, lr.ms_short, lr.ms_long);
-        printf(",\"logits_finite\":%s}\n", b.finite ? "true" : "false");
+            json_object_update_new(j, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "long_tokens", (json_int_t)o.long_n,
+                                            "long_prefill_tok_s", cli_json_number(lr.prefill_tok_s), "rss_short_mb",
+                                            cli_json_number(lr.rss_short), "rss_long_mb", cli_json_number(lr.rss_long),
+                                            "decode_ms_short", cli_json_number(lr.ms_short), "decode_ms_long",
+                                            cli_json_number(lr.ms_long)));
+        json_object_set_new(j, "logits_finite", json_boolean(b.finite));
+        if (cli_print_json(j)) goto done;
     } else {
         printf("model    %s: RWKV-%s L%d C%d vocab %d, %s, %.1f M params, file %.1f MB\n", o.model_path,
                info.generation, info.n_layer, info.n_embd, info.n_vocab, info.weight_dtype, info.params / 1e6,
@@ -512,12 +561,12 @@ int cmd_bench(int argc, char **argv) {
             printf("quant    products with the quantized weights: %s\n",
                    !strcmp(info.quant_products, "int8") ? "int8 activations, integer dot products"
                                                         : info.quant_products);
-        printf("memory   read bandwidth %.1f GB/s (sum over %d MiB, %d threads, best of 8)\n", mem_bw, o.bw_mib,
-               bw_threads);
+        printf("memory   read bandwidth %.1f GB/s (%s loads over %d MiB, %d threads, best of 8)\n", mem_bw,
+               bw_isa, o.bw_mib, bw_threads);
         printf("decode   %.2f tok/s = %.2f ms/token  [min %.2f, max %.2f tok/s]  (%d reps x %d tokens)\n", sd.med,
                sms.med, sd.min, sd.max, o.reps, o.gen);
-        printf("         %.1f MB of weights per token -> %.1f GB/s [%.1f, %.1f] = %.1f%% of the measured bandwidth\n",
-               bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
+        printf("         %.1f MB of weights per token -> %.1f GB/s [%.1f, %.1f] beside %.1f GB/s measured = %.1f%%\n",
+               bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
         printf("prefill  %.1f tok/s [min %.1f, max %.1f] for %d tokens -> %.1f GFLOP/s [%.1f, %.1f]\n", sp.med, sp.min,
                sp.max, o.prompt, sg.med, sg.min, sg.max);
         printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products,\n"

@@ -6,16 +6,20 @@
  * /save). A reply ends at token 0, when its decoded text contains "\n\n", at the token limit, or
  * on Ctrl-C. When it did not end by "\n\n" the program feeds "\n\n" itself right away, so between
  * turns the state always ends with the separator and a saved state is at a turn boundary.
+ * The reply's text goes through an rwkv_stream: "\n\n" is its stop string, and the G1 split
+ * gives the reasoning and the answer, each trimmed.
  *
  * Terminal mode (stdin is a terminal): libedit line editing and history, thinking shown dimmed.
  * Pipe mode (stdin not a terminal, or --plain): one message per input line, each reply printed
- * followed by "\n", no prompts, no escape codes. See docs/CHAT.md. */
+ * followed by "\n", no prompts, no escape codes; command answers on stderr. --jsonl: one JSON
+ * object per line in and out. See docs/CHAT.md. */
 #include "cli.h"
 #include "cli_grammar.h"
 #include "g1.h"
 
 #include <editline/readline.h>
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,15 +32,17 @@ static const char chat_usage[] =
     "usage: rwkv chat -m MODEL [options]\n"
     "Chats with a model, keeping one running state (G1/World chat template). On a terminal: line\n"
     "editing and history, Ctrl-C stops a reply, Ctrl-D quits. Otherwise (or with --plain): one\n"
-    "message per input line, one reply per output line(s). Type /help in the chat for commands.\n"
-    "  -m, --model FILE            model file (.pth)\n"
+    "message per input line, one reply per output line (a reply may hold single newlines; -v\n"
+    "tells its length), command answers on stderr. --jsonl: one JSON object per line in and out\n"
+    "(docs/CHAT.md). Type /help in the chat for commands.\n"
+    "  -m, --model FILE            model file (.pth, rwkv.cpp .bin or .gguf)\n"
     "      --system TEXT           system prompt, fed once at the start\n"
     "      --think                 let the model reason first (\"Assistant: <think\")\n"
     "      --no-think              answer without reasoning (\"Assistant: <think>\\n</think\")\n"
     "                              (default: neither, plain \"Assistant:\")\n"
     "      --state FILE            start from a state file (rwkv_state_save, /save) or an\n"
     "                              official state-tuning .pth\n"
-    "  -n, --max-tokens N          at most N tokens per reply (default 2048)\n"
+    "  -n, --max-tokens N          at most N tokens per reply (default 2048; also --n-tokens)\n"
     "      --temperature T         default 1.0 (0 = greedy)\n"
     "      --top-p P               default 0.3\n"
     "      --top-k K               default 0 (off)\n"
@@ -44,11 +50,13 @@ static const char chat_usage[] =
     "      --frequency-penalty X   default 0.5\n"
     "      --penalty-decay X       default 0.996\n"
     "      --seed S                random seed (default: from the clock)\n"
-    "      --vocab FILE            World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
-    "  -t, --threads N             worker threads (0 = physical cores)\n"
+    "      --vocab FILE            World vocabulary (default: the GGUF's own, $RWKV_VOCAB, or\n"
+    "                              rwkv_vocab_v20230424.txt next to the model)\n"
     CLI_GRAMMAR_USAGE
     "                              (each reply; not with --think/--no-think)\n"
+    CLI_MODEL_HELP
     "      --plain                 pipe mode even on a terminal\n"
+    "      --jsonl                 pipe mode with one JSON object per line in and out\n"
     "  -v, --verbose               one line per turn on stderr: tokens fed, reply tokens, speed\n";
 
 /* Token 0 (end of text) is forbidden for the first tokens of a reply, as chat front-ends do. */
@@ -58,6 +66,8 @@ enum { CHAT_NO_EOS_TOKENS = 4, CHAT_DEFAULT_MAX_TOKENS = 2048, CHAT_HISTORY_LINE
 typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT, END_GRAMMAR } reply_end;
 
 static const char *const end_names[] = {"\\n\\n", "token 0", "length", "interrupted", "grammar"};
+/* finish_reason of --jsonl */
+static const char *const end_reasons[] = {"stop", "end_of_text", "length", "interrupted", "grammar"};
 
 /* Set by SIGINT; checked between tokens and after reading input. */
 static volatile sig_atomic_t g_interrupted;
@@ -79,13 +89,16 @@ typedef struct chat {
     int max_tokens;
     g1_think think;
     const char *system;   /* NULL = none */
+    const char *model_path;
     int plain;            /* pipe mode */
+    int jsonl;            /* --jsonl (pipe mode too) */
     int color;            /* escape codes allowed */
     int verbose;
     float *logits;        /* [n_vocab] after the last token fed (valid when have_logits) */
     int have_logits;
-    cli_buf conv;        /* the text fed so far (what the state has consumed) */
-    cli_buf reply;       /* the current reply's raw text */
+    cli_buf conv;         /* the text fed so far (what the state has consumed) */
+    cli_buf said;         /* --jsonl: a command's answer lines */
+    cli_buf content, reasoning; /* --jsonl: the current reply's parts */
     int turns;
     /* statistics of the last turn */
     size_t last_prompt_tokens, last_reply_tokens, last_sep_tokens, last_shown_bytes;
@@ -114,15 +127,23 @@ static const char *think_name(g1_think m) {
 static int out(const char *s, size_t n) { return cli_write_stdout(s, n); }
 static int outs(const char *s) { return cli_write_stdout(s, strlen(s)); }
 
-/* Prints an informational line (command results) to stdout. */
-static void info_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void info_line(const char *fmt, ...) {
+/* Prints an informational line (a command's answer): on stdout in terminal mode, on stderr
+ * ("rwkv: " first) in pipe mode so that stdout holds only replies, into c->said with --jsonl. */
+static void info_line(chat *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info_line(chat *c, const char *fmt, ...) {
+    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stdout, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (c->jsonl) {
+        if ((c->said.len && cli_buf_add(&c->said, "\n", 1)) || cli_buf_add(&c->said, msg, strlen(msg)))
+            cli_error("out of memory");
+        return;
+    }
+    FILE *f = c->plain ? stderr : stdout;
+    fprintf(f, "%s%s\n", c->plain ? "rwkv: " : "", msg);
+    fflush(f);
 }
 
 /* Resident memory of this process in kB from /proc/self/status, or -1. */
@@ -195,80 +216,75 @@ static int feed_system(chat *c) {
 
 /* ---- replies ------------------------------------------------------------------------------- */
 
-/* Where the display of the current reply stands. */
+/* Where the display of the current reply stands. Reasoning is shown as "<think>REASONING</think>"
+ * (dimmed on a terminal), then a newline and the answer. */
 typedef struct reply_view {
-    size_t start;   /* first displayed byte of c->reply (SIZE_MAX: not decided yet) */
-    size_t shown;   /* bytes of c->reply up to which output was written */
-    int dim;        /* a dim escape is open (thinking shown in the terminal) */
+    int think;      /* 0: no reasoning shown yet, 1: "<think>" shown, 2: "</think>" shown */
+    int answered;   /* answer bytes were shown */
     size_t written; /* text bytes written for this reply (escape codes not counted) */
 } reply_view;
 
-/* Writes reply bytes [from, to), closing the dim section after "</think>". */
-static int show_range(chat *c, reply_view *v, size_t from, size_t to) {
-    if (from >= to) return 0;
-    if (v->dim) {
-        const char *end = memmem(c->reply.data, to, "</think>", 8);
-        if (end) {
-            size_t cut = (size_t)(end - c->reply.data) + 8;
-            if (cut > from) {
-                if (out(c->reply.data + from, cut - from)) return -1;
-                v->written += cut - from;
-                from = cut;
-            }
-            if (outs("\033[0m")) return -1;
-            v->dim = 0;
-        }
-    }
-    v->written += to - from;
-    return out(c->reply.data + from, to - from);
+/* Writes n bytes of reply text (counted in v->written). */
+static int show(reply_view *v, const char *s, size_t n) {
+    v->written += n;
+    return out(s, n);
 }
 
-/* Writes what can be shown of the reply so far. final: the reply is over and limit is where its
- * text ends (before the "\n\n"; trailing newlines are not shown); otherwise a trailing "\n" (maybe
- * half of "\n\n") and an incomplete UTF-8 character are held back. So a shown reply never
- * contains "\n\n" and never ends with "\n". */
-static int show_reply(chat *c, reply_view *v, size_t limit, int final) {
-    const char *r = c->reply.data;
-    if (v->start == SIZE_MAX) {
-        size_t i = 0;
-        if (c->think == G1_THINK_PLAIN) {
-            if (limit == 0 && !final) return 0;
-            i = limit > 0 && r[0] == ' ' ? 1 : 0;
-        } else if (c->think == G1_THINK_OFF) {
-            /* The model closes the empty think block with ">"; then the answer. */
-            if (limit > 0 && r[0] == '>') i = 1;
-            while (i < limit && (r[i] == ' ' || r[i] == '\n')) i++;
-            if (i == limit && !final) return 0;
+static int open_think(chat *c, reply_view *v) {
+    if (v->think) return 0;
+    v->think = 1;
+    if (c->color && outs("\033[2m")) return -1;
+    return show(v, "<think>", 7);
+}
+
+static int close_think(chat *c, reply_view *v) {
+    if (v->think != 1) return 0;
+    v->think = 2;
+    if (show(v, "</think>", 8)) return -1;
+    return c->color ? outs("\033[0m") : 0;
+}
+
+/* Shows (or, with --jsonl, collects) what the stream released. */
+static int show_released(chat *c, reply_view *v, rwkv_stream *s) {
+    size_t nr, nc;
+    const char *r = rwkv_stream_take(s, RWKV_STREAM_REASONING, &nr);
+    const char *a = rwkv_stream_take(s, RWKV_STREAM_CONTENT, &nc);
+    if (c->jsonl) {
+        if (cli_buf_add(&c->reasoning, r, nr) || cli_buf_add(&c->content, a, nc)) {
+            cli_error("out of memory");
+            return -1;
         }
-        v->start = v->shown = i;
+        return 0;
     }
-    if (final)
-        while (limit > v->shown && r[limit - 1] == '\n') limit--;
-    if (limit <= v->shown) return 0;
-    size_t n = limit - v->shown;
-    if (!final) {
-        if (r[limit - 1] == '\n') n--;
-        n = rwkv_utf8_complete_prefix(r + v->shown, n);
+    if (nr && (open_think(c, v) || show(v, r, nr))) return -1;
+    if (nc) {
+        if (v->think && !v->answered && (close_think(c, v) || show(v, "\n", 1))) return -1;
+        v->answered = 1;
+        if (show(v, a, nc)) return -1;
     }
-    if (show_range(c, v, v->shown, v->shown + n)) return -1;
-    v->shown += n;
     return 0;
 }
 
 /* Samples and streams one reply (the prompt has been fed). Returns 0 or -1 (error printed). */
 static int generate_reply(chat *c) {
-    cli_buf_clear(&c->reply);
+    static const rwkv_think_mode modes[] = {RWKV_THINK_AUTO, RWKV_THINK_OPEN, RWKV_THINK_CLOSED};
+    static const char *const stop[] = {"\n\n"};
+    rwkv_stream_params sp = {stop, NULL, 1, modes[c->think]};
+    rwkv_stream *stream = NULL;
+    rwkv_status st = rwkv_stream_new(&sp, &stream);
+    if (st != RWKV_OK) {
+        cli_lib_error(st, "cannot set up the output");
+        return -1;
+    }
     rwkv_sampler_reset(c->sampler);
     cli_grammar_reset(&c->grammar);
-    reply_view v = {SIZE_MAX, 0, 0, 0};
-    if (c->think == G1_THINK_ON) {
-        if (c->color && outs("\033[2m")) return -1;
-        v.dim = c->color;
-        if (outs("<think")) return -1;
-        v.written = 6;
-    }
+    cli_buf_clear(&c->content);
+    cli_buf_clear(&c->reasoning);
+    reply_view v = {0, 0, 0};
+    int rc = -1;
+    if (c->think == G1_THINK_ON && !c->jsonl && open_think(c, &v)) goto done;
     reply_end end = END_LENGTH;
-    size_t n = 0, stop_at = SIZE_MAX;
+    size_t n = 0;
     double t0 = cli_now();
     while ((int)n < c->max_tokens) {
         if (g_interrupted) {
@@ -277,33 +293,33 @@ static int generate_reply(chat *c) {
         }
         if (!c->have_logits) { /* cannot happen after a prompt; be safe */
             cli_error("no logits to sample from");
-            return -1;
+            goto done;
         }
         if (n < CHAT_NO_EOS_TOKENS) c->logits[0] = -INFINITY;
         int32_t t;
-        if (cli_grammar_sample(&c->grammar, c->sampler, c->logits, c->info.n_vocab, &t)) return -1;
+        if (cli_grammar_sample(&c->grammar, c->sampler, c->logits, c->info.n_vocab, &t)) goto done;
         if (t <= 0 || t >= c->info.n_vocab) {
-            end = END_EOS;
+            end = t < 0 ? END_GRAMMAR : END_EOS;
             break;
         }
         size_t tl = 0;
         const char *tb = rwkv_tokenizer_token(c->tok, t, &tl);
-        size_t old = c->reply.len;
-        if (tl && (cli_buf_add(&c->reply, tb, tl) || cli_buf_add(&c->conv, tb, tl))) {
+        if (tl && cli_buf_add(&c->conv, tb, tl)) {
             cli_error("out of memory");
-            return -1;
+            goto done;
         }
         /* The token is fed even when it ends the reply: the state must hold all of the text. */
-        rwkv_status st = rwkv_eval(c->model, c->state, &t, 1, c->logits, 0);
-        if (st != RWKV_OK) {
+        if ((st = rwkv_eval(c->model, c->state, &t, 1, c->logits, 0)) != RWKV_OK) {
             cli_lib_error(st, "evaluation failed");
-            return -1;
+            goto done;
         }
         n++;
-        const char *hit = memmem(c->reply.data + (old ? old - 1 : 0),
-                                 c->reply.len - (old ? old - 1 : 0), "\n\n", 2);
-        if (hit) {
-            stop_at = (size_t)(hit - c->reply.data);
+        if ((st = rwkv_stream_feed(stream, tb, tl)) != RWKV_OK) {
+            cli_lib_error(st, "output");
+            goto done;
+        }
+        if (show_released(c, &v, stream)) goto done;
+        if (rwkv_stream_stop_index(stream) >= 0) {
             end = END_STOP;
             break;
         }
@@ -311,27 +327,47 @@ static int generate_reply(chat *c) {
             end = END_GRAMMAR;
             break;
         }
-        if (show_reply(c, &v, c->reply.len, 0)) return -1;
     }
     double secs = cli_now() - t0;
-    if (show_reply(c, &v, stop_at == SIZE_MAX ? c->reply.len : stop_at, 1)) return -1;
-    if (v.dim && outs("\033[0m")) return -1;
-    if (end == END_INTERRUPT && !c->plain) fputs(" [stopped]", stdout);
-    if (outs(c->plain ? "\n" : "\n\n")) return -1;
+    if ((st = rwkv_stream_finish(stream)) != RWKV_OK) {
+        cli_lib_error(st, "output");
+        goto done;
+    }
+    if (show_released(c, &v, stream)) goto done;
+    if (!c->jsonl) {
+        if (close_think(c, &v)) goto done;
+        if (end == END_INTERRUPT && !c->plain && outs(" [stopped]")) goto done;
+        if (outs(c->plain ? "\n" : "\n\n")) goto done;
+    }
     size_t sep = 0;
-    if (end != END_STOP && feed_text(c, "\n\n", 2, &sep)) return -1;
-    c->last_shown_bytes = v.written;
+    if (end != END_STOP && feed_text(c, "\n\n", 2, &sep)) goto done;
+    c->last_shown_bytes = c->jsonl ? c->content.len : v.written;
     c->last_reply_tokens = n;
     c->last_sep_tokens = sep;
     c->last_reply_secs = secs;
     c->last_end = end;
-    return 0;
+    rc = 0;
+done:
+    rwkv_stream_free(stream);
+    return rc;
+}
+
+/* --jsonl: the object for a finished reply. */
+static int print_reply_json(const chat *c) {
+    return cli_print_json(json_pack(
+        "{s:o, s:o*, s:s, s:I, s:I, s:I}", "content", cli_json_text(c->content.data, c->content.len),
+        "reasoning", c->reasoning.len ? cli_json_text(c->reasoning.data, c->reasoning.len) : NULL, "finish_reason",
+        end_reasons[c->last_end], "prompt_tokens", (json_int_t)c->last_prompt_tokens, "completion_tokens",
+        (json_int_t)c->last_reply_tokens, "state_tokens", (json_int_t)rwkv_state_n_tokens(c->state)));
 }
 
 /* One turn: feeds the user's (cleaned) message with the template, then the reply. */
 static int chat_turn(chat *c, char *msg, size_t len) {
     len = g1_clean(msg, len);
-    if (len == 0) return 0;
+    if (len == 0) { /* ignored; --jsonl answers every line */
+        if (c->jsonl) cli_error("the message is empty");
+        return 0;
+    }
     cli_buf p = {NULL, 0, 0};
     const char *suffix = g1_think_suffix(c->think);
     if (cli_buf_add(&p, "User: ", 6) || cli_buf_add(&p, msg, len) || cli_buf_add(&p, "\n\nAssistant:", 12) ||
@@ -346,7 +382,7 @@ static int chat_turn(chat *c, char *msg, size_t len) {
     if (r) return -1;
     c->turns++;
     c->last_prompt_tokens = n;
-    if (generate_reply(c)) return -1;
+    if (generate_reply(c) || (c->jsonl && print_reply_json(c))) return -1;
     g_interrupted = 0;
     if (c->verbose)
         fprintf(stderr, "rwkv: turn %d: prompt %zu tokens, reply %zu tokens (end: %s), separator "
@@ -373,7 +409,7 @@ static int load_state(chat *c, const char *path, int quiet) {
     c->have_logits = 0;
     c->turns = 0;
     if (ld.from_tuning) {
-        if (!quiet) info_line("loaded state-tuning file %s (the initial state; /reset returns to it)", path);
+        if (!quiet) info_line(c, "loaded state-tuning file %s (the initial state; /reset returns to it)", path);
         rwkv_state_loaded_free(&ld);
         return feed_system(c);
     }
@@ -388,7 +424,7 @@ static int load_state(chat *c, const char *path, int quiet) {
     }
     c->turns = count_turns(c->conv.data ? c->conv.data : "", c->conv.len);
     if (!quiet)
-        info_line("loaded %s: %d turn%s, %llu tokens", path, c->turns, c->turns == 1 ? "" : "s",
+        info_line(c, "loaded %s: %d turn%s, %llu tokens", path, c->turns, c->turns == 1 ? "" : "s",
                   (unsigned long long)ld.n_tokens);
     rwkv_state_loaded_free(&ld);
     if (rwkv_state_n_tokens(c->state) == 0) return feed_system(c);
@@ -397,8 +433,8 @@ static int load_state(chat *c, const char *path, int quiet) {
 
 /* ---- slash commands ------------------------------------------------------------------------ */
 
-static void print_help(const chat *c) {
-    info_line("commands:\n"
+static void print_help(chat *c) {
+    info_line(c, "commands:\n"
               "  /save FILE        save the state and the conversation text\n"
               "  /load FILE        load a state file or a state-tuning .pth\n"
               "  /reset            start a new conversation (system prompt fed again)\n"
@@ -416,10 +452,10 @@ static void print_help(const chat *c) {
               (double)c->sp.penalty_decay, c->max_tokens, think_name(c->think));
 }
 
-static void print_stats(const chat *c) {
+static void print_stats(chat *c) {
     long rss = rss_kb();
     double rate = c->last_reply_secs > 0 ? (double)c->last_reply_tokens / c->last_reply_secs : 0.0;
-    info_line("tokens: %llu, turns: %d, state: %zu bytes, conversation: %zu bytes, last prompt: %zu "
+    info_line(c, "tokens: %llu, turns: %d, state: %zu bytes, conversation: %zu bytes, last prompt: %zu "
               "tokens, last reply: %zu tokens in %.3f s (%.1f tok/s), rss: %ld kB",
               (unsigned long long)rwkv_state_n_tokens(c->state), c->turns, c->info.state_bytes,
               c->conv.len, c->last_prompt_tokens, c->last_reply_tokens, c->last_reply_secs, rate,
@@ -434,7 +470,7 @@ static int cmd_set(chat *c, const char *name, const char *value) {
     }
     rwkv_sampler_params sp = c->sp;
     int bad = 0, reseed = 0;
-    if (!strcmp(name, "temperature")) bad = cli_parse_float(name, value, 0, 1000, &sp.temperature);
+    if (!strcmp(name, "temperature")) bad = cli_parse_float(name, value, 0, 100, &sp.temperature);
     else if (!strcmp(name, "top_p") || !strcmp(name, "top-p")) {
         bad = cli_parse_float(name, value, 0, 1, &sp.top_p);
         if (!bad && sp.top_p <= 0) {
@@ -452,7 +488,7 @@ static int cmd_set(chat *c, const char *name, const char *value) {
         int mt;
         if (cli_parse_int(name, value, 0, 1000000000, &mt)) return 0;
         c->max_tokens = mt;
-        info_line("max_tokens = %d", mt);
+        info_line(c, "max_tokens = %d", mt);
         return 0;
     } else if (!strcmp(name, "seed")) {
         bad = cli_parse_u64(name, value, &sp.seed);
@@ -479,7 +515,7 @@ static int cmd_set(chat *c, const char *name, const char *value) {
         return 0;
     }
     c->sp = sp;
-    info_line("%s = %s", name, value);
+    info_line(c, "%s = %s", name, value);
     return 0;
 }
 
@@ -501,7 +537,7 @@ static int run_command(chat *c, char *line) {
         c->have_logits = 0;
         c->turns = 0;
         if (feed_system(c)) return -1;
-        info_line("conversation reset");
+        info_line(c, "conversation reset");
     } else if (!strcmp(cmd, "/think")) {
         if (c->grammar.m && (!arg || strcmp(arg, "plain"))) {
             cli_error("/think %s: not with --grammar/--json-schema", arg ? arg : "");
@@ -514,12 +550,16 @@ static int run_command(chat *c, char *line) {
             cli_error("usage: /think on|off|plain");
             return 0;
         }
-        info_line("think = %s", think_name(c->think));
+        info_line(c, "think = %s", think_name(c->think));
     } else if (!strcmp(cmd, "/set")) {
         return cmd_set(c, arg, arg2);
     } else if (!strcmp(cmd, "/save")) {
         if (!arg) {
             cli_error("usage: /save FILE");
+            return 0;
+        }
+        if (cli_same_file(arg, c->model_path)) {
+            cli_error("/save: '%.300s' is the model file", arg);
             return 0;
         }
         rwkv_state_extra ex = {c->have_logits ? c->logits : NULL, c->conv.data ? c->conv.data : "",
@@ -529,7 +569,7 @@ static int run_command(chat *c, char *line) {
             cli_lib_error(st, "cannot save the state");
             return 0;
         }
-        info_line("saved %s: %d turn%s, %llu tokens, %zu bytes", arg, c->turns,
+        info_line(c, "saved %s: %d turn%s, %llu tokens, %zu bytes", arg, c->turns,
                   c->turns == 1 ? "" : "s", (unsigned long long)rwkv_state_n_tokens(c->state),
                   rwkv_state_serialized_size(c->state, &ex));
     } else if (!strcmp(cmd, "/load")) {
@@ -585,11 +625,84 @@ static int read_input(chat *c, char **line, size_t *len) {
     return 1;
 }
 
+/* ---- one input line ------------------------------------------------------------------------- */
+
+/* A line of pipe or terminal mode: a slash command or a message. Returns 0 to go on, 1 to quit,
+ * -1 on a fatal error. */
+static int text_line(chat *c, char *line, size_t len) {
+    if (line[0] == '/' && line[1] != '/') return run_command(c, line);
+    char *msg = line[0] == '/' ? line + 1 : line;
+    return chat_turn(c, msg, len - (size_t)(msg - line));
+}
+
+/* --jsonl: {"command": NAME, "output": ANSWER} and "error" when the command reported one. */
+static int print_command_json(const char *name, const cli_buf *said, const cli_buf *errs) {
+    return cli_print_json(json_pack("{s:o, s:o, s:o*}", "command", cli_json_str(name), "output",
+                                    cli_json_text(said->data, said->len), "error",
+                                    errs->len ? cli_json_text(errs->data, errs->len) : NULL));
+}
+
+/* --jsonl: one input object, {"content": MESSAGE} or {"command": "/NAME ARGS"}; answers with one
+ * object (the reply, the command's answer, or {"error": ...}). Blank lines are skipped. Returns
+ * 0 to go on, 1 to quit, -1 on a fatal error. */
+static int jsonl_line(chat *c, const char *line, size_t len) {
+    size_t k = 0;
+    while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
+    if (k == len) return 0;
+    cli_buf errs = {NULL, 0, 0};
+    cli_buf_clear(&c->said);
+    cli_error_capture(&errs);
+    json_error_t je;
+    json_t *in = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *jc = json_object_get(in, "content"), *jm = json_object_get(in, "command");
+    char *text = NULL;
+    int r = 0, replied = 0;
+    if (!in) {
+        cli_error("input line is not JSON: %s", je.text);
+    } else if (!json_is_object(in) || !jc == !jm || json_object_size(in) != 1) {
+        cli_error("an input line is {\"content\": MESSAGE} or {\"command\": \"/NAME ...\"}");
+    } else if (!json_is_string(jc ? jc : jm)) {
+        cli_error("\"%s\" must be a string", jc ? "content" : "command");
+    } else {
+        json_t *js = jc ? jc : jm;
+        size_t n = json_string_length(js);
+        text = malloc(n + 1);
+        if (!text) {
+            cli_error("out of memory");
+            r = -1;
+        } else {
+            memcpy(text, json_string_value(js), n + 1);
+            if (jc) {
+                r = chat_turn(c, text, n);
+                replied = r == 0 && errs.len == 0;
+            } else if (text[0] != '/' || strlen(text) != n) {
+                cli_error("a command starts with \"/\" (and holds no NUL byte)");
+            } else {
+                char name[64];
+                size_t nl = strcspn(text, " \t");
+                snprintf(name, sizeof name, "%.*s", (int)(nl < 63 ? nl : 63), text);
+                r = run_command(c, text);
+                cli_error_capture(NULL);
+                if (r >= 0 && print_command_json(name, &c->said, &errs)) r = -1;
+                replied = 1;
+            }
+        }
+    }
+    cli_error_capture(NULL);
+    if (!replied) { /* a bad line, or a message that gave no reply */
+        if (cli_print_json(json_pack("{s:o}", "error", cli_json_text(errs.data, errs.len)))) r = -1;
+    }
+    free(text);
+    json_decref(in);
+    cli_buf_free(&errs);
+    return r;
+}
+
 /* ---- the command --------------------------------------------------------------------------- */
 
 int cmd_chat(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_VOCAB,
-           OPT_THREADS, OPT_PLAIN, OPT_VERBOSE, OPT_GRAMMAR, OPT_JSON_SCHEMA };
+           OPT_PLAIN, OPT_VERBOSE, OPT_JSONL, OPT_GRAMMAR, OPT_JSON_SCHEMA };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_SYSTEM, "system", 0, 1},
@@ -597,11 +710,13 @@ int cmd_chat(int argc, char **argv) {
         {OPT_NO_THINK, "no-think", 0, 0},
         {OPT_STATE, "state", 0, 1},
         {OPT_N, "max-tokens", 'n', 1},
+        {OPT_N, "n-tokens", 0, 1},
         CLI_SAMPLING_OPTIONS,
         {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1},
+        CLI_MODEL_OPTIONS,
         {OPT_PLAIN, "plain", 0, 0},
         {OPT_VERBOSE, "verbose", 'v', 0},
+        {OPT_JSONL, "jsonl", 0, 0},
         {OPT_GRAMMAR, "grammar", 0, 1},
         {OPT_JSON_SCHEMA, "json-schema", 0, 1},
         {0, NULL, 0, 0},
@@ -618,7 +733,8 @@ int cmd_chat(int argc, char **argv) {
     c.sp.penalty_decay = 0.996f;
     const char *model_path = NULL, *state_path = NULL, *vocab_path = NULL;
     const char *grammar_path = NULL, *json_schema = NULL;
-    int n_threads = 0, have_seed = 0, force_plain = 0;
+    int have_seed = 0, force_plain = 0, think_opts = 0;
+    cli_model_opts mo = {0};
     cli_parser p;
     cli_parser_init(&p, "chat", argc, argv);
     const char *v;
@@ -630,8 +746,8 @@ int cmd_chat(int argc, char **argv) {
         case CLI_POSITIONAL: return cli_usage_error("chat", "unexpected argument '%.100s'", v);
         case OPT_MODEL: model_path = v; break;
         case OPT_SYSTEM: c.system = v; break;
-        case OPT_THINK: c.think = G1_THINK_ON; break;
-        case OPT_NO_THINK: c.think = G1_THINK_OFF; break;
+        case OPT_THINK: c.think = G1_THINK_ON; think_opts |= 1; break;
+        case OPT_NO_THINK: c.think = G1_THINK_OFF; think_opts |= 2; break;
         case OPT_STATE: state_path = v; break;
         case OPT_N: bad = cli_parse_int("--max-tokens", v, 0, 1000000000, &c.max_tokens); break;
         case CLI_OPT_TEMP: case CLI_OPT_TOP_P: case CLI_OPT_TOP_K: case CLI_OPT_PRESENCE:
@@ -639,25 +755,28 @@ int cmd_chat(int argc, char **argv) {
             bad = cli_parse_sampling(id, v, &c.sp, &have_seed) != 0;
             break;
         case OPT_VOCAB: vocab_path = v; break;
-        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &n_threads); break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16: bad = cli_parse_model_option(id, v, &mo); break;
         case OPT_PLAIN: force_plain = 1; break;
         case OPT_VERBOSE: c.verbose = 1; break;
+        case OPT_JSONL: c.jsonl = 1; break;
         case OPT_GRAMMAR: grammar_path = v; break;
         case OPT_JSON_SCHEMA: json_schema = v; break;
         }
         if (bad) return CLI_EXIT_USAGE;
     }
     if (!model_path) return cli_usage_error("chat", "missing -m MODEL");
-    if ((grammar_path || json_schema) && c.think != G1_THINK_PLAIN)
+    if (think_opts == 3) return cli_usage_error("chat", "--think and --no-think exclude each other");
+    if ((grammar_path || json_schema) && think_opts)
         return cli_usage_error("chat", "--grammar/--json-schema constrain plain replies: not with "
                                "--think or --no-think");
     if (!have_seed) c.sp.seed = cli_clock_seed();
-    c.plain = force_plain || !isatty(STDIN_FILENO);
+    c.model_path = model_path;
+    c.plain = force_plain || c.jsonl || !isatty(STDIN_FILENO);
     c.color = !c.plain && isatty(STDOUT_FILENO);
 
     int rc = CLI_EXIT_RUNTIME;
     rwkv_status st;
-    if (cli_load_model(model_path, n_threads, &c.model)) goto done;
+    if (cli_load_model(model_path, &mo, &c.model)) goto done;
     rwkv_model_get_info(c.model, &c.info);
     if (cli_load_tokenizer(model_path, vocab_path, c.info.n_vocab, &c.tok)) goto done;
     if ((rc = cli_grammar_open(&c.grammar, "chat", grammar_path, json_schema, c.tok)) != CLI_EXIT_OK)
@@ -708,13 +827,7 @@ int cmd_chat(int argc, char **argv) {
         char *line = NULL;
         size_t len = 0;
         if (!read_input(&c, &line, &len)) break;
-        int r = 0;
-        if (line[0] == '/' && line[1] != '/') {
-            r = run_command(&c, line);
-        } else {
-            char *msg = line[0] == '/' ? line + 1 : line;
-            r = chat_turn(&c, msg, len - (size_t)(msg - line));
-        }
+        int r = c.jsonl ? jsonl_line(&c, line, len) : text_line(&c, line, len);
         free(line);
         if (r < 0) rc = CLI_EXIT_RUNTIME;
         if (r != 0) break;
@@ -724,7 +837,9 @@ int cmd_chat(int argc, char **argv) {
 done:
     cli_grammar_close(&c.grammar);
     cli_buf_free(&c.conv);
-    cli_buf_free(&c.reply);
+    cli_buf_free(&c.said);
+    cli_buf_free(&c.content);
+    cli_buf_free(&c.reasoning);
     free(c.logits);
     rwkv_sampler_free(c.sampler);
     rwkv_state_free(c.state);

@@ -19,25 +19,41 @@
 enum { EVAL_CHUNK = 128 };
 
 static const char eval_usage[] =
-    "usage: rwkv eval perplexity -m MODEL -f TEXT [--ctx N] [options]\n"
+    "usage: rwkv eval perplexity -m MODEL -f FILE [--ctx N] [options]\n"
     "       rwkv eval lambada -m MODEL --data lambada_test.jsonl [--limit N] [options]\n"
-    "Measures a model's quality (method: docs/EVAL.md).\n"
-    "  perplexity   exp(mean negative log-likelihood) of every token of TEXT after the first of\n"
+    "Measures a model's quality (method: docs/EVAL.md). 'rwkv eval TASK --help': one task's options.\n"
+    "  perplexity   exp(mean negative log-likelihood) of every token of a text after the first of\n"
     "               each window; one window by default (RWKV's state has no context limit)\n"
-    "  lambada      LAMBADA last-word accuracy and perplexity, as the official RWKV script does\n"
+    "  lambada      LAMBADA last-word accuracy and perplexity, as the official RWKV script does\n";
+static const char eval_common[] =
     "common options:\n"
-    "  -m, --model FILE     model file (.pth, .bin, .gguf)\n"
+    "  -m, --model FILE     model file (.pth, rwkv.cpp .bin or .gguf)\n"
     "      --json           print one JSON object instead of a line of text\n"
     "      --vocab FILE     World vocabulary (default: the GGUF's own, $RWKV_VOCAB, next to the model)\n"
-    "  -t, --threads N      worker threads (0 = physical cores)\n"
+    CLI_MODEL_HELP;
+static const char eval_perplexity_usage[] =
     "perplexity:\n"
-    "  -f, --file TEXT      the text (binary-safe)\n"
-    "      --ctx N          reset the state every N tokens (N >= 2; default: never)\n"
+    "  -f, --file FILE      the text (binary-safe; '-' = stdin)\n"
+    "      --ctx N          reset the state every N tokens (N >= 2; default: never)\n";
+static const char eval_lambada_usage[] =
     "lambada:\n"
     "      --data FILE      lambada_test.jsonl: one {\"text\": ...} object per line\n"
     "      --limit N        only the first N examples\n"
     "      --pad-token ID   token fed before each context: 0 (<|endoftext|>, as the official\n"
     "                       script) for World models, none for byte-level models; 'none' = none\n";
+
+/* Prints the help of one task (lambada or perplexity), or of both (task NULL). */
+static void print_usage(const char *task) {
+    if (!task) {
+        printf("%s%s%s%s", eval_usage, eval_common, eval_perplexity_usage, eval_lambada_usage);
+        return;
+    }
+    bool lam = !strcmp(task, "lambada");
+    printf("usage: rwkv eval %s%s", lam ? "lambada -m MODEL --data lambada_test.jsonl [--limit N] [options]\n"
+                                         : "perplexity -m MODEL -f FILE [--ctx N] [options]\n",
+           eval_common);
+    fputs(lam ? eval_lambada_usage : eval_perplexity_usage, stdout);
+}
 
 /* ---- progress ------------------------------------------------------------------------------ */
 
@@ -145,35 +161,28 @@ static int score_run(scorer *sc, const int32_t *tokens, size_t n, size_t from, s
     return 0;
 }
 
-/* Prints a double as a JSON number (null when not finite). */
-static void json_number(const char *key, double v, bool last) {
-    if (isfinite(v))
-        printf("\"%s\":%.10g%s", key, v, last ? "" : ",");
-    else
-        printf("\"%s\":null%s", key, last ? "" : ",");
-}
-
 /* ---- options shared by both subcommands ------------------------------------------------------ */
 
 typedef struct eval_opts {
     const char *model_path, *vocab_path, *text_path, *data_path;
-    int n_threads, ctx, limit, pad_token; /* ctx 0: one window; limit 0: all; pad -1: none, -2: default */
+    cli_model_opts mo;
+    int ctx, limit, pad_token; /* ctx 0: one window; limit 0: all; pad -1: none, -2: default */
     bool json;
 } eval_opts;
 
 /* Parses the options of subcommand cmd ("eval perplexity" / "eval lambada"). Returns -1 when
  * the command should exit with *rc (help printed or usage error), 0 to go on. */
 static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval_opts *o, int *rc) {
-    enum { OPT_MODEL = 1, OPT_JSON, OPT_VOCAB, OPT_THREADS, OPT_FILE, OPT_CTX, OPT_DATA, OPT_LIMIT,
+    enum { OPT_MODEL = 1, OPT_JSON, OPT_VOCAB, OPT_FILE, OPT_CTX, OPT_DATA, OPT_LIMIT,
            OPT_PAD };
     static const cli_option ppl_opts[] = {
         {OPT_MODEL, "model", 'm', 1}, {OPT_JSON, "json", 0, 0}, {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1}, {OPT_FILE, "file", 'f', 1}, {OPT_CTX, "ctx", 0, 1},
+        CLI_MODEL_OPTIONS, {OPT_FILE, "file", 'f', 1}, {OPT_CTX, "ctx", 0, 1},
         {0, NULL, 0, 0},
     };
     static const cli_option lam_opts[] = {
         {OPT_MODEL, "model", 'm', 1}, {OPT_JSON, "json", 0, 0}, {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1}, {OPT_DATA, "data", 0, 1}, {OPT_LIMIT, "limit", 0, 1},
+        CLI_MODEL_OPTIONS, {OPT_DATA, "data", 0, 1}, {OPT_LIMIT, "limit", 0, 1},
         {OPT_PAD, "pad-token", 0, 1}, {0, NULL, 0, 0},
     };
     memset(o, 0, sizeof *o);
@@ -184,14 +193,14 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
     *rc = CLI_EXIT_USAGE;
     for (int id; (id = cli_next(&p, lambada ? lam_opts : ppl_opts, &v)) != CLI_END;) {
         switch (id) {
-        case CLI_HELP: fputs(eval_usage, stdout); *rc = CLI_EXIT_OK; return -1;
+        case CLI_HELP: print_usage(lambada ? "lambada" : "perplexity"); *rc = CLI_EXIT_OK; return -1;
         case CLI_BAD: return -1;
         case CLI_POSITIONAL: cli_usage_error(cmd, "unexpected argument '%.100s'", v); return -1;
         case OPT_MODEL: o->model_path = v; break;
         case OPT_JSON: o->json = true; break;
         case OPT_VOCAB: o->vocab_path = v; break;
-        case OPT_THREADS:
-            if (cli_parse_int("--threads", v, 0, 4096, &o->n_threads)) return -1;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16:
+            if (cli_parse_model_option(id, v, &o->mo)) return -1;
             break;
         case OPT_FILE: o->text_path = v; break;
         case OPT_CTX:
@@ -214,7 +223,7 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
         return -1;
     }
     if (!lambada && !o->text_path) {
-        cli_usage_error(cmd, "missing -f TEXT");
+        cli_usage_error(cmd, "missing -f FILE");
         return -1;
     }
     if (lambada && !o->data_path) {
@@ -229,7 +238,7 @@ static int parse_opts(const char *cmd, bool lambada, int argc, char **argv, eval
 static int scorer_open(const eval_opts *o, scorer *sc, rwkv_tokenizer **tok) {
     memset(sc, 0, sizeof *sc);
     *tok = NULL;
-    if (cli_load_model(o->model_path, o->n_threads, &sc->model)) return -1;
+    if (cli_load_model(o->model_path, &o->mo, &sc->model)) return -1;
     rwkv_model_info info;
     rwkv_model_get_info(sc->model, &info);
     sc->n_vocab = info.n_vocab;
@@ -293,12 +302,15 @@ static int eval_perplexity(int argc, char **argv) {
     double secs = cli_now() - t0;
     double mean = s.nll / (double)s.n, ppl = exp(mean);
     if (o.json) {
-        printf("{\"n\":%llu,\"tokens\":%zu,\"windows\":%zu,\"ctx\":%zu,", (unsigned long long)s.n,
-               n_ids, windows, o.ctx ? ctx : 0);
-        json_number("mean_nll", mean, false);
-        json_number("perplexity", ppl, false);
-        json_number("seconds", secs, true);
-        printf("}\n");
+        json_t *j = json_object();
+        json_object_set_new(j, "n", json_integer((json_int_t)s.n));
+        json_object_set_new(j, "tokens", json_integer((json_int_t)n_ids));
+        json_object_set_new(j, "windows", json_integer((json_int_t)windows));
+        json_object_set_new(j, "ctx", json_integer((json_int_t)(o.ctx ? ctx : 0)));
+        json_object_set_new(j, "mean_nll", cli_json_number(mean));
+        json_object_set_new(j, "perplexity", cli_json_number(ppl));
+        json_object_set_new(j, "seconds", cli_json_number(secs));
+        if (cli_print_json(j)) goto done;
     } else {
         printf("perplexity %.4f (mean NLL %.6f nats) over %llu scored tokens of %zu, %zu window%s, "
                "%.2f s\n", ppl, mean, (unsigned long long)s.n, n_ids, windows,
@@ -316,274 +328,29 @@ done:
     return rc;
 }
 
-/* ---- a small JSON reader for one jsonl line ------------------------------------------------- */
-
-/* A cursor over one line. */
-typedef struct jcur {
-    const char *s;
-    size_t n, i;
-} jcur;
-
-static void j_ws(jcur *c) {
-    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\r' ||
-                           c->s[c->i] == '\n'))
-        c->i++;
-}
-
-/* Value of hex digit ch, or -1. */
-static int hexval(char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-/* Reads the 4 hex digits of a \u escape at c->s[c->i..]; -1 if malformed. */
-static long j_hex4(jcur *c) {
-    if (c->n - c->i < 4) return -1;
-    long v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(c->s[c->i + (size_t)k]);
-        if (h < 0) return -1;
-        v = v * 16 + h;
-    }
-    c->i += 4;
-    return v;
-}
-
-/* Appends code point cp (< 0x110000, not a surrogate) to out as UTF-8; returns bytes written. */
-static size_t utf8_put(char *out, unsigned long cp) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Decodes the JSON string at the cursor (which is on its opening quote) into out (when not NULL;
- * it must hold as many bytes as remain on the line: a decoded string is never longer than its
- * source) and sets *out_len. Escapes: \" \\ \/ \b \f \n \r \t and \uXXXX, surrogate pairs joined
- * into one code point; raw bytes are copied unchanged. Returns NULL, or what is wrong. */
-static const char *j_string(jcur *c, char *out, size_t *out_len) {
-    size_t len = 0;
-    c->i++; /* the opening quote */
-    for (;;) {
-        if (c->i >= c->n) return "unterminated string";
-        unsigned char ch = (unsigned char)c->s[c->i++];
-        if (ch == '"') break;
-        if (ch < 0x20) return "control character in a string";
-        if (ch != '\\') {
-            if (out) out[len] = (char)ch;
-            len++;
-            continue;
-        }
-        if (c->i >= c->n) return "unterminated escape";
-        char e = c->s[c->i++], one = 0;
-        switch (e) {
-        case '"': one = '"'; break;
-        case '\\': one = '\\'; break;
-        case '/': one = '/'; break;
-        case 'b': one = '\b'; break;
-        case 'f': one = '\f'; break;
-        case 'n': one = '\n'; break;
-        case 'r': one = '\r'; break;
-        case 't': one = '\t'; break;
-        case 'u': {
-            long cp = j_hex4(c);
-            if (cp < 0) return "bad \\u escape";
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return "lone low surrogate in \\u escape";
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (c->n - c->i < 2 || c->s[c->i] != '\\' || c->s[c->i + 1] != 'u')
-                    return "high surrogate not followed by a low surrogate";
-                c->i += 2;
-                long lo = j_hex4(c);
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return "high surrogate not followed by a low surrogate";
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            char tmp[4];
-            size_t k = utf8_put(tmp, (unsigned long)cp);
-            if (out) memcpy(out + len, tmp, k);
-            len += k;
-            continue;
-        }
-        default: return "unknown escape in a string";
-        }
-        if (out) out[len] = one;
-        len++;
-    }
-    *out_len = len;
-    return NULL;
-}
-
-/* Skips one JSON value of any kind (nesting at most depth deep). Returns NULL, or what is wrong. */
-static const char *j_skip(jcur *c, int depth) {
-    if (depth <= 0) return "nested too deeply";
-    j_ws(c);
-    if (c->i >= c->n) return "value expected";
-    char ch = c->s[c->i];
-    size_t len;
-    if (ch == '"') return j_string(c, NULL, &len);
-    if (ch == '{' || ch == '[') {
-        char close = ch == '{' ? '}' : ']';
-        c->i++;
-        j_ws(c);
-        if (c->i < c->n && c->s[c->i] == close) {
-            c->i++;
-            return NULL;
-        }
-        for (;;) {
-            j_ws(c);
-            if (ch == '{') {
-                if (c->i >= c->n || c->s[c->i] != '"') return "object key expected";
-                const char *err = j_string(c, NULL, &len);
-                if (err) return err;
-                j_ws(c);
-                if (c->i >= c->n || c->s[c->i] != ':') return "':' expected";
-                c->i++;
-            }
-            const char *err = j_skip(c, depth - 1);
-            if (err) return err;
-            j_ws(c);
-            if (c->i < c->n && c->s[c->i] == ',') {
-                c->i++;
-                continue;
-            }
-            if (c->i < c->n && c->s[c->i] == close) {
-                c->i++;
-                return NULL;
-            }
-            return ch == '{' ? "',' or '}' expected" : "',' or ']' expected";
-        }
-    }
-    static const char *const words[] = {"true", "false", "null"};
-    for (int k = 0; k < 3; k++) {
-        size_t wl = strlen(words[k]);
-        if (c->n - c->i >= wl && !memcmp(c->s + c->i, words[k], wl)) {
-            c->i += wl;
-            return NULL;
-        }
-    }
-    /* A number: -?digits(.digits)?([eE][+-]?digits)? */
-    size_t start = c->i;
-    if (c->i < c->n && c->s[c->i] == '-') c->i++;
-    size_t digits = 0;
-    while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9') c->i++, digits++;
-    if (!digits) {
-        c->i = start;
-        return "unexpected character";
-    }
-    if (c->i < c->n && c->s[c->i] == '.') {
-        c->i++;
-        for (digits = 0; c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9'; c->i++) digits++;
-        if (!digits) return "bad number";
-    }
-    if (c->i < c->n && (c->s[c->i] == 'e' || c->s[c->i] == 'E')) {
-        c->i++;
-        if (c->i < c->n && (c->s[c->i] == '+' || c->s[c->i] == '-')) c->i++;
-        for (digits = 0; c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9'; c->i++) digits++;
-        if (!digits) return "bad number";
-    }
-    return NULL;
-}
+/* ---- one jsonl line -------------------------------------------------------------------------- */
 
 /* Parses one line that must be a JSON object with a string member "text" (other members are
- * allowed and ignored; a second "text" is an error). On success *text is malloc'd (NUL-terminated,
- * *text_len bytes without it) and NULL returned; otherwise what is wrong. */
-static const char *parse_jsonl_line(const char *line, size_t n, char **text, size_t *text_len) {
+ * allowed and ignored; a repeated key is an error). On success *text is malloc'd (NUL-terminated,
+ * *text_len bytes without it; the text may hold NUL bytes written as \u0000) and 0 returned;
+ * otherwise -1 with what is wrong in err. */
+static int parse_jsonl_line(const char *line, size_t n, char **text, size_t *text_len, char *err,
+                            size_t cap) {
     *text = NULL;
-    jcur c = {line, n, 0};
-    char *key = malloc(n + 1), *val = malloc(n + 1);
-    const char *err = NULL;
-    bool have = false;
-    if (!key || !val) {
-        err = "out of memory";
-        goto fail;
+    json_error_t je;
+    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    json_t *t = json_object_get(o, "text");
+    if (!o) snprintf(err, cap, "%s", je.text);
+    else if (!json_is_object(o)) snprintf(err, cap, "a JSON object expected");
+    else if (!t) snprintf(err, cap, "no \"text\" member");
+    else if (!json_is_string(t)) snprintf(err, cap, "\"text\" is not a string");
+    else if (!(*text = malloc(json_string_length(t) + 1))) snprintf(err, cap, "out of memory");
+    else {
+        *text_len = json_string_length(t);
+        memcpy(*text, json_string_value(t), *text_len + 1);
     }
-    j_ws(&c);
-    if (c.i >= c.n || c.s[c.i] != '{') {
-        err = "a JSON object expected";
-        goto fail;
-    }
-    c.i++;
-    j_ws(&c);
-    if (c.i < c.n && c.s[c.i] == '}') {
-        c.i++;
-    } else {
-        for (;;) {
-            j_ws(&c);
-            if (c.i >= c.n || c.s[c.i] != '"') {
-                err = "object key expected";
-                goto fail;
-            }
-            size_t klen;
-            if ((err = j_string(&c, key, &klen))) goto fail;
-            j_ws(&c);
-            if (c.i >= c.n || c.s[c.i] != ':') {
-                err = "':' expected";
-                goto fail;
-            }
-            c.i++;
-            j_ws(&c);
-            if (klen == 4 && !memcmp(key, "text", 4)) {
-                if (have) {
-                    err = "duplicate \"text\"";
-                    goto fail;
-                }
-                if (c.i >= c.n || c.s[c.i] != '"') {
-                    err = "\"text\" is not a string";
-                    goto fail;
-                }
-                if ((err = j_string(&c, val, text_len))) goto fail;
-                val[*text_len] = '\0';
-                have = true;
-            } else if ((err = j_skip(&c, 64))) {
-                goto fail;
-            }
-            j_ws(&c);
-            if (c.i < c.n && c.s[c.i] == ',') {
-                c.i++;
-                continue;
-            }
-            if (c.i < c.n && c.s[c.i] == '}') {
-                c.i++;
-                break;
-            }
-            err = "',' or '}' expected";
-            goto fail;
-        }
-    }
-    j_ws(&c);
-    if (c.i != c.n) {
-        err = "trailing characters after the object";
-        goto fail;
-    }
-    if (!have) {
-        err = "no \"text\" member";
-        goto fail;
-    }
-    free(key);
-    *text = val;
-    return NULL;
-fail:
-    free(key);
-    free(val);
-    return err;
+    json_decref(o);
+    return *text ? 0 : -1;
 }
 
 /* ---- lambada --------------------------------------------------------------------------------- */
@@ -609,10 +376,9 @@ static int read_examples(const char *path, const char *data, size_t len, size_t 
         size_t k = pos;
         while (k < end && (data[k] == ' ' || data[k] == '\t' || data[k] == '\r')) k++;
         if (k < end) {
-            char *text;
+            char *text, err[200];
             size_t tlen;
-            const char *err = parse_jsonl_line(data + pos, end - pos, &text, &tlen);
-            if (err) {
+            if (parse_jsonl_line(data + pos, end - pos, &text, &tlen, err, sizeof err)) {
                 cli_error("%.300s:%zu: %s", path, line_no, err);
                 return -1;
             }
@@ -714,14 +480,16 @@ static int eval_lambada(int argc, char **argv) {
     double acc = (double)correct / (double)n_ex;
     double ppl = exp(nll_total / (double)n_ex), ppl_tok = exp(nll_total / (double)target_tokens);
     if (o.json) {
-        printf("{\"n\":%zu,", n_ex);
-        json_number("accuracy", acc, false);
-        json_number("perplexity", ppl, false);
-        json_number("perplexity_per_token", ppl_tok, false);
-        printf("\"tokens\":%llu,\"target_tokens\":%llu,\"pad_token\":%d,",
-               (unsigned long long)fed_tokens, (unsigned long long)target_tokens, pad);
-        json_number("seconds", secs, true);
-        printf("}\n");
+        json_t *j = json_object();
+        json_object_set_new(j, "n", json_integer((json_int_t)n_ex));
+        json_object_set_new(j, "accuracy", cli_json_number(acc));
+        json_object_set_new(j, "perplexity", cli_json_number(ppl));
+        json_object_set_new(j, "perplexity_per_token", cli_json_number(ppl_tok));
+        json_object_set_new(j, "tokens", json_integer((json_int_t)fed_tokens));
+        json_object_set_new(j, "target_tokens", json_integer((json_int_t)target_tokens));
+        json_object_set_new(j, "pad_token", json_integer(pad));
+        json_object_set_new(j, "seconds", cli_json_number(secs));
+        if (cli_print_json(j)) goto done;
     } else {
         printf("LAMBADA: %zu examples, accuracy %.2f%%, perplexity %.4f (per token %.4f), "
                "%llu target tokens, %.2f s\n", n_ex, 100.0 * acc, ppl, ppl_tok,
@@ -750,7 +518,7 @@ int cmd_eval(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("eval", "give a task: perplexity or lambada");
     const char *task = argv[1];
     if (!strcmp(task, "--help") || !strcmp(task, "-h")) {
-        fputs(eval_usage, stdout);
+        print_usage(NULL);
         return CLI_EXIT_OK;
     }
     if (!strcmp(task, "perplexity")) return eval_perplexity(argc - 1, argv + 1);

@@ -8,16 +8,18 @@ static const char logits_usage[] =
     "usage: rwkv logits -m MODEL (-p TEXT | --prompt-file FILE | --tokens 1,2,3) -o OUT [options]\n"
     "Feeds the prompt from a zero state (or --state) and writes little-endian float32 logits:\n"
     "n_vocab floats after the last token, or [n_tokens][n_vocab] with --all.\n"
-    "  -m, --model FILE       model file (.pth)\n"
+    "  -m, --model FILE       model file (.pth, rwkv.cpp .bin or .gguf)\n"
     "  -p, --prompt TEXT      prompt text (encoded with the model's tokenizer)\n"
-    "  -f, --prompt-file FILE prompt bytes from a file (binary-safe)\n"
-    "      --tokens IDS       token ids, separated by commas\n"
-    "  -o, --output FILE      output file ('-' = stdout); written atomically\n"
+    "  -f, --prompt-file FILE prompt bytes from a file (binary-safe; '-' = stdin)\n"
+    "      --tokens IDS       token ids, separated by a comma and/or whitespace\n"
+    "  -o, --output FILE      output file ('-' = stdout); written atomically, replacing an\n"
+    "                         existing file, but never one of the inputs\n"
     "      --all              logits after every token\n"
     "      --serial           feed one token at a time instead of sequence mode\n"
-    "      --state FILE       start from a state-tuning file (.pth)\n"
-    "      --vocab FILE       World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
-    "  -t, --threads N        worker threads (0 = physical cores)\n";
+    "      --state FILE       start from a state file or a state-tuning file (.pth)\n"
+    "      --vocab FILE       World vocabulary (default: the GGUF's own, $RWKV_VOCAB, or\n"
+    "                         rwkv_vocab_v20230424.txt next to the model)\n"
+    CLI_MODEL_HELP;
 
 /* Converts n floats to little-endian in place (a no-op on little-endian hosts). */
 static void to_little_endian(float *f, size_t n) {
@@ -33,7 +35,7 @@ static void to_little_endian(float *f, size_t n) {
 
 int cmd_logits(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_PROMPT, OPT_PROMPT_FILE, OPT_TOKENS, OPT_OUT, OPT_ALL, OPT_SERIAL,
-           OPT_STATE, OPT_VOCAB, OPT_THREADS };
+           OPT_STATE, OPT_VOCAB };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_PROMPT, "prompt", 'p', 1},
@@ -44,13 +46,13 @@ int cmd_logits(int argc, char **argv) {
         {OPT_SERIAL, "serial", 0, 0},
         {OPT_STATE, "state", 0, 1},
         {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1},
+        CLI_MODEL_OPTIONS,
         {0, NULL, 0, 0},
     };
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *tokens_arg = NULL;
     const char *out_path = NULL, *state_path = NULL, *vocab_path = NULL;
     unsigned flags = 0;
-    int n_threads = 0;
+    cli_model_opts mo = {0};
     cli_parser p;
     cli_parser_init(&p, "logits", argc, argv);
     const char *v;
@@ -68,8 +70,8 @@ int cmd_logits(int argc, char **argv) {
         case OPT_SERIAL: flags |= RWKV_EVAL_SERIAL; break;
         case OPT_STATE: state_path = v; break;
         case OPT_VOCAB: vocab_path = v; break;
-        case OPT_THREADS:
-            if (cli_parse_int("--threads", v, 0, 4096, &n_threads)) return CLI_EXIT_USAGE;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16:
+            if (cli_parse_model_option(id, v, &mo)) return CLI_EXIT_USAGE;
             break;
         }
     }
@@ -78,6 +80,11 @@ int cmd_logits(int argc, char **argv) {
         return cli_usage_error("logits", "give exactly one of -p TEXT, --prompt-file FILE, --tokens IDS");
     if (!out_path) return cli_usage_error("logits", "missing -o OUT");
     if (!*out_path) return cli_usage_error("logits", "-o: the output file name is empty");
+    if (strcmp(out_path, "-")) {
+        const char *inputs[4] = {model_path, prompt_file, state_path, vocab_path};
+        int bad = cli_check_output("logits", out_path, NULL, inputs, 4, 1);
+        if (bad) return bad;
+    }
     if (prompt && !*prompt) return cli_usage_error("logits", "the prompt is empty");
 
     int32_t *ids = NULL;
@@ -104,7 +111,7 @@ int cmd_logits(int argc, char **argv) {
         text_len = strlen(prompt);
     }
 
-    if (cli_load_model(model_path, n_threads, &model)) goto done;
+    if (cli_load_model(model_path, &mo, &model)) goto done;
     rwkv_model_info info;
     rwkv_model_get_info(model, &info);
     if (ids) {

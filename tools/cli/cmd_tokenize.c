@@ -5,13 +5,15 @@
 #include <string.h>
 
 static const char tokenize_usage[] =
-    "usage: rwkv tokenize [--vocab FILE | --bytes] [--decode] [-p TEXT]\n"
+    "usage: rwkv tokenize [--vocab FILE | --bytes | -m MODEL] [--decode] [-p TEXT]\n"
     "Reads all of stdin (or -p TEXT) and prints its token ids on one line, separated by spaces.\n"
-    "With --decode, reads whitespace-separated ids and writes their raw bytes to stdout.\n"
-    "  --vocab FILE   World vocabulary (default: $RWKV_VOCAB)\n"
-    "  --bytes        the byte tokenizer (id = byte value) of vocab-256 models\n"
-    "  --decode       ids -> bytes\n"
-    "  -p, --text TEXT  input text instead of stdin\n";
+    "With --decode, reads ids separated by whitespace or commas and writes their raw bytes.\n"
+    "  -m, --model FILE   the tokenizer of this model: a GGUF's embedded vocabulary, or as\n"
+    "                     generate finds it (--vocab, $RWKV_VOCAB, next to the model, bytes)\n"
+    "      --vocab FILE   World vocabulary (default: $RWKV_VOCAB)\n"
+    "      --bytes        the byte tokenizer (id = byte value) of vocab-256 models\n"
+    "  -d, --decode       ids -> bytes\n"
+    "  -p, --text TEXT    input text instead of stdin\n";
 
 /* Encodes text and prints the ids; returns the exit status. */
 static int encode_text(const rwkv_tokenizer *tok, const char *text, size_t len) {
@@ -69,15 +71,16 @@ static int decode_ids(const rwkv_tokenizer *tok, const char *text) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    enum { OPT_VOCAB = 1, OPT_BYTES, OPT_DECODE, OPT_TEXT };
+    enum { OPT_VOCAB = 1, OPT_BYTES, OPT_DECODE, OPT_TEXT, OPT_MODEL };
     static const cli_option opts[] = {
+        {OPT_MODEL, "model", 'm', 1},
         {OPT_VOCAB, "vocab", 0, 1},
         {OPT_BYTES, "bytes", 0, 0},
         {OPT_DECODE, "decode", 'd', 0},
         {OPT_TEXT, "text", 'p', 1},
         {0, NULL, 0, 0},
     };
-    const char *vocab_path = NULL, *text_arg = NULL;
+    const char *vocab_path = NULL, *text_arg = NULL, *model_path = NULL;
     int bytes = 0, decode = 0;
     cli_parser p;
     cli_parser_init(&p, "tokenize", argc, argv);
@@ -91,10 +94,12 @@ int cmd_tokenize(int argc, char **argv) {
         case OPT_BYTES: bytes = 1; break;
         case OPT_DECODE: decode = 1; break;
         case OPT_TEXT: text_arg = v; break;
+        case OPT_MODEL: model_path = v; break;
         }
     }
-    if (bytes && vocab_path) return cli_usage_error("tokenize", "--bytes and --vocab exclude each other");
-    if (!bytes && !vocab_path) {
+    if (bytes && (vocab_path || model_path))
+        return cli_usage_error("tokenize", "--bytes excludes --vocab and -m");
+    if (!bytes && !vocab_path && !model_path) {
         const char *env = getenv("RWKV_VOCAB");
         if (!env || !*env)
             return cli_usage_error("tokenize", "no vocabulary: give --vocab FILE or --bytes, or set RWKV_VOCAB");
@@ -107,7 +112,19 @@ int cmd_tokenize(int argc, char **argv) {
             cli_lib_error(st, "cannot create the byte tokenizer");
             return CLI_EXIT_RUNTIME;
         }
-    } else if (cli_load_tokenizer(NULL, vocab_path, 0, &tok)) {
+    } else if (model_path && !vocab_path) {
+        /* a GGUF's own vocabulary needs no model load; otherwise the model tells its size */
+        if (cli_check_input("model", model_path)) return CLI_EXIT_RUNTIME;
+        if (rwkv_tokenizer_from_model_file(model_path, &tok) != RWKV_OK) {
+            rwkv_model *model = NULL;
+            const cli_model_opts one = {.n_threads = 1, .device = "cpu"};
+            if (cli_load_model(model_path, &one, &model)) return CLI_EXIT_RUNTIME;
+            rwkv_model_info info;
+            rwkv_model_get_info(model, &info);
+            rwkv_model_free(model);
+            if (cli_load_tokenizer(model_path, NULL, info.n_vocab, &tok)) return CLI_EXIT_RUNTIME;
+        }
+    } else if (cli_load_tokenizer(model_path, vocab_path, 0, &tok)) {
         return CLI_EXIT_RUNTIME;
     }
 

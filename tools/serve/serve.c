@@ -31,7 +31,7 @@ static const char serve_usage[] =
     "      --max-conn-per-ip N open connections per client address (default 128; 0 = no limit)\n"
     "      --quiet             no access log (one line per request on stderr)\n"
     "      --vocab FILE        World vocabulary (default: $RWKV_VOCAB, or next to the model)\n"
-    "  -t, --threads N         worker threads (0 = physical cores)\n";
+    CLI_MODEL_HELP;
 
 /* The model's id in the API: the file name without directories and without the extension of a
  * model format (.pth, .gguf, .bin). */
@@ -102,7 +102,7 @@ static int add_listed(const char **list, int *n, int cap, const char *v, const c
 int cmd_serve(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_CACHE, OPT_KEY, OPT_KEY_FILE,
            OPT_ALIAS, OPT_STRICT, OPT_CORS, OPT_BODY, OPT_MAXTOK, OPT_TIMEOUT, OPT_MAX_CONN,
-           OPT_MAX_CONN_IP, OPT_QUIET, OPT_VOCAB, OPT_THREADS };
+           OPT_MAX_CONN_IP, OPT_QUIET, OPT_VOCAB };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},       {OPT_HOST, "host", 0, 1},
         {OPT_PORT, "port", 0, 1},           {OPT_PARALLEL, "parallel", 0, 1},
@@ -113,12 +113,13 @@ int cmd_serve(int argc, char **argv) {
         {OPT_MAXTOK, "max-tokens", 0, 1},   {OPT_TIMEOUT, "timeout", 0, 1},
         {OPT_MAX_CONN, "max-conn", 0, 1},   {OPT_MAX_CONN_IP, "max-conn-per-ip", 0, 1},
         {OPT_QUIET, "quiet", 0, 0},         {OPT_VOCAB, "vocab", 0, 1},
-        {OPT_THREADS, "threads", 't', 1},   {0, NULL, 0, 0},
+        CLI_MODEL_OPTIONS,   {0, NULL, 0, 0},
     };
     static server s; /* static: large and zeroed */
     memset(&s, 0, sizeof s);
     const char *model_path = NULL, *host = "127.0.0.1", *vocab = NULL;
-    int port = 8080, queue = 256, cache_mb = 256, threads = 0;
+    int port = 8080, queue = 256, cache_mb = 256;
+    cli_model_opts mo = {0};
     long long max_body = 1 << 20;
     s.parallel = 8;
     s.max_tokens_cap = 4096;
@@ -153,7 +154,7 @@ int cmd_serve(int argc, char **argv) {
         case OPT_MAX_CONN_IP: bad = cli_parse_int("--max-conn-per-ip", v, 0, 100000, &s.max_conn_per_ip); break;
         case OPT_QUIET: s.quiet = 1; break;
         case OPT_VOCAB: vocab = v; break;
-        case OPT_THREADS: bad = cli_parse_int("--threads", v, 0, 4096, &threads); break;
+        case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16: bad = cli_parse_model_option(id, v, &mo); break;
         }
         if (bad) goto free_keys;
     }
@@ -168,7 +169,7 @@ int cmd_serve(int argc, char **argv) {
     s.cache_bytes = (size_t)cache_mb << 20;
     model_id_from_path(model_path, s.model_id, sizeof s.model_id);
     rc = CLI_EXIT_RUNTIME;
-    if (cli_load_model(model_path, threads, &s.model)) goto free_keys;
+    if (cli_load_model(model_path, &mo, &s.model)) goto free_keys;
     rwkv_model_get_info(s.model, &s.info);
     if (cli_load_tokenizer(model_path, vocab, s.info.n_vocab, &s.tok)) goto free_model;
     if (srv_jobs_init(&s.jobs, queue)) {

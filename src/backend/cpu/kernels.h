@@ -16,6 +16,7 @@
 #define RWKV_KERNELS_H
 
 #include "backend/backend.h" /* rwkv_act */
+#include "types/types.h"
 
 /* Row slices of rwkv_kernels.linear / linear_bf16 start at multiples of this. */
 #define RWKV_ROW_ALIGN 16

@@ -3,11 +3,12 @@
  *
  * Two paths:
  *  - the float reference (force_scalar, or a CPU with no SIMD table): each weight row is
- *    dequantized to fp32 once and dotted with every token's activations in a fixed order
- *    (8 partial sums);
+ *    dequantized to fp32 and dotted with every token's activations in a fixed order (8 partial
+ *    sums): rwkv_type_dot_f32 of the type table (src/types/dot.c);
  *  - the integer path: the activations are quantized per block of 32 to int8 (once per chunk
  *    of tokens) and each weight block is dotted with them in integer arithmetic by the best
- *    kernel table (src/backend/cpu/…/quant_*.c); the scalar integer oracle here is their reference.
+ *    kernel table (src/backend/cpu/…/quant_*.c); the scalar table here (the activation quantizer
+ *    and the type table's rwkv_type_dot_i8) is their reference.
  * Either way a result depends only on W, X, the row and the token, not on the slice or T. */
 #include "ops_quant.h"
 
@@ -18,42 +19,15 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-const int8_t rwkv_nf4_i8[16] = {-127, -88, -67, -50, -36, -23, -12, 0,
-                                10,   20,  31,  43,  56,  71,  92,  127};
-
 /* ---- float reference ---------------------------------------------------------------------- */
-
-/* Σ a[i]·b[i] with 8 partial sums in a fixed order. */
-static float dot8(const float *a, const float *b, int n) {
-    float s[8] = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
-    float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; i < n; i++) t += a[i] * b[i];
-    return t;
-}
 
 void rwkv_linear_quant_rows_ref(const struct rwkv_weight *W, int o0, int o1, const float *X,
                                 int T, float *Y) {
-    const size_t cols = (size_t)W->cols, rb = rwkv_dtype_row_bytes(W->dtype, cols);
-    float stackbuf[1024];
-    float *buf = cols <= 1024 ? stackbuf : malloc(cols * sizeof *buf);
-    if (!buf || rb == 0) { /* cannot happen for a validated model; leave zeros, not garbage */
-        for (int t = 0; t < T; t++)
-            for (int o = o0; o < o1; o++) Y[(size_t)t * W->rows + o] = 0.0f;
-        if (buf != stackbuf) free(buf);
-        return;
-    }
-    for (int o = o0; o < o1; o++) {
-        rwkv_dequantize_row(W->dtype, (const char *)W->data + (size_t)o * rb, buf, cols);
-        for (int t = 0; t < T; t++)
-            Y[(size_t)t * W->rows + o] = dot8(buf, X + (size_t)t * cols, W->cols);
-    }
-    if (buf != stackbuf) free(buf);
+    rwkv_type_dot_f32(W->dtype, W->data, rwkv_dtype_row_bytes(W->dtype, (size_t)W->cols), W->cols, o0, o1, X, T,
+                      Y, W->rows);
 }
 
-/* ---- scalar integer oracle ---------------------------------------------------------------- */
+/* ---- scalar integer table ----------------------------------------------------------------- */
 
 /* The activation quantizer of ops_quant.h. x·(1/d) is one rounded product and the rounding is
  * to nearest even, exactly what the SIMD twins compute (cvtps2dq / vcvtnq). */
@@ -76,96 +50,10 @@ static void quantize_x_scalar(const float *x, int K, int8_t *q, float *d, float 
     }
 }
 
-static uint32_t qh32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Weight block at p as integer codes c[QK] (signed, or unsigned for the min types), its scale
- * *dw and its minimum *mw (0 for the types without one). Returns QK. */
-static int unpack_block(rwkv_dtype dt, const uint8_t *p, int *c, float *dw, float *mw) {
-    uint16_t h, m = 0;
-    memcpy(&h, p, 2);
-    *dw = rwkv_f16_to_f32(h);
-    *mw = 0.0f;
-    switch (dt) {
-    case RWKV_DT_Q8_0:
-        for (int j = 0; j < 32; j++) c[j] = (int8_t)p[2 + j];
-        return 32;
-    case RWKV_DT_Q4_0:
-        for (int j = 0; j < 16; j++) {
-            c[j] = (p[2 + j] & 15) - 8;
-            c[j + 16] = (p[2 + j] >> 4) - 8;
-        }
-        return 32;
-    case RWKV_DT_Q4_1:
-        memcpy(&m, p + 2, 2);
-        *mw = rwkv_f16_to_f32(m);
-        for (int j = 0; j < 16; j++) {
-            c[j] = p[4 + j] & 15;
-            c[j + 16] = p[4 + j] >> 4;
-        }
-        return 32;
-    case RWKV_DT_Q5_0: {
-        const uint32_t qh = qh32(p + 2);
-        for (int j = 0; j < 16; j++) {
-            c[j] = (int)((p[6 + j] & 15) | ((qh >> j) & 1) << 4) - 16;
-            c[j + 16] = (int)((p[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
-        }
-        return 32;
-    }
-    case RWKV_DT_Q5_1: {
-        memcpy(&m, p + 2, 2);
-        *mw = rwkv_f16_to_f32(m);
-        const uint32_t qh = qh32(p + 4);
-        for (int j = 0; j < 16; j++) {
-            c[j] = (int)((p[8 + j] & 15) | ((qh >> j) & 1) << 4);
-            c[j + 16] = (int)((p[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
-        }
-        return 32;
-    }
-    case RWKV_DT_NF4: /* codes are 127·level: the scale is absmax/127 */
-        *dw = *dw / 127.0f;
-        for (int j = 0; j < 32; j++) {
-            c[j] = rwkv_nf4_i8[p[2 + j] & 15];
-            c[j + 32] = rwkv_nf4_i8[p[2 + j] >> 4];
-        }
-        return 64;
-    default: return 0;
-    }
-}
-
-static void dot_scalar(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int o1,
-                       const int8_t *xq, const float *xd, const float *xs, int T, float *Y,
-                       int ldy) {
-    const size_t bb = rwkv_dtype_block_bytes(dt);
-    const int qk = (int)rwkv_dtype_block(dt), nb = K / qk, nx = K / 32;
-    int c[64];
-    for (int o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)W + (size_t)o * rb;
-        for (int t = 0; t < T; t++) {
-            const int8_t *q = xq + (size_t)t * K;
-            const float *d = xd + (size_t)t * nx, *s = xs + (size_t)t * nx;
-            float acc = 0.0f, accm = 0.0f;
-            for (int b = 0; b < nb; b++) {
-                float dw, mw;
-                unpack_block(dt, row + (size_t)b * bb, c, &dw, &mw);
-                for (int sb = 0; sb < qk / 32; sb++) {
-                    const int xb = b * (qk / 32) + sb;
-                    int32_t isum = 0;
-                    for (int j = 0; j < 32; j++) isum += c[32 * sb + j] * q[32 * xb + j];
-                    acc += (float)isum * (dw * d[xb]);
-                    accm += mw * s[xb];
-                }
-            }
-            Y[(size_t)t * ldy + o] = acc + accm;
-        }
-    }
-}
-
 static const rwkv_qkernels scalar_qtable = {
     .name = "scalar",
     .quantize_x = quantize_x_scalar,
-    .dot = dot_scalar,
+    .dot = rwkv_type_dot_i8, /* the integer dot of the type table (src/types/dot.c) */
     .dotf = NULL,
 };
 
@@ -235,6 +123,7 @@ void *rwkv_quant_pack_alloc(const rwkv_qkernels *k, const struct rwkv_weight *W,
         W->cols % 32 != 0 || W->cols % (int)rwkv_dtype_block(W->dtype) != 0 || W->rows < 1)
         return NULL;
     const size_t n = (k->packed_bytes(W->dtype, W->rows, W->cols) + 63) & ~(size_t)63;
+    if (n == 0) return NULL; /* no packed kernel for this type */
     /* large copies in 2 MiB pages where the kernel allows: first-touch faults of 4 KiB pages
      * made packing 15x slower (1.4 s for 300 MB in a VM) and decode streams fewer TLB entries */
     const size_t huge = (size_t)2 << 20;

@@ -15,6 +15,7 @@
 #define RWKV_OPS_QUANT_H
 
 #include "base/internal.h"
+#include "types/types.h"
 
 struct rwkv_weight;
 
@@ -61,9 +62,6 @@ const rwkv_qkernels *rwkv_qkernels_neon(void);
 /* The best integer table for this CPU (select.c), or NULL when there is no SIMD one (then the
  * float reference path is used). */
 const rwkv_qkernels *rwkv_qkernels_best(void);
-
-/* The signed int8 NF4 code book: round(127·rwkv_nf4_levels[i]). */
-extern const int8_t rwkv_nf4_i8[16];
 
 /* Rows [o0, o1) of Y = X·Wᵀ (Y [T][W->rows], X [T][W->cols]) for a block-quantized W with the
  * integer table k: k NULL runs the float reference (dequantize a row, fp32 dot: no activation

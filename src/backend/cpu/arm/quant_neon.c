@@ -97,7 +97,7 @@ INLINE void unpack(rwkv_dtype dt, const uint8_t *p, int8x16_t c[4], float *dw, f
         c[1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(v, 4), fifth_bits(p + 4, 1)));
         break;
     }
-    default: { /* nf4: byte j holds values j (low nibble) and j + 32 (high nibble) */
+    case RWKV_DT_NF4: { /* byte j holds values j (low nibble) and j + 32 (high nibble) */
         const uint8x16_t v0 = vld1q_u8(p + 2), v1 = vld1q_u8(p + 18);
         uint8x16_t n[4] = {vandq_u8(v0, m4), vandq_u8(v1, m4), vshrq_n_u8(v0, 4), vshrq_n_u8(v1, 4)};
         if (idx) {
@@ -109,6 +109,9 @@ INLINE void unpack(rwkv_dtype dt, const uint8_t *p, int8x16_t c[4], float *dw, f
         }
         break;
     }
+    default: /* not reached: the entry points (dot, dotf) specialise only the types above */
+        for (int i = 0; i < 4; i++) c[i] = vdupq_n_s8(0);
+        break;
     }
 }
 
@@ -244,7 +247,7 @@ static void dotf_neon(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, in
     case RWKV_DT_Q5_0: dotf_type(RWKV_DT_Q5_0, W, rb, K, o0, o1, X, T, Y, ldy); break;
     case RWKV_DT_Q5_1: dotf_type(RWKV_DT_Q5_1, W, rb, K, o0, o1, X, T, Y, ldy); break;
     case RWKV_DT_NF4: dotf_type(RWKV_DT_NF4, W, rb, K, o0, o1, X, T, Y, ldy); break;
-    default: break;
+    default: rwkv_type_dot_f32(dt, W, rb, K, o0, o1, X, T, Y, ldy); break; /* no kernel: the reference */
     }
 }
 
@@ -407,7 +410,7 @@ static QN_TARGET void QN(dot)(rwkv_dtype dt, const void *W, size_t rb, int K, in
     case RWKV_DT_Q5_0: QN(dot_type)(RWKV_DT_Q5_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_Q5_1: QN(dot_type)(RWKV_DT_Q5_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_NF4: QN(dot_type)(RWKV_DT_NF4, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
-    default: break;
+    default: rwkv_type_dot_i8(dt, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break; /* no kernel: the reference */
     }
 }
 

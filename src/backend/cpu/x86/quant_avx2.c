@@ -99,7 +99,7 @@ INLINE int QX(unpack)(rwkv_dtype dt, const uint8_t *p, __m256i c[2], float *dw, 
         *mw = QX(half)(p + 2);
         c[0] = _mm256_or_si256(QX(nibbles)(p + 8), QX(fifth_bits)(p + 4));
         return 0;
-    default: { /* nf4: codes are 127·level, so the scale is absmax/127 */
+    case RWKV_DT_NF4: { /* codes are 127·level, so the scale is absmax/127 */
         *dw = *dw / 127.0f;
         const __m256i cb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rwkv_nf4_i8));
         const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 2)), m = _mm256_set1_epi8(15);
@@ -107,6 +107,9 @@ INLINE int QX(unpack)(rwkv_dtype dt, const uint8_t *p, __m256i c[2], float *dw, 
         c[1] = _mm256_shuffle_epi8(cb, _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
         return 1;
     }
+    default: /* not reached: the entry points (dot, dotf) specialise only the types above */
+        c[0] = c[1] = _mm256_setzero_si256();
+        return 1;
     }
 }
 
@@ -191,7 +194,7 @@ static void QX(dot)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int 
     case RWKV_DT_Q5_0: QX(dot_type)(RWKV_DT_Q5_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_Q5_1: QX(dot_type)(RWKV_DT_Q5_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_NF4: QX(dot_type)(RWKV_DT_NF4, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
-    default: break;
+    default: rwkv_type_dot_i8(dt, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break; /* no kernel: the reference */
     }
 }
 
@@ -417,7 +420,7 @@ static void QX(dotf)(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, int
     case RWKV_DT_Q5_0: QX(dotf_type)(RWKV_DT_Q5_0, W, rb, K, o0, o1, X, T, Y, ldy); break;
     case RWKV_DT_Q5_1: QX(dotf_type)(RWKV_DT_Q5_1, W, rb, K, o0, o1, X, T, Y, ldy); break;
     case RWKV_DT_NF4: QX(dotf_type)(RWKV_DT_NF4, W, rb, K, o0, o1, X, T, Y, ldy); break;
-    default: break;
+    default: rwkv_type_dot_f32(dt, W, rb, K, o0, o1, X, T, Y, ldy); break; /* no kernel: the reference */
     }
 }
 

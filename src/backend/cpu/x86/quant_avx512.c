@@ -58,7 +58,8 @@ INLINE int qz_group_bytes(rwkv_dtype dt) {
     case RWKV_DT_Q4_1: return 80;
     case RWKV_DT_Q5_0: return 88;
     case RWKV_DT_Q5_1: return 96;
-    default: return 68; /* nf4 */
+    case RWKV_DT_NF4: return 68;
+    default: return 0; /* not reached: only the types of dot_avx512 */
     }
 }
 
@@ -69,7 +70,7 @@ INLINE int qz_off_shift(rwkv_dtype dt) {
     case RWKV_DT_Q5_0: return 4;
     case RWKV_DT_Q8_0:
     case RWKV_DT_NF4: return 7;
-    default: return -1; /* q4_1, q5_1: no offset */
+    default: return -1; /* q4_1, q5_1 (and any other): no offset */
     }
 }
 
@@ -91,7 +92,8 @@ static qz_idx qz_make_idx(rwkv_dtype dt) {
         case RWKV_DT_Q4_1: bb = 20, qs = 4, minty = 1; break;
         case RWKV_DT_Q5_0: bb = 22, qs = 6, qhb = 2; break;
         case RWKV_DT_Q5_1: bb = 24, qs = 8, qhb = 4, minty = 1; break;
-        default: break; /* q8_0 */
+        case RWKV_DT_Q8_0: break;
+        default: break; /* not reached: only the types of dot_avx512 */
         }
         const int w = bb / 2;
         for (int j = 0; j < 32; j++) {
@@ -417,7 +419,7 @@ static void dot_avx512(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, i
     case RWKV_DT_Q5_0: qz_dot_type(RWKV_DT_Q5_0, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_Q5_1: qz_dot_type(RWKV_DT_Q5_1, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_NF4: qz_dot_type(RWKV_DT_NF4, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
-    default: break;
+    default: rwkv_type_dot_i8(dt, W, rb, K, o0, o1, xq, xd, xs, T, Y, ldy); break; /* no kernel: the reference */
     }
 }
 
@@ -447,8 +449,13 @@ static void dot_avx512(rwkv_dtype dt, const void *W, size_t rb, int K, int o0, i
 /* Bytes of one unit of 16 rows. */
 INLINE size_t qp_unit_bytes(rwkv_dtype dt) { return 16 * rwkv_dtype_block_bytes(dt); }
 
+/* The types with a packed kernel (dot_packed_avx512); 0 bytes for the others (not packed). */
 static size_t qp_packed_bytes(rwkv_dtype dt, int rows, int K) {
-    return (size_t)((rows + 15) / 16) * 16 * rwkv_dtype_row_bytes(dt, (size_t)K);
+    switch (dt) {
+    case RWKV_DT_Q8_0: case RWKV_DT_Q4_0: case RWKV_DT_Q4_1: case RWKV_DT_Q5_0: case RWKV_DT_Q5_1: case RWKV_DT_NF4:
+        return (size_t)((rows + 15) / 16) * 16 * rwkv_dtype_row_bytes(dt, (size_t)K);
+    default: return 0;
+    }
 }
 
 /* One row's 16 code bytes of a 32-weight block in the packed order (vector i at 4i: byte j =
@@ -466,6 +473,7 @@ INLINE void qp_nibbles(const uint8_t *qs, uint8_t *o) {
 /* Writes 16-row groups [g0, g1) of the packed copy of W [rows][K] (K a multiple of the block
  * size) into P (qp_packed_bytes for the whole matrix). */
 static void qp_pack(rwkv_dtype dt, const void *W, int rows, int K, int g0, int g1, void *P) {
+    if (qp_packed_bytes(dt, rows, K) == 0) return; /* a type without a packed kernel */
     const size_t rb = rwkv_dtype_row_bytes(dt, (size_t)K), bb = rwkv_dtype_block_bytes(dt);
     const int nu = (int)((size_t)K / rwkv_dtype_block(dt));
     const int minty = dt == RWKV_DT_Q4_1 || dt == RWKV_DT_Q5_1;
@@ -680,7 +688,7 @@ static void dot_packed_avx512(rwkv_dtype dt, const void *P, int rows, int K, int
     case RWKV_DT_Q5_0: qp_dot_type(RWKV_DT_Q5_0, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_Q5_1: qp_dot_type(RWKV_DT_Q5_1, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
     case RWKV_DT_NF4: qp_dot_type(RWKV_DT_NF4, P, rows, K, o0, o1, xq, xd, xs, T, Y, ldy); break;
-    default: break;
+    default: break; /* not reached: qp_packed_bytes is 0 for the other types, so none is packed */
     }
 }
 

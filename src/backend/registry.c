@@ -1,4 +1,4 @@
-/* backend.c — the one selector of backends (a device name → a backend) and the op check. To add a
+/* registry.c — the one selector of backends (a device name → a backend) and the op check. To add a
  * backend: a folder src/backend/NAME/ with its constructor, one line in rwkv_backend_new. */
 #include "backend.h"
 

@@ -1,4 +1,5 @@
-/* model.c — loading a model file, detecting its generation, and the public model/eval API. */
+/* load.c — loading a model file: detecting its generation, making its backend, binding the
+ * tensors, planning; the model's info, thread count and release. */
 #include "weights.h"
 #include "types/quant.h"
 
@@ -6,49 +7,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-/* The generation table: every generation this build can run, tried in order (detect). To add a
- * generation: one file in src/gen/ with its rwkv_gen row, one line here and in model.h. */
-const rwkv_gen *const rwkv_generations[] = {&rwkv_gen_v7, &rwkv_gen_v6, &rwkv_gen_v5_2, &rwkv_gen_v5_1,
-                                            &rwkv_gen_v4, NULL};
-
 void rwkv_model_params_default(rwkv_model_params *params) {
     memset(params, 0, sizeof *params);
-}
-
-rwkv_status rwkv_model_tensor(const rwkv_model *m, const char *name, int n_dims, const int64_t *dims,
-                              const rwkv_tensor **out) {
-    *out = NULL;
-    const rwkv_tensor *t = rwkv_tensor_file_find(&m->file, name);
-    if (!t) return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' is missing", name);
-    /* Leading size-1 dims are tolerated on both sides ([1,1,C] == [C]). */
-    int td = t->n_dims, wd = n_dims;
-    const int64_t *ts = t->shape;
-    while (td > 0 && ts[0] == 1 && td > wd) { ts++; td--; }
-    while (wd > 0 && dims[0] == 1 && wd > td) { dims++; wd--; }
-    bool ok = td == wd;
-    for (int i = 0; ok && i < td; i++) ok = dims[i] < 0 || dims[i] == ts[i];
-    if (!ok) {
-        char got[96] = "", want[96] = "";
-        for (int i = 0; i < t->n_dims; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "",
-                     (long long)t->shape[i]);
-        for (int i = 0; i < wd; i++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "",
-                     (long long)dims[i]);
-        return rwkv_fail(RWKV_ERR_SHAPE, "tensor '%s' has shape [%s], expected [%s]", name, got, want);
-    }
-    *out = t;
-    return RWKV_OK;
-}
-
-rwkv_status rwkv_model_tensorf(const rwkv_model *m, const rwkv_tensor **out, int n_dims,
-                               const int64_t *dims, const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return rwkv_model_tensor(m, name, n_dims, dims, out);
 }
 
 /* Fills the generation-independent info fields: params, dtype, fingerprint. */
@@ -211,50 +171,4 @@ rwkv_status rwkv_model_set_threads(rwkv_model *m, int n_threads) {
     m->info.device = m->bi.device;
     pthread_mutex_unlock(&m->lock);
     return st;
-}
-
-rwkv_status rwkv_eval(rwkv_model *m, rwkv_state *s, const int32_t *tokens, size_t n, float *logits,
-                      unsigned flags) {
-    if (!m || !s) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: model or state is NULL");
-    if (s->model != m) return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval: the state belongs to another model");
-    if (n == 0) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: no tokens");
-    if (!tokens) return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: tokens is NULL");
-    if (flags & ~(unsigned)(RWKV_EVAL_SERIAL | RWKV_EVAL_ALL_LOGITS))
-        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval: unknown flags 0x%x", flags);
-    for (size_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
-            return rwkv_fail(RWKV_ERR_RANGE, "token id %d at position %zu is out of range 0..%d",
-                             tokens[i], i, m->info.n_vocab - 1);
-    pthread_mutex_lock(&m->lock);
-    rwkv_status st = rwkv_model_eval(m, s->data, tokens, n, logits, flags);
-    pthread_mutex_unlock(&m->lock);
-    if (st == RWKV_OK) s->n_tokens += n;
-    return st;
-}
-
-rwkv_status rwkv_eval_batch(rwkv_model *m, rwkv_state *const *states, const int32_t *tokens,
-                            size_t n_seqs, float *logits) {
-    if (!m || !states || !tokens || n_seqs == 0)
-        return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: NULL argument or empty batch");
-    for (size_t i = 0; i < n_seqs; i++) {
-        if (!states[i] || states[i]->model != m)
-            return rwkv_fail(RWKV_ERR_MISMATCH, "rwkv_eval_batch: state %zu is NULL or of another model", i);
-        if (tokens[i] < 0 || tokens[i] >= m->info.n_vocab)
-            return rwkv_fail(RWKV_ERR_RANGE, "rwkv_eval_batch: token id %d of sequence %zu is out of range 0..%d",
-                             tokens[i], i, m->info.n_vocab - 1);
-        for (size_t j = 0; j < i; j++)
-            if (states[j] == states[i])
-                return rwkv_fail(RWKV_ERR_INVALID_ARG, "rwkv_eval_batch: state %zu appears twice", i);
-    }
-    rwkv_ptr stack_buf[64];
-    rwkv_ptr *data = n_seqs <= 64 ? stack_buf : malloc(n_seqs * sizeof *data);
-    if (!data) return rwkv_fail(RWKV_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n_seqs; i++) data[i] = states[i]->data;
-    pthread_mutex_lock(&m->lock);
-    rwkv_status st = rwkv_model_eval_batch(m, data, tokens, n_seqs, logits);
-    pthread_mutex_unlock(&m->lock);
-    if (data != stack_buf) free(data);
-    if (st != RWKV_OK) return st;
-    for (size_t i = 0; i < n_seqs; i++) states[i]->n_tokens++;
-    return RWKV_OK;
 }
