@@ -106,6 +106,7 @@ int main(void) {
         int ok = r.rc == 0 && r.out_len == 4 && r.out[3] == '!';
         for (int i = 0; ok && i < 3; i++) ok = r.out[i] >= 'a' && r.out[i] <= 'c';
         CHECK(ok, "--grammar seed %d: exit %d, '%s' (%s)", seed, r.rc, r.out, r.err);
+        CHECK(strstr(r.err, "stopped: grammar") != NULL, "the summary names the grammar: %s", r.err);
         test_result_free(&r);
     }
     /* -n smaller than the grammar needs: the text is cut, no error */
@@ -156,6 +157,16 @@ int main(void) {
         good &= !strcmp(line, "\"yes\"") || !strcmp(line, "\"no\"") || !strcmp(line, "42");
     }
     CHECK(lines == 3 && good, "chat: 3 replies from the enum, got %d lines: '%s'", lines, r.out);
+    test_result_free(&r);
+    run_rwkv(&r, tmp_file("in.jsonl", "{\"content\":\"hi\"}\n"), "chat", "-m", model, "--vocab", vocab, "--seed", "3",
+             "--jsonl", "--grammar", gbnf, NULL);
+    json_error_t je;
+    json_t *reply = json_loadb(r.out, r.out_len, JSON_DISABLE_EOF_CHECK, &je);
+    const char *content = json_string_value(json_object_get(reply, "content"));
+    const char *finish = json_string_value(json_object_get(reply, "finish_reason"));
+    CHECK(r.rc == 0 && content && strlen(content) == 4 && content[3] == '!' && finish && !strcmp(finish, "grammar"),
+          "chat --jsonl: the reply follows the grammar, finish_reason grammar: %d '%s' %s", r.rc, r.out, r.err);
+    json_decref(reply);
     test_result_free(&r);
     run_rwkv(&r, input, "chat", "-m", model, "--vocab", vocab, "--think", "--grammar", gbnf, NULL);
     check_error(&r, 2, "not with --think or --no-think", "chat --think");
