@@ -33,6 +33,52 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_COMMON))
 HEADERS  := $(shell find include src tools tests/common -name '*.h' -not -path '*/node_modules/*')
 
+# ---- Vulkan backend (src/backend/vulkan) -------------------------------------------------------
+# Built when glslc and the Vulkan headers (Debian glslc, libvulkan-dev) are present; VULKAN=0
+# builds without it, VULKAN=1 insists. The shaders are compiled to SPIR-V at build time and
+# embedded in the library through a generated header ($(BUILD)/gen/vk_spirv.h). The library loads
+# libvulkan.so.1 at run time (dlopen), so programs linked with it start where no Vulkan loader is
+# installed. Without the backend, src/backend/vulkan and tests/test_vulkan*.c are left out.
+.DEFAULT_GOAL := all
+VK_PROBE := \#include <vulkan/vulkan.h>
+ifeq ($(origin VULKAN),undefined)
+VULKAN := $(shell command -v glslc >/dev/null 2>&1 && echo '$(VK_PROBE)' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+VK_DIR := src/backend/vulkan
+ifeq ($(VULKAN),1)
+VK_DTYPES := F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL NF4
+VK_PLAIN  := act ew norm l2norm shift copy wkv7 wkv5 wkv4
+VK_TYPED  := mv mm mt embed
+VK_SPV    := $(VK_PLAIN:%=$(BUILD)/spv/%.spv) \
+             $(foreach s,$(VK_TYPED),$(foreach d,$(VK_DTYPES),$(BUILD)/spv/$(s)_$(d).spv))
+VK_GLSL   := $(wildcard $(VK_DIR)/shaders/*.glsl)
+GLSLC     ?= glslc
+GLSLFLAGS ?= --target-env=vulkan1.2 -O
+CFLAGS_ALL += -DRWKV_VULKAN
+LDLIBS_ALL += -ldl
+$(BUILD)/spv/%.spv: $(VK_DIR)/shaders/%.comp $(VK_GLSL)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLFLAGS) -o $@ $<
+# mv_F16.spv is mv.comp compiled with -DWT_F16, and so on for every weight type
+define VK_TYPED_RULE
+$(BUILD)/spv/$(1)_$(2).spv: $(VK_DIR)/shaders/$(1).comp $(VK_GLSL)
+	@mkdir -p $$(dir $$@)
+	$(GLSLC) $(GLSLFLAGS) -DWT_$(2) -o $$@ $$<
+endef
+$(foreach s,$(VK_TYPED),$(foreach d,$(VK_DTYPES),$(eval $(call VK_TYPED_RULE,$(s),$(d)))))
+$(BUILD)/gen/vk_spirv.h: $(VK_SPV) $(VK_DIR)/spirv_embed.sh
+	@mkdir -p $(dir $@)
+	sh $(VK_DIR)/spirv_embed.sh $@ $(VK_SPV)
+$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(VK_DIR)/*.c)): $(BUILD)/gen/vk_spirv.h
+$(BUILD)/obj/$(VK_DIR)/%.o: CFLAGS_ALL += -I$(BUILD)/gen
+else
+LIB_SRC  := $(filter-out $(VK_DIR)/%,$(LIB_SRC))
+TEST_SRC := $(filter-out tests/test_vulkan%,$(TEST_SRC))
+endif
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# ---- end of the Vulkan block --------------------------------------------------------------------
+
 # Per-ISA flags: kernels for one instruction set live in files named after it and are only
 # called after a run-time CPU check.
 ISA_avx2   := -mavx2 -mfma -mf16c
@@ -90,7 +136,7 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 build-fuzz/%: fuzz/%.c
-	$(MAKE) CC=clang BUILD=build-fuzz OPT="-O1 -g" \
+	$(MAKE) CC=clang BUILD=build-fuzz VULKAN=0 OPT="-O1 -g" \
 	    SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" build-fuzz/librwkv.a
 	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fsanitize=address,undefined,fuzzer \
 	    -o $@ $< build-fuzz/librwkv.a -lm -pthread -ljansson

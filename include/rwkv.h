@@ -572,6 +572,39 @@ rwkv_status rwkv_grammar_accept_bytes(rwkv_grammar_matcher *m, const char *bytes
 rwkv_status rwkv_grammar_sample(rwkv_grammar_matcher *m, rwkv_sampler *s, float *logits,
                                 int n_logits, int32_t *token);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Devices: the GPUs a model can run on (Vulkan)                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct rwkv_device_info {
+    char id[16];           /* the device name models take: "vulkan:0", "vulkan:1", ... */
+    char name[256];        /* the device's own name */
+    char type[16];         /* "discrete", "integrated", "virtual", "cpu" or "other" */
+    char driver[256];      /* the driver's name and version */
+    char api[16];          /* the Vulkan version the driver implements, e.g. "1.3.230" */
+    uint64_t memory;       /* bytes of its largest device-local memory heap */
+    int subgroup_min;      /* subgroup (warp/wave) sizes it may use */
+    int subgroup_max;
+    int shared_memory;     /* bytes of shared memory per workgroup */
+    int fp16;              /* float16 arithmetic in shaders */
+    int int8;              /* int8 arithmetic in shaders */
+    int coopmat;           /* VK_KHR_cooperative_matrix (matrix units) */
+    int usable;            /* 1 when the Vulkan backend can run on it */
+    char why_not[96];      /* when usable is 0: why not */
+} rwkv_device_info;
+
+/* Lists the Vulkan devices of the machine: out[i] for i < min(cap, *n), *n = how many there are
+ * (out may be NULL when cap is 0). RWKV_ERR_UNSUPPORTED, with a message saying which, when this
+ * build has no Vulkan backend or no Vulkan loader or driver is installed. */
+rwkv_status rwkv_devices(rwkv_device_info *out, int cap, int *n);
+
+/* Measures the memory bandwidth of a device ("vulkan", "vulkan:N", as rwkv_model_params.device)
+ * with its copy kernel: *gb_per_s = (bytes read + bytes written) / time of a copy of mib MiB,
+ * best of reps (timed on the device where it has timestamps). RWKV_ERR_UNSUPPORTED for "cpu"
+ * (rwkv bench measures the CPU's itself) and where the device is absent; RWKV_ERR_NOMEM when
+ * 2 × mib MiB do not fit on it. */
+rwkv_status rwkv_device_bandwidth(const char *device, int mib, int reps, double *gb_per_s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -609,7 +609,7 @@ static void test_completion_and_man(void) {
 
     /* Every option the completion offers (read from the help texts) is one the command knows. */
     static const char *const cmds[] = {"info", "generate", "logits", "tokenize", "chat", "init", "bench",
-                                       "convert", "quantize", "eval perplexity", "eval lambada", "serve"};
+                                       "convert", "quantize", "eval perplexity", "eval lambada", "serve", "devices"};
     char all[2048] = "";
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char line[128];

@@ -30,6 +30,8 @@ static const char bench_usage[] =
     "--long N also prefills N tokens (in chunks, no logits) and compares peak RSS and decode\n"
     "ms/token after it with those after a 100-token prompt.\n"
     "--json prints one object. The default prefill arithmetic is exact fp32.\n"
+    "On a GPU (--device vulkan or vulkan:N) the decode bandwidth is compared with the device's\n"
+    "copy-kernel bandwidth (device_bw_gbs: a copy of 256 MiB, as `rwkv devices` measures it).\n"
     "--chunk N: tokens per prefill chunk (rwkv_model_params.seq_chunk, 1..4096; default: the\n"
     "library's).\n"
     CLI_MODEL_HELP;
@@ -471,9 +473,15 @@ int cmd_bench(int argc, char **argv) {
     if (cli_model_params(&o.mo, &mp)) return CLI_EXIT_USAGE;
     mp.prefault = 1;
     mp.seq_chunk = o.chunk;
+    /* on a GPU the decode bandwidth is compared with the device's, from its copy kernel (before
+     * the model takes the device's memory; 0 where it cannot be measured) */
+    double dev_bw = 0;
+    const int on_device = mp.device && *mp.device && strcmp(mp.device, "cpu") != 0;
+    if (on_device && rwkv_device_bandwidth(mp.device, 256, 8, &dev_bw) != RWKV_OK) dev_bw = 0;
     if (cli_load_model_params(o.model_path, &mp, &b.model)) return CLI_EXIT_RUNTIME;
     rwkv_model_info info;
     rwkv_model_get_info(b.model, &info);
+    const double ref_bw = on_device ? dev_bw : mem_bw; /* what decode_gbs is a fraction of */
     b.n_vocab = info.n_vocab;
     size_t buf_n = (size_t)o.prompt > 512 ? (size_t)o.prompt : 512;
     int32_t *tok = malloc(buf_n * sizeof *tok);
@@ -542,8 +550,11 @@ int cmd_bench(int argc, char **argv) {
         json_stats(j, "decode_gbs", sbw);
         json_object_update_new(j, json_pack("{s:o, s:i, s:o, s:o, s:o}", "mem_bw_gbs", cli_json_number(mem_bw),
                                         "mem_bw_mib", o.bw_mib, "mem_bw_loads", cli_json_str(bw_isa), "bw_fraction",
-                                        cli_json_number(mem_bw > 0 ? sbw.med / mem_bw : 0.0), "peak_rss_mb",
+                                        cli_json_number(ref_bw > 0 ? sbw.med / ref_bw : 0.0), "peak_rss_mb",
                                         cli_json_number(rss)));
+        json_object_update_new(j, json_pack("{s:o, s:o}", "backend", cli_json_str(info.backend), "device",
+                                            cli_json_str(info.device)));
+        if (on_device) json_object_set_new(j, "device_bw_gbs", cli_json_number(dev_bw));
         if (o.long_n > 0)
             json_object_update_new(j, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "long_tokens", (json_int_t)o.long_n,
                                             "long_prefill_tok_s", cli_json_number(lr.prefill_tok_s), "rss_short_mb",
@@ -563,10 +574,13 @@ int cmd_bench(int argc, char **argv) {
                                                         : info.quant_products);
         printf("memory   read bandwidth %.1f GB/s (%s loads over %d MiB, %d threads, best of 8)\n", mem_bw,
                bw_isa, o.bw_mib, bw_threads);
+        if (on_device)
+            printf("device   %s: %s; copy bandwidth %.1f GB/s (256 MiB, best of 8)\n", info.backend, info.device,
+                   dev_bw);
         printf("decode   %.2f tok/s = %.2f ms/token  [min %.2f, max %.2f tok/s]  (%d reps x %d tokens)\n", sd.med,
                sms.med, sd.min, sd.max, o.reps, o.gen);
         printf("         %.1f MB of weights per token -> %.1f GB/s [%.1f, %.1f] beside %.1f GB/s measured = %.1f%%\n",
-               bpt / 1e6, sbw.med, sbw.min, sbw.max, mem_bw, mem_bw > 0 ? 100.0 * sbw.med / mem_bw : 0.0);
+               bpt / 1e6, sbw.med, sbw.min, sbw.max, ref_bw, ref_bw > 0 ? 100.0 * sbw.med / ref_bw : 0.0);
         printf("prefill  %.1f tok/s [min %.1f, max %.1f] for %d tokens -> %.1f GFLOP/s [%.1f, %.1f]\n", sp.med, sp.min,
                sp.max, o.prompt, sg.med, sg.min, sg.max);
         printf("         (GFLOP/s = 2 x %.1f M weights (all but embedding and head) x tok/s; %s products,\n"

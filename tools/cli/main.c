@@ -16,7 +16,8 @@
     X(convert, "write a model (.pth, rwkv.cpp .bin, GGUF) as GGUF with llama.cpp rwkv7 names")   \
     X(quantize, "write a model as GGUF with quantized weights (int8, nf4, q4_0, q5_1, ...)")     \
     X(eval, "perplexity of a text, LAMBADA accuracy and perplexity (docs/EVAL.md)")             \
-    X(serve, "OpenAI-compatible HTTP server with streaming, batching and a chat page")
+    X(serve, "OpenAI-compatible HTTP server with streaming, batching and a chat page")           \
+    X(devices, "list the devices models can run on (cpu, Vulkan GPUs) with memory and features")
 
 #define DECLARE_COMMAND(name, desc) int cmd_##name(int argc, char **argv);
 RWKV_COMMANDS(DECLARE_COMMAND)
