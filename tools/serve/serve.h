@@ -73,6 +73,7 @@ typedef struct srv_job {
     int n_stop;
     g1_think think;
     size_t mark;               /* chat: where the final "Assistant:" starts (a cache point), or 0 */
+    struct srv_constraint *constraint; /* response_format / tools (serve_tools.c), or NULL */
     char id[48];               /* "chatcmpl-..." / "cmpl-..." (set by srv_jobs_submit) */
     long long created;
     /* the hand-off (serve_job.c, under srv_jobs.mu) */
@@ -228,6 +229,7 @@ typedef struct server {
     srv_metrics metrics;
     /* scheduler-owned */
     srv_cache *cache;
+    rwkv_token_trie *trie;      /* for grammars (serve_tools.c), built on first use */
     pthread_t sched_thread;
     /* HTTP-owned */
     struct srv_http *http;
@@ -266,6 +268,7 @@ typedef struct srv_reply {
     struct json_t *chunk_text[2]; /* only its text changes from token to token */
     char *scratch;             /* JSON text of one chunk */
     size_t scratch_cap;
+    struct json_t *tool_calls; /* the reply's tool_calls (serve_tools.c), or NULL */
 } srv_reply;
 
 void srv_reply_init(srv_reply *r, const server *s, const srv_job *j);
@@ -273,6 +276,8 @@ void srv_reply_free(srv_reply *r);
 /* Adds the bytes of one generated token; returns 1 when a stop string ended the reply, 0 if not,
  * -1 on failure. */
 int srv_reply_add(srv_reply *r, const char *bytes, size_t len);
+/* Appends a streamed chat chunk with this delta (released; the first one also names the role). */
+int srv_reply_delta(srv_reply *r, struct json_t *delta);
 /* How a reply ends. */
 typedef enum srv_reply_end { SRV_END_OK, SRV_END_INTERNAL, SRV_END_SHUTDOWN } srv_reply_end;
 /* Writes the end of the reply into pend: the held-back text, the finish chunk, usage and [DONE]

@@ -23,6 +23,7 @@ void srv_reply_init(srv_reply *r, const server *s, const srv_job *j) {
 
 void srv_reply_free(srv_reply *r) {
     for (int i = 0; i < 2; i++) json_decref(r->chunk[i]);
+    json_decref(r->tool_calls);
     free(r->scratch);
     cli_buf_free(&r->gen);
     cli_buf_free(&r->split_hold);
@@ -86,6 +87,25 @@ static int stream_chunk(srv_reply *r, const char *field, const char *text, size_
         json_object_set_new(choice, "text", str ? str : json_string(""));
     }
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
+    json_object_set_new(o, "choices", json_pack("[o]", choice));
+    return sse_obj(r, o);
+}
+
+int srv_reply_delta(srv_reply *r, json_t *delta) {
+    json_t *o = head(r, chunk_object(r));
+    json_t *choice = json_pack("{s:i, s:n}", "index", 0, "logprobs");
+    if (!o || !choice || !delta) {
+        json_decref(o);
+        json_decref(choice);
+        json_decref(delta);
+        return -1;
+    }
+    if (!r->sent_role) {
+        json_object_set_new(delta, "role", json_string("assistant"));
+        r->sent_role = 1;
+    }
+    json_object_set_new(choice, "delta", delta);
+    json_object_set_new(choice, "finish_reason", json_null());
     json_object_set_new(o, "choices", json_pack("[o]", choice));
     return sse_obj(r, o);
 }
@@ -313,6 +333,10 @@ int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64
         json_t *m = json_pack("{s:s, s:s%}", "role", "assistant", "content", c, r->content.len);
         if (r->reasoning.len)
             json_object_set_new(m, "reasoning_content", json_stringn(r->reasoning.data, r->reasoning.len));
+        if (r->tool_calls) { /* a tool call (serve_tools.c): no content unless there was text */
+            if (!r->content.len) json_object_set_new(m, "content", json_null());
+            json_object_set(m, "tool_calls", r->tool_calls);
+        }
         json_object_set_new(choice, "message", m);
     } else {
         json_object_set_new(choice, "text", json_stringn(c, r->content.len));

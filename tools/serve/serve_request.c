@@ -3,6 +3,7 @@
  * ignored, as OpenAI's API does; fields asking for features not implemented yet are refused (one
  * table, `unsupported`). */
 #include "serve.h"
+#include "serve_tools.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -132,7 +133,7 @@ static int add_content(perr *e, prompt_builder *pb, json_t *content, size_t idx)
  *   System: S\n\n  User: U\n\n  Assistant: A\n\n ... Assistant:<think suffix>
  * Segments: every message, with "Assistant:" separate from the reply after it, so that the text
  * the model generated after "Assistant:" can be matched by the prompt cache. */
-static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder *pb,
+static int build_chat(perr *e, json_t *messages, g1_think think, const char *tools, prompt_builder *pb,
                       size_t *mark) {
     if (!json_is_array(messages)) return fail(e, 400, "messages", "'messages' must be an array");
     size_t n = json_array_size(messages);
@@ -140,6 +141,10 @@ static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder 
     if (n > SRV_MAX_SEGMENTS_LIMIT / 2)
         return fail(e, 400, "messages", "too many messages (at most %d)", SRV_MAX_SEGMENTS_LIMIT / 2);
     int oom = 0;
+    if (tools) { /* the tools' listing (serve_tools.c) */
+        oom |= cli_buf_add(&pb->text, "System: ", 8) | add_clean(&pb->text, tools, strlen(tools)) |
+               cli_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(messages, i);
         char param[64];
@@ -148,7 +153,13 @@ static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder 
         json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
         if (!json_is_string(role)) return fail(e, 400, param, "'%s.role' must be a string", param);
         const char *r = json_string_value(role);
-        if (!content || json_is_null(content))
+        char *calls = NULL; /* an assistant message's tool_calls, as G1 text */
+        if (!strcmp(r, "assistant") &&
+            srv_tools_message_calls(m, i, &calls, e->msg, e->msg_cap, e->param, e->param_cap)) {
+            e->status = 400;
+            return -1;
+        }
+        if ((!content || json_is_null(content)) && !calls)
             return fail(e, 400, param, "'%s.content' is required", param);
         if (!strcmp(r, "system") || !strcmp(r, "developer")) {
             oom |= cli_buf_add(&pb->text, "System: ", 8);
@@ -157,11 +168,25 @@ static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder 
         } else if (!strcmp(r, "assistant")) {
             oom |= cli_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
             oom |= cli_buf_add(&pb->text, " ", 1);
+        } else if (!strcmp(r, "tool")) {
+            json_t *id = json_object_get(m, "tool_call_id");
+            if (id && !json_is_null(id) && !json_is_string(id))
+                return fail(e, 400, param, "'%s.tool_call_id' must be a string", param);
+            oom |= cli_buf_add(&pb->text, "Tool: ", 6);
         } else {
             return fail(e, 400, param,
-                        "'%s.role' must be 'system', 'user' or 'assistant' (got '%.40s')", param, r);
+                        "'%s.role' must be 'system', 'user', 'assistant' or 'tool' (got '%.40s')", param, r);
         }
-        if (add_content(e, pb, content, i)) return -1;
+        size_t before = pb->text.len;
+        if (content && !json_is_null(content) && add_content(e, pb, content, i)) {
+            free(calls);
+            return -1;
+        }
+        if (calls) {
+            if (pb->text.len > before) oom |= cli_buf_add(&pb->text, "\n", 1);
+            oom |= add_clean(&pb->text, calls, strlen(calls));
+            free(calls);
+        }
         oom |= cli_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
     }
     *mark = pb->text.len;
@@ -221,18 +246,12 @@ int srv_model_accepts(const server *s, const char *name) {
  * silently disregards what the client asked for, so they are refused with a 400. To support
  * one, delete its row. */
 static int is_nonempty_array(json_t *v) { return !json_is_array(v) || json_array_size(v) > 0; }
-static int is_not_text_format(json_t *v) {
-    json_t *type = json_object_get(v, "type");
-    return !json_is_object(v) || !json_is_string(type) || strcmp(json_string_value(type), "text");
-}
 static const struct unsupported {
     const char *field;
     int (*used)(json_t *v); /* whether this (non-null) value asks for the feature */
     const char *what;
 } unsupported[] = {
-    {"tools", is_nonempty_array, "tool (function) calling"},
-    {"functions", is_nonempty_array, "function calling"},
-    {"response_format", is_not_text_format, "structured output (only {\"type\": \"text\"})"},
+    {"functions", is_nonempty_array, "the legacy 'functions' (use 'tools')"},
 };
 
 static int refuse_unsupported(perr *e, json_t *root) {
@@ -304,11 +323,16 @@ static int parse_fields(const server *s, srv_kind kind, json_t *root, srv_job *j
         if (get_bool(e, so, "include_usage", &j->include_usage)) return -1;
     }
     if (get_stops(e, root, j)) return -1;
+    if (kind == SRV_CHAT && get_think(e, root, &j->think)) return -1;
+    int cst = srv_constraint_parse(kind, root, &j->think, &j->constraint, e->msg, e->msg_cap, e->param, e->param_cap);
+    if (cst) {
+        e->status = cst;
+        return -1;
+    }
     if (kind == SRV_CHAT) {
-        if (get_think(e, root, &j->think)) return -1;
         json_t *msgs = json_object_get(root, "messages");
         if (!msgs) return fail(e, 400, "messages", "'messages' is required");
-        if (build_chat(e, msgs, j->think, pb, &j->mark)) return -1;
+        if (build_chat(e, msgs, j->think, j->constraint ? j->constraint->system : NULL, pb, &j->mark)) return -1;
         /* the G1 reply ends at a blank line */
         j->stop[j->n_stop] = strdup("\n\n");
         if (!j->stop[j->n_stop]) return fail(e, 500, "", "out of memory");

@@ -6,6 +6,7 @@
  *   (c) samples one token for every decoding job and feeds them all with one rwkv_eval_batch,
  *   (d) hands new output (serve_reply.c) to the HTTP side through the job module. */
 #include "serve.h"
+#include "serve_tools.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ typedef struct slot {
     phase phase;
     rwkv_state *state;
     rwkv_sampler *sampler;
+    srv_guide *guide;          /* response_format / tools: the request's grammar matcher, or NULL */
     float *logits;
     int32_t *ptok;             /* prompt tokens still to prefill (after the cached prefix) */
     size_t n_ptok, n_prefilled;
@@ -68,6 +70,7 @@ static void retire(sched *q, int i) {
         srv_job_post(&s->jobs, j, 0, NULL, 0, 1);
         atomic_fetch_add(&s->jobs.cancelled, 1); /* after: active is already down */
     } else {
+        if (sl->guide && sl->end == SRV_END_OK) sl->finish = srv_guide_finish(sl->guide, &sl->reply, sl->finish);
         int st = srv_reply_finish(&sl->reply, sl->end, sl->finish, sl->prompt_tokens,
                                   sl->cached_tokens, sl->n_gen);
         srv_job_set_usage(&s->jobs, j, sl->prompt_tokens, (uint64_t)sl->n_gen);
@@ -76,6 +79,7 @@ static void retire(sched *q, int i) {
     srv_reply_free(&sl->reply);
     rwkv_state_free(sl->state);
     rwkv_sampler_free(sl->sampler);
+    srv_guide_free(sl->guide);
     free(sl->logits);
     free(sl->ptok);
     free(sl);
@@ -101,7 +105,8 @@ static int setup(sched *q, srv_job *j) {
     q->act[q->n_act++] = sl;
     sl->logits = malloc(q->n_vocab * sizeof *sl->logits);
     if (!sl->logits || rwkv_state_new(s->model, &sl->state) != RWKV_OK ||
-        rwkv_sampler_new(&j->sp, (int)q->n_vocab, s->tok, &sl->sampler) != RWKV_OK) {
+        rwkv_sampler_new(&j->sp, (int)q->n_vocab, s->tok, &sl->sampler) != RWKV_OK ||
+        (j->constraint && srv_guide_new(s, j, &sl->guide))) {
         sl->end = SRV_END_INTERNAL;
         retire(q, q->n_act - 1);
         return -1;
@@ -209,7 +214,14 @@ static void decode_step(sched *q) {
         slot *sl = q->act[i];
         if (sl->phase != PH_DECODE) continue;
         t0 = now_ns();
-        int32_t t = rwkv_sampler_sample(sl->sampler, sl->logits);
+        int32_t t;
+        if (!sl->guide) {
+            t = rwkv_sampler_sample(sl->sampler, sl->logits);
+        } else if (srv_guide_sample(sl->guide, sl->sampler, sl->logits, (int)q->n_vocab, &t)) {
+            sl->end = SRV_END_INTERNAL; /* the grammar cannot go on (logged) */
+            sl->phase = PH_FINISHED;
+            continue;
+        }
         lap(&s->metrics.sample_ns, &t0);
         if (t <= 0 || t >= (int32_t)q->n_vocab) { /* end of text: nothing to feed */
             sl->finish = "stop";
@@ -220,7 +232,8 @@ static void decode_step(sched *q) {
         atomic_fetch_add(&s->metrics.generated_tokens, 1);
         size_t tl = 0;
         const char *tb = rwkv_tokenizer_token(s->tok, t, &tl);
-        int r = srv_reply_add(&sl->reply, tb ? tb : "", tb ? tl : 0);
+        int r = sl->guide ? srv_guide_add(sl->guide, &sl->reply, tb ? tb : "", tb ? tl : 0)
+                          : srv_reply_add(&sl->reply, tb ? tb : "", tb ? tl : 0);
         if (r < 0) {
             sl->end = SRV_END_INTERNAL;
             sl->phase = PH_FINISHED;
@@ -325,6 +338,8 @@ static void *sched_main(void *arg) {
         lap(&s->metrics.sched_ns, &t0);
     }
     drain(&q); /* n_act is 0 when the arrays could not be allocated */
+    rwkv_token_trie_free(s->trie);
+    s->trie = NULL;
     free(q.act);
     free(q.taken);
     free(q.bstates);
