@@ -1,8 +1,10 @@
 /* serve_tools.c — `response_format` and `tools` (docs/SERVER.md, "Structured output and tool
  * calls"). The HTTP side turns a request into one GBNF grammar, compiled per request:
- *   json     root ::= " "? JSON                      (the schema, or any object for json_object)
- *   call     root ::= " "? "<tool_call>" CALL        (tool_choice required / named)
- *   auto     root ::= " "? ( "<tool_call>" CALL | TEXT )
+ *   json     root ::= " " JSON                       (the schema, or any object for json_object)
+ *   call     root ::= " " "<tool_call>" CALL         (tool_choice required / named)
+ *   auto     root ::= " " ( "<tool_call>" CALL | TEXT )
+ * (the space that follows "Assistant:" in G1 text, so that the reply's text is what the next
+ * request's prompt renders and the prompt cache matches it)
  * where JSON and CALL come from the library's JSON Schema converter (compact: no whitespace), CALL
  * being the schema {"anyOf": [{"name": const f, "arguments": parameters of f}, ...]}, and TEXT any
  * text that does not start with the marker. The scheduler keeps one matcher per request (the token
@@ -118,13 +120,14 @@ static void rebase_refs(json_t *v, const char *def) {
     }
 }
 
-/* Rules for text that does not start with the marker (after the optional first space):
+/* Rules for text that does not start with the marker (after the first space):
  *   srv-body ::= "<tool_call>" srv-call | srv-text
  *   srv-text ::= "" | [^ <] srv-any | "<" srv-m1
  *   srv-mK   ::= "" | [^cK] srv-any | "cK" srv-mK+1     (the last: "" | [^c] srv-any)
- * A text cannot start with a space either, so that " <tool_call>" has one parse only. */
+ * Nor can a text start with a second space: the router (srv_guide_add) then decides from the
+ * first bytes alone, as the grammar does. */
 static int auto_rules(cli_buf *b) {
-    int rc = srv_buf_printf(b, "root ::= \" \"? srv-body\n"
+    int rc = srv_buf_printf(b, "root ::= \" \" srv-body\n"
                                "srv-body ::= \"%s\" srv-call | srv-text\n"
                                "srv-text ::= \"\" | [^ <] srv-any | \"<\" srv-m1\n"
                                "srv-any ::= .*\n", marker);
@@ -188,7 +191,7 @@ static int parse_response_format(errbuf *e, json_t *rf, char **gbnf) {
     char *g = schema_gbnf(e, schema, where, &st);
     json_decref(own);
     if (!g) return st;
-    *gbnf = rename_root(g, "srv-json", "root ::= \" \"? srv-json\n");
+    *gbnf = rename_root(g, "srv-json", "root ::= \" \" srv-json\n");
     rwkv_grammar_text_free(g);
     return *gbnf ? 0 : bad(e, 500, "", "out of memory");
 }
@@ -328,7 +331,7 @@ static int parse_tools(errbuf *e, srv_kind kind, json_t *root, srv_constraint_mo
         *mode = strcmp(how, "auto") ? SRV_CONSTRAIN_TOOL_CALL : SRV_CONSTRAIN_TOOL_AUTO;
         cli_buf rules = {0};
         int rc = *mode == SRV_CONSTRAIN_TOOL_AUTO ? auto_rules(&rules)
-                                                   : srv_buf_printf(&rules, "root ::= \" \"? \"%s\" srv-call\n", marker);
+                                                   : srv_buf_printf(&rules, "root ::= \" \" \"%s\" srv-call\n", marker);
         *gbnf = rc ? NULL : rename_root(g, "srv-call", rules.data);
         cli_buf_free(&rules);
         if (!*gbnf) status = bad(e, 500, "", "out of memory");
@@ -532,7 +535,7 @@ int srv_guide_add(srv_guide *g, srv_reply *r, const char *bytes, size_t len) {
     } else {
         if (cli_buf_add(&g->held, bytes, len)) return -1;
         const char *h = g->held.data;
-        size_t n = g->held.len, skip = n && h[0] == ' ';
+        size_t n = g->held.len, skip = n && h[0] == ' '; /* the grammar's first space */
         size_t k = n - skip < MARKER_LEN ? n - skip : MARKER_LEN;
         if (memcmp(h + skip, marker, k)) { /* text: release what was held */
             g->route = R_TEXT;
