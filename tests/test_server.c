@@ -859,6 +859,32 @@ static int run_node(const char *script, const char *arg) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* Structured output and tool calls (tests/server/tools.mjs) on a random-weight model with the World
+ * vocabulary (65,536 tokens, most of them several bytes): nothing but the grammar keeps its replies
+ * valid. The main server's byte-vocabulary model runs the same script. */
+static void random_world_tools(void) {
+    char dir[] = "/tmp/test_server_rnd_XXXXXX", path[96], cmd[512], url[96];
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/random.pth", dir);
+    snprintf(cmd, sizeof cmd, "%s init --shape L2C64 --vocab 65536 --seed 3 %s 2>/dev/null", test_rwkv_bin(), path);
+    int rc = system(cmd);
+    CHECK(rc == 0, "rwkv init of the random World-vocabulary model");
+    srv r;
+    if (rc == 0 && srv_start(&r, "random", "-m", path, "--vocab", test_shared("data/rwkv_vocab_v20230424.txt"),
+                             "--quiet", NULL) == 0) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", r.port);
+        CHECK(run_node("tools.mjs", url) == 0, "tests/server/tools.mjs failed on the random World-vocabulary model");
+        CHECK(srv_stop(&r) == 0, "random-model server: clean exit");
+    } else if (rc == 0) {
+        CHECK(0, "the random-model server did not start (see %s)", r.log);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     if (!test_require_shared()) return test_summary("test_server");
@@ -989,6 +1015,7 @@ int main(void) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
         CHECK(run_node("openai.mjs", url) == 0, "tests/server/openai.mjs failed");
         CHECK(run_node("tools.mjs", url) == 0, "tests/server/tools.mjs failed");
+        random_world_tools();
         if (file_exists("/usr/bin/chromium")) {
             snprintf(url, sizeof url, "http://127.0.0.1:%d/' http://127.0.0.1:%d/ '4096", port, s2.port);
             CHECK(run_node("webpage.mjs", url) == 0, "tests/server/webpage.mjs failed");

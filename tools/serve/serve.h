@@ -10,6 +10,9 @@
  *   serve_request.c  JSON request parsing/validation, G1 prompt building          (srv_parse_*)
  *   serve_reply.c    generated text -> OpenAI objects: stop strings, UTF-8 hold-back, <think>
  *                    splitting, SSE chunks or the final JSON                        (srv_reply_*)
+ *   serve_tools.c    response_format and tools: the request's grammar, tool calls in the prompt
+ *                    and in replies, the per-request matcher (serve_tools.h)  (srv_constraint_*,
+ *                    srv_guide_*)
  *   serve_sched.c    the scheduler thread: admission, round-robin chunked prefill, batched
  *                    decode, sampling                                               (srv_sched_*)
  *   serve_conn.c     connection accounting: per-IP limit, eviction of idle connections
