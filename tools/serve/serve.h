@@ -232,7 +232,7 @@ typedef struct server {
     srv_metrics metrics;
     /* scheduler-owned */
     srv_cache *cache;
-    rwkv_token_trie *trie;      /* for grammars (serve_tools.c), built on first use */
+    struct srv_guides *guides;  /* grammars' token trie and matcher cache (serve_tools.c) */
     pthread_t sched_thread;
     /* HTTP-owned */
     struct srv_http *http;

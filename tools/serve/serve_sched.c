@@ -67,12 +67,16 @@ static void retire(sched *q, int i) {
     slot *sl = q->act[i];
     srv_job *j = sl->job;
     if (sl->abandoned) {
+        srv_guide_free(sl->guide); /* before the job (its grammar) may go */
+        sl->guide = NULL;
         srv_job_post(&s->jobs, j, 0, NULL, 0, 1);
         atomic_fetch_add(&s->jobs.cancelled, 1); /* after: active is already down */
     } else {
         if (sl->guide && sl->end == SRV_END_OK) sl->finish = srv_guide_finish(sl->guide, &sl->reply, sl->finish);
         int st = srv_reply_finish(&sl->reply, sl->end, sl->finish, sl->prompt_tokens,
                                   sl->cached_tokens, sl->n_gen);
+        srv_guide_free(sl->guide);
+        sl->guide = NULL;
         srv_job_set_usage(&s->jobs, j, sl->prompt_tokens, (uint64_t)sl->n_gen);
         srv_job_post(&s->jobs, j, st, sl->reply.pend.data, sl->reply.pend.len, 1);
     }
@@ -338,8 +342,7 @@ static void *sched_main(void *arg) {
         lap(&s->metrics.sched_ns, &t0);
     }
     drain(&q); /* n_act is 0 when the arrays could not be allocated */
-    rwkv_token_trie_free(s->trie);
-    s->trie = NULL;
+    srv_guides_free(s);
     free(q.act);
     free(q.taken);
     free(q.bstates);

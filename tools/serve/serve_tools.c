@@ -8,7 +8,8 @@
  * where JSON and CALL come from the library's JSON Schema converter (compact: no whitespace), CALL
  * being the schema {"anyOf": [{"name": const f, "arguments": parameters of f}, ...]}, and TEXT any
  * text that does not start with the marker. The scheduler keeps one matcher per request (the token
- * trie once per server), masks every sampling step with it, and routes the reply's bytes: text to
+ * trie once per server; a request's matcher is a clone of a cached matcher of the same grammar
+ * text, so that masks computed for earlier requests are reused), masks every sampling step with it, and routes the reply's bytes: text to
  * the reply as content, a call into a buffer that becomes `tool_calls` (streamed as deltas). */
 #include "serve_tools.h"
 
@@ -45,6 +46,7 @@ static int bad(errbuf *e, int status, const char *param, const char *fmt, ...) {
 void srv_constraint_free(srv_constraint *c) {
     if (!c) return;
     rwkv_grammar_free(c->grammar);
+    free(c->gbnf);
     free(c->system);
     free(c);
 }
@@ -369,6 +371,9 @@ int srv_constraint_parse(srv_kind kind, json_t *root, g1_think *think, srv_const
             c->system = system;
             system = NULL;
             st = compile(&e, json_g ? json_g : tools_g, json_g ? "response_format" : "tools", &c->grammar);
+            c->gbnf = json_g ? json_g : tools_g;
+            if (json_g) json_g = NULL;
+            else tools_g = NULL;
         }
     }
     free(json_g);
@@ -421,12 +426,70 @@ int srv_tools_message_calls(json_t *m, size_t idx, char **out, char *msg, size_t
 
 /* ---- the scheduler side ------------------------------------------------------------------------ */
 
+/* The scheduler's matcher cache: a grammar text -> its compiled grammar and a matcher at its
+ * start, which requests clone (clones share the computed masks and transitions; all of them are
+ * used by the scheduler thread only). An entry in use by a request is never evicted; when every
+ * entry is in use the request gets a matcher of its own. */
+enum { GCACHE = 16 };
+typedef struct gentry {
+    char *gbnf;
+    rwkv_grammar *g;
+    rwkv_grammar_matcher *base;
+    int users;
+    uint64_t used;
+} gentry;
+struct srv_guides {
+    rwkv_token_trie *trie;
+    gentry e[GCACHE];
+    uint64_t clock;
+};
+
+static void gentry_clear(gentry *x) {
+    rwkv_grammar_matcher_free(x->base);
+    rwkv_grammar_free(x->g);
+    free(x->gbnf);
+    memset(x, 0, sizeof *x);
+}
+
+void srv_guides_free(server *s) {
+    struct srv_guides *gs = s->guides;
+    if (!gs) return;
+    for (int i = 0; i < GCACHE; i++) gentry_clear(&gs->e[i]);
+    rwkv_token_trie_free(gs->trie);
+    free(gs);
+    s->guides = NULL;
+}
+
+/* The cache entry for gbnf (made on a miss), or NULL when none can be had. */
+static gentry *gentry_get(struct srv_guides *gs, const char *gbnf) {
+    gentry *free_slot = NULL;
+    for (int i = 0; i < GCACHE; i++) {
+        gentry *x = &gs->e[i];
+        if (x->gbnf && !strcmp(x->gbnf, gbnf)) {
+            x->used = ++gs->clock;
+            return x;
+        }
+        if (x->users == 0 && (!free_slot || x->used < free_slot->used)) free_slot = x;
+    }
+    if (!free_slot) return NULL;
+    gentry_clear(free_slot);
+    free_slot->gbnf = strdup(gbnf);
+    if (!free_slot->gbnf || rwkv_grammar_parse(gbnf, strlen(gbnf), &free_slot->g) != RWKV_OK ||
+        rwkv_grammar_matcher_new(free_slot->g, gs->trie, &free_slot->base) != RWKV_OK) {
+        gentry_clear(free_slot);
+        return NULL;
+    }
+    free_slot->used = ++gs->clock;
+    return free_slot;
+}
+
 typedef enum { R_UNDECIDED, R_TEXT, R_CALL } route;
 
 struct srv_guide {
     const srv_job *job;
     const srv_constraint *c;
     rwkv_grammar_matcher *m;
+    gentry *entry;            /* the cache entry m was cloned from (its grammar), or NULL */
     route route;
     cli_buf held;             /* the reply's first bytes while they may still become the marker */
     cli_buf call;             /* the bytes after the marker */
@@ -437,7 +500,9 @@ struct srv_guide {
 
 int srv_guide_new(server *s, const srv_job *j, srv_guide **out) {
     *out = NULL;
-    if (!s->trie && rwkv_token_trie_new(s->tok, 0, &s->trie) != RWKV_OK) {
+    if (!s->guides && !(s->guides = calloc(1, sizeof *s->guides))) return -1;
+    struct srv_guides *gs = s->guides;
+    if (!gs->trie && rwkv_token_trie_new(s->tok, 0, &gs->trie) != RWKV_OK) {
         fprintf(stderr, "rwkv serve: cannot build the token trie: %s\n", rwkv_last_error());
         return -1;
     }
@@ -451,7 +516,11 @@ int srv_guide_new(server *s, const srv_job *j, srv_guide **out) {
                  (uint64_t)(uintptr_t)g;
     z ^= z >> 31;
     snprintf(g->id, sizeof g->id, "call_%016llx%08x", (unsigned long long)z, (unsigned)(z >> 17) ^ (unsigned)j->created);
-    if (rwkv_grammar_matcher_new(g->c->grammar, s->trie, &g->m) != RWKV_OK) {
+    gentry *x = gentry_get(gs, g->c->gbnf);
+    if (x && rwkv_grammar_matcher_clone(x->base, &g->m) == RWKV_OK) {
+        g->entry = x;
+        x->users++;
+    } else if (rwkv_grammar_matcher_new(g->c->grammar, gs->trie, &g->m) != RWKV_OK) {
         fprintf(stderr, "rwkv serve: %s: cannot start the grammar: %s\n", j->id, rwkv_last_error());
         free(g);
         return -1;
@@ -463,6 +532,7 @@ int srv_guide_new(server *s, const srv_job *j, srv_guide **out) {
 void srv_guide_free(srv_guide *g) {
     if (!g) return;
     rwkv_grammar_matcher_free(g->m);
+    if (g->entry) g->entry->users--;
     cli_buf_free(&g->held);
     cli_buf_free(&g->call);
     free(g);

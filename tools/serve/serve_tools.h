@@ -23,7 +23,8 @@ typedef enum srv_constraint_mode {
 /* What a request asks of the reply's shape (owned by its job; read-only after parsing). */
 typedef struct srv_constraint {
     srv_constraint_mode mode;
-    rwkv_grammar *grammar;    /* compiled for this request */
+    rwkv_grammar *grammar;    /* compiled for this request (checks it before it is queued) */
+    char *gbnf;               /* its text: the key of the scheduler's matcher cache */
     char *system;             /* the tools' listing for the prompt's first System turn, or NULL */
 } srv_constraint;
 
@@ -47,8 +48,12 @@ int srv_tools_message_calls(struct json_t *m, size_t idx, char **out, char *msg,
 
 typedef struct srv_guide srv_guide;
 
-/* A matcher for j's constraint (the server's token trie is built on first use). 0 or -1. */
+/* A matcher for j's constraint: a clone of the cached matcher of the same grammar text, which
+ * shares what earlier requests computed (masks, transitions), or a new one. The server's token
+ * trie is built on first use. 0 or -1. */
 int srv_guide_new(server *s, const srv_job *j, srv_guide **out);
+/* Frees the trie and the matcher cache (after the last guide is freed). */
+void srv_guides_free(server *s);
 void srv_guide_free(srv_guide *g);
 /* One constrained sampling step. *token <= 0 ends the reply. -1 when the grammar cannot go on
  * (the reason is logged). */
