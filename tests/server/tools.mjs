@@ -154,7 +154,7 @@ for (const seed of [1, 2]) {
   const r = await client.completions.create({ model, prompt: "Data:", max_tokens: MAXTOK, temperature: 1, seed: 7, response_format: rfPerson });
   let v = null;
   try { v = JSON.parse(r.choices[0].text); } catch (e) { /* reported below */ }
-  check(r.choices[0].finish_reason === "stop" && v !== null && validate(v, person).length === 0,
+  check(r.choices[0].finish_reason === "stop" && v !== null && validate(v, person).length === 0 && r.choices[0].text.startsWith("{"),
         `completion with json_schema: ${r.choices[0].finish_reason} ${r.choices[0].text}`);
 }
 

@@ -1,6 +1,7 @@
 /* serve_tools.c — `response_format` and `tools` (docs/SERVER.md, "Structured output and tool
  * calls"). The HTTP side turns a request into one GBNF grammar, compiled per request:
- *   json     root ::= " " JSON                       (the schema, or any object for json_object)
+ *   json     root ::= " " JSON                       (the schema, or any object for json_object;
+ *                                                    completions: no space)
  *   call     root ::= " " "<tool_call>" CALL         (tool_choice required / named)
  *   auto     root ::= " " ( "<tool_call>" CALL | TEXT )
  * (the space that follows "Assistant:" in G1 text, so that the reply's text is what the next
@@ -152,7 +153,7 @@ static int compile(errbuf *e, const char *gbnf, const char *where, rwkv_grammar 
 }
 
 /* response_format: 0 (nothing, or *gbnf set to the JSON grammar) or an HTTP status. */
-static int parse_response_format(errbuf *e, json_t *rf, char **gbnf) {
+static int parse_response_format(errbuf *e, srv_kind kind, json_t *rf, char **gbnf) {
     if (!rf || json_is_null(rf)) return 0;
     if (!json_is_object(rf)) return bad(e, 400, "response_format", "'response_format' must be an object");
     json_t *type = json_object_get(rf, "type");
@@ -193,7 +194,8 @@ static int parse_response_format(errbuf *e, json_t *rf, char **gbnf) {
     char *g = schema_gbnf(e, schema, where, &st);
     json_decref(own);
     if (!g) return st;
-    *gbnf = rename_root(g, "srv-json", "root ::= \" \" srv-json\n");
+    /* chat: the space after "Assistant:"; a completion continues its prompt as it is */
+    *gbnf = rename_root(g, "srv-json", kind == SRV_CHAT ? "root ::= \" \" srv-json\n" : "root ::= srv-json\n");
     rwkv_grammar_text_free(g);
     return *gbnf ? 0 : bad(e, 500, "", "out of memory");
 }
@@ -353,7 +355,7 @@ int srv_constraint_parse(srv_kind kind, json_t *root, g1_think *think, srv_const
     *out = NULL;
     char *json_g = NULL, *tools_g = NULL, *system = NULL;
     srv_constraint_mode mode = SRV_CONSTRAIN_JSON;
-    int st = parse_response_format(&e, json_object_get(root, "response_format"), &json_g);
+    int st = parse_response_format(&e, kind, json_object_get(root, "response_format"), &json_g);
     if (!st) st = parse_tools(&e, kind, root, &mode, &tools_g, &system);
     if (!st && json_g && tools_g)
         st = bad(&e, 400, "response_format",
