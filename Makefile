@@ -113,6 +113,13 @@ $(BUILD)/rwkv.1: $(BUILD)/rwkv tools/cli/mkman.sh
 # The CLI tests parse the JSON the program writes with jansson.
 $(BUILD)/tests/test_cli $(BUILD)/tests/test_chat $(BUILD)/tests/test_eval: LDLIBS_ALL += -ljansson
 
+# test_serve_tools drives the server's tool-call module (and the objects it calls) without HTTP.
+SERVE_TOOLS_OBJ := $(BUILD)/obj/tools/serve/serve_tools.o $(BUILD)/obj/tools/serve/serve_reply.o \
+                   $(BUILD)/obj/tools/serve/serve_util.o $(BUILD)/obj/tools/cli/cli_common.o
+$(BUILD)/tests/test_serve_tools: tests/test_serve_tools.c $(SERVE_TOOLS_OBJ) $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(SERVE_TOOLS_OBJ) $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
+
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
 $(BUILD)/obj/tools/serve/serve_page.o: tools/serve/web/index.html
 
