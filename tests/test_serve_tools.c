@@ -3,8 +3,9 @@
  * chosen replies are driven token by token through the real path — the grammar mask (a token
  * the grammar refuses is not sampled), srv_guide_add routing the bytes to text or to a call, and
  * srv_guide_finish + srv_reply_finish building the OpenAI objects (plain and streamed). This
- * covers what the HTTP test cannot force a random model to do: tool_choice auto with a call, a
- * text reply that starts like the marker, and calls cut by max_tokens. Byte and World
+ * covers what the HTTP test cannot force a random model to do: tool_choice auto with a call (after
+ * text or a <think> block too), text that looks like the marker's start, and calls cut by
+ * max_tokens. Byte and World
  * vocabularies (World tokens span the marker's end and the JSON's start). */
 #include "common/test.h"
 #include "serve/serve_tools.h"
@@ -162,10 +163,33 @@ static void run_vocab(const rwkv_tokenizer *tok, const char *what) {
               !strcmp(sargs, args), "%s streamed auto call: finish %s content '%s' id %s name %s args %s", what, finish,
           content, id, name, sargs);
     free(r.sse);
-    /* auto: text, also text that begins like the marker */
-    const char *texts[] = {" hello <tool_call>{}", " <tool_cal!", " <think>hm</think> ok", " <"};
-    const char *want[] = {"hello <tool_call>{}", "<tool_cal!", "ok", "<"};
-    for (int i = 0; i < 4; i++) {
+    /* auto: text before the call (after a <think> block too) */
+    r = drive(tok, autoc, 0, " Let me see.\n<tool_call>{\"name\":\"f\",\"arguments\":{\"a\":3}}", "length");
+    tc = json_array_get(msg_get(r.body, "tool_calls"), 0);
+    CHECK(!r.refused && r.ended && !strcmp(r.finish, "tool_calls") && msg_str(r.body, "content") &&
+              !strcmp(msg_str(r.body, "content"), "Let me see.\n") && tc &&
+              !strcmp(json_string_value(json_object_get(json_object_get(tc, "function"), "arguments")), "{\"a\":3}"),
+          "%s auto text then call: %s", what, msg_str(r.body, "content") ? msg_str(r.body, "content") : "(null)");
+    json_decref(r.body);
+    r = drive(tok, autoc, 1, " Let me see.\n<tool_call>{\"name\":\"f\",\"arguments\":{\"a\":3}}", "length");
+    reassemble(r.sse ? r.sse : "", content, id, name, sargs, finish);
+    CHECK(!strcmp(content, "Let me see.\n") && !strcmp(name, "f") && !strcmp(sargs, "{\"a\":3}") && !strcmp(finish, "tool_calls"),
+          "%s streamed text then call: '%s' %s %s %s", what, content, name, sargs, finish);
+    free(r.sse);
+    r = drive(tok, autoc, 0, " <think>hm</think><tool_call>{\"name\":\"g_2\",\"arguments\":{}}", "length");
+    CHECK(!r.refused && !strcmp(r.finish, "tool_calls") && json_is_null(msg_get(r.body, "content")) &&
+              !strcmp(msg_str(r.body, "reasoning_content"), "hm") && json_array_size(msg_get(r.body, "tool_calls")) == 1,
+          "%s auto think then call", what);
+    json_decref(r.body);
+    /* a stop string (the G1 turn end) before the marker ends the reply: no call */
+    r = drive(tok, autoc, 0, " a\n\n<tool_call>{\"name\":\"g_2\",\"arguments\":{}}", "length");
+    CHECK(r.ended && !strcmp(r.finish, "stop") && !strcmp(msg_str(r.body, "content"), "a") && !msg_get(r.body, "tool_calls"),
+          "%s a stop before the marker: %s", what, r.finish);
+    json_decref(r.body);
+    /* auto: text, also text that looks like the marker's start */
+    const char *texts[] = {" hello <tool_cal", " <tool_cal!", " <think>hm</think> ok", " <", "  two <tool_call"};
+    const char *want[] = {"hello <tool_cal", "<tool_cal!", "ok", "<", "two <tool_call"};
+    for (int i = 0; i < 5; i++) {
         r = drive(tok, autoc, 0, texts[i], "length");
         const char *got = msg_str(r.body, "content");
         CHECK(!r.refused && !msg_get(r.body, "tool_calls") && got && !strcmp(got, want[i]) && !strcmp(r.finish, "length"),
@@ -177,10 +201,12 @@ static void run_vocab(const rwkv_tokenizer *tok, const char *what) {
               texts[i], content);
         free(r.sse);
     }
-    /* the grammar refuses what is neither: text after the marker, a second leading space, an
-     * unknown function, arguments against the schema */
-    const char *bad_auto[] = {" <tool_call>x", "  two", " <tool_call>{\"name\":\"h\"", " <tool_call>{\"name\":\"f\",\"arguments\":{\"b\":1}}"};
-    for (int i = 0; i < 4; i++) {
+    /* the grammar refuses: no call after the marker, an unknown function, arguments against the
+     * schema, a malformed call, no first space (nothing can follow a call: it ends the reply) */
+    const char *bad_auto[] = {" <tool_call>x", " hi <tool_call>{}", " <tool_call>{\"name\":\"h\"",
+                              " <tool_call>{\"name\":\"f\",\"arguments\":{\"b\":1}}",
+                              " <tool_call>{\"name\":\"g_2\",\"arguments\":{}]", "x"};
+    for (int i = 0; i < 6; i++) {
         r = drive(tok, autoc, 0, bad_auto[i], "length");
         CHECK(r.refused, "%s auto refuses '%s'", what, bad_auto[i]);
         json_decref(r.body);

@@ -279,6 +279,8 @@ void srv_reply_free(srv_reply *r);
 /* Adds the bytes of one generated token; returns 1 when a stop string ended the reply, 0 if not,
  * -1 on failure. */
 int srv_reply_add(srv_reply *r, const char *bytes, size_t len);
+/* Releases the bytes held back for stop strings (they are known not to start one). -1 on failure. */
+int srv_reply_flush(srv_reply *r);
 /* Appends a streamed chat chunk with this delta (released; the first one also names the role). */
 int srv_reply_delta(srv_reply *r, struct json_t *delta);
 /* How a reply ends. */

@@ -284,6 +284,13 @@ int srv_reply_add(srv_reply *r, const char *bytes, size_t len) {
     return 0;
 }
 
+int srv_reply_flush(srv_reply *r) {
+    if (r->scanned >= r->gen.len) return 0;
+    int rc = release(r, r->gen.data + r->scanned, r->gen.len - r->scanned, 0);
+    r->scanned = r->gen.len;
+    return rc;
+}
+
 /* ---- the end ----------------------------------------------------------------------------------- */
 
 int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64_t prompt_tokens,

@@ -3,15 +3,16 @@
  *   json     root ::= " " JSON                       (the schema, or any object for json_object;
  *                                                    completions: no space)
  *   call     root ::= " " "<tool_call>" CALL         (tool_choice required / named)
- *   auto     root ::= " " ( "<tool_call>" CALL | TEXT )
+ *   auto     root ::= " " TEXT ( "<tool_call>" CALL )?
  * (the space that follows "Assistant:" in G1 text, so that the reply's text is what the next
  * request's prompt renders and the prompt cache matches it)
- * where JSON and CALL come from the library's JSON Schema converter (compact: no whitespace), CALL
- * being the schema {"anyOf": [{"name": const f, "arguments": parameters of f}, ...]}, and TEXT any
- * text that does not start with the marker. The scheduler keeps one matcher per request (the token
- * trie once per server; a request's matcher is a clone of a cached matcher of the same grammar
- * text, so that masks computed for earlier requests are reused), masks every sampling step with it, and routes the reply's bytes: text to
- * the reply as content, a call into a buffer that becomes `tool_calls` (streamed as deltas). */
+ * where JSON and CALL come from the library's JSON Schema converter (compact: no whitespace),
+ * CALL being the schema {"anyOf": [{"name": const f, "arguments": parameters of f}, ...]}, and
+ * TEXT any text in which the marker does not occur (a call ends the reply). The scheduler keeps
+ * one matcher per request (a clone of a cached matcher of the same grammar text, so that masks
+ * computed for earlier requests are reused; the token trie is built once per server), masks every
+ * sampling step with it, and routes the reply's bytes: text to the reply as content, a call into
+ * a buffer that becomes `tool_calls` (streamed as deltas). */
 #include "serve_tools.h"
 
 #include <jansson.h>
@@ -123,23 +124,24 @@ static void rebase_refs(json_t *v, const char *def) {
     }
 }
 
-/* Rules for text that does not start with the marker (after the first space):
- *   srv-body ::= "<tool_call>" srv-call | srv-text
- *   srv-text ::= "" | [^ <] srv-any | "<" srv-m1
- *   srv-mK   ::= "" | [^cK] srv-any | "cK" srv-mK+1     (the last: "" | [^c] srv-any)
- * Nor can a text start with a second space: the router (srv_guide_add) then decides from the
- * first bytes alone, as the grammar does. */
+/* Rules for tool_choice auto: text in which the marker does not occur, then (optionally) the
+ * marker and one call, which ends the reply. The text is matched by the automaton of "how much of
+ * the marker the text ends with" (srv-sK: the last K characters are the marker's first K; the
+ * marker's only '<' is its first character, so a '<' always goes back to srv-s1):
+ *   root     ::= " " srv-s0
+ *   srv-s0   ::= "" | [^<] srv-s0 | "<" srv-s1
+ *   srv-sK   ::= "" | [^<cK] srv-s0 | "<" srv-s1 | "cK" srv-sK+1      (cK: the marker's K-th character)
+ *   srv-sN-1 ::= "" | [^<>] srv-s0 | "<" srv-s1 | ">" srv-call       (the marker's last character)
+ * Every call is a tail call: the text costs no parse stack. */
 static int auto_rules(cli_buf *b) {
-    int rc = srv_buf_printf(b, "root ::= \" \" srv-body\n"
-                               "srv-body ::= \"%s\" srv-call | srv-text\n"
-                               "srv-text ::= \"\" | [^ <] srv-any | \"<\" srv-m1\n"
-                               "srv-any ::= .*\n", marker);
+    int rc = srv_buf_printf(b, "root ::= \" \" srv-s0\n"
+                               "srv-s0 ::= \"\" | [^<] srv-s0 | \"<\" srv-s1\n");
     for (size_t k = 1; k < MARKER_LEN && rc == 0; k++) {
         char c = marker[k];
         if (k + 1 < MARKER_LEN)
-            rc = srv_buf_printf(b, "srv-m%zu ::= \"\" | [^%c] srv-any | \"%c\" srv-m%zu\n", k, c, c, k + 1);
+            rc = srv_buf_printf(b, "srv-s%zu ::= \"\" | [^<%c] srv-s0 | \"<\" srv-s1 | \"%c\" srv-s%zu\n", k, c, c, k + 1);
         else
-            rc = srv_buf_printf(b, "srv-m%zu ::= \"\" | [^%c] srv-any\n", k, c);
+            rc = srv_buf_printf(b, "srv-s%zu ::= \"\" | [^<%c] srv-s0 | \"<\" srv-s1 | \"%c\" srv-call\n", k, c, c);
     }
     return rc;
 }
@@ -280,9 +282,9 @@ static int parse_tools(errbuf *e, srv_kind kind, json_t *root, srv_constraint_mo
     status = defs && alts ? 0 : bad(e, 500, "", "out of memory");
     if (!status)
         status = srv_buf_printf(&listing,
-                                "You can call functions. To call one, reply with %s followed by one JSON object "
-                                "{\"name\": the function's name, \"arguments\": an object of its parameters} and "
-                                "nothing else. The functions:", marker)
+                                "You can call functions. To call one, write %s followed by one JSON object "
+                                "{\"name\": the function's name, \"arguments\": an object of its parameters}; "
+                                "nothing may follow the call. The functions:", marker)
                      ? bad(e, 500, "", "out of memory") : 0;
     size_t i;
     json_t *tool;
@@ -485,6 +487,8 @@ static gentry *gentry_get(struct srv_guides *gs, const char *gbnf) {
     return free_slot;
 }
 
+/* Where generated bytes go: JSON replies are text; a tools reply is text scanned for the marker
+ * (R_UNDECIDED) until the marker makes the rest a call. */
 typedef enum { R_UNDECIDED, R_TEXT, R_CALL } route;
 
 struct srv_guide {
@@ -493,8 +497,9 @@ struct srv_guide {
     rwkv_grammar_matcher *m;
     gentry *entry;            /* the cache entry m was cloned from (its grammar), or NULL */
     route route;
-    cli_buf held;             /* the reply's first bytes while they may still become the marker */
+    cli_buf held;             /* text that may still become the marker (not yet released) */
     cli_buf call;             /* the bytes after the marker */
+    int stopped;              /* a stop string ended the text */
     size_t head_len;          /* call[0..head_len) is {"name":"NAME","arguments": (0: not yet) */
     size_t args_sent;         /* bytes of the arguments streamed so far */
     char id[40];
@@ -604,20 +609,32 @@ int srv_guide_add(srv_guide *g, srv_reply *r, const char *bytes, size_t len) {
         if (keep_hidden(r, bytes, len) || cli_buf_add(&g->call, bytes, len)) return -1;
         find_head(g);
         if (stream_args(g, r, 0, 0)) return -1;
-    } else {
+    } else { /* text, in which the marker may begin */
         if (cli_buf_add(&g->held, bytes, len)) return -1;
         const char *h = g->held.data;
-        size_t n = g->held.len, skip = n && h[0] == ' '; /* the grammar's first space */
-        size_t k = n - skip < MARKER_LEN ? n - skip : MARKER_LEN;
-        if (memcmp(h + skip, marker, k)) { /* text: release what was held */
-            g->route = R_TEXT;
-            rc = srv_reply_add(r, h, n);
-        } else if (n - skip >= MARKER_LEN) { /* the marker: a call */
+        size_t n = g->held.len;
+        const char *at = memmem(h, n, marker, MARKER_LEN);
+        if (at) { /* the text before it, then the call */
+            size_t p = (size_t)(at - h), c = p + MARKER_LEN;
+            rc = p ? srv_reply_add(r, h, p) : 0;
+            if (rc) { /* a stop string ended the text first (or a failure) */
+                g->stopped = rc > 0;
+                g->held.len = 0;
+                return rc < 0 || keep_hidden(r, at, n - p) ? -1 : 1;
+            }
+            if (srv_reply_flush(r) || keep_hidden(r, at, n - p) || cli_buf_add(&g->call, h + c, n - c))
+                return -1;
             g->route = R_CALL;
-            size_t at = skip + MARKER_LEN;
-            if (keep_hidden(r, h, n) || cli_buf_add(&g->call, h + at, n - at)) return -1;
+            g->held.len = 0;
             find_head(g);
             if (stream_args(g, r, 0, 0)) return -1;
+        } else { /* hold back only what may still become the marker */
+            size_t keep = n < MARKER_LEN - 1 ? n : MARKER_LEN - 1;
+            while (keep && memcmp(h + n - keep, marker, keep)) keep--;
+            rc = n > keep ? srv_reply_add(r, h, n - keep) : 0;
+            if (rc > 0) g->stopped = 1;
+            memmove(g->held.data, h + n - keep, keep);
+            g->held.len = keep;
         }
     }
     if (rc) return rc;
@@ -629,7 +646,9 @@ const char *srv_guide_finish(srv_guide *g, srv_reply *r, const char *finish) {
     int complete = end == RWKV_GRAMMAR_MUST_END || end == RWKV_GRAMMAR_ENDED || end == RWKV_GRAMMAR_MAY_END;
     if (g->route == R_UNDECIDED) { /* e.g. "<tool" and then max_tokens: it is text */
         g->route = R_TEXT;
-        if (g->held.len) srv_reply_add(r, g->held.data, g->held.len);
+        if (g->held.len && g->stopped) keep_hidden(r, g->held.data, g->held.len); /* after the stop: not text */
+        else if (g->held.len) srv_reply_add(r, g->held.data, g->held.len);
+        g->held.len = 0;
         return finish;
     }
     if (g->route != R_CALL) return finish;

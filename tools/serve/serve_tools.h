@@ -16,7 +16,7 @@ struct json_t;
 
 typedef enum srv_constraint_mode {
     SRV_CONSTRAIN_JSON = 1,   /* response_format json_object / json_schema: the reply is JSON */
-    SRV_CONSTRAIN_TOOL_AUTO,  /* tool_choice auto: free text, or (only at its start) one call */
+    SRV_CONSTRAIN_TOOL_AUTO,  /* tool_choice auto: free text, possibly ended by one call */
     SRV_CONSTRAIN_TOOL_CALL   /* tool_choice required or a named function: exactly one call */
 } srv_constraint_mode;
 
