@@ -41,9 +41,10 @@ typedef struct run {
 /* Drives text through a guide as the scheduler would: for each token of text, logits that favour
  * it, the grammar's sampling step, srv_guide_add. finish: what ends the reply if the grammar does
  * not ("length"). */
+static g1_think drive_think = G1_THINK_PLAIN;
 static run drive(const rwkv_tokenizer *tok, srv_constraint *c, int stream, const char *text, const char *finish) {
     run out = {0};
-    srv_job j = {.kind = SRV_CHAT, .stream = stream, .constraint = c, .think = G1_THINK_PLAIN};
+    srv_job j = {.kind = SRV_CHAT, .stream = stream, .constraint = c, .think = drive_think};
     snprintf(j.id, sizeof j.id, "chatcmpl-test");
     j.stop[0] = "\n\n";
     j.stop_len[0] = 2;
@@ -127,16 +128,18 @@ static void reassemble(const char *sse, char *content, char *id, char *name, cha
 static void run_vocab(const rwkv_tokenizer *tok, const char *what) {
     srv.tok = (rwkv_tokenizer *)tok;
     char msg[512];
-    g1_think think = G1_THINK_OFF;
+    g1_think think = G1_THINK_PLAIN;
     srv_constraint *autoc = NULL, *req = NULL, *named = NULL, *json = NULL;
     char fields[1024];
     snprintf(fields, sizeof fields, "{%s}", TOOLS);
     CHECK(parse(fields, &autoc, &think, msg) == 0 && autoc && autoc->mode == SRV_CONSTRAIN_TOOL_AUTO, "auto: %s", msg);
-    CHECK(think == G1_THINK_PLAIN, "a constrained reply starts right after 'Assistant:'");
+    CHECK(think == G1_THINK_PLAIN, "auto keeps the think switch");
     CHECK(autoc && autoc->system && strstr(autoc->system, "<tool_call>") && strstr(autoc->system, "{\"name\":\"g_2\""),
           "the tools' listing: %s", autoc && autoc->system ? autoc->system : "");
     snprintf(fields, sizeof fields, "{%s,\"tool_choice\":\"required\"}", TOOLS);
+    think = G1_THINK_OFF;
     CHECK(parse(fields, &req, &think, msg) == 0 && req && req->mode == SRV_CONSTRAIN_TOOL_CALL, "required: %s", msg);
+    CHECK(think == G1_THINK_PLAIN, "a required call starts right after 'Assistant:' (no think:false block)");
     snprintf(fields, sizeof fields, "{%s,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g_2\"}}}", TOOLS);
     CHECK(parse(fields, &named, &think, msg) == 0 && named, "named: %s", msg);
     CHECK(parse("{\"response_format\":{\"type\":\"json_object\"}}", &json, &think, msg) == 0 && json &&
@@ -244,6 +247,27 @@ static void run_vocab(const rwkv_tokenizer *tok, const char *what) {
     r = drive(tok, json, 0, " [1]", "length");
     CHECK(r.refused, "%s json_object refuses an array", what);
     json_decref(r.body);
+    /* auto with thinking on: the prompt ends "Assistant: <think", the reply goes on with ">", the
+     * reasoning, "</think>", then text or a call */
+    srv_constraint *autothink = NULL;
+    think = G1_THINK_ON;
+    snprintf(fields, sizeof fields, "{%s}", TOOLS);
+    CHECK(parse(fields, &autothink, &think, msg) == 0 && autothink && think == G1_THINK_ON, "auto with thinking: %s", msg);
+    if (autothink) {
+        drive_think = G1_THINK_ON;
+        r = drive(tok, autothink, 0, ">hmm <tool_cal\n</think>\n<tool_call>{\"name\":\"g_2\",\"arguments\":{}}", "length");
+        CHECK(!r.refused && !strcmp(r.finish, "tool_calls") && !strcmp(msg_str(r.body, "reasoning_content"), "hmm <tool_cal\n") &&
+                  json_array_size(msg_get(r.body, "tool_calls")) == 1, "%s think on, then a call: %s", what, r.finish);
+        json_decref(r.body);
+        r = drive(tok, autothink, 0, " <tool_call>{", "length");
+        CHECK(!r.refused, "%s think on: the grammar has no forced space", what);
+        json_decref(r.body);
+        drive_think = G1_THINK_PLAIN;
+        srv_constraint_free(autothink);
+    }
+    think = G1_THINK_ON;
+    snprintf(fields, sizeof fields, "{%s,\"tool_choice\":\"required\"}", TOOLS);
+    CHECK(parse(fields, &autothink, &think, msg) == 400 && strstr(msg, "thinking"), "required with thinking: %s", msg);
     srv_constraint_free(autoc);
     srv_constraint_free(req);
     srv_constraint_free(named);

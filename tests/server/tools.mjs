@@ -304,7 +304,7 @@ await expect400({ tools, tool_choice: { type: "function", function: { name: "nop
 await expect400({ tools, tool_choice: "sometimes" }, "tool_choice", "bad tool_choice");
 await expect400({ tool_choice: "required" }, "tools", "tool_choice without tools");
 await expect400({ tools, response_format: { type: "json_object" } }, "together", "tools and a JSON response_format");
-await expect400({ tools, think: true }, "thinking", "tools with thinking on");
+await expect400({ tools, tool_choice: "required", think: true }, "thinking", "a required call with thinking on");
 await expect400({ tools, parallel_tool_calls: "yes" }, "parallel_tool_calls", "parallel_tool_calls not a boolean");
 await expect400({ tools }, "chat/completions", "tools on completions", "completion");
 await expect400({ messages: [{ role: "assistant", content: null, tool_calls: [{ type: "function", function: { name: "f", arguments: {} } }] }] },

@@ -128,14 +128,14 @@ static void rebase_refs(json_t *v, const char *def) {
  * marker and one call, which ends the reply. The text is matched by the automaton of "how much of
  * the marker the text ends with" (srv-sK: the last K characters are the marker's first K; the
  * marker's only '<' is its first character, so a '<' always goes back to srv-s1):
- *   root     ::= " " srv-s0
+ *   root     ::= " " srv-s0          (without the space when the reply starts in a think block)
  *   srv-s0   ::= "" | [^<] srv-s0 | "<" srv-s1
  *   srv-sK   ::= "" | [^<cK] srv-s0 | "<" srv-s1 | "cK" srv-sK+1      (cK: the marker's K-th character)
  *   srv-sN-1 ::= "" | [^<>] srv-s0 | "<" srv-s1 | ">" srv-call       (the marker's last character)
  * Every call is a tail call: the text costs no parse stack. */
-static int auto_rules(cli_buf *b) {
-    int rc = srv_buf_printf(b, "root ::= \" \" srv-s0\n"
-                               "srv-s0 ::= \"\" | [^<] srv-s0 | \"<\" srv-s1\n");
+static int auto_rules(cli_buf *b, int space) {
+    int rc = srv_buf_printf(b, "root ::= %ssrv-s0\n"
+                               "srv-s0 ::= \"\" | [^<] srv-s0 | \"<\" srv-s1\n", space ? "\" \" " : "");
     for (size_t k = 1; k < MARKER_LEN && rc == 0; k++) {
         char c = marker[k];
         if (k + 1 < MARKER_LEN)
@@ -237,8 +237,8 @@ static json_t *parse_tool(errbuf *e, json_t *tool, size_t i, int *status) {
 }
 
 /* tools + tool_choice: 0 with *gbnf set (or NULL for no constraint) and *system set, or a status. */
-static int parse_tools(errbuf *e, srv_kind kind, json_t *root, srv_constraint_mode *mode, char **gbnf,
-                       char **system) {
+static int parse_tools(errbuf *e, srv_kind kind, json_t *root, g1_think think, srv_constraint_mode *mode,
+                       char **gbnf, char **system) {
     json_t *tools = json_object_get(root, "tools"), *choice = json_object_get(root, "tool_choice"),
            *ptc = json_object_get(root, "parallel_tool_calls");
     if (tools && json_is_null(tools)) tools = NULL;
@@ -336,7 +336,7 @@ static int parse_tools(errbuf *e, srv_kind kind, json_t *root, srv_constraint_mo
     if (!status) {
         *mode = strcmp(how, "auto") ? SRV_CONSTRAIN_TOOL_CALL : SRV_CONSTRAIN_TOOL_AUTO;
         cli_buf rules = {0};
-        int rc = *mode == SRV_CONSTRAIN_TOOL_AUTO ? auto_rules(&rules)
+        int rc = *mode == SRV_CONSTRAIN_TOOL_AUTO ? auto_rules(&rules, think == G1_THINK_PLAIN)
                                                    : srv_buf_printf(&rules, "root ::= \" \" \"%s\" srv-call\n", marker);
         *gbnf = rc ? NULL : rename_root(g, "srv-call", rules.data);
         cli_buf_free(&rules);
@@ -358,14 +358,14 @@ int srv_constraint_parse(srv_kind kind, json_t *root, g1_think *think, srv_const
     char *json_g = NULL, *tools_g = NULL, *system = NULL;
     srv_constraint_mode mode = SRV_CONSTRAIN_JSON;
     int st = parse_response_format(&e, kind, json_object_get(root, "response_format"), &json_g);
-    if (!st) st = parse_tools(&e, kind, root, &mode, &tools_g, &system);
+    if (!st) st = parse_tools(&e, kind, root, *think, &mode, &tools_g, &system);
     if (!st && json_g && tools_g)
         st = bad(&e, 400, "response_format",
                  "'response_format' (JSON) and 'tools' cannot be used together (use tool_choice 'none' for JSON)");
-    if (!st && (json_g || tools_g) && *think == G1_THINK_ON)
+    if (!st && (json_g || (tools_g && mode == SRV_CONSTRAIN_TOOL_CALL)) && *think == G1_THINK_ON)
         st = bad(&e, 400, "think",
-                 "thinking cannot be combined with 'response_format' or 'tools': the constrained reply starts right "
-                 "after \"Assistant:\"");
+                 "thinking cannot be combined with 'response_format' or a required tool call: the constrained reply "
+                 "starts right after \"Assistant:\" (with tool_choice 'auto' it can)");
     srv_constraint *c = NULL;
     if (!st && (json_g || tools_g)) {
         c = calloc(1, sizeof *c);
@@ -387,7 +387,9 @@ int srv_constraint_parse(srv_kind kind, json_t *root, g1_think *think, srv_const
         srv_constraint_free(c);
         return st;
     }
-    if (c) *think = G1_THINK_PLAIN; /* a think:false block would come before the constrained reply */
+    /* a JSON reply or a required call starts right after "Assistant:" (no think:false block);
+     * with tool_choice auto, the think switch works as in any chat (the grammar knows it) */
+    if (c && c->mode != SRV_CONSTRAIN_TOOL_AUTO) *think = G1_THINK_PLAIN;
     *out = c;
     return 0;
 }

@@ -31,9 +31,9 @@ typedef struct srv_constraint {
 /* -- the HTTP side (serve_request.c) -- */
 
 /* Reads response_format, tools, tool_choice and parallel_tool_calls of a request body. *out is
- * NULL when nothing constrains the reply. May change *think (a constrained reply starts right
- * after "Assistant:"; thinking on is refused). Returns 0, or the HTTP status (400, 500) with
- * msg and param filled. */
+ * NULL when nothing constrains the reply. May change *think (a JSON reply or a required call
+ * starts right after "Assistant:"; thinking on is refused for them, not for tool_choice auto).
+ * Returns 0, or the HTTP status (400, 500) with msg and param filled. */
 int srv_constraint_parse(srv_kind kind, struct json_t *root, g1_think *think, srv_constraint **out,
                          char *msg, size_t msg_cap, char *param, size_t param_cap);
 void srv_constraint_free(srv_constraint *c);
