@@ -11,6 +11,7 @@
 #include "serve/serve_tools.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 static server srv;
 
@@ -42,6 +43,16 @@ typedef struct run {
  * it, the grammar's sampling step, srv_guide_add. finish: what ends the reply if the grammar does
  * not ("length"). */
 static g1_think drive_think = G1_THINK_PLAIN;
+static uint64_t drive_random; /* nonzero: random logits from this seed instead of text's tokens */
+static int drive_max = 200;   /* tokens of a random reply before "length" */
+
+static uint64_t next_rand(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
 static run drive(const rwkv_tokenizer *tok, srv_constraint *c, int stream, const char *text, const char *finish) {
     run out = {0};
     srv_job j = {.kind = SRV_CHAT, .stream = stream, .constraint = c, .think = drive_think};
@@ -62,17 +73,33 @@ static run drive(const rwkv_tokenizer *tok, srv_constraint *c, int stream, const
     rwkv_tokenizer_encode(tok, text, len, ids, &n);
     rwkv_sampler_params sp;
     rwkv_sampler_params_default(&sp);
-    sp.temperature = 0;
+    sp.temperature = drive_random ? 1.0f : 0.0f;
+    sp.seed = drive_random;
+    uint64_t rnd = drive_random * 0x9E3779B97F4A7C15ULL + 1;
+    if (drive_random) n = (size_t)drive_max;
     rwkv_sampler *smp = NULL;
     rwkv_sampler_new(&sp, n_vocab, NULL, &smp);
     out.finish = finish;
     for (size_t i = 0; i < n && !out.ended; i++) {
-        for (int t = 0; t < n_vocab; t++) logits[t] = 0;
-        logits[ids[i]] = 100;
         int32_t t = -1;
-        if (srv_guide_sample(g, smp, logits, n_vocab, &t) || t != ids[i]) {
-            out.refused = 1;
-            break;
+        if (drive_random) { /* a random model: any token the grammar allows */
+            for (int k = 0; k < n_vocab; k++) logits[k] = (float)(next_rand(&rnd) >> 40) * (8.0f / 16777216.0f);
+            if (srv_guide_sample(g, smp, logits, n_vocab, &t)) {
+                out.refused = 1;
+                break;
+            }
+            if (t <= 0) { /* end of text */
+                out.ended = 1;
+                out.finish = "stop";
+                break;
+            }
+        } else {
+            for (int k = 0; k < n_vocab; k++) logits[k] = 0;
+            logits[ids[i]] = 100;
+            if (srv_guide_sample(g, smp, logits, n_vocab, &t) || t != ids[i]) {
+                out.refused = 1;
+                break;
+            }
         }
         size_t tl = 0;
         const char *tb = rwkv_tokenizer_token(tok, t, &tl);
@@ -247,6 +274,52 @@ static void run_vocab(const rwkv_tokenizer *tok, const char *what) {
     r = drive(tok, json, 0, " [1]", "length");
     CHECK(r.refused, "%s json_object refuses an array", what);
     json_decref(r.body);
+    /* random replies (random logits, temperature 1): every complete call parses, and the
+     * streamed reply reassembles into the plain one (multi-byte tokens split characters) */
+    int n_calls = 0, n_text = 0;
+    for (int k = 0; k < 60; k++) {
+        srv_constraint *cs = k % 3 == 0 ? autoc : k % 3 == 1 ? req : json;
+        drive_random = (uint64_t)k + 1;
+        run a = drive(tok, cs, 0, "", "length");
+        run b = drive(tok, cs, 1, "", "length");
+        drive_random = 0;
+        CHECK(!a.refused && !b.refused && a.body && b.sse, "%s random %d: a grammar failure", what, k);
+        if (!a.body || !b.sse) continue;
+        reassemble(b.sse, content, id, name, sargs, finish);
+        json_t *calls = msg_get(a.body, "tool_calls");
+        const char *pc = msg_str(a.body, "content");
+        CHECK(!strcmp(finish, a.finish) && !strcmp(content, pc ? pc : ""), "%s random %d: streamed '%s' %s vs plain '%s' %s",
+              what, k, content, finish, pc ? pc : "", a.finish);
+        CHECK(!strstr(content, "<tool_call>"), "%s random %d: the marker in the text", what, k);
+        if (calls) {
+            json_t *fn = json_object_get(json_array_get(calls, 0), "function");
+            const char *fa = json_string_value(json_object_get(fn, "arguments"));
+            const char *fname = json_string_value(json_object_get(fn, "name"));
+            CHECK(fa && fname && !strcmp(sargs, fa) && !strcmp(name, fname), "%s random %d: streamed call %s %s vs %s %s", what,
+                  k, name, sargs, fname ? fname : "", fa ? fa : "");
+            if (!strcmp(a.finish, "tool_calls")) {
+                n_calls++;
+                json_t *v = fa ? json_loads(fa, 0, NULL) : NULL;
+                CHECK(json_is_object(v) && (strcmp(fname, "f") || json_is_integer(json_object_get(v, "a"))) &&
+                          (strcmp(fname, "g_2") || json_object_size(v) == 0),
+                      "%s random %d: arguments of %s: %s", what, k, fname, fa ? fa : "");
+                json_decref(v);
+            } else {
+                CHECK(!strcmp(a.finish, "length"), "%s random %d: an unfinished call ends by length", what, k);
+            }
+        } else if (cs == json && !strcmp(a.finish, "stop")) {
+            json_t *v = pc ? json_loads(pc, 0, NULL) : NULL;
+            CHECK(json_is_object(v), "%s random %d: a JSON object: %s", what, k, pc ? pc : "");
+            json_decref(v);
+        } else {
+            n_text++;
+        }
+        json_decref(a.body);
+        free(b.sse);
+    }
+    CHECK(n_calls >= 10, "%s random: %d complete calls", what, n_calls);
+    printf("test_serve_tools: %s: random replies: %d complete calls, %d others\n", what, n_calls, n_text);
+
     /* auto with thinking on: the prompt ends "Assistant: <think", the reply goes on with ">", the
      * reasoning, "</think>", then text or a call */
     srv_constraint *autothink = NULL;
