@@ -1,6 +1,8 @@
-# rwkv.c — one Makefile. `make` builds build/librwkv.a and build/rwkv; `make test` runs every test;
-# `make sanitize` runs the same tests under ASan+UBSan (in build-san/); `make fuzz` builds the
-# libFuzzer targets (clang). BUILD=dir picks another build directory, CC=clang another compiler.
+# rwkv.c — one Makefile. `make` builds build/librwkv.a, build/librwkv.so and build/rwkv; `make test`
+# runs every test; `make sanitize` runs the same tests under ASan+UBSan (in build-san/); `make fuzz`
+# builds the libFuzzer targets (clang); `make install PREFIX=/usr/local DESTDIR=` installs the
+# command, both libraries, rwkv.h, rwkv.pc, the man page and the bash completion. BUILD=dir picks
+# another build directory, CC=clang another compiler.
 
 CC       ?= cc
 BUILD    ?= build
@@ -11,7 +13,15 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
 # jansson: the library's JSON Schema converter (src/text/json_schema.c), and the server.
 LDLIBS_ALL = -lm -pthread -ljansson $(SANFLAGS) $(LDFLAGS)
 TOOL_LIBS += -ledit
-TOOL_LIBS += -lmicrohttpd
+TOOL_LIBS += -lmicrohttpd -lhiredis
+
+# The shared library: librwkv.so.$(SOMAJOR) is its soname, librwkv.so.$(VERSION) the file.
+VERSION  := $(shell sed -n 's/^\#define RWKV_VERSION_STRING "\(.*\)"/\1/p' include/rwkv.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := librwkv.so.$(SOMAJOR)
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+DESTDIR  ?=
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
@@ -86,17 +96,45 @@ ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vn
               -mamx-tile -mamx-bf16
 ISA_neon   :=
 
-.PHONY: all test sanitize fuzz clean check-clang check tests man
-all: $(BUILD)/librwkv.a $(BUILD)/rwkv
+.PHONY: all test sanitize fuzz clean check-clang check tests man install uninstall test-install \
+        test-python
+all: $(BUILD)/librwkv.a $(BUILD)/librwkv.so $(BUILD)/rwkv
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+# Library objects are position-independent (they go into the shared library as well); calls
+# between them stay direct (no interposition of the library's own functions).
+LIB_PIC := -fPIC -fno-semantic-interposition
+$(LIB_OBJ): PIC := $(LIB_PIC)
+
+# Every object is rebuilt when the compiler or the flags change: $(BUILD)/.flags holds them and
+# is rewritten only when they differ.
+FLAGS_FILE := $(BUILD)/.flags
+FLAGS_NOW  := $(CC) $(CFLAGS_ALL) $(LIB_PIC)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] || echo '$(FLAGS_NOW)' >$(FLAGS_FILE); })
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(PIC) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
 
 $(BUILD)/librwkv.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
+
+# The shared library exports exactly the functions declared in include/rwkv.h: a version script
+# made from the header (every "rwkv_name(" the preprocessed header declares) keeps the rest local.
+$(BUILD)/rwkv.map: include/rwkv.h Makefile
+	@mkdir -p $(dir $@)
+	{ echo '{'; echo '  global:'; \
+	  $(CC) -E -P include/rwkv.h | grep -oE '\<rwkv_[a-z0-9_]+ *\(' | tr -d ' (' | sort -u | sed 's/.*/    &;/'; \
+	  echo '  local: *;'; echo '};'; } >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/librwkv.so.$(VERSION): $(LIB_OBJ) $(BUILD)/rwkv.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(BUILD)/rwkv.map -Wl,-z,defs \
+	    -o $@ $(LIB_OBJ) $(LDLIBS_ALL)
+
+$(BUILD)/librwkv.so: $(BUILD)/librwkv.so.$(VERSION)
+	ln -sf librwkv.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/rwkv: $(TOOL_OBJ) $(BUILD)/librwkv.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(TOOL_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL) $(TOOL_LIBS)
@@ -131,6 +169,17 @@ tests: $(TEST_BIN)
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh
 
+# The shared library's exports, make install, and a program built with pkg-config against it.
+test-install: all
+	@BUILD=$(BUILD) sh tests/install.sh
+
+# The Python package's tests (tests/python) with Debian's python3, which has python3-pytest and
+# python3-numpy (the machine's default python3 may be another one without them).
+PYTHON ?= /usr/bin/python3
+test-python: all
+	cd tests/python && BUILD=$(BUILD) RWKV_LIB=$(CURDIR)/$(BUILD)/librwkv.so \
+	    $(PYTHON) -m pytest -q -rfEs -p no:cacheprovider .
+
 sanitize:
 	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" test
@@ -149,7 +198,29 @@ build-fuzz/%: fuzz/%.c
 	    -o $@ $< build-fuzz/librwkv.a -lm -pthread -ljansson
 
 clean:
-	rm -rf build build-san build-clang build-fuzz
+	rm -rf build build-san build-clang build-fuzz build-arm
+
+# bin/rwkv, lib/librwkv.a, lib/librwkv.so*, include/rwkv.h, lib/pkgconfig/rwkv.pc, the man page
+# (made from the help texts) and the bash completion.
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/rwkv $(DESTDIR)$(PREFIX)/bin/rwkv
+	install -m 644 $(BUILD)/librwkv.a $(DESTDIR)$(LIBDIR)/librwkv.a
+	install -m 755 $(BUILD)/librwkv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/librwkv.so.$(VERSION)
+	ln -sf librwkv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/librwkv.so
+	install -m 644 include/rwkv.h $(DESTDIR)$(PREFIX)/include/rwkv.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' rwkv.pc.in \
+	    >$(DESTDIR)$(LIBDIR)/pkgconfig/rwkv.pc
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/rwkv.1 $(DESTDIR)$(PREFIX)/share/man/man1/rwkv.1
+	install -m 644 tools/cli/completion.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rwkv
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/rwkv $(DESTDIR)$(LIBDIR)/librwkv.a $(DESTDIR)$(LIBDIR)/librwkv.so \
+	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/librwkv.so.$(VERSION) \
+	    $(DESTDIR)$(PREFIX)/include/rwkv.h $(DESTDIR)$(LIBDIR)/pkgconfig/rwkv.pc \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/rwkv.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/rwkv
 
 # Everything CI runs: tests (gcc), the same tests under ASan+UBSan, a clang build, short fuzz runs.
 FUZZ_SECONDS ?= 20

@@ -67,6 +67,21 @@ if (full.length >= 6 && cut >= 0) {
   check(false, "the model generated too little text for the stop check: " + JSON.stringify(full));
 }
 
+// the stop string completed first wins (rwkv_stream's rule), not the one that starts first: a long
+// stop S1 and a short S2 starting inside it; the reply ends before S2
+let a = -1;
+for (let i = 0; i + 5 <= full.length && a < 0; i++) if (full.indexOf(full.slice(i + 1, i + 3)) === i + 1) a = i;
+if (a >= 0) {
+  const s1 = full.slice(a, a + 5), s2 = full.slice(a + 1, a + 3);
+  const r = await client.completions.create({ model, prompt: "Once upon a time", max_tokens: 24, temperature: 0, stop: [s1, s2] });
+  check(r.choices[0].text === full.slice(0, a + 1), `first completed stop wins: ${JSON.stringify(r.choices[0].text)} vs ${JSON.stringify(full.slice(0, a + 1))}`);
+} else {
+  check(false, "no place for the stop-order check in " + JSON.stringify(full));
+}
+
+// chat content is trimmed at both ends (G1 split of rwkv_stream)
+check(text === text.trim() && streamed === streamed.trim(), "chat content trimmed: " + JSON.stringify(text));
+
 // error cases
 try {
   await client.chat.completions.create({ model, messages: msgs, n: 2 });

@@ -1,7 +1,8 @@
 // tools.mjs BASE_URL — structured output and tool calls of `rwkv serve` through the official
 // `openai` npm client: response_format json_schema / json_object and tools with tool_choice auto,
-// required, named and none, streaming and not; a follow-up request with the tool's result; bad
-// schemas and tool definitions (400 naming the problem). Sampling at temperature 1 on the test
+// required, named and none, streaming and not; a follow-up request with the tool's result; the
+// Responses API's text.format (json_schema, json_object, streamed, after previous_response_id);
+// bad schemas and tool definitions (400 naming the problem; tools on /v1/responses refused). Sampling at temperature 1 on the test
 // model (nearly random output), so only the grammar keeps the replies valid; every reply is parsed
 // and checked against its schema by the small validator below (independent of the server's
 // converter). Exits non-zero on a failure.
@@ -274,6 +275,82 @@ console.error(`tools.mjs: auto mode gave ${nText} text replies and ${nCall} call
   const r2 = await client.chat.completions.create({ model, messages: follow, max_tokens: 4, temperature: 0 });
   check(typeof r2.choices[0].message.content === "string", "follow-up without tools");
 }
+
+// ---- the Responses API: text.format (the same grammar as response_format) --------------------------
+const fmtPerson = { type: "json_schema", name: "person", schema: person, strict: true };
+const respPlain = {};
+let firstResp = null;
+for (const seed of [1, 2, 3]) {
+  const r = await client.responses.create({ model, input: "Give me the data.", max_output_tokens: MAXTOK, temperature: 1, seed,
+                                            text: { format: fmtPerson } });
+  let v = null;
+  try { v = JSON.parse(r.output_text); } catch (e) { /* reported below */ }
+  check(r.status === "completed", `responses text.format seed ${seed}: status ${r.status}`);
+  check(v !== null, `responses text.format seed ${seed}: output_text parses: ${JSON.stringify(r.output_text)}`);
+  const errs = v === null ? ["no value"] : validate(v, person);
+  check(errs.length === 0, `responses text.format seed ${seed}: ${errs.join("; ")}: ${r.output_text}`);
+  check(r.text && r.text.format && r.text.format.type === "json_schema" && r.text.format.name === "person",
+        `responses text.format seed ${seed}: the response repeats text.format: ${JSON.stringify(r.text)}`);
+  respPlain[seed] = r.output_text;
+  if (!firstResp) firstResp = r;
+}
+// streamed: the deltas add up to the plain reply with the same seed
+{
+  const s = await client.responses.create({ model, input: "Give me the data.", max_output_tokens: MAXTOK, temperature: 1, seed: 1,
+                                            text: { format: fmtPerson }, stream: true });
+  let text = "", last = null;
+  for await (const ev of s) {
+    if (ev.type === "response.output_text.delta") text += ev.delta;
+    last = ev;
+  }
+  check(last && last.type === "response.completed" && text === respPlain[1],
+        `responses streamed text.format equals the plain reply: ${last && last.type} ${text} vs ${respPlain[1]}`);
+}
+// json_object, and a follow-up through previous_response_id (the format is the new request's)
+{
+  const r = await client.responses.create({ model, input: "Give me the data.", max_output_tokens: 300, temperature: 1, seed: 2,
+                                            text: { format: { type: "json_object" } } });
+  check(r.output_text.startsWith("{"), `responses json_object starts with {: ${r.output_text}`);
+  if (r.status === "completed") {
+    let v = null;
+    try { v = JSON.parse(r.output_text); } catch (e) { /* reported below */ }
+    check(typeOf(v) === "object", `responses json_object: an object: ${r.output_text}`);
+  } else {
+    check(r.status === "incomplete" && r.usage.output_tokens === 300, `responses json_object: ${r.status}`);
+  }
+  const f = await client.responses.create({ model, input: "Another one.", previous_response_id: firstResp.id, max_output_tokens: MAXTOK,
+                                            temperature: 1, seed: 4, text: { format: fmtPerson } });
+  let v = null;
+  try { v = JSON.parse(f.output_text); } catch (e) { /* reported below */ }
+  check(f.status === "completed" && v !== null && validate(v, person).length === 0, `responses follow-up with text.format: ${f.output_text}`);
+  check(f.usage.input_tokens_details.cached_tokens === firstResp.usage.input_tokens + firstResp.usage.output_tokens,
+        `responses follow-up continues the stored state: cached ${f.usage.input_tokens_details.cached_tokens}`);
+  const t = await client.responses.create({ model, input: "Hi", max_output_tokens: 4, temperature: 1, seed: 1, text: { format: { type: "text" } } });
+  check(t.status !== "failed" && t.text.format.type === "text", "responses text.format text");
+}
+async function expect400Resp(req, needle, param, what) {
+  try {
+    await client.responses.create({ model, input: "a", max_output_tokens: 4, ...req });
+    check(false, `responses ${what}: accepted`);
+  } catch (e) {
+    check(e.status === 400 && typeof e.message === "string" && e.message.includes(needle) && e.param === param,
+          `responses ${what}: want 400 naming ${JSON.stringify(needle)} (param ${param}), got ${e.status} ${e.param} ${e.message}`);
+  }
+}
+await expect400Resp({ text: { format: { type: "json_schema", name: "s", schema: { type: "string", pattern: "^a+$" } } } }, "pattern",
+                    "text.format.schema", "schema with pattern");
+await expect400Resp({ text: { format: { type: "json_schema", name: "s", schema: { type: "strin" } } } }, "'type'", "text.format.schema",
+                    "schema with a bad type");
+await expect400Resp({ text: { format: { type: "json_schema", name: "s" } } }, "required", "text.format.schema", "json_schema without schema");
+await expect400Resp({ text: { format: { type: "json_schema", schema: {} } } }, "name", "text.format.name", "json_schema without name");
+await expect400Resp({ text: { format: { type: "json_schema", json_schema: { name: "s", schema: {} } } } }, "json_schema", "text.format",
+                    "chat's nested json_schema shape");
+await expect400Resp({ text: { format: { type: "yaml" } } }, "text.format.type", "text.format.type", "unknown text.format type");
+await expect400Resp({ response_format: { type: "json_object" } }, "text.format", "response_format", "chat's response_format");
+await expect400Resp({ tools: [{ type: "function", name: "f", parameters: { type: "object", properties: {} } }] }, "chat/completions",
+                    "tools", "tools (implemented on chat completions only)");
+await expect400Resp({ text: { format: { type: "json_object" } }, reasoning: { effort: "high" } }, "reasoning", "reasoning",
+                    "JSON with reasoning on");
 
 // ---- errors: 400 naming the problem ------------------------------------------------------------------
 async function expect400(req, needle, what, kind = "chat") {

@@ -1,23 +1,36 @@
 /* serve.c — `rwkv serve`: an OpenAI-compatible HTTP server (docs/SERVER.md). This file reads the
- * command line (and RWKV_API_KEY), loads the model, starts the scheduler and the HTTP daemon, and
- * shuts both down cleanly on SIGINT/SIGTERM. */
+ * command line (and RWKV_API_KEY), starts the HTTP daemon (it answers 503 on /health while the
+ * model loads), loads the model, starts the state store and the scheduler, and shuts down on a
+ * signal: SIGINT at once, SIGTERM after a graceful drain. */
 #include "cli/cli.h"
 #include "serve.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char serve_usage[] =
     "usage: rwkv serve -m MODEL [options]\n"
-    "OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions (streaming), /v1/models,\n"
-    "/health, /metrics and a chat page at /. See docs/SERVER.md.\n"
+    "OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, /v1/responses (streaming),\n"
+    "/v1/models, /health, /metrics and a chat page at /. See docs/SERVER.md.\n"
     "  -m, --model FILE        model file (.pth, .gguf or rwkv.cpp .bin)\n"
     "      --host HOST         name or address to listen on (default 127.0.0.1)\n"
     "      --port N            port (default 8080; 0 = any free port, printed on stderr)\n"
     "      --parallel N        sequences decoded together (default 8)\n"
     "      --queue N           requests waiting for a slot before 429 (default 256)\n"
-    "      --cache-mb M        prompt-state cache budget in MiB (default 256; 0 = off)\n"
+    "      --cache-mb M        in-process cache budget in MiB: prompt states, stored responses\n"
+    "                          (default 256; 0 = off)\n"
+    "      --state-store URL   share conversation states and stored responses with other replicas\n"
+    "                          through Redis: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\n"
+    "      --state-ttl S       entries of the state store expire after S seconds (default 86400;\n"
+    "                          0 = never)\n"
+    "      --state-timeout MS  how long a request waits for the state store before recomputing\n"
+    "                          (default 1000)\n"
+    "      --replica-id ID     this replica's name in /metrics and the X-Replica-Id header\n"
+    "                          (default HOSTNAME:PORT)\n"
+    "      --drain-timeout S   on SIGTERM, finish admitted requests for up to S seconds (default 60)\n"
     "      --api-key KEY       require 'Authorization: Bearer KEY' on /v1/* (repeatable; also\n"
     "                          $RWKV_API_KEY)\n"
     "      --api-key-file F    accepted keys, one per line ('#' comments and blank lines ignored)\n"
@@ -49,6 +62,48 @@ static void model_id_from_path(const char *path, char *out, size_t cap) {
         }
     }
     if (!out[0]) snprintf(out, cap, "rwkv");
+}
+
+/* The replica id travels in a header and a Prometheus label: letters, digits and ._:@- only. */
+static int check_replica_id(const char *v) {
+    size_t n = strlen(v);
+    if (n == 0 || n >= 128) return cli_usage_error("serve", "--replica-id: 1 to 127 characters");
+    for (size_t i = 0; i < n; i++)
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
+              strchr("._:@-", v[i])))
+            return cli_usage_error("serve", "--replica-id: only letters, digits and . _ : @ - are allowed");
+    return 0;
+}
+
+/* Waits for SIGINT or SIGTERM. On SIGTERM: stop accepting connections, refuse new requests
+ * (/health 503), and let what was admitted or queued finish, up to drain_s seconds or a second
+ * signal; then the normal shutdown follows. */
+static void wait_and_drain(server *s, const sigset_t *set, int drain_s) {
+    int sig = 0;
+    sigwait(set, &sig);
+    if (sig == SIGINT) {
+        fprintf(stderr, "rwkv serve: SIGINT, shutting down\n");
+        return;
+    }
+    fprintf(stderr, "rwkv serve: SIGTERM, draining (up to %d s)\n", drain_s);
+    atomic_store(&s->draining, 1);
+    srv_http_quiesce(s);
+    struct timespec poll = {0, 50000000};
+    for (int i = 0; i < drain_s * 20; i++) {
+        int queued = 0, active = 0;
+        srv_jobs_counts(&s->jobs, &queued, &active, NULL);
+        if (queued == 0 && active == 0) break;
+        if (sigtimedwait(set, NULL, &poll) > 0) break; /* a second signal: stop now */
+    }
+    fprintf(stderr, "rwkv serve: shutting down\n");
+}
+
+/* While the model loads, a signal ends the process at once (there is nothing to finish). */
+static void *exit_on_signal(void *arg) {
+    int sig = 0;
+    sigwait(arg, &sig);
+    fprintf(stderr, "rwkv serve: %s while loading the model, exiting\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    _exit(0);
 }
 
 /* Adds an API key (copied) after checking it can travel in a header. what names its source. */
@@ -102,7 +157,8 @@ static int add_listed(const char **list, int *n, int cap, const char *v, const c
 int cmd_serve(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_CACHE, OPT_KEY, OPT_KEY_FILE,
            OPT_ALIAS, OPT_STRICT, OPT_CORS, OPT_BODY, OPT_MAXTOK, OPT_TIMEOUT, OPT_MAX_CONN,
-           OPT_MAX_CONN_IP, OPT_QUIET, OPT_VOCAB };
+           OPT_MAX_CONN_IP, OPT_QUIET, OPT_VOCAB, OPT_STORE, OPT_TTL, OPT_STORE_TIMEOUT, OPT_REPLICA,
+           OPT_DRAIN };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},       {OPT_HOST, "host", 0, 1},
         {OPT_PORT, "port", 0, 1},           {OPT_PARALLEL, "parallel", 0, 1},
@@ -113,13 +169,17 @@ int cmd_serve(int argc, char **argv) {
         {OPT_MAXTOK, "max-tokens", 0, 1},   {OPT_TIMEOUT, "timeout", 0, 1},
         {OPT_MAX_CONN, "max-conn", 0, 1},   {OPT_MAX_CONN_IP, "max-conn-per-ip", 0, 1},
         {OPT_QUIET, "quiet", 0, 0},         {OPT_VOCAB, "vocab", 0, 1},
+        {OPT_STORE, "state-store", 0, 1},   {OPT_TTL, "state-ttl", 0, 1},
+        {OPT_STORE_TIMEOUT, "state-timeout", 0, 1},
+        {OPT_REPLICA, "replica-id", 0, 1},  {OPT_DRAIN, "drain-timeout", 0, 1},
         CLI_MODEL_OPTIONS,   {0, NULL, 0, 0},
     };
     static server s; /* static: large and zeroed */
     memset(&s, 0, sizeof s);
-    const char *model_path = NULL, *host = "127.0.0.1", *vocab = NULL;
-    int port = 8080, queue = 256, cache_mb = 256;
+    const char *model_path = NULL, *host = "127.0.0.1", *vocab = NULL, *store_url = NULL;
+    int port = 8080, queue = 256, cache_mb = 256, ttl = 86400, drain_s = 60;
     cli_model_opts mo = {0};
+    s.store_timeout_ms = 1000;
     long long max_body = 1 << 20;
     s.parallel = 8;
     s.max_tokens_cap = 4096;
@@ -154,6 +214,14 @@ int cmd_serve(int argc, char **argv) {
         case OPT_MAX_CONN_IP: bad = cli_parse_int("--max-conn-per-ip", v, 0, 100000, &s.max_conn_per_ip); break;
         case OPT_QUIET: s.quiet = 1; break;
         case OPT_VOCAB: vocab = v; break;
+        case OPT_STORE: store_url = v; break;
+        case OPT_TTL: bad = cli_parse_int("--state-ttl", v, 0, 1 << 30, &ttl); break;
+        case OPT_STORE_TIMEOUT: bad = cli_parse_int("--state-timeout", v, 1, 600000, &s.store_timeout_ms); break;
+        case OPT_REPLICA:
+            bad = check_replica_id(v);
+            if (!bad) snprintf(s.replica_id, sizeof s.replica_id, "%s", v);
+            break;
+        case OPT_DRAIN: bad = cli_parse_int("--drain-timeout", v, 0, 86400, &drain_s); break;
         case CLI_OPT_THREADS: case CLI_OPT_DEVICE: case CLI_OPT_PREFILL_BF16: bad = cli_parse_model_option(id, v, &mo); break;
         }
         if (bad) goto free_keys;
@@ -165,16 +233,26 @@ int cmd_serve(int argc, char **argv) {
         goto free_keys;
     }
 
+    if (store_url) {
+        srv_redis_url u;
+        char err[300];
+        if (srv_redis_parse_url(store_url, &u, err, sizeof err)) {
+            cli_usage_error("serve", "--state-store: %s", err);
+            goto free_keys;
+        }
+    }
+
     s.max_body = (size_t)max_body;
     s.cache_bytes = (size_t)cache_mb << 20;
     model_id_from_path(model_path, s.model_id, sizeof s.model_id);
-    rc = CLI_EXIT_RUNTIME;
-    if (cli_load_model(model_path, &mo, &s.model)) goto free_keys;
-    rwkv_model_get_info(s.model, &s.info);
-    if (cli_load_tokenizer(model_path, vocab, s.info.n_vocab, &s.tok)) goto free_model;
+    if (cli_check_input("model", model_path)) {
+        rc = CLI_EXIT_RUNTIME;
+        goto free_keys;
+    }
     if (srv_jobs_init(&s.jobs, queue)) {
         cli_error("serve: cannot create the job queue");
-        goto free_tok;
+        rc = CLI_EXIT_RUNTIME;
+        goto free_keys;
     }
 
     /* Every thread started from here on inherits the blocked signals; main waits for them. */
@@ -185,28 +263,50 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    s.cache = srv_cache_new(s.cache_bytes);
-    if (!s.cache || srv_sched_start(&s)) {
+    /* Listen first: while the model loads, /health answers 503 and the API 503 "loading". */
+    rc = CLI_EXIT_RUNTIME;
+    if (srv_http_start(&s, host, port, srv_routes, srv_n_routes)) goto stop_http;
+    if (!s.replica_id[0]) {
+        char hn[64] = "localhost";
+        gethostname(hn, sizeof hn - 1);
+        const char *b = srv_http_bound(&s), *colon = strrchr(b, ':');
+        snprintf(s.replica_id, sizeof s.replica_id, "%.63s%s", hn, colon ? colon : "");
+    }
+    atomic_store(&s.replica, s.replica_id);
+    fprintf(stderr, "rwkv serve: bound to http://%s/, loading %s\n", srv_http_bound(&s), model_path);
+    pthread_t watch;
+    int watching = pthread_create(&watch, NULL, exit_on_signal, &set) == 0;
+    int loaded = cli_load_model(model_path, &mo, &s.model) == 0;
+    if (loaded) {
+        rwkv_model_get_info(s.model, &s.info);
+        loaded = cli_load_tokenizer(model_path, vocab, s.info.n_vocab, &s.tok) == 0;
+    }
+    if (watching) { /* from here on, signals are waited for below */
+        pthread_cancel(watch);
+        pthread_join(watch, NULL);
+    }
+    if (!loaded) goto stop_http;
+    s.cache = srv_cache_new(s.cache_bytes, ttl);
+    srv_store_config sc = {s.info.fingerprint, (size_t)s.info.n_vocab, store_url, ttl, s.store_timeout_ms};
+    s.store = s.cache ? srv_store_new(s.cache, &sc) : NULL;
+    if (!s.store || srv_sched_start(&s)) {
         cli_error("serve: cannot start the scheduler");
-        goto free_jobs;
+        goto stop_http;
     }
-    if (srv_http_start(&s, host, port, srv_routes, srv_n_routes) == 0) {
-        fprintf(stderr, "rwkv serve: model %s, listening on http://%s/ (parallel %d, cache %d MiB)\n",
-                s.model_id, srv_http_bound(&s), s.parallel, cache_mb);
-        fflush(stderr);
-        int sig = 0;
-        sigwait(&set, &sig);
-        fprintf(stderr, "rwkv serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        rc = CLI_EXIT_OK;
-    }
+    atomic_store(&s.ready, 1);
+    fprintf(stderr, "rwkv serve: model %s, listening on http://%s/ (parallel %d, cache %d MiB, state store %s, replica %s)\n",
+            s.model_id, srv_http_bound(&s), s.parallel, cache_mb, store_url ? store_url : "in-process", s.replica_id);
+    fflush(stderr);
+    wait_and_drain(&s, &set, drain_s);
+    rc = CLI_EXIT_OK;
     srv_sched_stop(&s);
+    srv_store_drain(s.store, 5000); /* the last states and records */
+stop_http:
     srv_http_stop(&s);
-free_jobs:
+    srv_store_free(s.store);
     srv_cache_free(s.cache);
     srv_jobs_destroy(&s.jobs);
-free_tok:
     rwkv_tokenizer_free(s.tok);
-free_model:
     rwkv_model_free(s.model);
 free_keys:
     for (int i = 0; i < s.n_keys; i++) free(s.keys[i]);

@@ -2,17 +2,18 @@
  *
  * Files, from the bottom layer up (a file calls only files above it in this list; the job
  * module reaches the HTTP side through callbacks, so no two files call each other):
- *   serve_util.c     buffers, UTF-8 sanitising, OpenAI error objects                (srv_*)
+ *   serve_util.c     buffers, OpenAI error objects                                   (srv_*)
  *   serve_job.c      a request's life: creation, queue, admission, the reply handed from the
  *                    scheduler to the HTTP side, cancellation, shutdown              (srv_job*)
  *   serve_cache.c    prompt-state cache: text prefix -> state + logits, LRU in bytes (srv_cache_*)
  *   serve_metrics.c  counters and the Prometheus text of GET /metrics             (srv_metrics_*)
  *   serve_request.c  JSON request parsing/validation, G1 prompt building          (srv_parse_*)
- *   serve_reply.c    generated text -> OpenAI objects: stop strings, UTF-8 hold-back, <think>
- *                    splitting, SSE chunks or the final JSON                        (srv_reply_*)
- *   serve_tools.c    response_format and tools: the request's grammar, tool calls in the prompt
- *                    and in replies, the per-request matcher (serve_tools.h)  (srv_constraint_*,
- *                    srv_guide_*)
+ *   serve_reply.c    generated text -> OpenAI objects through the library's rwkv_stream (stop
+ *                    strings, UTF-8 hold-back, <think> split): SSE chunks or the final JSON
+ *                                                                                   (srv_reply_*)
+ *   serve_tools.c    response_format, text.format and tools: the request's grammar, tool calls in
+ *                    the prompt and in replies, the per-request matcher (serve_tools.h)
+ *                                                               (srv_constraint_*, srv_guide_*)
  *   serve_sched.c    the scheduler thread: admission, round-robin chunked prefill, batched
  *                    decode, sampling                                               (srv_sched_*)
  *   serve_conn.c     connection accounting: per-IP limit, eviction of idle connections
@@ -30,6 +31,7 @@
 
 #include "cli/cli.h"
 #include "cli/g1.h"
+#include "serve_store.h"
 #include "rwkv.h"
 
 #include <pthread.h>
@@ -44,12 +46,6 @@ enum { SRV_MAX_STOPS = 4, SRV_PREFILL_CHUNK = 64, SRV_MAX_SEGMENTS_LIMIT = 4096 
 /* Appends a printf-formatted string; -1 on failure. */
 int srv_buf_printf(cli_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Copies len bytes of s into a malloc'd, NUL-terminated string with every invalid or truncated
- * UTF-8 sequence replaced by U+FFFD, so that the result can be put in JSON. NULL on OOM. */
-char *srv_utf8_sanitize(const char *s, size_t len, size_t *out_len);
-/* 1 when s[0..len) is valid UTF-8 without NUL (srv_utf8_sanitize would not change it). */
-int srv_utf8_clean(const char *s, size_t len);
-
 /* OpenAI's error object {"error": {"message", "type", "param", "code"}} for an HTTP status
  * (type and code follow from the status; param may be NULL or ""). Malloc'd JSON text; never
  * NULL (a fixed text when out of memory, which must still be freed). */
@@ -57,7 +53,9 @@ char *srv_error_json(int status, const char *message, const char *param);
 
 /* ---- serve_job.c ----------------------------------------------------------------------------- */
 
-typedef enum srv_kind { SRV_COMPLETION = 0, SRV_CHAT = 1 } srv_kind;
+/* What a job is: a generation (the first three, run by the scheduler), or a request answered by
+ * someone else through the job's hand-off (a state-store read: srv_jobs_hold). */
+typedef enum srv_kind { SRV_COMPLETION = 0, SRV_CHAT = 1, SRV_RESPONSE = 2, SRV_DEFERRED = 3 } srv_kind;
 
 /* One request. The parser fills the request part before srv_jobs_submit; afterwards it is
  * read-only and both sides may read it. Everything else is private to serve_job.c. */
@@ -77,7 +75,11 @@ typedef struct srv_job {
     g1_think think;
     size_t mark;               /* chat: where the final "Assistant:" starts (a cache point), or 0 */
     struct srv_constraint *constraint; /* response_format / tools (serve_tools.c), or NULL */
-    char id[48];               /* "chatcmpl-..." / "cmpl-..." (set by srv_jobs_submit) */
+    /* the Responses API (SRV_RESPONSE) */
+    char prev_id[72];          /* previous_response_id: the prompt continues its conversation */
+    int store;                 /* keep the response (GET /v1/responses/{id}, previous_response_id) */
+    char *echo;                /* JSON object: the request fields the response object repeats */
+    char id[48];               /* "chatcmpl-...", "cmpl-...", "resp_..." (set by srv_jobs_submit) */
     long long created;
     /* the hand-off (serve_job.c, under srv_jobs.mu) */
     cli_buf out;               /* reply bytes not yet taken by the HTTP side */
@@ -110,6 +112,7 @@ typedef struct srv_jobs {
     int active;                /* admitted and not yet released */
     int alive;                 /* submitted and not yet freed */
     int stopping;
+    int poked;                 /* srv_jobs_poke since the scheduler last looked */
     atomic_ullong cancelled;   /* jobs dropped because their client left */
     srv_job_ops ops;
 } srv_jobs;
@@ -124,6 +127,9 @@ srv_job *srv_job_new(srv_kind kind);
 void srv_job_free(srv_job *j);
 
 /* -- the HTTP side -- */
+/* Ties a job to conn without queueing it: whoever answers it ends with srv_job_post(finished).
+ * 0, or 503 when the server is stopping (the caller still owns the job). */
+int srv_jobs_hold(srv_jobs *h, srv_job *j, void *conn);
 /* Names the job, queues it for the scheduler and ties it to conn. 0 on success (the job now
  * belongs to the module: the HTTP side must end with srv_job_detach); 429 when the queue is
  * full or 503 when the server is stopping (the caller still owns and frees the job). */
@@ -146,10 +152,12 @@ void srv_job_detach(srv_jobs *h, srv_job *j);
 void srv_job_usage(srv_jobs *h, srv_job *j, uint64_t *prompt, uint64_t *completion);
 
 /* -- the scheduler -- */
-/* Waits while there is nothing to do (busy = the scheduler has admitted jobs), then takes up to
- * max queued jobs into out (skipping those whose client left). Returns how many, or -1 when the
- * server is stopping. */
-int srv_jobs_admit(srv_jobs *h, srv_job **out, int max, int busy);
+/* Waits while there is nothing to do (busy = the scheduler has work; otherwise at most wait_ms
+ * when wait_ms > 0, or until srv_jobs_poke), then takes up to max queued jobs into out (skipping
+ * those whose client left). Returns how many, or -1 when the server is stopping. */
+int srv_jobs_admit(srv_jobs *h, srv_job **out, int max, int busy, int wait_ms);
+/* Wakes the scheduler (something it waits for has happened); any thread. */
+void srv_jobs_poke(srv_jobs *h);
 /* Hands reply bytes to the HTTP side. The first call's status becomes the HTTP status (200 for a
  * stream that may start; for a plain reply the call with finished). finished: nothing more will
  * come; the scheduler's reference is dropped (j must not be used afterwards). */
@@ -167,10 +175,11 @@ void srv_jobs_fail_queued(srv_jobs *h, int status, const char *body);
 /* Queue length and admitted jobs, for /metrics. */
 void srv_jobs_counts(srv_jobs *h, int *queued, int *active, int *alive);
 
-/* ---- serve_cache.c --------------------------------------------------------------------------- */
+/* ---- serve_cache.c: the in-process store ---------------------------------------------------- */
 
 typedef struct srv_cache srv_cache;
-srv_cache *srv_cache_new(size_t max_bytes);
+/* max_bytes 0 = off (nothing is kept); ttl_s applies to byte entries (0 = none). */
+srv_cache *srv_cache_new(size_t max_bytes, int ttl_s);
 void srv_cache_free(srv_cache *c);
 /* The longest cached text that is a prefix of text[0..len) (at least 1 byte); copies its state
  * into state and its logits into logits, returns its length and sets *n_tokens. 0 if none. */
@@ -179,8 +188,11 @@ size_t srv_cache_lookup(srv_cache *c, const char *text, size_t len, rwkv_state *
 /* Stores a copy of (text, state, logits); evicts least recently used entries to fit. */
 void srv_cache_store(srv_cache *c, const char *text, size_t len, const rwkv_state *state,
                      const float *logits, size_t n_vocab, uint64_t n_tokens);
-size_t srv_cache_bytes(const srv_cache *c);
-size_t srv_cache_entries(const srv_cache *c);
+/* Drops the state entry of exactly text[0..len), if any. */
+void srv_cache_forget(srv_cache *c, const char *text, size_t len);
+void srv_cache_usage(srv_cache *c, size_t *bytes, size_t *entries);
+/* Byte entries: the memory implementation of the state-store interface (self = the cache). */
+extern const srv_backend_ops srv_cache_ops;
 
 /* ---- serve_metrics.c ------------------------------------------------------------------------- */
 
@@ -194,7 +206,7 @@ typedef struct srv_metrics {
     int n_labels;
     atomic_ullong requests[SRV_MAX_ROUTES + 1][SRV_ST_COUNT];
     atomic_ullong prompt_tokens, prefill_tokens, generated_tokens, cache_hits, cache_misses,
-        cache_hit_tokens, decode_steps, cache_bytes, cache_entries, prefill_chunks,
+        cache_hit_tokens, decode_steps, prefill_chunks,
         conn_refused, conn_evicted;
     /* scheduler time in nanoseconds: busy steps, inside the model, sampling */
     atomic_ullong sched_ns, model_ns, sample_ns;
@@ -227,11 +239,17 @@ typedef struct server {
     int max_conn, max_conn_per_ip;
     int quiet;                  /* no access log */
     size_t cache_bytes;
+    char replica_id[128];       /* --replica-id, or host:port once bound */
+    _Atomic(const char *) replica; /* replica_id once set: /metrics, the X-Replica-Id header */
+    int store_timeout_ms;       /* how long a request waits for the shared store */
     /* shared */
+    atomic_int ready;           /* the model is loaded and the scheduler runs */
+    atomic_int draining;        /* SIGTERM: finishing what was admitted, refusing the rest */
     srv_jobs jobs;
     srv_metrics metrics;
+    srv_cache *cache;           /* the in-process store (its own lock) */
+    srv_store *store;           /* the state store's front (its own threads) */
     /* scheduler-owned */
-    srv_cache *cache;
     struct srv_guides *guides;  /* grammars' token trie and matcher cache (serve_tools.c) */
     pthread_t sched_thread;
     /* HTTP-owned */
@@ -254,15 +272,13 @@ int srv_parse_request(const server *s, srv_kind kind, const char *body, size_t l
 
 /* ---- serve_reply.c --------------------------------------------------------------------------- */
 
-/* The output of one job under construction: every generated byte, what of it has been released
- * (stop strings, UTF-8 and <think> hold-back), and the bytes for the HTTP side. */
+/* The output of one job under construction: every generated byte, the output stream that
+ * releases them (stop strings, UTF-8 hold-back, <think> split), and the bytes for the HTTP side. */
 typedef struct srv_reply {
     const server *s;
     const srv_job *job;
     cli_buf gen;               /* every generated byte */
-    size_t scanned;            /* gen[0..scanned) went through stop detection + output */
-    int split_state;           /* <think> splitter state */
-    cli_buf split_hold;        /* bytes held back by the splitter */
+    rwkv_stream *stream;
     cli_buf content, reasoning;/* for non-streaming replies */
     int sent_role;
     int streaming;             /* the stream has started (status 200 posted): the end is SSE too */
@@ -272,9 +288,19 @@ typedef struct srv_reply {
     char *scratch;             /* JSON text of one chunk */
     size_t scratch_cap;
     struct json_t *tool_calls; /* the reply's tool_calls (serve_tools.c), or NULL */
+    /* the Responses API */
+    struct json_t *echo;       /* the request's fields repeated in the response object */
+    int seq;                   /* sequence_number of the next event */
+    int item;                  /* the output item open in the stream: 0 none, 1 reasoning, 2 message */
+    int n_items;               /* output items opened so far */
+    int n_tokens, reasoning_tokens;
+    char *final;               /* the finished response object (JSON), for the stored record */
 } srv_reply;
 
-void srv_reply_init(srv_reply *r, const server *s, const srv_job *j);
+/* -1 when out of memory (srv_reply_free is still needed). */
+int srv_reply_init(srv_reply *r, const server *s, const srv_job *j);
+/* The opening of a stream (Responses: response.created, response.in_progress) into pend. */
+int srv_reply_start(srv_reply *r);
 void srv_reply_free(srv_reply *r);
 /* Adds the bytes of one generated token; returns 1 when a stop string ended the reply, 0 if not,
  * -1 on failure. */
@@ -285,6 +311,9 @@ int srv_reply_flush(srv_reply *r);
 int srv_reply_delta(srv_reply *r, struct json_t *delta);
 /* How a reply ends. */
 typedef enum srv_reply_end { SRV_END_OK, SRV_END_INTERNAL, SRV_END_SHUTDOWN } srv_reply_end;
+/* Writes an error that ends the job before its stream started (a JSON body) or after (an SSE
+ * error event): status, message and param as for srv_error_json. Returns status. */
+int srv_reply_fail(srv_reply *r, int status, const char *message, const char *param);
 /* Writes the end of the reply into pend: the held-back text, the finish chunk, usage and [DONE]
  * (a stream that has started) or the whole JSON body; with an error end an error object instead
  * (an SSE event in a started stream). Returns the HTTP status of a plain reply (200, 500, 503). */
@@ -324,7 +353,10 @@ struct json_t;
  * returns its result (0, or -1 when the connection must be closed). */
 typedef int (*srv_handler)(srv_req *r);
 
-enum { SRV_ROUTE_KEY = 1 };   /* the route needs the API key (when keys are set) */
+enum {
+    SRV_ROUTE_KEY = 1,   /* the route needs the API key (when keys are set) */
+    SRV_ROUTE_MODEL = 2  /* the route needs the model: 503 while it loads and while draining */
+};
 
 /* One row of the routes table. A path ending in "{id}" matches any non-empty last segment
  * (srv_req_param gives it). */
@@ -342,6 +374,8 @@ typedef struct srv_route {
 int srv_http_start(server *s, const char *host, int port, const srv_route *routes, int n);
 /* "ADDR:PORT" of the bound socket ("[ADDR]:PORT" for IPv6). */
 const char *srv_http_bound(server *s);
+/* Closes the listening socket: new connections are refused, open ones go on (SIGTERM). */
+void srv_http_quiesce(server *s);
 /* Waits (a bounded time) for the last replies to go out, then stops the daemon. */
 void srv_http_stop(server *s);
 
@@ -359,6 +393,11 @@ int srv_respond_error(srv_req *r, int status, const char *message, const char *p
 /* Submits a parsed job (srv_jobs_submit) and answers with its reply: a stream or a JSON body,
  * when the scheduler has it; 429/503 when it cannot be queued (the job is then freed). */
 int srv_respond_job(srv_req *r, srv_job *j);
+/* A job tied to this request (srv_jobs_hold) for an answer that someone else will post (e.g. a
+ * state-store callback: srv_job_post with finished); NULL when stopping or out of memory. Then
+ * return srv_respond_deferred(r), which sends that answer when it comes. */
+srv_job *srv_req_defer(srv_req *r);
+int srv_respond_deferred(srv_req *r);
 
 /* ---- serve_routes.c -------------------------------------------------------------------------- */
 

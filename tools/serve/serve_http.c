@@ -27,6 +27,7 @@ struct srv_http {
     int n_routes;
     srv_conns *conns;
     char bound[128];
+    int quiesced;              /* the listening socket is closed */
 };
 
 /* What libmicrohttpd keeps for one request (its *con_cls). */
@@ -86,6 +87,9 @@ static void add_cors(srv_req *r, struct MHD_Response *resp) {
 static int queue(srv_req *r, int status, struct MHD_Response *resp, const char *const *extra) {
     add_cors(r, resp);
     for (int i = 0; extra && extra[i]; i += 2) MHD_add_response_header(resp, extra[i], extra[i + 1]);
+    const char *replica = atomic_load(&r->s->replica);
+    if (replica) MHD_add_response_header(resp, "X-Replica-Id", replica);
+    if (atomic_load(&r->s->draining)) MHD_add_response_header(resp, "Connection", "close");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     enum MHD_Result ok = MHD_queue_response(r->c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -165,6 +169,19 @@ static int job_continue(srv_req *r) {
     cli_buf_free(&body);
     return rc;
 }
+
+srv_job *srv_req_defer(srv_req *r) {
+    srv_job *j = srv_job_new(SRV_DEFERRED);
+    if (!j) return NULL;
+    if (srv_jobs_hold(&r->s->jobs, j, r->c)) {
+        srv_job_free(j);
+        return NULL;
+    }
+    r->job = j;
+    return j;
+}
+
+int srv_respond_deferred(srv_req *r) { return job_continue(r); }
 
 int srv_respond_job(srv_req *r, srv_job *j) {
     int st = srv_jobs_submit(&r->s->jobs, j, r->c);
@@ -311,6 +328,11 @@ static int route(srv_req *r) {
     const srv_route *rt = &h->routes[r->route];
     if ((rt->flags & SRV_ROUTE_KEY) && !auth_ok(s, r->c))
         return srv_respond_error(r, 401, "Incorrect or missing API key (send 'Authorization: Bearer KEY')", NULL);
+    if ((rt->flags & SRV_ROUTE_MODEL) && (!atomic_load(&s->ready) || atomic_load(&s->draining))) {
+        const char *retry[] = {"Retry-After", "5", NULL};
+        return respond_error_h(r, 503, atomic_load(&s->draining) ? "The server is shutting down" : "The model is still loading",
+                               NULL, retry);
+    }
     if (r->too_big) {
         char m[200];
         snprintf(m, sizeof m, "The request body is larger than the limit of %zu bytes", s->max_body);
@@ -443,7 +465,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 /* ---- start and stop ------------------------------------------------------------------------------ */
 
 static struct MHD_Daemon *start_on(server *s, const struct sockaddr *addr, int port) {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
+    /* ITC: so that the listening socket can be closed while the daemon runs (srv_http_quiesce) */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     if (addr->sa_family == AF_INET6) flags |= MHD_USE_IPv6;
     return MHD_start_daemon(flags, (uint16_t)port, on_accept, s, on_request, s,
                             MHD_OPTION_SOCK_ADDR, addr,
@@ -502,6 +525,14 @@ int srv_http_start(server *s, const char *host, int port, const srv_route *route
 }
 
 const char *srv_http_bound(server *s) { return s->http ? s->http->bound : "?"; }
+
+void srv_http_quiesce(server *s) {
+    struct srv_http *h = s->http;
+    if (!h || !h->daemon || h->quiesced) return;
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    h->quiesced = 1;
+}
 
 void srv_http_stop(server *s) {
     struct srv_http *h = s->http;

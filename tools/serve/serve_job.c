@@ -1,7 +1,9 @@
 /* serve_job.c — the one owner of a request's life. A job is
  *   created      by the parser (srv_job_new, refs 0, private to the HTTP thread);
  *   submitted    srv_jobs_submit: named, queued, tied to its connection; from now on two
- *                references hold it: the HTTP side's and the scheduler's;
+ *                references hold it: the HTTP side's and the scheduler's (srv_jobs_hold ties
+ *                it without queueing: the second reference is its answerer's, e.g. a read of
+ *                the state store, which posts like the scheduler does);
  *   admitted     srv_jobs_admit: taken from the queue by the scheduler (a job whose client
  *                left while it waited is dropped here);
  *   answered     srv_job_post: the scheduler hands reply bytes over; the first status it gives
@@ -18,7 +20,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 int srv_jobs_init(srv_jobs *h, int max_queue) {
     memset(h, 0, sizeof *h);
@@ -50,6 +54,7 @@ void srv_job_free(srv_job *j) {
     if (!j) return;
     free(j->prompt);
     free(j->seg_end);
+    free(j->echo);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
     srv_constraint_free(j->constraint);
     cli_buf_free(&j->out);
@@ -75,23 +80,52 @@ static srv_job *pop_locked(srv_jobs *h) {
 
 /* ---- the HTTP side ---------------------------------------------------------------------------- */
 
-int srv_jobs_submit(srv_jobs *h, srv_job *j, void *conn) {
+/* Names a job: "chatcmpl-"/"cmpl-" + time and a counter; a response "resp_" + 32 random hex
+ * digits, since its id must not collide with one made by another replica. */
+static void name_job(srv_job *j) {
     static atomic_ullong counter;
+    if (j->kind != SRV_RESPONSE) {
+        snprintf(j->id, sizeof j->id, "%s-%llx%06llx", j->kind == SRV_CHAT ? "chatcmpl" : "cmpl",
+                 (unsigned long long)time(NULL), (unsigned long long)atomic_fetch_add(&counter, 1));
+        return;
+    }
+    unsigned char r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) { /* no entropy source: time and counter */
+        uint64_t a = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32), b = atomic_fetch_add(&counter, 1);
+        for (int i = 0; i < 8; i++) r[i] = (unsigned char)(a >> (8 * i)), r[8 + i] = (unsigned char)(b >> (8 * i));
+    }
+    char *w = j->id + snprintf(j->id, sizeof j->id, "resp_");
+    for (int i = 0; i < 16; i++) w += snprintf(w, 3, "%02x", r[i]);
+}
+
+/* Ties j to conn with two references (the HTTP side's and its answerer's). Caller holds h->mu. */
+static void attach_locked(srv_jobs *h, srv_job *j, void *conn) {
+    name_job(j);
+    j->conn = conn;
+    j->refs = 2;
+    j->next = NULL;
+    h->alive++;
+}
+
+int srv_jobs_submit(srv_jobs *h, srv_job *j, void *conn) {
     pthread_mutex_lock(&h->mu);
     int st = h->stopping ? 503 : h->queued >= h->max_queue ? 429 : 0;
     if (st == 0) {
-        snprintf(j->id, sizeof j->id, "%s-%llx%06llx", j->kind == SRV_CHAT ? "chatcmpl" : "cmpl",
-                 (unsigned long long)time(NULL), (unsigned long long)atomic_fetch_add(&counter, 1));
-        j->conn = conn;
-        j->refs = 2;
-        j->next = NULL;
+        attach_locked(h, j, conn);
         if (h->tail) h->tail->next = j;
         else h->head = j;
         h->tail = j;
         h->queued++;
-        h->alive++;
         pthread_cond_signal(&h->wake);
     }
+    pthread_mutex_unlock(&h->mu);
+    return st;
+}
+
+int srv_jobs_hold(srv_jobs *h, srv_job *j, void *conn) {
+    pthread_mutex_lock(&h->mu);
+    int st = h->stopping ? 503 : 0;
+    if (st == 0) attach_locked(h, j, conn);
     pthread_mutex_unlock(&h->mu);
     return st;
 }
@@ -165,9 +199,18 @@ void srv_job_usage(srv_jobs *h, srv_job *j, uint64_t *prompt, uint64_t *completi
 
 /* ---- the scheduler ------------------------------------------------------------------------------ */
 
-int srv_jobs_admit(srv_jobs *h, srv_job **out, int max, int busy) {
+int srv_jobs_admit(srv_jobs *h, srv_job **out, int max, int busy, int wait_ms) {
     pthread_mutex_lock(&h->mu);
-    while (!h->stopping && !busy && !h->head) pthread_cond_wait(&h->wake, &h->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)wait_ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    while (!h->stopping && !busy && !h->head && !h->poked) {
+        if (wait_ms <= 0) pthread_cond_wait(&h->wake, &h->mu);
+        else if (pthread_cond_timedwait(&h->wake, &h->mu, &until)) break;
+    }
+    h->poked = 0;
     int n = -1;
     if (!h->stopping) {
         n = 0;
@@ -218,6 +261,13 @@ void srv_job_set_usage(srv_jobs *h, srv_job *j, uint64_t prompt, uint64_t comple
     pthread_mutex_lock(&h->mu);
     j->usage_prompt = prompt;
     j->usage_completion = completion;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void srv_jobs_poke(srv_jobs *h) {
+    pthread_mutex_lock(&h->mu);
+    h->poked = 1;
+    pthread_cond_signal(&h->wake);
     pthread_mutex_unlock(&h->mu);
 }
 

@@ -34,6 +34,41 @@ static void seconds(cli_buf *b, const char *name, const char *help, unsigned lon
                    ns % 1000000000ull);
 }
 
+/* The state store's counters (the shared tier's only when there is one). */
+static void store_metrics(cli_buf *b, srv_store_stats *t, int shared) {
+    if (!shared) return;
+    one(b, "rwkv_store_up", "gauge", "1 when the shared state store answered the last call.",
+        (unsigned long long)atomic_load(&t->up));
+    one(b, "rwkv_store_hits_total", "counter", "Prompts that continued from a state found in the shared store.",
+        atomic_load(&t->hits));
+    one(b, "rwkv_store_misses_total", "counter", "Shared-store lookups that found no longer prefix state.",
+        atomic_load(&t->misses));
+    one(b, "rwkv_store_hit_tokens_total", "counter", "Prompt tokens not prefilled thanks to the shared store.",
+        atomic_load(&t->hit_tokens));
+    one(b, "rwkv_store_rejected_total", "counter",
+        "Entries ignored: damaged, truncated, of another model or format version (recomputed).",
+        atomic_load(&t->rejected));
+    one(b, "rwkv_store_errors_total", "counter", "Calls to the shared store that failed (it was down or broke).",
+        atomic_load(&t->errors));
+    one(b, "rwkv_store_timeouts_total", "counter", "Reads not answered within --state-timeout (recomputed).",
+        atomic_load(&t->timeouts));
+    one(b, "rwkv_store_reads_total", "counter", "Entries read from the shared store.", atomic_load(&t->reads));
+    one(b, "rwkv_store_read_bytes_total", "counter", "Bytes read from the shared store.", atomic_load(&t->read_bytes));
+    seconds(b, "rwkv_store_read_seconds_total", "Time of the reads that found an entry.", atomic_load(&t->read_ns));
+    one(b, "rwkv_store_writes_total", "counter", "Entries written to the shared store.", atomic_load(&t->writes));
+    one(b, "rwkv_store_write_bytes_total", "counter", "Bytes written to the shared store.", atomic_load(&t->write_bytes));
+    seconds(b, "rwkv_store_write_seconds_total", "Time of the writes (serializing included).",
+            atomic_load(&t->write_ns));
+    one(b, "rwkv_store_writes_dropped_total", "counter", "Writes dropped (queue full, or pending at shutdown).",
+        atomic_load(&t->dropped));
+    one(b, "rwkv_store_queue_length", "gauge", "Writes waiting for the writer thread.", atomic_load(&t->queue_len));
+    one(b, "rwkv_store_queue_bytes", "gauge", "Bytes of the writes waiting.", atomic_load(&t->queue_bytes));
+    one(b, "rwkv_store_bytes", "gauge", "Memory used by the Redis server (INFO memory), refreshed every 5 s.",
+        atomic_load(&t->bytes));
+    one(b, "rwkv_store_entries", "gauge", "Keys in the Redis database (DBSIZE), refreshed every 5 s.",
+        atomic_load(&t->entries));
+}
+
 char *srv_metrics_render(server *s, size_t *len) {
     srv_metrics *m = &s->metrics;
     cli_buf b = {0};
@@ -72,8 +107,11 @@ char *srv_metrics_render(server *s, size_t *len) {
     one(&b, "rwkv_cache_misses_total", "counter", "Prompts with no cached prefix.", atomic_load(&m->cache_misses));
     one(&b, "rwkv_cache_hit_tokens_total", "counter", "Prompt tokens skipped thanks to the cache.",
         atomic_load(&m->cache_hit_tokens));
-    one(&b, "rwkv_cache_bytes", "gauge", "Bytes held by the prompt cache.", atomic_load(&m->cache_bytes));
-    one(&b, "rwkv_cache_entries", "gauge", "Entries in the prompt cache.", atomic_load(&m->cache_entries));
+    size_t cbytes = 0, centries = 0;
+    if (s->cache) srv_cache_usage(s->cache, &cbytes, &centries);
+    one(&b, "rwkv_cache_bytes", "gauge", "Bytes held by the in-process cache (states and stored responses).",
+        (unsigned long long)cbytes);
+    one(&b, "rwkv_cache_entries", "gauge", "Entries in the in-process cache.", (unsigned long long)centries);
     one(&b, "rwkv_connections_refused_total", "counter",
         "Connections refused by the per-address or total connection limit.", atomic_load(&m->conn_refused));
     one(&b, "rwkv_connections_evicted_total", "counter",
@@ -85,6 +123,12 @@ char *srv_metrics_render(server *s, size_t *len) {
     seconds(&b, "rwkv_sampling_seconds_total", "Time spent sampling tokens.", atomic_load(&m->sample_ns));
     one(&b, "rwkv_parallel_slots", "gauge", "Sequences decoded together at most (--parallel).",
         (unsigned long long)s->parallel);
+    one(&b, "rwkv_ready", "gauge", "1 once the model is loaded (/health answers 200), 0 while loading or draining.",
+        (unsigned long long)(atomic_load(&s->ready) && !atomic_load(&s->draining)));
+    srv_buf_printf(&b, "# HELP rwkv_replica_info This replica (--replica-id) and its state store.\n"
+                       "# TYPE rwkv_replica_info gauge\nrwkv_replica_info{replica=\"%s\",store=\"%s\"} 1\n",
+                   atomic_load(&s->replica) ? atomic_load(&s->replica) : "", s->store ? srv_store_kind(s->store) : "memory");
+    if (s->store) store_metrics(&b, srv_store_get_stats(s->store), srv_store_shared(s->store));
     if (len) *len = b.len;
     return b.data;
 }

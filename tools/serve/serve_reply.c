@@ -1,32 +1,40 @@
-/* serve_reply.c — turns the bytes a job generates into OpenAI objects: stop strings, UTF-8
- * hold-back and <think> splitting decide which bytes are released; released text becomes SSE
- * chunks (stream) or is collected for the final JSON body. Used by the scheduler only. */
+/* serve_reply.c — turns the bytes a job generates into OpenAI objects. The library's output
+ * stream (rwkv_stream: stop strings, UTF-8 hold-back, the G1 <think> split — the same code as
+ * `rwkv generate` and `rwkv chat`) decides which bytes are released and on which channel;
+ * released text becomes SSE chunks (stream) or is collected for the final JSON body, invalid
+ * UTF-8 replaced by U+FFFD (cli_json_text). Used by the scheduler only. */
 #include "serve.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* <think> splitter states (chat only). */
-enum { SP_OPEN_GT, SP_CLOSE_GT, SP_PLAIN_START, SP_REASON_START, SP_REASON, SP_CONTENT_START,
-       SP_CONTENT, SP_RAW };
+static const rwkv_think_mode think_modes[] = {RWKV_THINK_AUTO, RWKV_THINK_OPEN, RWKV_THINK_CLOSED};
 
-void srv_reply_init(srv_reply *r, const server *s, const srv_job *j) {
+int srv_reply_init(srv_reply *r, const server *s, const srv_job *j) {
     memset(r, 0, sizeof *r);
     r->s = s;
     r->job = j;
-    r->split_state = j->kind == SRV_COMPLETION ? SP_RAW
-                     : j->think == G1_THINK_ON  ? SP_OPEN_GT
-                     : j->think == G1_THINK_OFF ? SP_CLOSE_GT
-                                                : SP_PLAIN_START;
+    const char *stops[SRV_MAX_STOPS + 1];
+    for (int i = 0; i < j->n_stop; i++) stops[i] = j->stop[i];
+    rwkv_stream_params sp = {stops, j->stop_len, (size_t)j->n_stop,
+                             j->kind == SRV_COMPLETION ? RWKV_THINK_NONE : think_modes[j->think]};
+    if (rwkv_stream_new(&sp, &r->stream) != RWKV_OK) return -1;
+    if (j->kind == SRV_RESPONSE) {
+        r->echo = j->echo ? json_loads(j->echo, 0, NULL) : json_object();
+        if (!json_is_object(r->echo)) return -1;
+    }
+    return 0;
 }
 
 void srv_reply_free(srv_reply *r) {
     for (int i = 0; i < 2; i++) json_decref(r->chunk[i]);
     json_decref(r->tool_calls);
+    json_decref(r->echo);
+    free(r->final);
     free(r->scratch);
+    rwkv_stream_free(r->stream);
     cli_buf_free(&r->gen);
-    cli_buf_free(&r->split_hold);
     cli_buf_free(&r->content);
     cli_buf_free(&r->reasoning);
     cli_buf_free(&r->pend);
@@ -73,7 +81,7 @@ static int stream_chunk(srv_reply *r, const char *field, const char *text, size_
         json_decref(choice);
         return -1;
     }
-    json_t *str = text ? json_stringn(text, len) : NULL;
+    json_t *str = text ? cli_json_text(text, len) : NULL;
     if (r->job->kind == SRV_CHAT) {
         json_t *delta = json_object();
         if (!r->sent_role) {
@@ -110,7 +118,7 @@ int srv_reply_delta(srv_reply *r, json_t *delta) {
     return sse_obj(r, o);
 }
 
-/* The chunk of streamed text (valid UTF-8 without NUL) on the content or reasoning channel. The
+/* The chunk of streamed text on the content or reasoning channel. The
  * object is built once per job; every later chunk only replaces its text and is written into a
  * reused buffer, so a token costs one string copy inside jansson and no object building. */
 static int text_chunk(srv_reply *r, int reasoning, const char *text, size_t len) {
@@ -134,7 +142,13 @@ static int text_chunk(srv_reply *r, int reasoning, const char *text, size_t len)
         r->chunk_text[reasoning] = str;
         json_decref(str); /* o holds it */
     }
-    if (json_string_setn_nocheck(r->chunk_text[reasoning], text, len)) return -1;
+    if (json_string_setn(r->chunk_text[reasoning], text, len)) { /* not valid UTF-8 */
+        json_t *clean = cli_json_text(text, len);
+        int bad = !clean || json_string_setn_nocheck(r->chunk_text[reasoning], json_string_value(clean),
+                                                     json_string_length(clean));
+        json_decref(clean);
+        if (bad) return -1;
+    }
     size_t n = json_dumpb(r->chunk[reasoning], r->scratch, r->scratch_cap, JSON_COMPACT);
     if (n == 0) return -1;
     if (n > r->scratch_cap) { /* grow once, then write again */
@@ -149,216 +163,313 @@ static int text_chunk(srv_reply *r, int reasoning, const char *text, size_t len)
            cli_buf_add(&r->pend, "\n\n", 2);
 }
 
-/* Emits len bytes of reply text to the content or the reasoning channel. */
+/* Emits len bytes of reply text to the content or the reasoning channel. Streamed text becomes a
+ * JSON string at once (invalid UTF-8 replaced, cli_json_text); a plain reply keeps the bytes and
+ * converts them once at the end. */
+static int resp_emit(srv_reply *r, int reasoning, const char *text, size_t len);
+
 static int emit(srv_reply *r, int reasoning, const char *text, size_t len) {
     if (len == 0) return 0;
-    size_t clen = len;
-    int valid = srv_utf8_clean(text, len);
-    char *copy = valid ? NULL : srv_utf8_sanitize(text, len, &clen);
-    if (!valid && !copy) return -1;
-    const char *clean = copy ? copy : text;
-    int rc;
-    if (!r->job->stream)
-        rc = cli_buf_add(reasoning ? &r->reasoning : &r->content, clean, clen);
-    else if (r->job->kind == SRV_CHAT && !r->sent_role) /* the first chunk also names the role */
-        rc = stream_chunk(r, reasoning ? "reasoning_content" : "content", clean, clen, NULL);
-    else
-        rc = text_chunk(r, reasoning, clean, clen);
-    free(copy);
-    return rc;
+    if (r->job->kind == SRV_RESPONSE) return resp_emit(r, reasoning, text, len);
+    if (!r->job->stream) return cli_buf_add(reasoning ? &r->reasoning : &r->content, text, len);
+    if (r->job->kind == SRV_CHAT && !r->sent_role) /* the first chunk also names the role */
+        return stream_chunk(r, reasoning ? "reasoning_content" : "content", text, len, NULL);
+    return text_chunk(r, reasoning, text, len);
 }
 
-/* ---- released text --------------------------------------------------------------------------- */
-
-static int is_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
-/* Feeds released reply bytes through the splitter; final = no more bytes will come. */
-static int split(srv_reply *r, const char *text, size_t len, int final) {
-    cli_buf *h = &r->split_hold;
-    if (cli_buf_add(h, text, len)) return -1;
-    size_t p = 0; /* consumed bytes of h */
-    int rc = 0;
-    for (int iter = 0; iter < 16 && rc == 0; iter++) {
-        size_t rest = h->len - p;
-        const char *t = h->data + p;
-        int st = r->split_state;
-        if (st == SP_RAW || st == SP_CONTENT) {
-            rc = emit(r, 0, t, rest);
-            p = h->len;
-            break;
-        }
-        if (st == SP_OPEN_GT || st == SP_CLOSE_GT) {
-            if (!rest) break;
-            if (t[0] == '>') p++;
-            r->split_state = st == SP_OPEN_GT ? SP_REASON_START : SP_CONTENT_START;
-        } else if (st == SP_PLAIN_START || st == SP_REASON_START || st == SP_CONTENT_START) {
-            while (p < h->len && is_ws(h->data[p])) p++;
-            rest = h->len - p;
-            t = h->data + p;
-            if (!rest) break;
-            if (st == SP_PLAIN_START) {
-                if (rest >= 7 && !memcmp(t, "<think>", 7)) {
-                    p += 7;
-                    r->split_state = SP_REASON_START;
-                } else if (rest < 7 && !memcmp(t, "<think>", rest) && !final) {
-                    break; /* could still become <think> */
-                } else {
-                    r->split_state = SP_CONTENT;
-                }
-            } else {
-                r->split_state = st == SP_REASON_START ? SP_REASON : SP_CONTENT;
-            }
-        } else { /* SP_REASON */
-            const char *end = memmem(t, rest, "</think>", 8);
-            if (end) {
-                rc = emit(r, 1, t, (size_t)(end - t));
-                p += (size_t)(end - t) + 8;
-                r->split_state = SP_CONTENT_START;
-                continue;
-            }
-            size_t keep = 0;
-            if (!final)
-                for (size_t k = rest < 7 ? rest : 7; k > 0; k--)
-                    if (!memcmp(t + rest - k, "</think>", k)) {
-                        keep = k;
-                        break;
-                    }
-            rc = emit(r, 1, t, rest - keep);
-            p += rest - keep;
-            break;
-        }
-    }
-    memmove(h->data, h->data + p, h->len - p);
-    h->len -= p;
-    h->data[h->len] = '\0';
-    return rc;
-}
-
-/* Releases reply bytes (complete UTF-8, stop strings removed) to the output. */
-static int release(srv_reply *r, const char *text, size_t len, int final) {
-    if (r->job->kind == SRV_COMPLETION) return emit(r, 0, text, len);
-    return split(r, text, len, final);
-}
-
-/* Earliest stop string in gen[from..), or (size_t)-1. */
-static size_t find_stop(const srv_reply *r, size_t from) {
-    const srv_job *j = r->job;
-    size_t best = (size_t)-1;
-    for (int i = 0; i < j->n_stop; i++) {
-        const char *hit = memmem(r->gen.data + from, r->gen.len - from, j->stop[i], j->stop_len[i]);
-        if (hit && (size_t)(hit - r->gen.data) < best) best = (size_t)(hit - r->gen.data);
-    }
-    return best;
-}
-
-/* Longest suffix of gen that starts some stop string (held back until it is decided). */
-static size_t stop_holdback(const srv_reply *r) {
-    const srv_job *j = r->job;
-    size_t hold = 0, len = r->gen.len;
-    for (int i = 0; i < j->n_stop; i++) {
-        size_t k = j->stop_len[i] - 1 < len ? j->stop_len[i] - 1 : len;
-        for (; k > hold; k--)
-            if (!memcmp(r->gen.data + len - k, j->stop[i], k)) {
-                hold = k;
-                break;
-            }
-    }
-    return hold;
+/* Emits what the stream has released: reasoning first, then content. */
+static int emit_released(srv_reply *r) {
+    size_t n = 0;
+    const char *t = rwkv_stream_take(r->stream, RWKV_STREAM_REASONING, &n);
+    if (emit(r, 1, t, n)) return -1;
+    t = rwkv_stream_take(r->stream, RWKV_STREAM_CONTENT, &n);
+    return emit(r, 0, t, n);
 }
 
 int srv_reply_add(srv_reply *r, const char *bytes, size_t len) {
     if (len && cli_buf_add(&r->gen, bytes, len)) return -1;
-    if (!r->gen.data) return 0;
-    size_t hit = find_stop(r, r->scanned);
-    if (hit != (size_t)-1) {
-        int rc = release(r, r->gen.data + r->scanned, hit - r->scanned, 1);
-        r->scanned = r->gen.len;
-        return rc ? -1 : 1;
-    }
-    size_t limit = r->gen.len - stop_holdback(r);
-    if (limit > r->scanned) {
-        size_t n = rwkv_utf8_complete_prefix(r->gen.data + r->scanned, limit - r->scanned);
-        if (n && release(r, r->gen.data + r->scanned, n, 0)) return -1;
-        r->scanned += n;
-    }
-    return 0;
+    if (rwkv_stream_feed(r->stream, bytes, len) != RWKV_OK || emit_released(r)) return -1;
+    r->n_tokens++;
+    if (r->reasoning.len && !r->content.len) r->reasoning_tokens = r->n_tokens; /* Responses: until the answer */
+    return rwkv_stream_stop_index(r->stream) >= 0;
 }
 
+/* The text before a tool call ends here: whatever the stream still holds (a possible stop string,
+ * tag or character; trailing whitespace is dropped) is released. The stream takes no more bytes;
+ * srv_reply_finish finishing it again is harmless. */
 int srv_reply_flush(srv_reply *r) {
-    if (r->scanned >= r->gen.len) return 0;
-    int rc = release(r, r->gen.data + r->scanned, r->gen.len - r->scanned, 0);
-    r->scanned = r->gen.len;
-    return rc;
+    return rwkv_stream_finish(r->stream) != RWKV_OK || emit_released(r) ? -1 : 0;
 }
 
 /* ---- the end ----------------------------------------------------------------------------------- */
+
+/* Appends an SSE event: "event: TYPE\n" (when type is given) and "data: TEXT\n\n". */
+static int sse_text(srv_reply *r, const char *type, const char *txt, size_t n) {
+    int rc = 0;
+    if (type) rc |= cli_buf_add(&r->pend, "event: ", 7) | cli_buf_add(&r->pend, type, strlen(type)) |
+                    cli_buf_add(&r->pend, "\n", 1);
+    return rc | cli_buf_add(&r->pend, "data: ", 6) | cli_buf_add(&r->pend, txt, n) | cli_buf_add(&r->pend, "\n\n", 2);
+}
+
+int srv_reply_fail(srv_reply *r, int status, const char *message, const char *param) {
+    char *err = srv_error_json(status, message, param);
+    if (!r->streaming) {
+        cli_buf_add(&r->pend, err, strlen(err));
+    } else if (r->job->kind == SRV_RESPONSE) { /* {"type": "error", "code", "message", "param", ...} */
+        json_t *e = json_loads(err, 0, NULL), *o = json_object_get(e, "error");
+        if (o) {
+            json_object_set_new(o, "type", json_string("error"));
+            json_object_set_new(o, "sequence_number", json_integer(r->seq++));
+            char *txt = json_dumps(o, JSON_COMPACT);
+            if (txt) sse_text(r, "error", txt, strlen(txt));
+            free(txt);
+        }
+        json_decref(e);
+    } else {
+        sse_text(r, NULL, err, strlen(err));
+        cli_buf_add(&r->pend, "data: [DONE]\n\n", 14);
+    }
+    free(err);
+    return status;
+}
+
+static int resp_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64_t prompt_tokens,
+                       uint64_t cached_tokens, int n_gen);
 
 int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64_t prompt_tokens,
                      uint64_t cached_tokens, int n_gen) {
     const srv_job *j = r->job;
     if (end == SRV_END_OK) {
-        int rc = 0;
-        if (r->scanned < r->gen.len) { /* held back bytes when no stop string was hit */
-            rc |= release(r, r->gen.data + r->scanned, r->gen.len - r->scanned, 1);
-            r->scanned = r->gen.len;
-        }
-        if (j->kind == SRV_CHAT) rc |= split(r, "", 0, 1);
-        if (rc) end = SRV_END_INTERNAL;
+        /* what was held back: a possible stop string, tag or character, trailing whitespace */
+        if (rwkv_stream_finish(r->stream) != RWKV_OK || emit_released(r)) end = SRV_END_INTERNAL;
     }
-    int status = end == SRV_END_OK ? 200 : end == SRV_END_SHUTDOWN ? 503 : 500;
-    char *err = status == 200 ? NULL
-                : srv_error_json(status, status == 503 ? "The server is shutting down"
-                                                       : "Internal error while generating", NULL);
+    if (j->kind == SRV_RESPONSE) return resp_finish(r, end, finish, prompt_tokens, cached_tokens, n_gen);
+    if (end != SRV_END_OK)
+        return end == SRV_END_SHUTDOWN ? srv_reply_fail(r, 503, "The server is shutting down", NULL)
+                                       : srv_reply_fail(r, 500, "Internal error while generating", NULL);
     if (r->streaming) {
-        if (err) {
-            cli_buf_add(&r->pend, "data: ", 6);
-            cli_buf_add(&r->pend, err, strlen(err));
-            cli_buf_add(&r->pend, "\n\n", 2);
-        } else {
-            stream_chunk(r, NULL, NULL, 0, finish);
-            if (j->include_usage) {
-                json_t *o = head(r, chunk_object(r));
-                json_object_set_new(o, "choices", json_array());
-                json_object_set_new(o, "usage", usage(prompt_tokens, cached_tokens, n_gen));
-                sse_obj(r, o);
-            }
+        stream_chunk(r, NULL, NULL, 0, finish);
+        if (j->include_usage) {
+            json_t *o = head(r, chunk_object(r));
+            json_object_set_new(o, "choices", json_array());
+            json_object_set_new(o, "usage", usage(prompt_tokens, cached_tokens, n_gen));
+            sse_obj(r, o);
         }
         cli_buf_add(&r->pend, "data: [DONE]\n\n", 14);
-        free(err);
-        return status;
-    }
-    if (err) {
-        cli_buf_add(&r->pend, err, strlen(err));
-        free(err);
-        return status;
+        return 200;
     }
     json_t *o = head(r, j->kind == SRV_CHAT ? "chat.completion" : "text_completion");
     json_t *choice = json_pack("{s:i, s:n, s:s}", "index", 0, "logprobs", "finish_reason",
                                finish ? finish : "stop");
-    const char *c = r->content.data ? r->content.data : "";
     if (j->kind == SRV_CHAT) {
-        json_t *m = json_pack("{s:s, s:s%}", "role", "assistant", "content", c, r->content.len);
+        json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content", cli_json_text(r->content.data, r->content.len));
         if (r->reasoning.len)
-            json_object_set_new(m, "reasoning_content", json_stringn(r->reasoning.data, r->reasoning.len));
+            json_object_set_new(m, "reasoning_content", cli_json_text(r->reasoning.data, r->reasoning.len));
         if (r->tool_calls) { /* a tool call (serve_tools.c): no content unless there was text */
             if (!r->content.len) json_object_set_new(m, "content", json_null());
             json_object_set(m, "tool_calls", r->tool_calls);
         }
         json_object_set_new(choice, "message", m);
     } else {
-        json_object_set_new(choice, "text", json_stringn(c, r->content.len));
+        json_object_set_new(choice, "text", cli_json_text(r->content.data, r->content.len));
     }
     json_object_set_new(o, "choices", json_pack("[o]", choice));
     json_object_set_new(o, "usage", usage(prompt_tokens, cached_tokens, n_gen));
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!txt) {
-        err = srv_error_json(500, "out of memory", NULL);
-        cli_buf_add(&r->pend, err, strlen(err));
-        free(err);
-        return 500;
-    }
+    if (!txt) return srv_reply_fail(r, 500, "out of memory", NULL);
     cli_buf_add(&r->pend, txt, strlen(txt));
     free(txt);
+    return 200;
+}
+
+/* ---- the Responses API ------------------------------------------------------------------------ *
+ * A response is a list of output items: a "reasoning" item when the model reasoned (G1 thinking;
+ * its text as the item's summary_text, the one text field of a reasoning item in the openai
+ * package's types) and a "message" item with one "output_text" part. Streaming follows OpenAI's
+ * event sequence: response.created, response.in_progress, then per item output_item.added,
+ * (content_part | reasoning_summary_part).added, the text's deltas and .done, the part's .done,
+ * output_item.done, and at the end response.completed (response.incomplete when
+ * max_output_tokens cut it, response.failed on an error). Every event carries its type and a
+ * sequence_number. */
+
+/* The id of an output item: prefix + the response id's random part. */
+static void item_id(const srv_reply *r, const char *prefix, char *out, size_t cap) {
+    snprintf(out, cap, "%s%s", prefix, r->job->id + (strncmp(r->job->id, "resp_", 5) ? 0 : 5));
+}
+
+/* Writes an event and releases obj. */
+static int event(srv_reply *r, const char *type, json_t *obj) {
+    if (!obj) return -1;
+    json_object_set_new(obj, "type", json_string(type));
+    json_object_set_new(obj, "sequence_number", json_integer(r->seq++));
+    char *txt = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!txt) return -1;
+    int rc = sse_text(r, type, txt, strlen(txt));
+    free(txt);
+    return rc;
+}
+
+static json_t *reasoning_item(const srv_reply *r, const char *status, int with_text) {
+    char id[64];
+    item_id(r, "rs_", id, sizeof id);
+    json_t *summary = json_array();
+    if (with_text)
+        json_array_append_new(summary, json_pack("{s:s, s:o}", "type", "summary_text", "text",
+                                                 cli_json_text(r->reasoning.data, r->reasoning.len)));
+    return json_pack("{s:s, s:s, s:o, s:s}", "id", id, "type", "reasoning", "summary", summary, "status", status);
+}
+
+static json_t *text_part(const srv_reply *r, int with_text) {
+    return json_pack("{s:s, s:o, s:[]}", "type", "output_text", "text",
+                     with_text ? cli_json_text(r->content.data, r->content.len) : json_string(""), "annotations");
+}
+
+static json_t *message_item(const srv_reply *r, const char *status, int with_content) {
+    char id[64];
+    item_id(r, "msg_", id, sizeof id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type", "message", "status", status, "role",
+                     "assistant", "content", with_content ? json_pack("[o]", text_part(r, 1)) : json_array());
+}
+
+/* The response object; output and usage (may be NULL: [] and null) are taken. */
+static json_t *response_object(const srv_reply *r, const char *status, const char *incomplete, json_t *output,
+                               json_t *usage_obj) {
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:n, s:o, s:s, s:o, s:b, s:s, s:[], s:{s:{s:s}}, s:s, s:o, s:n}",
+                          "id", r->job->id, "object", "response", "created_at", (json_int_t)r->job->created,
+                          "status", status, "error", "incomplete_details",
+                          incomplete ? json_pack("{s:s}", "reason", incomplete) : json_null(), "model",
+                          r->s->model_id, "output", output ? output : json_array(), "parallel_tool_calls", 0,
+                          "tool_choice", "none", "tools", "text", "format", "type", "text", "truncation", "disabled",
+                          "usage", usage_obj ? usage_obj : json_null(), "user");
+    if (o) json_object_update(o, r->echo); /* instructions, metadata, previous_response_id, store, ... */
+    return o;
+}
+
+static int open_reasoning(srv_reply *r) {
+    char id[64];
+    item_id(r, "rs_", id, sizeof id);
+    r->item = 1;
+    return event(r, "response.output_item.added",
+                 json_pack("{s:i, s:o}", "output_index", r->n_items, "item", reasoning_item(r, "in_progress", 0))) |
+           event(r, "response.reasoning_summary_part.added",
+                 json_pack("{s:s, s:i, s:i, s:{s:s, s:s}}", "item_id", id, "output_index", r->n_items,
+                           "summary_index", 0, "part", "type", "summary_text", "text", ""));
+}
+
+static int close_reasoning(srv_reply *r, const char *status) {
+    char id[64];
+    item_id(r, "rs_", id, sizeof id);
+    json_t *text = cli_json_text(r->reasoning.data, r->reasoning.len);
+    int rc = event(r, "response.reasoning_summary_text.done",
+                   json_pack("{s:s, s:i, s:i, s:O}", "item_id", id, "output_index", r->n_items, "summary_index", 0,
+                             "text", text)) |
+             event(r, "response.reasoning_summary_part.done",
+                   json_pack("{s:s, s:i, s:i, s:{s:s, s:O}}", "item_id", id, "output_index", r->n_items,
+                             "summary_index", 0, "part", "type", "summary_text", "text", text)) |
+             event(r, "response.output_item.done",
+                   json_pack("{s:i, s:o}", "output_index", r->n_items, "item", reasoning_item(r, status, 1)));
+    json_decref(text);
+    r->item = 0;
+    r->n_items++;
+    return rc;
+}
+
+static int open_message(srv_reply *r) {
+    char id[64];
+    item_id(r, "msg_", id, sizeof id);
+    r->item = 2;
+    return event(r, "response.output_item.added",
+                 json_pack("{s:i, s:o}", "output_index", r->n_items, "item", message_item(r, "in_progress", 0))) |
+           event(r, "response.content_part.added",
+                 json_pack("{s:s, s:i, s:i, s:o}", "item_id", id, "output_index", r->n_items, "content_index", 0,
+                           "part", text_part(r, 0)));
+}
+
+static int close_message(srv_reply *r, const char *status) {
+    char id[64];
+    item_id(r, "msg_", id, sizeof id);
+    int rc = event(r, "response.output_text.done",
+                   json_pack("{s:s, s:i, s:i, s:o}", "item_id", id, "output_index", r->n_items, "content_index", 0,
+                             "text", cli_json_text(r->content.data, r->content.len))) |
+             event(r, "response.content_part.done",
+                   json_pack("{s:s, s:i, s:i, s:o}", "item_id", id, "output_index", r->n_items, "content_index", 0,
+                             "part", text_part(r, 1))) |
+             event(r, "response.output_item.done",
+                   json_pack("{s:i, s:o}", "output_index", r->n_items, "item", message_item(r, status, 1)));
+    r->item = 0;
+    r->n_items++;
+    return rc;
+}
+
+int srv_reply_start(srv_reply *r) {
+    if (r->job->kind != SRV_RESPONSE) return 0;
+    return event(r, "response.created", json_pack("{s:o}", "response", response_object(r, "in_progress", NULL, NULL, NULL))) |
+           event(r, "response.in_progress", json_pack("{s:o}", "response", response_object(r, "in_progress", NULL, NULL, NULL)));
+}
+
+/* Text of the reply on one channel: kept for the final object; streamed as deltas. */
+static int resp_emit(srv_reply *r, int reasoning, const char *text, size_t len) {
+    if (cli_buf_add(reasoning ? &r->reasoning : &r->content, text, len)) return -1;
+    if (!r->job->stream) return 0;
+    int rc = 0;
+    char id[64];
+    if (reasoning) {
+        if (r->item != 1) rc |= open_reasoning(r);
+        item_id(r, "rs_", id, sizeof id);
+        return rc | event(r, "response.reasoning_summary_text.delta",
+                          json_pack("{s:s, s:i, s:i, s:o}", "item_id", id, "output_index", r->n_items,
+                                    "summary_index", 0, "delta", cli_json_text(text, len)));
+    }
+    if (r->item == 1) rc |= close_reasoning(r, "completed");
+    if (r->item != 2) rc |= open_message(r);
+    item_id(r, "msg_", id, sizeof id);
+    return rc | event(r, "response.output_text.delta",
+                      json_pack("{s:s, s:i, s:i, s:o}", "item_id", id, "output_index", r->n_items, "content_index",
+                                0, "delta", cli_json_text(text, len)));
+}
+
+static int resp_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64_t prompt_tokens,
+                       uint64_t cached_tokens, int n_gen) {
+    int cut = finish && !strcmp(finish, "length");
+    const char *status = end != SRV_END_OK ? "failed" : cut ? "incomplete" : "completed";
+    const char *item_status = cut || end != SRV_END_OK ? "incomplete" : "completed";
+    if (end != SRV_END_OK && !r->streaming)
+        return end == SRV_END_SHUTDOWN ? srv_reply_fail(r, 503, "The server is shutting down", NULL)
+                                       : srv_reply_fail(r, 500, "Internal error while generating", NULL);
+    int rc = 0;
+    if (r->streaming) {
+        if (r->item == 1) rc |= close_reasoning(r, r->content.len ? "completed" : item_status);
+        if (r->item != 2) rc |= open_message(r);
+        rc |= close_message(r, item_status);
+    }
+    json_t *output = json_array();
+    if (r->reasoning.len) json_array_append_new(output, reasoning_item(r, r->content.len ? "completed" : item_status, 1));
+    json_array_append_new(output, message_item(r, item_status, 1));
+    json_t *u = json_pack("{s:I, s:{s:I}, s:I, s:{s:i}, s:I}", "input_tokens", (json_int_t)prompt_tokens,
+                          "input_tokens_details", "cached_tokens", (json_int_t)cached_tokens, "output_tokens",
+                          (json_int_t)n_gen, "output_tokens_details", "reasoning_tokens", r->reasoning_tokens,
+                          "total_tokens", (json_int_t)(prompt_tokens + (uint64_t)n_gen));
+    json_t *o = response_object(r, status, cut ? "max_output_tokens" : NULL, output, u);
+    if (o && end != SRV_END_OK)
+        json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", "server_error", "message",
+                                                  end == SRV_END_SHUTDOWN ? "The server is shutting down"
+                                                                          : "Internal error while generating"));
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (!txt || rc) {
+        json_decref(o);
+        free(txt);
+        return srv_reply_fail(r, 500, "out of memory", NULL);
+    }
+    if (r->streaming) {
+        event(r, end != SRV_END_OK ? "response.failed" : cut ? "response.incomplete" : "response.completed",
+              json_pack("{s:o}", "response", o));
+    } else {
+        json_decref(o);
+        cli_buf_add(&r->pend, txt, strlen(txt));
+    }
+    if (end == SRV_END_OK) r->final = txt;
+    else free(txt);
     return 200;
 }

@@ -13,7 +13,14 @@ static int page(srv_req *r) {
     return srv_respond(r, 200, "text/html; charset=utf-8", srv_page_html, srv_page_len());
 }
 
-static int health(srv_req *r) { return srv_respond(r, 200, "application/json", "{\"status\":\"ok\"}", 15); }
+/* 200 once the model is loaded; 503 while it loads and while the server drains (SIGTERM), so
+ * that a load balancer sends requests elsewhere. */
+static int health(srv_req *r) {
+    const server *s = srv_req_server(r);
+    if (!atomic_load(&s->ready)) return srv_respond(r, 503, "application/json", "{\"status\":\"loading\"}", 20);
+    if (atomic_load(&s->draining)) return srv_respond(r, 503, "application/json", "{\"status\":\"draining\"}", 21);
+    return srv_respond(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
 
 static int metrics(srv_req *r) {
     size_t len = 0;
@@ -68,15 +75,78 @@ static int generate(srv_req *r, srv_kind kind) {
 
 static int completions(srv_req *r) { return generate(r, SRV_COMPLETION); }
 static int chat(srv_req *r) { return generate(r, SRV_CHAT); }
+static int responses(srv_req *r) { return generate(r, SRV_RESPONSE); }
+
+/* GET and DELETE /v1/responses/{id}: the record is read (or deleted) by the state store, in this
+ * process or (--state-store) in Redis; the answer is posted to a deferred job when it comes. */
+typedef struct record_query {
+    srv_jobs *jobs;
+    srv_job *job;
+    int del;
+    char id[96];
+} record_query;
+
+static void post_json(record_query *q, int status, const char *body, size_t len) {
+    srv_job_post(q->jobs, q->job, status, body, len, 1);
+    free(q);
+}
+
+static void record_answer(void *arg, int status, const char *data, size_t len) {
+    record_query *q = arg;
+    srv_record rec;
+    if (status > 0 && q->del) {
+        json_t *o = json_pack("{s:s, s:s, s:b}", "id", q->id, "object", "response.deleted", "deleted", 1);
+        char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (txt) {
+            post_json(q, 200, txt, strlen(txt));
+            free(txt);
+            return;
+        }
+    } else if (status > 0 && srv_record_parse(data, len, &rec) == 0) {
+        post_json(q, 200, rec.response, rec.response_len);
+        srv_record_free(&rec);
+        return;
+    }
+    char m[300];
+    snprintf(m, sizeof m, "No response found with id '%.80s'.%s", q->id,
+             status < 0 ? " (The state store did not answer.)" : "");
+    char *err = srv_error_json(404, m, NULL);
+    post_json(q, 404, err, strlen(err));
+    free(err);
+}
+
+static int record_route(srv_req *r, int del) {
+    server *s = srv_req_server(r);
+    record_query *q = calloc(1, sizeof *q);
+    srv_job *j = q ? srv_req_defer(r) : NULL;
+    if (!j) {
+        free(q);
+        return srv_respond_error(r, 503, "The server is shutting down", NULL);
+    }
+    q->jobs = &s->jobs;
+    q->job = j;
+    q->del = del;
+    snprintf(q->id, sizeof q->id, "%s", srv_req_param(r));
+    if (del) srv_store_del_record(s->store, q->id, record_answer, q);
+    else srv_store_get_record(s->store, q->id, record_answer, q);
+    return srv_respond_deferred(r);
+}
+
+static int response_get(srv_req *r) { return record_route(r, 0); }
+static int response_delete(srv_req *r) { return record_route(r, 1); }
 
 const srv_route srv_routes[] = {
     {"GET", "/", page, "/", 0},
     {"GET", "/index.html", page, "/", 0},
     {"GET", "/health", health, "/health", 0},
     {"GET", "/metrics", metrics, "/metrics", 0},
-    {"GET", "/v1/models", models, "/v1/models", SRV_ROUTE_KEY},
-    {"GET", "/v1/models/{id}", model, "/v1/models/{id}", SRV_ROUTE_KEY},
-    {"POST", "/v1/completions", completions, "/v1/completions", SRV_ROUTE_KEY},
-    {"POST", "/v1/chat/completions", chat, "/v1/chat/completions", SRV_ROUTE_KEY},
+    {"GET", "/v1/models", models, "/v1/models", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
+    {"GET", "/v1/models/{id}", model, "/v1/models/{id}", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
+    {"POST", "/v1/completions", completions, "/v1/completions", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
+    {"POST", "/v1/chat/completions", chat, "/v1/chat/completions", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
+    {"POST", "/v1/responses", responses, "/v1/responses", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
+    {"GET", "/v1/responses/{id}", response_get, "/v1/responses/{id}", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
+    {"DELETE", "/v1/responses/{id}", response_delete, "/v1/responses/{id}", SRV_ROUTE_KEY | SRV_ROUTE_MODEL},
 };
 const int srv_n_routes = (int)(sizeof srv_routes / sizeof srv_routes[0]);

@@ -1,5 +1,6 @@
-/* serve_tools.c — `response_format` and `tools` (docs/SERVER.md, "Structured output and tool
- * calls"). The HTTP side turns a request into one GBNF grammar, compiled per request:
+/* serve_tools.c — `response_format` (the Responses API: `text.format`) and `tools` (docs/SERVER.md,
+ * "Structured output and tool calls"). The HTTP side turns a request into one GBNF grammar,
+ * compiled per request:
  *   json     root ::= " " JSON                       (the schema, or any object for json_object;
  *                                                    completions: no space)
  *   call     root ::= " " "<tool_call>" CALL         (tool_choice required / named)
@@ -154,52 +155,85 @@ static int compile(errbuf *e, const char *gbnf, const char *where, rwkv_grammar 
     return bad(e, 400, where, "'%s' cannot be used as a grammar: %s", where, rwkv_last_error());
 }
 
-/* response_format: 0 (nothing, or *gbnf set to the JSON grammar) or an HTTP status. */
-static int parse_response_format(errbuf *e, srv_kind kind, json_t *rf, char **gbnf) {
+/* The reply's format: 0 (nothing, or *gbnf set to the JSON grammar) or an HTTP status.
+ *   chat, completions  response_format: {"type": "json_schema", "json_schema": {name, schema, strict,
+ *                      description}} | {"type": "json_object"} | {"type": "text"}
+ *   Responses          text.format: {"type": "json_schema", name, schema, strict, description}
+ *                      | {"type": "json_object"} | {"type": "text"} (the same fields, not nested)
+ * field names the object in errors ("response_format" or "text.format"). */
+static int parse_format(errbuf *e, srv_kind kind, json_t *rf, const char *field, char **gbnf) {
     if (!rf || json_is_null(rf)) return 0;
-    if (!json_is_object(rf)) return bad(e, 400, "response_format", "'response_format' must be an object");
+    char p[96], where[96];
+    if (!json_is_object(rf)) return bad(e, 400, field, "'%s' must be an object", field);
     json_t *type = json_object_get(rf, "type");
-    if (!json_is_string(type))
-        return bad(e, 400, "response_format", "'response_format.type' must be a string");
+    snprintf(p, sizeof p, "%s.type", field);
+    if (!json_is_string(type)) return bad(e, 400, p, "'%s' must be a string", p);
     const char *t = json_string_value(type);
     json_t *schema = NULL, *own = NULL;
-    const char *where = "response_format.json_schema.schema";
     if (!strcmp(t, "text")) return 0;
     if (!strcmp(t, "json_object")) {
         schema = own = json_pack("{s:s}", "type", "object");
-        where = "response_format";
+        snprintf(where, sizeof where, "%s", field);
     } else if (!strcmp(t, "json_schema")) {
-        json_t *js = json_object_get(rf, "json_schema");
-        if (!json_is_object(js))
-            return bad(e, 400, "response_format.json_schema", "'response_format.json_schema' must be an object");
+        /* the schema's object: response_format.json_schema, or text.format itself */
+        const int flat = kind == SRV_RESPONSE;
+        char js_name[64];
+        snprintf(js_name, sizeof js_name, flat ? "%s" : "%s.json_schema", field);
+        json_t *js = flat ? rf : json_object_get(rf, "json_schema");
+        if (!json_is_object(js)) return bad(e, 400, js_name, "'%s' must be an object", js_name);
         json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict"),
                *desc = json_object_get(js, "description");
+        snprintf(p, sizeof p, "%s.name", js_name);
+        if (flat && !name && json_object_get(rf, "json_schema"))
+            return bad(e, 400, field, "'%s' takes 'name' and 'schema' directly, not under 'json_schema' (that is "
+                                      "the shape of chat's 'response_format')", field);
         if (!json_is_string(name) || !good_name(json_string_value(name)))
-            return bad(e, 400, "response_format.json_schema.name",
-                       "'response_format.json_schema.name' must be 1-64 characters of a-z, A-Z, 0-9, _ and -");
+            return bad(e, 400, p, "'%s' must be 1-64 characters of a-z, A-Z, 0-9, _ and -", p);
+        snprintf(p, sizeof p, "%s.strict", js_name);
         if (strict && !json_is_null(strict) && !json_is_boolean(strict))
-            return bad(e, 400, "response_format.json_schema.strict", "'response_format.json_schema.strict' must be a boolean");
-        if (desc && !json_is_null(desc) && !json_is_string(desc))
-            return bad(e, 400, "response_format.json_schema.description",
-                       "'response_format.json_schema.description' must be a string");
+            return bad(e, 400, p, "'%s' must be a boolean", p);
+        snprintf(p, sizeof p, "%s.description", js_name);
+        if (desc && !json_is_null(desc) && !json_is_string(desc)) return bad(e, 400, p, "'%s' must be a string", p);
+        snprintf(where, sizeof where, "%s.schema", js_name);
         schema = json_object_get(js, "schema");
         if (!schema || json_is_null(schema))
             return bad(e, 400, where, "'%s' is required", where);
         if (!json_is_object(schema) && !json_is_boolean(schema))
             return bad(e, 400, where, "'%s' must be a JSON schema (an object)", where);
     } else {
-        return bad(e, 400, "response_format.type",
-                   "'response_format.type' must be 'text', 'json_object' or 'json_schema' (got '%.40s')", t);
+        snprintf(p, sizeof p, "%s.type", field);
+        return bad(e, 400, p, "'%s' must be 'text', 'json_object' or 'json_schema' (got '%.40s')", p, t);
     }
     if (!schema) return bad(e, 500, "", "out of memory");
     int st = 0;
     char *g = schema_gbnf(e, schema, where, &st);
     json_decref(own);
     if (!g) return st;
-    /* chat: the space after "Assistant:"; a completion continues its prompt as it is */
-    *gbnf = rename_root(g, "srv-json", kind == SRV_CHAT ? "root ::= \" \" srv-json\n" : "root ::= srv-json\n");
+    /* chat, Responses: the space after "Assistant:"; a completion continues its prompt as it is */
+    *gbnf = rename_root(g, "srv-json", kind != SRV_COMPLETION ? "root ::= \" \" srv-json\n" : "root ::= srv-json\n");
     rwkv_grammar_text_free(g);
     return *gbnf ? 0 : bad(e, 500, "", "out of memory");
+}
+
+/* The format field of a request: response_format (chat, completions) or text.format (Responses,
+ * where response_format is refused rather than ignored). 0 with *rf and *field set, or a status. */
+static int format_field(errbuf *e, srv_kind kind, json_t *root, json_t **rf, const char **field) {
+    *rf = NULL;
+    *field = "response_format";
+    if (kind != SRV_RESPONSE) {
+        *rf = json_object_get(root, "response_format");
+        return 0;
+    }
+    json_t *old = json_object_get(root, "response_format");
+    if (old && !json_is_null(old))
+        return bad(e, 400, "response_format",
+                   "'response_format' is a field of /v1/chat/completions: on /v1/responses use 'text.format'");
+    json_t *text = json_object_get(root, "text");
+    *field = "text.format";
+    if (!text || json_is_null(text)) return 0;
+    if (!json_is_object(text)) return bad(e, 400, "text", "'text' must be an object");
+    *rf = json_object_get(text, "format");
+    return 0;
 }
 
 /* One tool of 'tools': checks it and returns its function object (name, description, parameters
@@ -248,7 +282,9 @@ static int parse_tools(errbuf *e, srv_kind kind, json_t *root, g1_think think, s
     if (tools && !json_is_array(tools)) return bad(e, 400, "tools", "'tools' must be an array");
     if (tools && json_array_size(tools) == 0) tools = NULL;
     if (tools && kind != SRV_CHAT)
-        return bad(e, 400, "tools", "'tools' is supported on /v1/chat/completions only");
+        return bad(e, 400, "tools",
+                   "'tools' is not supported on %s: tool calls are implemented on /v1/chat/completions only",
+                   kind == SRV_RESPONSE ? "/v1/responses" : "/v1/completions");
     if (tools && json_array_size(tools) > MAX_TOOLS)
         return bad(e, 400, "tools", "'tools' may hold at most %d functions", MAX_TOOLS);
     /* tool_choice: "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}} */
@@ -357,15 +393,22 @@ int srv_constraint_parse(srv_kind kind, json_t *root, g1_think *think, srv_const
     *out = NULL;
     char *json_g = NULL, *tools_g = NULL, *system = NULL;
     srv_constraint_mode mode = SRV_CONSTRAIN_JSON;
-    int st = parse_response_format(&e, kind, json_object_get(root, "response_format"), &json_g);
+    json_t *rf = NULL;
+    const char *field = "response_format";
+    int st = format_field(&e, kind, root, &rf, &field);
+    if (!st) st = parse_format(&e, kind, rf, field, &json_g);
     if (!st) st = parse_tools(&e, kind, root, *think, &mode, &tools_g, &system);
     if (!st && json_g && tools_g)
         st = bad(&e, 400, "response_format",
                  "'response_format' (JSON) and 'tools' cannot be used together (use tool_choice 'none' for JSON)");
     if (!st && (json_g || (tools_g && mode == SRV_CONSTRAIN_TOOL_CALL)) && *think == G1_THINK_ON)
-        st = bad(&e, 400, "think",
-                 "thinking cannot be combined with 'response_format' or a required tool call: the constrained reply "
-                 "starts right after \"Assistant:\" (with tool_choice 'auto' it can)");
+        st = kind == SRV_RESPONSE
+                 ? bad(&e, 400, "reasoning",
+                       "reasoning cannot be combined with 'text.format' JSON: the constrained reply starts right "
+                       "after \"Assistant:\" (use reasoning.effort 'none' or leave it out)")
+                 : bad(&e, 400, "think",
+                       "thinking cannot be combined with 'response_format' or a required tool call: the constrained "
+                       "reply starts right after \"Assistant:\" (with tool_choice 'auto' it can)");
     srv_constraint *c = NULL;
     if (!st && (json_g || tools_g)) {
         c = calloc(1, sizeof *c);
@@ -374,7 +417,7 @@ int srv_constraint_parse(srv_kind kind, json_t *root, g1_think *think, srv_const
             c->mode = json_g ? SRV_CONSTRAIN_JSON : mode;
             c->system = system;
             system = NULL;
-            st = compile(&e, json_g ? json_g : tools_g, json_g ? "response_format" : "tools", &c->grammar);
+            st = compile(&e, json_g ? json_g : tools_g, json_g ? field : "tools", &c->grammar);
             c->gbnf = json_g ? json_g : tools_g;
             if (json_g) json_g = NULL;
             else tools_g = NULL;
@@ -560,7 +603,6 @@ int srv_guide_sample(srv_guide *g, rwkv_sampler *sampler, float *logits, int n_v
  * + reply with the state that has read them) without being released as content. */
 static int keep_hidden(srv_reply *r, const char *bytes, size_t len) {
     if (len && cli_buf_add(&r->gen, bytes, len)) return -1;
-    r->scanned = r->gen.len;
     return 0;
 }
 
@@ -593,11 +635,9 @@ static int stream_args(srv_guide *g, srv_reply *r, int final, int complete) {
     if (end <= from) return 0;
     size_t n = final ? end - from : rwkv_utf8_complete_prefix(g->call.data + from, end - from);
     if (!n) return 0;
-    size_t clen = n;
-    char *clean = srv_utf8_sanitize(g->call.data + from, n, &clen);
-    json_t *d = clean ? json_pack("{s:[{s:i, s:{s:s%}}]}", "tool_calls", "index", 0, "function", "arguments",
-                                  clean, clen) : NULL;
-    free(clean);
+    json_t *clean = cli_json_text(g->call.data + from, n); /* invalid UTF-8 -> U+FFFD */
+    json_t *d = clean ? json_pack("{s:[{s:i, s:{s:o}}]}", "tool_calls", "index", 0, "function", "arguments", clean)
+                      : NULL;
     if (!d || srv_reply_delta(r, d)) return -1;
     g->args_sent += n;
     return 0;
@@ -658,12 +698,10 @@ const char *srv_guide_finish(srv_guide *g, srv_reply *r, const char *finish) {
     if (stream_args(g, r, 1, complete)) return finish;
     size_t name_len = g->head_len - 9 - 14;
     size_t args_end = complete ? g->call.len - 1 : g->call.len;
-    size_t clen = 0;
-    char *args = srv_utf8_sanitize(g->call.data + g->head_len, args_end - g->head_len, &clen);
-    json_t *calls = args ? json_pack("[{s:s, s:s, s:{s:s%, s:s%}}]", "id", g->id, "type", "function", "function",
-                                     "name", g->call.data + 9, name_len, "arguments", args, clen)
+    json_t *args = cli_json_text(g->call.data + g->head_len, args_end - g->head_len);
+    json_t *calls = args ? json_pack("[{s:s, s:s, s:{s:s%, s:o}}]", "id", g->id, "type", "function", "function",
+                                     "name", g->call.data + 9, name_len, "arguments", args)
                          : NULL;
-    free(args);
     json_decref(r->tool_calls);
     r->tool_calls = calls;
     return complete ? "tool_calls" : finish;
