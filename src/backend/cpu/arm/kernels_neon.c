@@ -209,9 +209,12 @@ INLINE float32x4_t act4(rwkv_act kind, float32x4_t v) {
 }
 
 static void act_neon(rwkv_act kind, const float *x, const float *bias, float *y, int n) {
-    if (kind < 0 || kind >= RWKV_ACT_COUNT) {
-        rwkv_kernels_scalar()->act(kind, x, bias, y, n);
-        return;
+    /* the kinds act4 computes; any other (RWKV_ACT_DECAY6, a kind added later) takes the scalar
+     * reference rather than act4's identity */
+    switch (kind) {
+    case RWKV_ACT_TANH: case RWKV_ACT_SIGMOID: case RWKV_ACT_RELU_SQ: case RWKV_ACT_DECAY7:
+    case RWKV_ACT_EXP: case RWKV_ACT_IDENTITY: break;
+    default: rwkv_kernels_scalar()->act(kind, x, bias, y, n); return;
     }
     int i = 0;
     for (; i + 4 <= n; i += 4) {
