@@ -10,9 +10,10 @@ OPT      ?= -O2 -g
 SANFLAGS ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
              -Iinclude -Isrc -Itools -pthread $(OPT) $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL = -lm -pthread $(SANFLAGS) $(LDFLAGS)
+# jansson: the library's JSON Schema converter (src/text/json_schema.c), and the server.
+LDLIBS_ALL = -lm -pthread -ljansson $(SANFLAGS) $(LDFLAGS)
 TOOL_LIBS += -ledit
-TOOL_LIBS += -lmicrohttpd -ljansson -lhiredis
+TOOL_LIBS += -lmicrohttpd -lhiredis
 
 # The shared library: librwkv.so.$(SOMAJOR) is its soname, librwkv.so.$(VERSION) the file.
 VERSION  := $(shell sed -n 's/^\#define RWKV_VERSION_STRING "\(.*\)"/\1/p' include/rwkv.h)
@@ -150,6 +151,13 @@ $(BUILD)/rwkv.1: $(BUILD)/rwkv tools/cli/mkman.sh
 # The CLI tests parse the JSON the program writes with jansson.
 $(BUILD)/tests/test_cli $(BUILD)/tests/test_chat $(BUILD)/tests/test_eval: LDLIBS_ALL += -ljansson
 
+# test_serve_tools drives the server's tool-call module (and the objects it calls) without HTTP.
+SERVE_TOOLS_OBJ := $(BUILD)/obj/tools/serve/serve_tools.o $(BUILD)/obj/tools/serve/serve_reply.o \
+                   $(BUILD)/obj/tools/serve/serve_util.o $(BUILD)/obj/tools/cli/cli_common.o
+$(BUILD)/tests/test_serve_tools: tests/test_serve_tools.c $(SERVE_TOOLS_OBJ) $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(SERVE_TOOLS_OBJ) $(TEST_COMMON_OBJ) $(BUILD)/librwkv.a $(LDLIBS_ALL)
+
 # The web page of `rwkv serve` is embedded with .incbin: rebuild its object when the page changes.
 $(BUILD)/obj/tools/serve/serve_page.o: tools/serve/web/index.html
 
@@ -187,7 +195,7 @@ build-fuzz/%: fuzz/%.c
 	$(MAKE) CC=clang BUILD=build-fuzz VULKAN=0 OPT="-O1 -g" \
 	    SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" build-fuzz/librwkv.a
 	clang -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fsanitize=address,undefined,fuzzer \
-	    -o $@ $< build-fuzz/librwkv.a -lm -pthread
+	    -o $@ $< build-fuzz/librwkv.a -lm -pthread -ljansson
 
 clean:
 	rm -rf build build-san build-clang build-fuzz build-arm

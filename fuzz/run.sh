@@ -14,6 +14,8 @@ for bin in build-fuzz/fuzz_*; do
         pth) cp "$shared"/models/*.pth "$corpus"/ 2>/dev/null ;;
         vocab) head -c 200000 "$shared/data/rwkv_vocab_v20230424.txt" >"$corpus/vocab"
                printf "1 'a' 1\n2 b'\\\\x80' 1\n" >"$corpus/small" ;;
+        grammar) cp fuzz/corpus/grammar/* "$corpus"/ ;;
+        json_schema) cp fuzz/corpus/json_schema/* "$corpus"/ ;;
         *) for f in "$shared"/models/*"$name"* ; do [ -f "$f" ] && cp "$f" "$corpus"/; done ;;
     esac
     if "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=4194304 -timeout=20 \

@@ -453,6 +453,126 @@ rwkv_status rwkv_model_init_random_v6(const char *shape, const char *dtype, uint
                                       const char *out_path);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Grammars: constrained sampling with GBNF grammars and JSON Schema (docs/GRAMMAR.md)        */
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * Three objects:
+ *  - rwkv_grammar: a compiled grammar (GBNF text, or a JSON Schema converted to GBNF).
+ *    Immutable; may be shared by many matchers and threads.
+ *  - rwkv_token_trie: the byte strings of a tokenizer's tokens in a trie, built once per
+ *    tokenizer. Immutable; may be shared by many matchers and threads.
+ *  - rwkv_grammar_matcher: how far one generation has got in a grammar. It keeps pointers to
+ *    its grammar and trie (both must outlive it) and a cache of what it computed (parser
+ *    states, transitions, masks), shared with its clones: a matcher and all its clones must be
+ *    used from one thread at a time (matchers made by separate rwkv_grammar_matcher_new calls are
+ *    independent).
+ * Grammars match bytes: the text is UTF-8, a character may be split across tokens, and the
+ * matcher holds a partial character until the token that completes it.
+ *
+ * Generation loop (the mask goes first, before penalties, temperature, top-p and top-k):
+ *     rwkv_grammar_apply(m, logits, n_vocab, &n)    disallowed tokens get -inf
+ *     token = rwkv_sampler_sample(s, logits)
+ *     rwkv_grammar_accept(m, token)                 advance (the end-of-text token too)
+ * or rwkv_grammar_sample(m, s, logits, n_vocab, &token), which does the three.
+ * The end-of-text token is allowed exactly where the grammar may end.
+ */
+
+typedef struct rwkv_grammar rwkv_grammar;
+typedef struct rwkv_token_trie rwkv_token_trie;
+typedef struct rwkv_grammar_matcher rwkv_grammar_matcher;
+
+/* Compiles a GBNF grammar (llama.cpp's syntax; len bytes of UTF-8 text, the start rule is
+ * `root`). On a malformed grammar returns RWKV_ERR_FORMAT with a message
+ * "grammar LINE:COLUMN: what was wrong / expected" (columns count characters from 1);
+ * RWKV_ERR_RANGE when it exceeds the size limits of docs/GRAMMAR.md. *out is NULL on failure. */
+rwkv_status rwkv_grammar_parse(const char *gbnf, size_t len, rwkv_grammar **out);
+void rwkv_grammar_free(rwkv_grammar *grammar);
+
+/* Flags of the JSON Schema converter. */
+enum {
+    RWKV_JSON_SCHEMA_COMPACT = 1 /* no whitespace at all (default: after { [ , : and before
+                                    } ], nothing, a space, or a newline and up to 20
+                                    spaces/tabs) */
+};
+
+/* Converts a JSON Schema (len bytes of JSON) into GBNF text whose language is a set of JSON
+ * texts that validate against the schema (the keywords supported and the choices made are in
+ * docs/GRAMMAR.md). *gbnf receives a NUL-terminated malloc'd string (release it with
+ * rwkv_grammar_text_free) and *gbnf_len (may be NULL) its length. Errors: RWKV_ERR_FORMAT for
+ * text that is not JSON or a schema of the wrong shape, RWKV_ERR_UNSUPPORTED for a keyword or
+ * value that is not supported (the message names it and where it is, as a JSON pointer). */
+rwkv_status rwkv_json_schema_to_gbnf(const char *schema, size_t len, unsigned flags, char **gbnf,
+                                     size_t *gbnf_len);
+void rwkv_grammar_text_free(char *text);
+
+/* rwkv_json_schema_to_gbnf followed by rwkv_grammar_parse. */
+rwkv_status rwkv_grammar_from_json_schema(const char *schema, size_t len, unsigned flags,
+                                          rwkv_grammar **out);
+
+/* Builds the token trie of tok (which may be freed afterwards: the bytes are copied).
+ * eos_token: the end-of-text token (0 for RWKV models: it has no bytes in the World vocabulary,
+ * and for the byte tokenizer byte 0 then stands for end of text), or -1 for none. */
+rwkv_status rwkv_token_trie_new(const rwkv_tokenizer *tok, int32_t eos_token,
+                                rwkv_token_trie **out);
+void rwkv_token_trie_free(rwkv_token_trie *trie);
+int rwkv_token_trie_n_vocab(const rwkv_token_trie *trie);
+
+/* A matcher at the start of grammar. grammar and trie are borrowed. */
+rwkv_status rwkv_grammar_matcher_new(const rwkv_grammar *grammar, const rwkv_token_trie *trie,
+                                     rwkv_grammar_matcher **out);
+/* A new matcher at the same point as src, sharing src's cache (nothing is copied: O(1); what
+ * one of them computes, the others reuse). See above for threads. */
+rwkv_status rwkv_grammar_matcher_clone(const rwkv_grammar_matcher *src,
+                                       rwkv_grammar_matcher **out);
+void rwkv_grammar_matcher_free(rwkv_grammar_matcher *m);
+/* Back to the start of the grammar. */
+void rwkv_grammar_matcher_reset(rwkv_grammar_matcher *m);
+
+/* Where a matcher is (rwkv_grammar_matcher_end). */
+typedef enum rwkv_grammar_end {
+    RWKV_GRAMMAR_MORE = 0,     /* the grammar needs more text; end of text is not allowed */
+    RWKV_GRAMMAR_MAY_END = 1,  /* end of text is allowed, and so is more text */
+    RWKV_GRAMMAR_MUST_END = 2, /* the text is complete: only end of text is allowed */
+    RWKV_GRAMMAR_ENDED = 3     /* the end-of-text token was accepted */
+} rwkv_grammar_end;
+rwkv_grammar_end rwkv_grammar_matcher_end(const rwkv_grammar_matcher *m);
+
+/* The tokens allowed next: bit t of mask (mask[t / 32] >> (t % 32) & 1) for every token t of
+ * the trie's vocabulary (n_words >= (n_vocab + 31) / 32; the bits past n_vocab are cleared), the
+ * end-of-text token included where the grammar may end. *n_allowed (may be NULL) = bits set.
+ * No allowed token is not a failure in itself: *n_allowed is 0 when the grammar may end here,
+ * no token continues it and there is no end-of-text token. RWKV_ERR_UNSUPPORTED (with the
+ * reason) when the grammar may not end yet no token can continue it (a vocabulary without the
+ * needed bytes, or a grammar past the matcher's limits: docs/GRAMMAR.md); RWKV_ERR_INVALID_ARG
+ * after the end-of-text token was accepted. */
+rwkv_status rwkv_grammar_mask(rwkv_grammar_matcher *m, uint32_t *mask, size_t n_words,
+                              int *n_allowed);
+
+/* Sets logits[t] = -inf for every token t < n_logits that is not allowed (tokens past the
+ * trie's vocabulary are never allowed). Allowed tokens keep their logits, except NaN, which
+ * becomes -inf; if no allowed token is left above -inf they all get 0, so that any sampler picks
+ * one of them. *n_allowed and the failures are those of rwkv_grammar_mask. */
+rwkv_status rwkv_grammar_apply(rwkv_grammar_matcher *m, float *logits, int n_logits,
+                               int *n_allowed);
+
+/* Advances over token. RWKV_ERR_INVALID_ARG (with the reason) for a token the grammar does not
+ * allow here, or any token after end of text; RWKV_ERR_UNSUPPORTED when a limit of the matcher
+ * stops it (docs/GRAMMAR.md). On failure the matcher is unchanged. Accepting the end-of-text
+ * token where the grammar may end moves to RWKV_GRAMMAR_ENDED. */
+rwkv_status rwkv_grammar_accept(rwkv_grammar_matcher *m, int32_t token);
+
+/* Advances over len bytes of text (e.g. a prefix forced into the reply). Same failures. */
+rwkv_status rwkv_grammar_accept_bytes(rwkv_grammar_matcher *m, const char *bytes, size_t len);
+
+/* One constrained sampling step: rwkv_grammar_apply, rwkv_sampler_sample (the sampler's vocabulary
+ * must be n_logits), rwkv_grammar_accept. *token = the chosen token (the end-of-text token ends
+ * the grammar), or -1 with RWKV_OK when no token is allowed although the grammar may end (no
+ * end-of-text token: see rwkv_grammar_mask).
+ * Failures are those of rwkv_grammar_apply; the logits are modified. */
+rwkv_status rwkv_grammar_sample(rwkv_grammar_matcher *m, rwkv_sampler *s, float *logits,
+                                int n_logits, int32_t *token);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Devices: the GPUs a model can run on (Vulkan)                                              */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -25,6 +25,10 @@ if [ -e /lib/ld-linux-aarch64.so.1 ]; then QEMU_LD_PREFIX=/; else QEMU_LD_PREFIX
 export QEMU_LD_PREFIX
 
 ARM_LIBDIR=${ARM_LIBDIR:-/usr/lib/aarch64-linux-gnu}
+# The library itself links jansson (its JSON Schema converter): without the arm64 package
+# nothing links, so that is a failure, not a SKIP.
+[ -e "$ARM_LIBDIR/libjansson.so" ] ||
+    fail "the arm64 libjansson.so is missing in $ARM_LIBDIR (Debian libjansson-dev:arm64; tests/setup.sh installs it): the library links jansson"
 tools=1
 for lib in edit microhttpd jansson hiredis; do
     [ -e "$ARM_LIBDIR/lib$lib.so" ] || tools=0

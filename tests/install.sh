@@ -27,7 +27,8 @@ fi
 check "librwkv.so exports exactly the functions of rwkv.h" cmp -s "$tmp/declared" "$tmp/exported"
 check "rwkv.h declares functions (the header parse works)" test "$(wc -l <"$tmp/declared")" -gt 30
 check "soname librwkv.so.0" sh -c "readelf -d '$so' | grep -q 'SONAME.*\[librwkv\.so\.0\]'"
-check "no undefined symbols beyond libc/libm" sh -c "! nm -D --undefined-only '$so' | awk '\$1 == \"U\" && \$2 !~ /@GLIBC/' | grep -q ."
+check "no undefined symbols beyond libc/libm and jansson" sh -c "! nm -D --undefined-only '$so' | awk '\$1 == \"U\" && \$2 !~ /@GLIBC/ && \$2 !~ /^json_/' | grep -q ."
+check "librwkv.so records its jansson dependency (DT_NEEDED)" sh -c "readelf -d '$so' | grep -q 'NEEDED.*libjansson\.so'"
 
 # make install into a staging directory
 dest=$tmp/dest; prefix=/opt/rwkv

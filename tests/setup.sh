@@ -18,7 +18,8 @@ want() {
 # Debian's npm package, so npm is installed only where no npm exists at all.
 want_cmd() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 
-# The library, the rwkv command (chat: libedit; serve: libmicrohttpd, jansson) and the clang build
+# The library (jansson: the JSON Schema converter), the rwkv command (chat: libedit; serve:
+# libmicrohttpd, jansson; hiredis below) and the clang build
 want build-essential make clang pkg-config libedit-dev libmicrohttpd-dev libjansson-dev
 # libFuzzer's runtime (make fuzz); any LLVM version's
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||

@@ -22,26 +22,12 @@ static char tmpdir[256];
 /* Runs `env_prefix rwkv args... <stdin_path` (NULL-terminated args; env_prefix and stdin_path may
  * be NULL) and captures everything into *r. RWKV_VOCAB is unset unless env_prefix sets it. */
 static void run_rwkv(test_run_result *r, const char *env_prefix, const char *stdin_path, ...) {
-    static char cmd[16384];
-    char out_path[512], err_path[512];
-    snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
-    snprintf(cmd, sizeof cmd, "unset RWKV_VOCAB; %s", env_prefix ? env_prefix : "");
-    test_shell_quote(cmd, sizeof cmd, test_rwkv_bin());
+    char prefix[4096];
+    snprintf(prefix, sizeof prefix, "unset RWKV_VOCAB; %s", env_prefix ? env_prefix : "");
     va_list ap;
     va_start(ap, stdin_path);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) test_shell_quote(cmd, sizeof cmd, a);
+    test_run_rwkv_v(r, tmpdir, prefix, stdin_path, ap);
     va_end(ap);
-    size_t n = strlen(cmd);
-    snprintf(cmd + n, sizeof cmd - n, " <");
-    test_shell_quote(cmd, sizeof cmd, stdin_path ? stdin_path : "/dev/null");
-    n = strlen(cmd);
-    snprintf(cmd + n, sizeof cmd - n, " >");
-    test_shell_quote(cmd, sizeof cmd, out_path);
-    n = strlen(cmd);
-    snprintf(cmd + n, sizeof cmd - n, " 2>");
-    test_shell_quote(cmd, sizeof cmd, err_path);
-    test_system_capture(cmd, out_path, err_path, r);
 }
 
 /* Path of a file in the temporary directory (static buffer rotated over 8 slots). */
@@ -608,7 +594,7 @@ static void test_completion_and_man(void) {
     test_run_result r;
     run_completion(&r, script);
     static const char *const want[] = {
-        "gen] -> generate\n", "generate --te] -> --temperature\n", "chat --js] -> --jsonl\n",
+        "gen] -> generate\n", "generate --te] -> --temperature\n", "chat --js] -> --json-schema --jsonl\n",
         "--type q4] -> q4_0 q4_1\n", "-t q8] -> q8_0\n", "--shape 1] -> 1.5b\n", "--dtype b] -> bf16\n",
         "eval l] -> lambada\n", "perplexity --c] -> --ctx\n", "bench --prompt-] -> --prompt-tokens\n",
         "generate --h] -> --help\n"};

@@ -84,9 +84,36 @@ static const bad_case bad_cases[] = {
     {"escaped lone surrogate", "POST", "/v1/completions", "{\"prompt\":\"\\ud800\"}", 400},
     {"escaped NUL", "POST", "/v1/completions", "{\"prompt\":\"a\\u0000b\"}", 400},
     {"model not a string", "POST", "/v1/completions", "{\"prompt\":\"a\",\"model\":7}", 400},
-    {"tools (not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", 400},
-    {"functions (not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"functions\":[{\"name\":\"f\"}]}", 400},
-    {"response_format json (not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_object\"}}", 400},
+    {"functions (legacy, not supported)", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"functions\":[{\"name\":\"f\"}]}", 400},
+    {"tools not an array", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":{}}", 400},
+    {"tool not an object", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[1]}", 400},
+    {"tool without function", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\"}]}", 400},
+    {"tool name empty", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"\"}}]}", 400},
+    {"tool name with a space", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]}", 400},
+    {"tool parameters an array", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":[]}}]}", 400},
+    {"tool parameters unsupported keyword", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"if\":{}}}}]}", 400},
+    {"tool parameters bad $ref", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"$ref\":\"#/nowhere\"}}}]}", 400},
+    {"tool_choice unknown function", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}", 400},
+    {"tool_choice a number", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":1}", 400},
+    {"tool_choice object without name", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\"}}", 400},
+    {"tool_choice required without tools", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tool_choice\":\"required\"}", 400},
+    {"tools on completions", "POST", "/v1/completions", "{\"prompt\":\"a\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", 400},
+    {"tools with response_format json", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"response_format\":{\"type\":\"json_object\"}}", 400},
+    {"tool message with numeric id", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"tool\",\"tool_call_id\":5,\"content\":\"x\"}]}", 400},
+    {"assistant tool_calls not an array", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":{}}]}", 400},
+    {"assistant tool_call without function", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\"}]}]}", 400},
+    {"response_format not an object", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":\"json\"}", 400},
+    {"response_format type unknown", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"xml\"}}", 400},
+    {"response_format json_schema missing", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_schema\"}}", 400},
+    {"response_format schema missing", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}", 400},
+    {"response_format schema not JSON Schema", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":5}}}}", 400},
+    {"response_format schema unsupported", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"pattern\":\"a\"}}}}", 400},
+    {"response_format schema too deep", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{\"items\":{}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}", 400},
+    {"response_format with thinking", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"think\":true,\"response_format\":{\"type\":\"json_object\"}}", 400},
+    {"response_format strict not bool", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"strict\":1,\"schema\":{}}}}", 400},
+    {"response_format json_object", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"max_tokens\":2,\"response_format\":{\"type\":\"json_object\"}}", 200},
+    {"tools, tool_choice none", "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"max_tokens\":2,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"none\"}", 200},
+    {"tool message and assistant tool_calls", "POST", "/v1/chat/completions", "{\"max_tokens\":2,\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"42\"}]}", 200},
     {"response_format text", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"response_format\":{\"type\":\"text\"}}", 200},
     {"empty tools list", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"tools\":[]}", 200},
     {"unknown fields are ignored", "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1,\"foo\":{\"bar\":[1]},\"logit_bias\":{}}", 200},
@@ -104,7 +131,15 @@ static const bad_case bad_cases[] = {
     {"responses: instructions a number", "POST", "/v1/responses", "{\"input\":\"a\",\"instructions\":1}", 400},
     {"responses: reasoning effort unknown", "POST", "/v1/responses", "{\"input\":\"a\",\"reasoning\":{\"effort\":\"max\"}}", 400},
     {"responses: metadata not strings", "POST", "/v1/responses", "{\"input\":\"a\",\"metadata\":{\"k\":1}}", 400},
-    {"responses: json_schema (not supported)", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"json_schema\"}}}", 400},
+    {"responses: text.format json_schema without name", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"json_schema\"}}}", 400},
+    {"responses: text.format schema missing", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"x\"}}}", 400},
+    {"responses: text.format schema not JSON Schema", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"x\",\"schema\":{\"type\":5}}}}", 400},
+    {"responses: text.format nested json_schema (chat's shape)", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{}}}}}", 400},
+    {"responses: text.format type unknown", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":{\"format\":{\"type\":\"xml\"}}}", 400},
+    {"responses: text not an object", "POST", "/v1/responses", "{\"input\":\"a\",\"text\":\"json\"}", 400},
+    {"responses: text.format json with reasoning", "POST", "/v1/responses", "{\"input\":\"a\",\"reasoning\":{\"effort\":\"high\"},\"text\":{\"format\":{\"type\":\"json_object\"}}}", 400},
+    {"responses: response_format (chat's field)", "POST", "/v1/responses", "{\"input\":\"a\",\"response_format\":{\"type\":\"json_object\"}}", 400},
+    {"responses: text.format json_object", "POST", "/v1/responses", "{\"input\":\"a\",\"max_output_tokens\":2,\"text\":{\"format\":{\"type\":\"json_object\"}}}", 200},
     {"responses: tools (not supported)", "POST", "/v1/responses", "{\"input\":\"a\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}]}", 400},
     {"responses: background (not supported)", "POST", "/v1/responses", "{\"input\":\"a\",\"background\":true}", 400},
     {"responses: text format text", "POST", "/v1/responses", "{\"input\":\"a\",\"max_output_tokens\":1,\"text\":{\"format\":{\"type\":\"text\"}}}", 200},
@@ -685,6 +720,32 @@ static void host_name(void) {
 
 /* ---- the test ---------------------------------------------------------------------------------- */
 
+/* Structured output and tool calls (tests/server/tools.mjs) on a random-weight model with the World
+ * vocabulary (65,536 tokens, most of them several bytes): nothing but the grammar keeps its replies
+ * valid. The main server's byte-vocabulary model runs the same script. */
+static void random_world_tools(void) {
+    char dir[] = "/tmp/test_server_rnd_XXXXXX", path[96], cmd[512], url[96];
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/random.pth", dir);
+    snprintf(cmd, sizeof cmd, "%s init --shape L2C64 --vocab 65536 --seed 3 %s 2>/dev/null", test_rwkv_bin(), path);
+    int rc = system(cmd);
+    CHECK(rc == 0, "rwkv init of the random World-vocabulary model");
+    srv r;
+    if (rc == 0 && srv_start(&r, "random", "-m", path, "--vocab", test_shared("data/rwkv_vocab_v20230424.txt"),
+                             "--quiet", NULL) == 0) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", r.port);
+        CHECK(run_node("tools.mjs", url) == 0, "tests/server/tools.mjs failed on the random World-vocabulary model");
+        CHECK(srv_stop(&r) == 0, "random-model server: clean exit");
+    } else if (rc == 0) {
+        CHECK(0, "the random-model server did not start (see %s)", r.log);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     if (!test_require_shared()) return test_summary("test_server");
@@ -815,6 +876,8 @@ int main(void) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
         CHECK(run_node("openai.mjs", url) == 0, "tests/server/openai.mjs failed");
         CHECK(run_node("responses.mjs", url) == 0, "tests/server/responses.mjs failed");
+        CHECK(run_node("tools.mjs", url) == 0, "tests/server/tools.mjs failed");
+        random_world_tools();
         if (file_exists("/usr/bin/chromium")) {
             snprintf(url, sizeof url, "http://127.0.0.1:%d/' http://127.0.0.1:%d/ '4096", port, s2.port);
             CHECK(run_node("webpage.mjs", url) == 0, "tests/server/webpage.mjs failed");

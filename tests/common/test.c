@@ -114,3 +114,31 @@ void test_remove_dir(const char *dir) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
+
+void test_run_rwkv_v(test_run_result *r, const char *dir, const char *prefix, const char *stdin_path,
+                     va_list args) {
+    static char cmd[16384];
+    char out_path[512], err_path[512];
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    snprintf(cmd, sizeof cmd, "%s", prefix ? prefix : "");
+    test_shell_quote(cmd, sizeof cmd, test_rwkv_bin());
+    for (const char *a; (a = va_arg(args, const char *)) != NULL;) test_shell_quote(cmd, sizeof cmd, a);
+    size_t n = strlen(cmd);
+    snprintf(cmd + n, sizeof cmd - n, " <");
+    test_shell_quote(cmd, sizeof cmd, stdin_path ? stdin_path : "/dev/null");
+    n = strlen(cmd);
+    snprintf(cmd + n, sizeof cmd - n, " >");
+    test_shell_quote(cmd, sizeof cmd, out_path);
+    n = strlen(cmd);
+    snprintf(cmd + n, sizeof cmd - n, " 2>");
+    test_shell_quote(cmd, sizeof cmd, err_path);
+    test_system_capture(cmd, out_path, err_path, r);
+}
+
+void test_run_rwkv(test_run_result *r, const char *dir, const char *prefix, const char *stdin_path, ...) {
+    va_list ap;
+    va_start(ap, stdin_path);
+    test_run_rwkv_v(r, dir, prefix, stdin_path, ap);
+    va_end(ap);
+}

@@ -3,6 +3,7 @@
 #ifndef RWKV_TEST_H
 #define RWKV_TEST_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,12 @@ void test_shell_quote(char *cmd, size_t cap, const char *s);
  * Fills r (rc as above; out/err read back from the files, "" when missing). */
 void test_system_capture(const char *cmd, const char *out_path, const char *err_path,
                          test_run_result *r);
+/* Runs `prefix $BUILD/rwkv ARGS... <stdin_path` through the shell (the arguments after
+ * stdin_path, NULL-terminated, each quoted; prefix is shell text such as "unset X; ", or NULL;
+ * stdin_path NULL means /dev/null) with stdout and stderr captured in files of dir, into *r. */
+void test_run_rwkv(test_run_result *r, const char *dir, const char *prefix, const char *stdin_path, ...);
+void test_run_rwkv_v(test_run_result *r, const char *dir, const char *prefix, const char *stdin_path,
+                     va_list args);
 /* Removes directory dir and everything in it (rm -rf); prints a note on stderr on failure. */
 void test_remove_dir(const char *dir);
 /* Prints the summary line and returns the exit status. */

@@ -14,6 +14,7 @@
  * followed by "\n", no prompts, no escape codes; command answers on stderr. --jsonl: one JSON
  * object per line in and out. See docs/CHAT.md. */
 #include "cli.h"
+#include "cli_grammar.h"
 #include "g1.h"
 
 #include <editline/readline.h>
@@ -51,6 +52,8 @@ static const char chat_usage[] =
     "      --seed S                random seed (default: from the clock)\n"
     "      --vocab FILE            World vocabulary (default: the GGUF's own, $RWKV_VOCAB, or\n"
     "                              rwkv_vocab_v20230424.txt next to the model)\n"
+    CLI_GRAMMAR_USAGE
+    "                              (each reply; not with --think/--no-think)\n"
     CLI_MODEL_HELP
     "      --plain                 pipe mode even on a terminal\n"
     "      --jsonl                 pipe mode with one JSON object per line in and out\n"
@@ -60,11 +63,11 @@ static const char chat_usage[] =
 enum { CHAT_NO_EOS_TOKENS = 4, CHAT_DEFAULT_MAX_TOKENS = 2048, CHAT_HISTORY_LINES = 1000 };
 
 /* How a reply ended. */
-typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT } reply_end;
+typedef enum reply_end { END_STOP, END_EOS, END_LENGTH, END_INTERRUPT, END_GRAMMAR } reply_end;
 
-static const char *const end_names[] = {"\\n\\n", "token 0", "length", "interrupted"};
+static const char *const end_names[] = {"\\n\\n", "token 0", "length", "interrupted", "grammar"};
 /* finish_reason of --jsonl */
-static const char *const end_reasons[] = {"stop", "end_of_text", "length", "interrupted"};
+static const char *const end_reasons[] = {"stop", "end_of_text", "length", "interrupted", "grammar"};
 
 /* Set by SIGINT; checked between tokens and after reading input. */
 static volatile sig_atomic_t g_interrupted;
@@ -80,6 +83,7 @@ typedef struct chat {
     rwkv_tokenizer *tok;
     rwkv_state *state;
     rwkv_sampler *sampler;
+    cli_grammar grammar;  /* --grammar / --json-schema: every reply (empty when none) */
     rwkv_model_info info;
     rwkv_sampler_params sp;
     int max_tokens;
@@ -273,6 +277,7 @@ static int generate_reply(chat *c) {
         return -1;
     }
     rwkv_sampler_reset(c->sampler);
+    cli_grammar_reset(&c->grammar);
     cli_buf_clear(&c->content);
     cli_buf_clear(&c->reasoning);
     reply_view v = {0, 0, 0};
@@ -291,9 +296,10 @@ static int generate_reply(chat *c) {
             goto done;
         }
         if (n < CHAT_NO_EOS_TOKENS) c->logits[0] = -INFINITY;
-        int32_t t = rwkv_sampler_sample(c->sampler, c->logits);
+        int32_t t;
+        if (cli_grammar_sample(&c->grammar, c->sampler, c->logits, c->info.n_vocab, &t)) goto done;
         if (t <= 0 || t >= c->info.n_vocab) {
-            end = END_EOS;
+            end = t < 0 ? END_GRAMMAR : END_EOS;
             break;
         }
         size_t tl = 0;
@@ -315,6 +321,10 @@ static int generate_reply(chat *c) {
         if (show_released(c, &v, stream)) goto done;
         if (rwkv_stream_stop_index(stream) >= 0) {
             end = END_STOP;
+            break;
+        }
+        if (cli_grammar_must_end(&c->grammar)) {
+            end = END_GRAMMAR;
             break;
         }
     }
@@ -529,6 +539,10 @@ static int run_command(chat *c, char *line) {
         if (feed_system(c)) return -1;
         info_line(c, "conversation reset");
     } else if (!strcmp(cmd, "/think")) {
+        if (c->grammar.m && (!arg || strcmp(arg, "plain"))) {
+            cli_error("/think %s: not with --grammar/--json-schema", arg ? arg : "");
+            return 0;
+        }
         if (arg && !strcmp(arg, "on")) c->think = G1_THINK_ON;
         else if (arg && !strcmp(arg, "off")) c->think = G1_THINK_OFF;
         else if (arg && !strcmp(arg, "plain")) c->think = G1_THINK_PLAIN;
@@ -688,7 +702,7 @@ static int jsonl_line(chat *c, const char *line, size_t len) {
 
 int cmd_chat(int argc, char **argv) {
     enum { OPT_MODEL = 1, OPT_SYSTEM, OPT_THINK, OPT_NO_THINK, OPT_STATE, OPT_N, OPT_VOCAB,
-           OPT_PLAIN, OPT_VERBOSE, OPT_JSONL };
+           OPT_PLAIN, OPT_VERBOSE, OPT_JSONL, OPT_GRAMMAR, OPT_JSON_SCHEMA };
     static const cli_option opts[] = {
         {OPT_MODEL, "model", 'm', 1},
         {OPT_SYSTEM, "system", 0, 1},
@@ -703,6 +717,8 @@ int cmd_chat(int argc, char **argv) {
         {OPT_PLAIN, "plain", 0, 0},
         {OPT_VERBOSE, "verbose", 'v', 0},
         {OPT_JSONL, "jsonl", 0, 0},
+        {OPT_GRAMMAR, "grammar", 0, 1},
+        {OPT_JSON_SCHEMA, "json-schema", 0, 1},
         {0, NULL, 0, 0},
     };
     chat c;
@@ -716,6 +732,7 @@ int cmd_chat(int argc, char **argv) {
     c.sp.frequency_penalty = 0.5f;
     c.sp.penalty_decay = 0.996f;
     const char *model_path = NULL, *state_path = NULL, *vocab_path = NULL;
+    const char *grammar_path = NULL, *json_schema = NULL;
     int have_seed = 0, force_plain = 0, think_opts = 0;
     cli_model_opts mo = {0};
     cli_parser p;
@@ -742,11 +759,16 @@ int cmd_chat(int argc, char **argv) {
         case OPT_PLAIN: force_plain = 1; break;
         case OPT_VERBOSE: c.verbose = 1; break;
         case OPT_JSONL: c.jsonl = 1; break;
+        case OPT_GRAMMAR: grammar_path = v; break;
+        case OPT_JSON_SCHEMA: json_schema = v; break;
         }
         if (bad) return CLI_EXIT_USAGE;
     }
     if (!model_path) return cli_usage_error("chat", "missing -m MODEL");
     if (think_opts == 3) return cli_usage_error("chat", "--think and --no-think exclude each other");
+    if ((grammar_path || json_schema) && think_opts)
+        return cli_usage_error("chat", "--grammar/--json-schema constrain plain replies: not with "
+                               "--think or --no-think");
     if (!have_seed) c.sp.seed = cli_clock_seed();
     c.model_path = model_path;
     c.plain = force_plain || c.jsonl || !isatty(STDIN_FILENO);
@@ -757,6 +779,9 @@ int cmd_chat(int argc, char **argv) {
     if (cli_load_model(model_path, &mo, &c.model)) goto done;
     rwkv_model_get_info(c.model, &c.info);
     if (cli_load_tokenizer(model_path, vocab_path, c.info.n_vocab, &c.tok)) goto done;
+    if ((rc = cli_grammar_open(&c.grammar, "chat", grammar_path, json_schema, c.tok)) != CLI_EXIT_OK)
+        goto done;
+    rc = CLI_EXIT_RUNTIME;
     if ((st = rwkv_sampler_new(&c.sp, c.info.n_vocab, c.tok, &c.sampler)) != RWKV_OK) {
         c.sampler = NULL;
         cli_lib_error(st, "invalid sampling parameters");
@@ -810,6 +835,7 @@ int cmd_chat(int argc, char **argv) {
     sigaction(SIGINT, &old_sa, NULL);
     if (!c.plain) clear_history();
 done:
+    cli_grammar_close(&c.grammar);
     cli_buf_free(&c.conv);
     cli_buf_free(&c.said);
     cli_buf_free(&c.content);

@@ -11,6 +11,9 @@
  *   serve_reply.c    generated text -> OpenAI objects through the library's rwkv_stream (stop
  *                    strings, UTF-8 hold-back, <think> split): SSE chunks or the final JSON
  *                                                                                   (srv_reply_*)
+ *   serve_tools.c    response_format, text.format and tools: the request's grammar, tool calls in
+ *                    the prompt and in replies, the per-request matcher (serve_tools.h)
+ *                                                               (srv_constraint_*, srv_guide_*)
  *   serve_sched.c    the scheduler thread: admission, round-robin chunked prefill, batched
  *                    decode, sampling                                               (srv_sched_*)
  *   serve_conn.c     connection accounting: per-IP limit, eviction of idle connections
@@ -71,6 +74,7 @@ typedef struct srv_job {
     int n_stop;
     g1_think think;
     size_t mark;               /* chat: where the final "Assistant:" starts (a cache point), or 0 */
+    struct srv_constraint *constraint; /* response_format / tools (serve_tools.c), or NULL */
     /* the Responses API (SRV_RESPONSE) */
     char prev_id[72];          /* previous_response_id: the prompt continues its conversation */
     int store;                 /* keep the response (GET /v1/responses/{id}, previous_response_id) */
@@ -246,6 +250,7 @@ typedef struct server {
     srv_cache *cache;           /* the in-process store (its own lock) */
     srv_store *store;           /* the state store's front (its own threads) */
     /* scheduler-owned */
+    struct srv_guides *guides;  /* grammars' token trie and matcher cache (serve_tools.c) */
     pthread_t sched_thread;
     /* HTTP-owned */
     struct srv_http *http;
@@ -282,6 +287,7 @@ typedef struct srv_reply {
     struct json_t *chunk_text[2]; /* only its text changes from token to token */
     char *scratch;             /* JSON text of one chunk */
     size_t scratch_cap;
+    struct json_t *tool_calls; /* the reply's tool_calls (serve_tools.c), or NULL */
     /* the Responses API */
     struct json_t *echo;       /* the request's fields repeated in the response object */
     int seq;                   /* sequence_number of the next event */
@@ -299,6 +305,10 @@ void srv_reply_free(srv_reply *r);
 /* Adds the bytes of one generated token; returns 1 when a stop string ended the reply, 0 if not,
  * -1 on failure. */
 int srv_reply_add(srv_reply *r, const char *bytes, size_t len);
+/* Releases the bytes held back for stop strings (they are known not to start one). -1 on failure. */
+int srv_reply_flush(srv_reply *r);
+/* Appends a streamed chat chunk with this delta (released; the first one also names the role). */
+int srv_reply_delta(srv_reply *r, struct json_t *delta);
 /* How a reply ends. */
 typedef enum srv_reply_end { SRV_END_OK, SRV_END_INTERNAL, SRV_END_SHUTDOWN } srv_reply_end;
 /* Writes an error that ends the job before its stream started (a JSON body) or after (an SSE

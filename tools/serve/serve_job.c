@@ -16,6 +16,7 @@
  * Everything after submission happens under h->mu. The module knows nothing of HTTP: it
  * suspends, resumes and probes connections through the callbacks in h->ops. */
 #include "serve.h"
+#include "serve_tools.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ void srv_job_free(srv_job *j) {
     free(j->seg_end);
     free(j->echo);
     for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
+    srv_constraint_free(j->constraint);
     cli_buf_free(&j->out);
     free(j);
 }

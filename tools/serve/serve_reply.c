@@ -29,6 +29,7 @@ int srv_reply_init(srv_reply *r, const server *s, const srv_job *j) {
 
 void srv_reply_free(srv_reply *r) {
     for (int i = 0; i < 2; i++) json_decref(r->chunk[i]);
+    json_decref(r->tool_calls);
     json_decref(r->echo);
     free(r->final);
     free(r->scratch);
@@ -94,6 +95,25 @@ static int stream_chunk(srv_reply *r, const char *field, const char *text, size_
         json_object_set_new(choice, "text", str ? str : json_string(""));
     }
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
+    json_object_set_new(o, "choices", json_pack("[o]", choice));
+    return sse_obj(r, o);
+}
+
+int srv_reply_delta(srv_reply *r, json_t *delta) {
+    json_t *o = head(r, chunk_object(r));
+    json_t *choice = json_pack("{s:i, s:n}", "index", 0, "logprobs");
+    if (!o || !choice || !delta) {
+        json_decref(o);
+        json_decref(choice);
+        json_decref(delta);
+        return -1;
+    }
+    if (!r->sent_role) {
+        json_object_set_new(delta, "role", json_string("assistant"));
+        r->sent_role = 1;
+    }
+    json_object_set_new(choice, "delta", delta);
+    json_object_set_new(choice, "finish_reason", json_null());
     json_object_set_new(o, "choices", json_pack("[o]", choice));
     return sse_obj(r, o);
 }
@@ -174,6 +194,13 @@ int srv_reply_add(srv_reply *r, const char *bytes, size_t len) {
     return rwkv_stream_stop_index(r->stream) >= 0;
 }
 
+/* The text before a tool call ends here: whatever the stream still holds (a possible stop string,
+ * tag or character; trailing whitespace is dropped) is released. The stream takes no more bytes;
+ * srv_reply_finish finishing it again is harmless. */
+int srv_reply_flush(srv_reply *r) {
+    return rwkv_stream_finish(r->stream) != RWKV_OK || emit_released(r) ? -1 : 0;
+}
+
 /* ---- the end ----------------------------------------------------------------------------------- */
 
 /* Appends an SSE event: "event: TYPE\n" (when type is given) and "data: TEXT\n\n". */
@@ -238,6 +265,10 @@ int srv_reply_finish(srv_reply *r, srv_reply_end end, const char *finish, uint64
         json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content", cli_json_text(r->content.data, r->content.len));
         if (r->reasoning.len)
             json_object_set_new(m, "reasoning_content", cli_json_text(r->reasoning.data, r->reasoning.len));
+        if (r->tool_calls) { /* a tool call (serve_tools.c): no content unless there was text */
+            if (!r->content.len) json_object_set_new(m, "content", json_null());
+            json_object_set(m, "tool_calls", r->tool_calls);
+        }
         json_object_set_new(choice, "message", m);
     } else {
         json_object_set_new(choice, "text", cli_json_text(r->content.data, r->content.len));

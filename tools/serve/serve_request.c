@@ -4,6 +4,7 @@
  * fields they share (parse_common). Unknown fields are ignored, as OpenAI's API does; fields
  * asking for features not implemented yet are refused (one table, `unsupported`). */
 #include "serve.h"
+#include "serve_tools.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -165,14 +166,23 @@ static int end_prompt(perr *e, prompt_builder *pb, g1_think think, size_t *mark)
 }
 
 /* Builds the G1 chat prompt from messages (docs/SERVER.md):
- *   System: S\n\n  User: U\n\n  Assistant: A\n\n ... Assistant:<think suffix> */
-static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder *pb,
+ *   [System: <the tools' listing>\n\n]  System: S\n\n  User: U\n\n  Assistant: A\n\n  Tool: T\n\n ...
+ *   Assistant:<think suffix>
+ * An assistant message's tool_calls follow its content as "<tool_call>{...}" lines; a "tool"
+ * message (a call's result) is a "Tool: " turn. */
+static int build_chat(perr *e, json_t *messages, g1_think think, const char *tools, prompt_builder *pb,
                       size_t *mark) {
     if (!json_is_array(messages)) return fail(e, 400, "messages", "'messages' must be an array");
     size_t n = json_array_size(messages);
     if (n == 0) return fail(e, 400, "messages", "'messages' must not be empty");
     if (n > SRV_MAX_SEGMENTS_LIMIT / 2)
         return fail(e, 400, "messages", "too many messages (at most %d)", SRV_MAX_SEGMENTS_LIMIT / 2);
+    int oom = 0;
+    if (tools) { /* the tools' listing (serve_tools.c) */
+        oom |= cli_buf_add(&pb->text, "System: ", 8) | add_clean(&pb->text, tools, strlen(tools)) |
+               cli_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
+    }
+    if (oom) return fail(e, 500, "", "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(messages, i);
         char param[64];
@@ -180,9 +190,44 @@ static int build_chat(perr *e, json_t *messages, g1_think think, prompt_builder 
         if (!json_is_object(m)) return fail(e, 400, param, "'%s' must be an object", param);
         json_t *role = json_object_get(m, "role"), *content = json_object_get(m, "content");
         if (!json_is_string(role)) return fail(e, 400, param, "'%s.role' must be a string", param);
-        if (!content || json_is_null(content))
+        const char *r = json_string_value(role);
+        char *calls = NULL; /* an assistant message's tool_calls, as G1 text */
+        if (!strcmp(r, "assistant") &&
+            srv_tools_message_calls(m, i, &calls, e->msg, e->msg_cap, e->param, e->param_cap)) {
+            e->status = 400;
+            return -1;
+        }
+        if ((!content || json_is_null(content)) && !calls)
             return fail(e, 400, param, "'%s.content' is required", param);
-        if (add_message(e, pb, json_string_value(role), content, param)) return -1;
+        if (strcmp(r, "system") && strcmp(r, "developer") && strcmp(r, "user") && strcmp(r, "assistant") &&
+            strcmp(r, "tool"))
+            return fail(e, 400, param,
+                        "'%s.role' must be 'system', 'developer', 'user', 'assistant' or 'tool' (got '%.40s')", param, r);
+        if (!calls && strcmp(r, "tool")) { /* the plain turns, as in the Responses API */
+            if (add_message(e, pb, r, content, param)) return -1;
+            continue;
+        }
+        if (!strcmp(r, "assistant")) {
+            oom |= cli_buf_add(&pb->text, "Assistant:", 10) | end_segment(pb);
+            oom |= cli_buf_add(&pb->text, " ", 1);
+        } else {
+            json_t *id = json_object_get(m, "tool_call_id");
+            if (id && !json_is_null(id) && !json_is_string(id))
+                return fail(e, 400, param, "'%s.tool_call_id' must be a string", param);
+            oom |= cli_buf_add(&pb->text, "Tool: ", 6);
+        }
+        size_t before = pb->text.len;
+        if (content && !json_is_null(content) && add_content(e, pb, content, param)) {
+            free(calls);
+            return -1;
+        }
+        if (calls) {
+            if (pb->text.len > before) oom |= cli_buf_add(&pb->text, "\n", 1);
+            oom |= add_clean(&pb->text, calls, strlen(calls));
+            free(calls);
+        }
+        oom |= cli_buf_add(&pb->text, "\n\n", 2) | end_segment(pb);
+        if (oom) return fail(e, 500, "", "out of memory");
     }
     return end_prompt(e, pb, think, mark);
 }
@@ -237,14 +282,6 @@ int srv_model_accepts(const server *s, const char *name) {
  * silently disregards what the client asked for, so they are refused with a 400. To support
  * one, delete its row. */
 static int is_nonempty_array(json_t *v) { return !json_is_array(v) || json_array_size(v) > 0; }
-static int is_not_text_format(json_t *v) {
-    json_t *type = json_object_get(v, "type");
-    return !json_is_object(v) || !json_is_string(type) || strcmp(json_string_value(type), "text");
-}
-static int has_non_text_format(json_t *v) { /* Responses "text": {"format": {"type": "text"}} */
-    json_t *f = json_object_get(v, "format");
-    return !json_is_object(v) || (f && !json_is_null(f) && is_not_text_format(f));
-}
 static int is_true(json_t *v) { return !json_is_false(v); }
 static int is_set(json_t *v) { (void)v; return 1; }
 enum { K_COMPLETION = 1 << SRV_COMPLETION, K_CHAT = 1 << SRV_CHAT, K_RESPONSE = 1 << SRV_RESPONSE };
@@ -254,10 +291,7 @@ static const struct unsupported {
     int (*used)(json_t *v); /* whether this (non-null) value asks for the feature */
     const char *what;
 } unsupported[] = {
-    {"tools", K_COMPLETION | K_CHAT | K_RESPONSE, is_nonempty_array, "tool (function) calling"},
-    {"functions", K_COMPLETION | K_CHAT, is_nonempty_array, "function calling"},
-    {"response_format", K_COMPLETION | K_CHAT, is_not_text_format, "structured output (only {\"type\": \"text\"})"},
-    {"text", K_RESPONSE, has_non_text_format, "structured output (only {\"format\": {\"type\": \"text\"}})"},
+    {"functions", K_COMPLETION | K_CHAT, is_nonempty_array, "the legacy 'functions' (use 'tools')"},
     {"background", K_RESPONSE, is_true, "background responses"},
     {"conversation", K_RESPONSE, is_set, "conversation objects (use previous_response_id)"},
     {"prompt", K_RESPONSE, is_set, "prompt templates"},
@@ -351,6 +385,14 @@ static int parse_choices(const server *s, json_t *root, srv_job *j, perr *e) {
     return get_stops(e, root, j);
 }
 
+/* response_format (chat, completions), text.format (Responses), tools and tool_choice: the
+ * reply's grammar (serve_tools.c). */
+static int get_constraint(perr *e, srv_kind kind, json_t *root, srv_job *j) {
+    int st = srv_constraint_parse(kind, root, &j->think, &j->constraint, e->msg, e->msg_cap, e->param, e->param_cap);
+    if (st) e->status = st;
+    return st ? -1 : 0;
+}
+
 /* The G1 reply ends at a blank line. */
 static int add_blank_line_stop(perr *e, srv_job *j) {
     j->stop[j->n_stop] = strdup("\n\n");
@@ -361,7 +403,7 @@ static int add_blank_line_stop(perr *e, srv_job *j) {
 
 /* POST /v1/completions */
 static int parse_completion(const server *s, json_t *root, srv_job *j, perr *e, prompt_builder *pb) {
-    if (parse_choices(s, root, j, e)) return -1;
+    if (parse_choices(s, root, j, e) || get_constraint(e, SRV_COMPLETION, root, j)) return -1;
     json_t *p = json_object_get(root, "prompt");
     if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
         p = json_array_get(p, 0);
@@ -375,10 +417,11 @@ static int parse_completion(const server *s, json_t *root, srv_job *j, perr *e, 
 
 /* POST /v1/chat/completions */
 static int parse_chat(const server *s, json_t *root, srv_job *j, perr *e, prompt_builder *pb) {
-    if (parse_choices(s, root, j, e) || get_think(e, root, &j->think)) return -1;
+    if (parse_choices(s, root, j, e) || get_think(e, root, &j->think) || get_constraint(e, SRV_CHAT, root, j))
+        return -1;
     json_t *msgs = json_object_get(root, "messages");
     if (!msgs) return fail(e, 400, "messages", "'messages' is required");
-    if (build_chat(e, msgs, j->think, pb, &j->mark)) return -1;
+    if (build_chat(e, msgs, j->think, j->constraint ? j->constraint->system : NULL, pb, &j->mark)) return -1;
     return add_blank_line_stop(e, j);
 }
 
@@ -454,6 +497,9 @@ static int set_echo(perr *e, json_t *root, srv_job *j, const char *instructions)
                           "previous_response_id", j->prev_id[0] ? json_string(j->prev_id) : json_null(), "store",
                           j->store, "temperature", (double)j->sp.temperature, "top_p", (double)j->sp.top_p,
                           "reasoning", "effort", json_is_string(effort) ? effort : NULL, "summary");
+    json_t *format = json_object_get(json_object_get(root, "text"), "format");
+    if (o && json_is_object(format)) /* text.format as asked (checked by get_constraint) */
+        json_object_set_new(o, "text", json_pack("{s:O}", "format", format));
     j->echo = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return j->echo ? 0 : fail(e, 500, "", "out of memory");
@@ -462,7 +508,9 @@ static int set_echo(perr *e, json_t *root, srv_job *j, const char *instructions)
 /* POST /v1/responses */
 static int parse_response(const server *s, json_t *root, srv_job *j, perr *e, prompt_builder *pb) {
     static const char *const mt_keys[] = {"max_output_tokens"};
-    if (get_max_tokens(s, e, root, mt_keys, 1, j) || get_reasoning(e, root, &j->think)) return -1;
+    if (get_max_tokens(s, e, root, mt_keys, 1, j) || get_reasoning(e, root, &j->think) ||
+        get_constraint(e, SRV_RESPONSE, root, j))
+        return -1;
     j->store = 1;
     if (get_bool(e, root, "store", &j->store)) return -1;
     json_t *prev = json_object_get(root, "previous_response_id");

@@ -10,6 +10,7 @@
  *   (e) hands new output (serve_reply.c) to the HTTP side through the job module, and states of
  *       finished prompts and replies to the store (written back by its thread). */
 #include "serve.h"
+#include "serve_tools.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ typedef struct slot {
     phase phase;
     rwkv_state *state;
     rwkv_sampler *sampler;
+    srv_guide *guide;          /* response_format / tools: the request's grammar matcher, or NULL */
     float *logits;
     /* the prompt: the job's, or (previous_response_id) that response's conversation + the job's */
     const char *text;
@@ -134,14 +136,21 @@ static void retire(sched *q, int i) {
     slot *sl = q->act[i];
     srv_job *j = sl->job;
     if (sl->abandoned) {
+        srv_guide_free(sl->guide); /* before the job (its grammar) may go */
+        sl->guide = NULL;
         srv_job_post(&s->jobs, j, 0, NULL, 0, 1);
         atomic_fetch_add(&s->jobs.cancelled, 1); /* after: active is already down */
     } else if (sl->err_status) {
+        srv_guide_free(sl->guide);
+        sl->guide = NULL;
         int st = srv_reply_fail(&sl->reply, sl->err_status, sl->err_msg, sl->err_param);
         srv_job_post(&s->jobs, j, st, sl->reply.pend.data, sl->reply.pend.len, 1);
     } else {
+        if (sl->guide && sl->end == SRV_END_OK) sl->finish = srv_guide_finish(sl->guide, &sl->reply, sl->finish);
         int st = srv_reply_finish(&sl->reply, sl->end, sl->finish, sl->prompt_tokens,
                                   sl->cached_tokens, sl->n_gen);
+        srv_guide_free(sl->guide);
+        sl->guide = NULL;
         srv_job_set_usage(&s->jobs, j, sl->prompt_tokens, (uint64_t)sl->n_gen);
         if (j->kind == SRV_RESPONSE && j->store && sl->reply.final) store_response(q, sl, st);
         else srv_job_post(&s->jobs, j, st, sl->reply.pend.data, sl->reply.pend.len, 1);
@@ -152,6 +161,7 @@ static void retire(sched *q, int i) {
     srv_reply_free(&sl->reply);
     rwkv_state_free(sl->state);
     rwkv_sampler_free(sl->sampler);
+    srv_guide_free(sl->guide);
     free(sl->logits);
     free(sl->ptok);
     free(sl);
@@ -321,7 +331,8 @@ static int setup(sched *q, srv_job *j) {
     q->act[q->n_act++] = sl;
     sl->logits = malloc(q->n_vocab * sizeof *sl->logits);
     if (!reply_ok || !sl->logits || rwkv_state_new(s->model, &sl->state) != RWKV_OK ||
-        rwkv_sampler_new(&j->sp, (int)q->n_vocab, s->tok, &sl->sampler) != RWKV_OK) {
+        rwkv_sampler_new(&j->sp, (int)q->n_vocab, s->tok, &sl->sampler) != RWKV_OK ||
+        (j->constraint && srv_guide_new(s, j, &sl->guide))) {
         sl->end = SRV_END_INTERNAL;
         retire(q, q->n_act - 1);
         return -1;
@@ -423,7 +434,14 @@ static void decode_step(sched *q) {
         slot *sl = q->act[i];
         if (sl->phase != PH_DECODE) continue;
         t0 = now_ns();
-        int32_t t = rwkv_sampler_sample(sl->sampler, sl->logits);
+        int32_t t;
+        if (!sl->guide) {
+            t = rwkv_sampler_sample(sl->sampler, sl->logits);
+        } else if (srv_guide_sample(sl->guide, sl->sampler, sl->logits, (int)q->n_vocab, &t)) {
+            sl->end = SRV_END_INTERNAL; /* the grammar cannot go on (logged) */
+            sl->phase = PH_FINISHED;
+            continue;
+        }
         lap(&s->metrics.sample_ns, &t0);
         if (t <= 0 || t >= (int32_t)q->n_vocab) { /* end of text: nothing to feed */
             sl->finish = "stop";
@@ -434,7 +452,8 @@ static void decode_step(sched *q) {
         atomic_fetch_add(&s->metrics.generated_tokens, 1);
         size_t tl = 0;
         const char *tb = rwkv_tokenizer_token(s->tok, t, &tl);
-        int r = srv_reply_add(&sl->reply, tb ? tb : "", tb ? tl : 0);
+        int r = sl->guide ? srv_guide_add(sl->guide, &sl->reply, tb ? tb : "", tb ? tl : 0)
+                          : srv_reply_add(&sl->reply, tb ? tb : "", tb ? tl : 0);
         if (r < 0) {
             sl->end = SRV_END_INTERNAL;
             sl->phase = PH_FINISHED;
@@ -548,6 +567,7 @@ static void *sched_main(void *arg) {
         lap(&s->metrics.sched_ns, &t0);
     }
     drain(&q); /* n_act is 0 when the arrays could not be allocated */
+    srv_guides_free(s);
     free(q.act);
     free(q.taken);
     free(q.bstates);
