@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define N_GEN 200
+/* Generations per grammar: 200, or RWKV_TEST_GENERATIONS (1..200) where the whole run would be
+ * too slow (tests/cross.sh under qemu: the x86 step runs all 200). */
+static int N_GEN = 200;
 #define MAX_STEPS 1000
 
 /* ---- UTF-8 ----------------------------------------------------------------------------- */
@@ -501,6 +503,17 @@ out:
 }
 
 int main(void) {
+    const char *ng = getenv("RWKV_TEST_GENERATIONS");
+    if (ng) {
+        char *end;
+        const long v = strtol(ng, &end, 10);
+        if (*ng == '\0' || *end != '\0' || v < 1 || v > 200) {
+            CHECK(0, "RWKV_TEST_GENERATIONS='%s' is not a number in 1..200", ng);
+            return test_summary("test_grammar_gen");
+        }
+        N_GEN = (int)v;
+        printf("%d generations per grammar (RWKV_TEST_GENERATIONS; 200 without it)\n", N_GEN);
+    }
     if (!test_require_shared()) return test_summary("test_grammar_gen");
     char dir[] = "/tmp/rwkv_grammar_gen_XXXXXX", path[64];
     rwkv_tokenizer *tok = NULL;
