@@ -75,4 +75,5 @@ chmod +x "$run/rwkv"
 # test_grammar_gen's 200 random-model generations per grammar take ~18 minutes under qemu: 10 here
 # (the grammar code is portable C; the x86 step runs all 200).
 echo "SKIP part of test_grammar_gen: 10 of 200 generations per grammar under qemu (all 200 in the x86 step)"
-BUILD=$run RUNNER=qemu-aarch64 RWKV_TEST_GENERATIONS=10 sh tests/run.sh
+# The Node.js scripts drive a server that runs under qemu: 10 minutes each instead of 2.
+BUILD=$run RUNNER=qemu-aarch64 RWKV_TEST_GENERATIONS=10 RWKV_TEST_NODE_TIMEOUT=600 sh tests/run.sh

@@ -317,9 +317,15 @@ int file_exists(const char *p) {
 
 /* Runs a node script; 0 when it exits with 0. */
 int run_node(const char *script, const char *arg) {
+    /* 120 s, or RWKV_TEST_NODE_TIMEOUT seconds (tests/cross.sh: the server runs under qemu) */
+    int limit = 120;
+    const char *t = getenv("RWKV_TEST_NODE_TIMEOUT");
+    if (t && atoi(t) > 0) limit = atoi(t);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "timeout 120 node tests/server/%s '%s' 1>&2", script, arg);
+    snprintf(cmd, sizeof cmd, "timeout %d node tests/server/%s '%s' 1>&2", limit, script, arg);
     int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    if (rc == 124) printf("FAIL %s: killed after %d s (RWKV_TEST_NODE_TIMEOUT)\n", script, limit);
+    return rc;
 }
 
