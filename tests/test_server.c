@@ -484,16 +484,7 @@ static void shutdown_answers(void) {
                   "queued request %d gets 503: %.300s", i, r ? r : "");
         free(r);
     }
-    int code = -1;
-    for (int i = 0; i < 1500 && d.pid > 0; i++) {
-        int st;
-        if (waitpid(d.pid, &st, WNOHANG) == d.pid) {
-            d.pid = 0;
-            code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        } else {
-            usleep(10000);
-        }
-    }
+    const int code = srv_wait(&d, 15000);
     if (d.pid > 0) srv_stop(&d);
     CHECK(code == 0, "exit status %d after SIGINT", code);
     unlink(d.log);
@@ -548,16 +539,7 @@ static void graceful_drain(void) {
               "drain: request %d finished in full: %.200s", i, r ? r + (n > 300 ? n - 300 : 0) : "");
         free(r);
     }
-    int code = -1;
-    for (int i = 0; i < 1500 && d.pid > 0; i++) {
-        int st;
-        if (waitpid(d.pid, &st, WNOHANG) == d.pid) {
-            d.pid = 0;
-            code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        } else {
-            usleep(10000);
-        }
-    }
+    const int code = srv_wait(&d, 15000);
     if (d.pid > 0) srv_stop(&d);
     CHECK(code == 0, "exit status %d after the drain", code);
     unlink(d.log);

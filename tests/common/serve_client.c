@@ -79,11 +79,10 @@ int srv_start(srv *s, const char *tag, ...) {
     return s->port ? 0 : -1;
 }
 
-/* Sends SIGTERM and waits (up to 15 s); returns the exit status, or -1. */
-int srv_stop(srv *s) {
-    if (s->pid <= 0) return -1;
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < 1500; i++) {
+/* Waits up to ms milliseconds for the server to exit: its exit status (pid then 0), or -1 while it
+ * still runs. */
+int srv_wait(srv *s, int ms) {
+    for (int i = 0; s->pid > 0 && i < ms / 10; i++) {
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
             s->pid = 0;
@@ -91,6 +90,15 @@ int srv_stop(srv *s) {
         }
         usleep(10000);
     }
+    return -1;
+}
+
+/* Sends SIGTERM and waits (up to 15 s); returns the exit status, or -1. */
+int srv_stop(srv *s) {
+    if (s->pid <= 0) return -1;
+    kill(s->pid, SIGTERM);
+    const int code = srv_wait(s, 15000);
+    if (s->pid == 0) return code;
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
     s->pid = 0;

@@ -26,6 +26,8 @@ double now_s(void);
  * arguments end with NULL (a later -m or --host replaces the default). Returns 0 on success. */
 int srv_start(srv *s, const char *tag, ...);
 
+/* Waits up to ms milliseconds for the server to exit: its exit status, or -1 while it runs. */
+int srv_wait(srv *s, int ms);
 /* Sends SIGTERM and waits (up to 15 s); returns the exit status, or -1. */
 int srv_stop(srv *s);
 /* Resident memory of a process in kB, or -1. */
